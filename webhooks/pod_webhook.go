@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The clb-binding-controller Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -14,45 +14,30 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package v1
+package webhooks
 
 import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
-// nolint:unused
-// log is for logging in this package.
-var podlog = logf.Log.WithName("pod-resource")
-
-// SetupPodWebhookWithManager registers the webhook for Pod in the manager.
+// SetupPodWebhookWithManager registers the pod readiness-gate injector.
 func SetupPodWebhookWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewWebhookManagedBy(mgr, &corev1.Pod{}).
-		WithDefaulter(&PodDefaulter{}).
+		WithDefaulter(&PodReadinessGateInjector{}).
 		Complete()
 }
 
-// TODO(user): EDIT THIS FILE!  THIS IS SCAFFOLDING FOR YOU TO OWN!
+// failurePolicy is Ignore: pod creation must never be blocked by this controller being down.
+// +kubebuilder:webhook:path=/mutate--v1-pod,mutating=true,failurePolicy=ignore,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=mpod.clbind.io,admissionReviewVersions=v1
 
-// +kubebuilder:webhook:path=/mutate--v1-pod,mutating=true,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create;update,versions=v1,name=mpod-v1.kb.io,admissionReviewVersions=v1
+// PodReadinessGateInjector adds a readiness gate health.clbind.io/<binding> to pods that the
+// Service of a binding with readinessGate on selects, in namespaces that opted in.
+type PodReadinessGateInjector struct{}
 
-// PodDefaulter struct is responsible for setting default values on the custom resource of the
-// Kind Pod when those are created or updated.
-//
-// NOTE: The +kubebuilder:object:generate=false marker prevents controller-gen from generating DeepCopy methods,
-// as it is used only for temporary operations and does not need to be deeply copied.
-type PodDefaulter struct {
-	// TODO(user): Add more fields as needed for defaulting
-}
-
-// Default implements admission.Defaulter so a webhook will be registered for the Kind Pod.
-func (d *PodDefaulter) Default(_ context.Context, obj *corev1.Pod) error {
-	podlog.Info("Defaulting for Pod", "name", obj.GetName())
-
-	// TODO(user): fill in your defaulting logic.
-
+// Default injects the readiness gates into a pod being created.
+func (d *PodReadinessGateInjector) Default(_ context.Context, _ *corev1.Pod) error {
 	return nil
 }

@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The clb-binding-controller Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -19,72 +19,260 @@ package v1alpha1
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// EDIT THIS FILE!  THIS IS SCAFFOLDING FOR YOU TO OWN!
-// NOTE: json tags are required.  Any new fields you add must have json tags for the fields to be serialized.
+// TargetType says what a binding registers on the CLB for each backend.
+// +kubebuilder:validation:Enum=Pod;Node
+type TargetType string
 
-// CLBBackendBindingSpec defines the desired state of CLBBackendBinding
-type CLBBackendBindingSpec struct {
-	// INSERT ADDITIONAL SPEC FIELDS - desired state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
-	// The following markers will use OpenAPI v3 schema to validate the value
-	// More info: https://book.kubebuilder.io/reference/markers/crd-validation.html
+const (
+	// TargetTypePod registers each endpoint's pod IP as an ENI IP backend with the endpoint's port:
+	// CLB talks to the pod directly, with no NodePort and no NAT (direct mode).
+	TargetTypePod TargetType = "Pod"
+	// TargetTypeNode registers each eligible node's CVM instance with the Service's nodePort.
+	TargetTypeNode TargetType = "Node"
+)
 
-	// foo is an example field of CLBBackendBinding. Edit clbbackendbinding_types.go to remove/update
+// ListenerProtocol is the protocol of a CLB listener.
+// +kubebuilder:validation:Enum=TCP;UDP;TCP_SSL;QUIC;HTTP;HTTPS
+type ListenerProtocol string
+
+// Listener protocols as CLB names them.
+const (
+	ProtocolTCP    ListenerProtocol = "TCP"
+	ProtocolUDP    ListenerProtocol = "UDP"
+	ProtocolTCPSSL ListenerProtocol = "TCP_SSL"
+	ProtocolQUIC   ListenerProtocol = "QUIC"
+	ProtocolHTTP   ListenerProtocol = "HTTP"
+	ProtocolHTTPS  ListenerProtocol = "HTTPS"
+)
+
+// IsLayer7 reports whether targets on listeners of this protocol live on forwarding rules.
+func (p ListenerProtocol) IsLayer7() bool { return p == ProtocolHTTP || p == ProtocolHTTPS }
+
+// ListenerReference names an existing CLB listener, either by ID or by port and protocol.
+// The binding never creates or deletes the listener.
+// +kubebuilder:validation:XValidation:rule="has(self.id) ? !has(self.port) && !has(self.protocol) : has(self.port) && has(self.protocol)",message="give the listener either by id, or by port and protocol, not both"
+type ListenerReference struct {
+	// ID of the listener, as shown in the CLB console, for example lbl-1a2b3c4d.
+	// +kubebuilder:validation:Pattern=`^lbl-[a-z0-9]{8}$`
 	// +optional
-	Foo *string `json:"foo,omitempty"`
+	ID string `json:"id,omitempty"`
+
+	// Port the listener listens on. Used with protocol when the ID is not given; the controller
+	// resolves it to an ID once and records it in status.listenerId.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
+
+	// Protocol of the listener: TCP, UDP, TCP_SSL, QUIC, HTTP or HTTPS.
+	// HTTP and HTTPS listeners take backends only on rules, so they need spec.rule.
+	// +optional
+	Protocol ListenerProtocol `json:"protocol,omitempty"`
 }
 
-// CLBBackendBindingStatus defines the observed state of CLBBackendBinding.
+// RuleReference names an existing forwarding rule of an HTTP or HTTPS listener, either by its
+// location ID or by domain and URL path.
+// +kubebuilder:validation:XValidation:rule="has(self.locationId) ? !has(self.domain) && !has(self.url) : has(self.domain) && has(self.url)",message="give the rule either by locationId, or by domain and url, not both"
+type RuleReference struct {
+	// LocationID of the rule, for example loc-1a2b3c4d.
+	// +kubebuilder:validation:Pattern=`^loc-[a-z0-9]{8}$`
+	// +optional
+	LocationID string `json:"locationId,omitempty"`
+
+	// Domain of the rule, for example www.example.com or *.example.com.
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$`
+	// +optional
+	Domain string `json:"domain,omitempty"`
+
+	// URL path of the rule, for example /api. It starts with a slash.
+	// +kubebuilder:validation:MaxLength=200
+	// +kubebuilder:validation:Pattern=`^/`
+	// +optional
+	URL string `json:"url,omitempty"`
+}
+
+// ServiceReference names a Service in the binding's namespace and one of its ports.
+type ServiceReference struct {
+	// Name of the Service, in the same namespace as the binding.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// Port of the Service, by number (the Service's port, not the targetPort) or by name.
+	// Pod targets use the matching endpoint port; Node targets use the port's nodePort.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 && self <= 65535 : self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self) <= 15",message="must be a port number between 1 and 65535 or a port name (lowercase alphanumerics and '-', at most 15 characters)"
+	Port intstr.IntOrString `json:"port"`
+}
+
+// DrainSpec controls how terminating backends leave the CLB.
+type DrainSpec struct {
+	// Seconds a terminating backend is kept on the CLB with weight 0 before it is deregistered,
+	// so in-flight connections can finish. It is deregistered earlier if its pod goes away.
+	// 0 deregisters terminating backends at once.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	// +kubebuilder:default=30
+	Seconds int32 `json:"seconds"`
+}
+
+// CLBBackendBindingSpec binds one CLB listener (or L7 rule) to the endpoints of a Service.
+// +kubebuilder:validation:XValidation:rule="!has(self.rule) || !has(self.listener.protocol) || self.listener.protocol in ['HTTP', 'HTTPS']",message="rule is only allowed for HTTP and HTTPS listeners",fieldPath=".rule"
+// +kubebuilder:validation:XValidation:rule="!has(self.listener.protocol) || !(self.listener.protocol in ['HTTP', 'HTTPS']) || has(self.rule)",message="HTTP and HTTPS listeners take backends only on rules: set rule",fieldPath=".rule"
+// +kubebuilder:validation:XValidation:rule="has(self.rule) == has(oldSelf.rule)",message="rule is immutable: create a new binding for another rule",fieldPath=".rule"
+// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelector) || self.targetType == 'Node'",message="nodeSelector is only allowed with targetType Node",fieldPath=".nodeSelector"
+type CLBBackendBindingSpec struct {
+	// LoadBalancerID of the CLB instance, for example lb-1a2b3c4d. Immutable.
+	// +kubebuilder:validation:Pattern=`^lb-[a-z0-9]{8}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="loadBalancerId is immutable: create a new binding for another load balancer"
+	LoadBalancerID string `json:"loadBalancerId"`
+
+	// Listener on that load balancer whose backends this binding manages. Immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="listener is immutable: create a new binding for another listener"
+	Listener ListenerReference `json:"listener"`
+
+	// Rule of an HTTP or HTTPS listener whose backends this binding manages. Required for those
+	// listeners, not allowed for others. Immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="rule is immutable: create a new binding for another rule"
+	// +optional
+	Rule *RuleReference `json:"rule,omitempty"`
+
+	// ServiceRef is the Service whose endpoints become the listener's backends.
+	ServiceRef ServiceReference `json:"serviceRef"`
+
+	// TargetType is what gets registered: Pod (the default) registers pod IPs directly as ENI IP
+	// backends; Node registers the nodes' CVM instances with the Service's nodePort. Immutable.
+	// +kubebuilder:default=Pod
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="targetType is immutable: create a new binding to switch between Pod and Node"
+	// +optional
+	TargetType TargetType `json:"targetType,omitempty"`
+
+	// NodeSelector limits Node targets to the nodes it selects. Only for targetType Node.
+	// +optional
+	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
+
+	// Weight of every registered backend, 0 to 100. Weight 0 keeps backends registered but sends
+	// them no new connections.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=10
+	// +optional
+	Weight *int32 `json:"weight,omitempty"`
+
+	// Drain keeps terminating backends on the CLB with weight 0 for a while before removing them.
+	// Without it, terminating backends are removed at once.
+	// +optional
+	Drain *DrainSpec `json:"drain,omitempty"`
+
+	// ReadinessGate, when true (the default), has pods selected by the Service carry the readiness
+	// gate health.clbind.io/<binding name>, which turns True only once the pod is registered and
+	// passes the CLB health check. Injection needs the namespace label
+	// clbind.io/readiness-gate-inject=enabled.
+	// +kubebuilder:default=true
+	// +optional
+	ReadinessGate *bool `json:"readinessGate,omitempty"`
+
+	// MultiCluster shares the listener with other clusters or with hand-added backends: the
+	// controller then only ever modifies or removes backends that carry this binding's tag.
+	// Without it, the binding owns the listener (or rule) and removes any other backend there.
+	// +optional
+	MultiCluster bool `json:"multiCluster,omitempty"`
+}
+
+// CLBBackendBindingStatus is the observed state of a binding.
 type CLBBackendBindingStatus struct {
-	// INSERT ADDITIONAL STATUS FIELD - define observed state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
+	// ObservedGeneration is the metadata.generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// For Kubernetes API conventions, see:
-	// https://github.com/kubernetes/community/blob/master/contributors/devel/sig-architecture/api-conventions.md#typical-status-properties
-
-	// conditions represent the current state of the CLBBackendBinding resource.
-	// Each condition has a unique type and reflects the status of a specific aspect of the resource.
-	//
-	// Standard condition types include:
-	// - "Available": the resource is fully functional
-	// - "Progressing": the resource is being created or updated
-	// - "Degraded": the resource failed to reach or maintain its desired state
-	//
-	// The status of each condition is one of True, False, or Unknown.
+	// Conditions: Ready tells whether the CLB backends match the Service's endpoints.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ListenerID is the resolved ID of spec.listener.
+	// +optional
+	ListenerID string `json:"listenerId,omitempty"`
+
+	// LocationID is the resolved ID of spec.rule, for HTTP and HTTPS listeners.
+	// +optional
+	LocationID string `json:"locationId,omitempty"`
+
+	// Desired is the number of backends that should be registered now, draining ones included.
+	// +optional
+	Desired int32 `json:"desired"`
+
+	// Registered is the number of this binding's backends that are registered on the CLB.
+	// +optional
+	Registered int32 `json:"registered"`
+
+	// Healthy is the number of registered backends that pass the CLB health check.
+	// +optional
+	Healthy int32 `json:"healthy"`
+
+	// Draining is the number of terminating backends kept with weight 0 until they are removed.
+	// +optional
+	Draining int32 `json:"draining"`
+
+	// PodsMissingGate counts pods that should carry this binding's readiness gate but do not, for
+	// example because they were created before the namespace was opted in.
+	// +optional
+	PodsMissingGate int32 `json:"podsMissingGate,omitempty"`
+
+	// Backends is "registered/desired", for kubectl get.
+	// +optional
+	Backends string `json:"backends,omitempty"`
+
+	// LastSyncTime is when the backends last matched the desired set on the CLB.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
 
+// CLBBackendBinding binds one CLB listener (or HTTP/HTTPS rule) to the endpoints of a Service, so
+// that the listener's life no longer belongs to a Service object: the controller keeps the
+// listener's backends equal to the Service's ready endpoints (pod IPs or nodes).
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-
-// CLBBackendBinding is the Schema for the clbbackendbindings API
+// +kubebuilder:resource:shortName=cbb,categories=clbind
+// +kubebuilder:printcolumn:name="LB",type=string,JSONPath=`.spec.loadBalancerId`
+// +kubebuilder:printcolumn:name="Listener",type=string,JSONPath=`.status.listenerId`
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.serviceRef.name`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.targetType`,priority=1
+// +kubebuilder:printcolumn:name="Backends",type=string,JSONPath=`.status.backends`,description="registered/desired"
+// +kubebuilder:printcolumn:name="Healthy",type=integer,JSONPath=`.status.healthy`
+// +kubebuilder:printcolumn:name="Draining",type=integer,JSONPath=`.status.draining`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.readinessGate) || !self.spec.readinessGate || size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters while spec.readinessGate is true, because it names the pod condition health.clbind.io/<name>"
 type CLBBackendBinding struct {
 	metav1.TypeMeta `json:",inline"`
 
-	// metadata is a standard object metadata
+	// metadata is a standard object metadata.
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitzero"`
+	metav1.ObjectMeta `json:"metadata"`
 
-	// spec defines the desired state of CLBBackendBinding
+	// spec says which listener gets which Service's endpoints.
 	// +required
 	Spec CLBBackendBindingSpec `json:"spec"`
 
-	// status defines the observed state of CLBBackendBinding
+	// status is what the controller observed on the CLB.
 	// +optional
 	Status CLBBackendBindingStatus `json:"status,omitzero"`
 }
 
 // +kubebuilder:object:root=true
 
-// CLBBackendBindingList contains a list of CLBBackendBinding
+// CLBBackendBindingList contains a list of CLBBackendBinding.
 type CLBBackendBindingList struct {
 	metav1.TypeMeta `json:",inline"`
-	metav1.ListMeta `json:"metadata,omitzero"`
+	metav1.ListMeta `json:"metadata"`
 	Items           []CLBBackendBinding `json:"items"`
 }
 

@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The clb-binding-controller Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -21,70 +21,202 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// EDIT THIS FILE!  THIS IS SCAFFOLDING FOR YOU TO OWN!
-// NOTE: json tags are required.  Any new fields you add must have json tags for the fields to be serialized.
+// ReadinessPolicy says how a pod's readiness gate follows the CLB health check.
+// +kubebuilder:validation:Enum=OnceHealthy;FollowHealth
+type ReadinessPolicy string
 
-// CLBHealthSpec defines the desired state of CLBHealth
-type CLBHealthSpec struct {
-	// INSERT ADDITIONAL SPEC FIELDS - desired state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
-	// The following markers will use OpenAPI v3 schema to validate the value
-	// More info: https://book.kubebuilder.io/reference/markers/crd-validation.html
+const (
+	// ReadinessPolicyOnceHealthy sets the gate True the first time the CLB reports the pod healthy
+	// and leaves it True, as the AWS and GKE controllers do: a later CLB health failure does not
+	// take the pod out of its Service.
+	ReadinessPolicyOnceHealthy ReadinessPolicy = "OnceHealthy"
+	// ReadinessPolicyFollowHealth keeps the gate equal to the CLB's current view of the pod.
+	ReadinessPolicyFollowHealth ReadinessPolicy = "FollowHealth"
+)
 
-	// foo is an example field of CLBHealth. Edit clbhealth_types.go to remove/update
+// HealthCheckType is the kind of probe CLB sends to backends.
+// +kubebuilder:validation:Enum=TCP;HTTP;HTTPS;PING;CUSTOM
+type HealthCheckType string
+
+// HealthCheckSpec are the CLB health-check settings of the bound listener or rule. Fields left
+// out keep the value the listener or rule already has.
+type HealthCheckSpec struct {
+	// Enabled turns the CLB health check on or off. With it off, CLB reports every backend as
+	// Close and readiness gates pass as soon as the pod is registered.
 	// +optional
-	Foo *string `json:"foo,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Type of the probe.
+	// +optional
+	Type HealthCheckType `json:"type,omitempty"`
+
+	// IntervalSeconds between two probes of one backend.
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=300
+	// +optional
+	IntervalSeconds *int32 `json:"intervalSeconds,omitempty"`
+
+	// TimeoutSeconds a probe may take; it must be less than intervalSeconds.
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=60
+	// +optional
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+
+	// HealthyThreshold is the number of consecutive successes that make a backend healthy.
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	HealthyThreshold *int32 `json:"healthyThreshold,omitempty"`
+
+	// UnhealthyThreshold is the number of consecutive failures that make a backend unhealthy.
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	UnhealthyThreshold *int32 `json:"unhealthyThreshold,omitempty"`
+
+	// HTTPPath probed by HTTP and HTTPS checks, for example /healthz.
+	// +kubebuilder:validation:Pattern=`^/`
+	// +kubebuilder:validation:MaxLength=200
+	// +optional
+	HTTPPath string `json:"httpPath,omitempty"`
+
+	// HTTPDomain sent as Host by HTTP and HTTPS checks.
+	// +kubebuilder:validation:MaxLength=80
+	// +optional
+	HTTPDomain string `json:"httpDomain,omitempty"`
+
+	// HTTPCodes is the CLB bit mask of HTTP status classes counted as healthy:
+	// 1=1xx, 2=2xx, 4=3xx, 8=4xx, 16=5xx; for example 2 or 6.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=31
+	// +optional
+	HTTPCodes *int32 `json:"httpCodes,omitempty"`
 }
 
-// CLBHealthStatus defines the observed state of CLBHealth.
+// CLBHealthSpec says how the CLB's health view of a binding's backends is used.
+// +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || !has(self.healthCheck.intervalSeconds) || !has(self.healthCheck.timeoutSeconds) || self.healthCheck.timeoutSeconds < self.healthCheck.intervalSeconds",message="healthCheck.timeoutSeconds must be less than healthCheck.intervalSeconds",fieldPath=".healthCheck.timeoutSeconds"
+type CLBHealthSpec struct {
+	// ReadinessPolicy is OnceHealthy (the default: a pod's gate stays True once set) or
+	// FollowHealth (the gate follows the CLB's current health view).
+	// +kubebuilder:default=OnceHealthy
+	// +optional
+	ReadinessPolicy ReadinessPolicy `json:"readinessPolicy,omitempty"`
+
+	// TimeoutSeconds, when set, turns a readiness gate True with reason HealthCheckTimeout once the
+	// pod has been registered this long without the CLB ever reporting it healthy (fail open).
+	// Unset means wait for the CLB for ever.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+
+	// HealthCheck settings the controller applies to the bound listener or rule. Absent means the
+	// controller never touches the health-check settings.
+	// +optional
+	HealthCheck *HealthCheckSpec `json:"healthCheck,omitempty"`
+}
+
+// UnhealthyTarget is one backend the CLB does not report healthy.
+type UnhealthyTarget struct {
+	// IP of the backend (pod IP in Pod mode).
+	// +optional
+	IP string `json:"ip,omitempty"`
+
+	// InstanceID of the backend's CVM in Node mode.
+	// +optional
+	InstanceID string `json:"instanceId,omitempty"`
+
+	// Port of the backend.
+	Port int32 `json:"port"`
+
+	// Pod behind the backend, in Pod mode.
+	// +optional
+	Pod string `json:"pod,omitempty"`
+
+	// State as CLB reports it: Dead, Unknown, or Pending (registered, never probed yet).
+	State string `json:"state"`
+
+	// Since is when the backend was first seen in this state.
+	Since metav1.Time `json:"since"`
+}
+
+// CLBHealthStatus is the CLB's health view of a binding's backends.
 type CLBHealthStatus struct {
-	// INSERT ADDITIONAL STATUS FIELD - define observed state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
+	// ObservedGeneration is the metadata.generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// For Kubernetes API conventions, see:
-	// https://github.com/kubernetes/community/blob/master/contributors/devel/sig-architecture/api-conventions.md#typical-status-properties
-
-	// conditions represent the current state of the CLBHealth resource.
-	// Each condition has a unique type and reflects the status of a specific aspect of the resource.
-	//
-	// Standard condition types include:
-	// - "Available": the resource is fully functional
-	// - "Progressing": the resource is being created or updated
-	// - "Degraded": the resource failed to reach or maintain its desired state
-	//
-	// The status of each condition is one of True, False, or Unknown.
+	// Conditions: Ready is True when every registered backend is healthy.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Registered is the number of the binding's backends on the CLB.
+	// +optional
+	Registered int32 `json:"registered"`
+
+	// Healthy is the number of backends the CLB reports Alive (or Close, with checks off).
+	// +optional
+	Healthy int32 `json:"healthy"`
+
+	// Unhealthy is the number of backends the CLB reports Dead.
+	// +optional
+	Unhealthy int32 `json:"unhealthy"`
+
+	// Unknown is the number of backends the CLB has not judged yet.
+	// +optional
+	Unknown int32 `json:"unknown"`
+
+	// Summary is "healthy/registered", for kubectl get.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+
+	// UnhealthyTargets lists up to 50 backends that are not healthy, oldest first.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	// +optional
+	UnhealthyTargets []UnhealthyTarget `json:"unhealthyTargets,omitempty"`
+
+	// LastProbeTime is when the controller last read the CLB's health view.
+	// +optional
+	LastProbeTime *metav1.Time `json:"lastProbeTime,omitempty"`
 }
 
+// CLBHealth carries the CLB's health view of one CLBBackendBinding's backends and decides how pod
+// readiness gates follow it. The controller creates one per binding, with the same name and owned
+// by it.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-
-// CLBHealth is the Schema for the clbhealths API
+// +kubebuilder:resource:shortName=clbh,categories=clbind
+// +kubebuilder:printcolumn:name="Healthy",type=string,JSONPath=`.status.summary`,description="healthy/registered"
+// +kubebuilder:printcolumn:name="Unhealthy",type=integer,JSONPath=`.status.unhealthy`
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.readinessPolicy`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Last Probe",type=date,JSONPath=`.status.lastProbeTime`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type CLBHealth struct {
 	metav1.TypeMeta `json:",inline"`
 
-	// metadata is a standard object metadata
+	// metadata is a standard object metadata.
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitzero"`
+	metav1.ObjectMeta `json:"metadata"`
 
-	// spec defines the desired state of CLBHealth
-	// +required
+	// spec says how readiness gates follow the CLB health check.
+	// +optional
 	Spec CLBHealthSpec `json:"spec"`
 
-	// status defines the observed state of CLBHealth
+	// status is the CLB's current health view.
 	// +optional
 	Status CLBHealthStatus `json:"status,omitzero"`
 }
 
 // +kubebuilder:object:root=true
 
-// CLBHealthList contains a list of CLBHealth
+// CLBHealthList contains a list of CLBHealth.
 type CLBHealthList struct {
 	metav1.TypeMeta `json:",inline"`
-	metav1.ListMeta `json:"metadata,omitzero"`
+	metav1.ListMeta `json:"metadata"`
 	Items           []CLBHealth `json:"items"`
 }
 

@@ -1,0 +1,101 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+const (
+	// ReadinessGatePrefix starts every pod readiness gate condition type this controller owns;
+	// the binding name follows it.
+	ReadinessGatePrefix = "health.clbind.io/"
+
+	// InjectReadinessGateLabel opts a namespace into readiness gate injection when set to
+	// InjectReadinessGateEnabled.
+	InjectReadinessGateLabel = "clbind.io/readiness-gate-inject"
+	// InjectReadinessGateEnabled is the value of InjectReadinessGateLabel that turns injection on.
+	InjectReadinessGateEnabled = "enabled"
+
+	// DeregisterTargetsFinalizer holds a binding until its backends are off the CLB.
+	DeregisterTargetsFinalizer = "clbind.io/deregister-targets"
+)
+
+// ReadinessGateConditionType is the pod condition type of the readiness gate for a binding.
+func ReadinessGateConditionType(bindingName string) string {
+	return ReadinessGatePrefix + bindingName
+}
+
+// Condition types and reasons of CLBBackendBinding.
+const (
+	// BindingReadyCondition is True when the CLB backends match the Service's endpoints.
+	BindingReadyCondition = "Ready"
+
+	// BindingSyncedReason: the backends match the desired set.
+	BindingSyncedReason = "Synced"
+	// BindingProgressingReason: changes are queued or being written to the CLB.
+	BindingProgressingReason = "Progressing"
+	// BindingLoadBalancerNotFoundReason: the load balancer does not exist in this region.
+	BindingLoadBalancerNotFoundReason = "LoadBalancerNotFound"
+	// BindingListenerNotFoundReason: the listener does not exist on the load balancer.
+	BindingListenerNotFoundReason = "ListenerNotFound"
+	// BindingRuleNotFoundReason: the rule does not exist on the listener.
+	BindingRuleNotFoundReason = "RuleNotFound"
+	// BindingServiceNotFoundReason: the referenced Service or its port does not exist.
+	BindingServiceNotFoundReason = "ServiceNotFound"
+	// BindingConflictReason: another binding in the cluster already owns the listener or rule.
+	BindingConflictReason = "Conflict"
+	// BindingInvalidSpecReason: the spec cannot work with what exists (for example a rule on an
+	// L4 listener given by ID).
+	BindingInvalidSpecReason = "InvalidSpec"
+	// BindingCloudErrorReason: the CLB API keeps failing; the message has the last error.
+	BindingCloudErrorReason = "CloudError"
+	// BindingDeletingReason: the binding is deleting its backends from the CLB.
+	BindingDeletingReason = "Deleting"
+)
+
+// Condition types and reasons of CLBHealth.
+const (
+	// HealthReadyCondition is True when every registered backend passes the CLB health check.
+	HealthReadyCondition = "Ready"
+
+	// HealthAllHealthyReason: every registered backend is healthy.
+	HealthAllHealthyReason = "AllHealthy"
+	// HealthUnhealthyReason: some backends fail the CLB health check.
+	HealthUnhealthyReason = "Unhealthy"
+	// HealthPendingReason: some backends have not been judged by the CLB yet.
+	HealthPendingReason = "HealthCheckPending"
+	// HealthNoTargetsReason: the binding has no backends registered.
+	HealthNoTargetsReason = "NoTargets"
+	// HealthBindingMissingReason: the owning binding does not exist.
+	HealthBindingMissingReason = "BindingMissing"
+)
+
+// Reasons of the pod readiness gate condition health.clbind.io/<binding>.
+const (
+	// GateHealthyReason: the pod is registered and the CLB reports it healthy.
+	GateHealthyReason = "Healthy"
+	// GateRegistrationPendingReason: the pod is not registered on the CLB yet.
+	GateRegistrationPendingReason = "RegistrationPending"
+	// GateHealthCheckPendingReason: the pod is registered; the CLB has not judged it yet.
+	GateHealthCheckPendingReason = "HealthCheckPending"
+	// GateUnhealthyReason: the CLB reports the pod unhealthy.
+	GateUnhealthyReason = "Unhealthy"
+	// GateBindingMissingReason: no binding of that name exists yet.
+	GateBindingMissingReason = "BindingMissing"
+	// GateBindingDeletedReason: the binding was deleted; the gate is released so pods are not stuck.
+	GateBindingDeletedReason = "BindingDeleted"
+	// GateHealthCheckTimeoutReason: the CLB never reported the pod healthy within
+	// CLBHealth spec.timeoutSeconds, and the gate failed open.
+	GateHealthCheckTimeoutReason = "HealthCheckTimeout"
+)

@@ -1,0 +1,113 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// options are the manager's command-line settings.
+type options struct {
+	// Cloud.
+	region         string
+	vpcID          string
+	clusterID      string
+	clbEndpoint    string
+	clbScheme      string
+	credentialsDir string
+	clbQPS         float64
+
+	// Kubernetes plumbing.
+	metricsAddr             string
+	secureMetrics           bool
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+	leaderElectionID        string
+	enableHTTP2             bool
+
+	// Webhooks.
+	enableWebhooks     bool
+	webhookPort        int
+	webhookCertDir     string
+	manageWebhookCerts bool
+
+	// Sync tuning.
+	coalesceWindow time.Duration
+}
+
+var (
+	regionPattern    = regexp.MustCompile(`^[a-z]+-[a-z]+(-[a-z0-9]+)*$`)
+	vpcIDPattern     = regexp.MustCompile(`^vpc-[a-z0-9]{8}$`)
+	clusterIDPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$`)
+)
+
+func (o *options) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.region, "region", "", "Tencent Cloud region of the load balancers, for example ap-guangzhou. Required.")
+	fs.StringVar(&o.vpcID, "vpc-id", "", "VPC of the cluster, for example vpc-1a2b3c4d. Bindings to load balancers in another VPC are refused.")
+	fs.StringVar(&o.clusterID, "cluster-id", "", "Stable name of this cluster, for example cls-1a2b3c4d. "+
+		"It goes into the tag of every backend this controller registers, so two clusters sharing a listener never touch each other's backends. Required.")
+	fs.StringVar(&o.clbEndpoint, "clb-endpoint", "", "Host[:port] of the CLB API, overriding clb.tencentcloudapi.com (for example clbsim on 127.0.0.1:9000).")
+	fs.StringVar(&o.clbScheme, "clb-scheme", "HTTPS", "Scheme of the CLB API: HTTPS, or HTTP for a local emulator.")
+	fs.StringVar(&o.credentialsDir, "credentials-dir", "", "Directory with files secretId and secretKey (a mounted Secret). "+
+		"Without it, credentials come from TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY, the SDK profile file, or the CVM role.")
+	fs.Float64Var(&o.clbQPS, "clb-qps", 20, "Calls per second allowed for each CLB API action (the cloud's default limit is 20 per account).")
+
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint, :8443 for HTTPS or :8080 for HTTP; 0 disables it.")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization. Use false for plain HTTP.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader with a Lease so only one replica writes to the CLB.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "clb-binding-controller.clbind.io", "Name of the leader election Lease.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve HTTP/2 on the metrics and webhook servers (off because of the HTTP/2 rapid-reset CVEs).")
+
+	fs.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the pod readiness-gate injector and the binding validator.")
+	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the webhook server.")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory with the webhook server's tls.crt and tls.key.")
+	fs.BoolVar(&o.manageWebhookCerts, "manage-webhook-certs", true, "Create and rotate the webhook certificates and repair the webhook configurations. "+
+		"Turn off where OLM or cert-manager owns the certificates; it is turned off automatically under OLM.")
+
+	fs.DurationVar(&o.coalesceWindow, "coalesce-window", 200*time.Millisecond, "How long a load balancer's worker gathers changes from all bindings before writing them in one batch.")
+}
+
+// validate reports every bad flag at once, so a user fixes them in one go.
+func (o *options) validate() error {
+	var errs []error
+	if !regionPattern.MatchString(o.region) {
+		errs = append(errs, fmt.Errorf("--region %q is not a Tencent Cloud region such as ap-guangzhou", o.region))
+	}
+	if o.vpcID != "" && !vpcIDPattern.MatchString(o.vpcID) {
+		errs = append(errs, fmt.Errorf("--vpc-id %q is not a VPC id such as vpc-1a2b3c4d", o.vpcID))
+	}
+	if !clusterIDPattern.MatchString(o.clusterID) {
+		errs = append(errs, fmt.Errorf("--cluster-id %q must be 1-40 lowercase alphanumerics or '-', for example cls-1a2b3c4d", o.clusterID))
+	}
+	if o.clbScheme != "HTTPS" && o.clbScheme != "HTTP" {
+		errs = append(errs, fmt.Errorf("--clb-scheme %q must be HTTPS or HTTP", o.clbScheme))
+	}
+	if o.clbQPS <= 0 {
+		errs = append(errs, fmt.Errorf("--clb-qps %v must be positive", o.clbQPS))
+	}
+	if o.coalesceWindow < 0 || o.coalesceWindow > 10*time.Second {
+		errs = append(errs, fmt.Errorf("--coalesce-window %v must be between 0 and 10s", o.coalesceWindow))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,160 @@
+package clb
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	"k8s.io/apimachinery/pkg/util/wait"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// API action names, used for rate limits, metrics and RateLimitConfig.PerAction.
+const (
+	actionDescribeLoadBalancers   = "DescribeLoadBalancers"
+	actionDescribeListeners       = "DescribeListeners"
+	actionDescribeTargets         = "DescribeTargets"
+	actionDescribeTargetHealth    = "DescribeTargetHealth"
+	actionDescribeTaskStatus      = "DescribeTaskStatus"
+	actionBatchRegisterTargets    = "BatchRegisterTargets"
+	actionBatchDeregisterTargets  = "BatchDeregisterTargets"
+	actionBatchModifyTargetWeight = "BatchModifyTargetWeight"
+	actionModifyListener          = "ModifyListener"
+	actionModifyRule              = "ModifyRule"
+)
+
+// Per-call limits documented by the SDK (reference §1.4).
+const (
+	maxBatchTargets          = 500 // BatchRegisterTargets, BatchDeregisterTargets
+	maxWeightTargets         = 500 // BatchModifyTargetWeight, all rules together
+	maxWeightRules           = 100 // BatchModifyTargetWeight.ModifyList
+	maxWeightTargetsPerRule  = 50  // RsWeightRule.Targets
+	maxDescribeTargetsLBLs   = 20  // DescribeTargets.ListenerIds
+	maxDescribeListenersIDs  = 100 // DescribeListeners.ListenerIds
+	maxDescribeHealthLBs     = 30  // DescribeTargetHealth.LoadBalancerIds
+	maxDescribeLoadBalancers = 20  // DescribeLoadBalancers.LoadBalancerIds
+)
+
+// requestClient is appended to X-TC-RequestClient so cloud-side logs show who called.
+const requestClient = "clb-binding-controller"
+
+// Client calls the CLB API of one region. It is safe for concurrent use.
+type Client struct {
+	api         *clbapi.Client
+	region      string
+	limiters    *limiters
+	metrics     *clientMetrics
+	retry       RetryConfig
+	taskPoll    time.Duration
+	taskTimeout time.Duration
+}
+
+// New builds a Client from cfg; zero fields get the Default* values.
+func New(cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("configuring the CLB client: %w", err)
+	}
+	cred, err := cfg.credential()
+	if err != nil {
+		return nil, err
+	}
+
+	prof := profile.NewClientProfile()
+	prof.HttpProfile.Endpoint = cfg.Endpoint
+	prof.HttpProfile.Scheme = strings.ToUpper(cfg.Scheme)
+	prof.HttpProfile.ReqTimeout = int(math.Ceil(cfg.RequestTimeout.Seconds()))
+	prof.Language = "en-US" // messages end up in conditions and events
+	// Ours are the only retries: the SDK's sleep without watching ctx, bypass
+	// our rate limiter and hide attempts from our metrics.
+	prof.RateLimitExceededMaxRetries = 0
+	prof.NetworkFailureMaxRetries = 0
+	prof.UnsafeRetryOnConnectionFailure = false
+	prof.DisableRegionBreaker = true
+	prof.Debug = false // debug dumps would log signed requests
+
+	api, err := clbapi.NewClient(cred, cfg.Region, prof)
+	if err != nil {
+		return nil, fmt.Errorf("creating the CLB SDK client: %w", err)
+	}
+	api.WithRequestClient(requestClient)
+
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("registering CLB client metrics: %w", err)
+	}
+	return &Client{
+		api:         api,
+		region:      cfg.Region,
+		limiters:    newLimiters(cfg.RateLimits),
+		metrics:     m,
+		retry:       cfg.Retry,
+		taskPoll:    cfg.TaskPollInterval,
+		taskTimeout: cfg.TaskTimeout,
+	}, nil
+}
+
+// Region returns the region the client calls.
+func (c *Client) Region() string { return c.region }
+
+// do runs one API call: it waits for the action's token bucket, sends, maps
+// the error to our types, records metrics, and retries retriable errors with
+// jittered exponential backoff until Retry.MaxRetries or ctx ends.
+// send must be safe to call again.
+func (c *Client) do(ctx context.Context, action string, send func(context.Context) error) error {
+	backoff := wait.Backoff{Duration: c.retry.BaseDelay, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32}
+	for attempt := 0; ; attempt++ {
+		if err := c.limiters.wait(ctx, action); err != nil {
+			return fmt.Errorf("waiting for the %s rate limit: %w", action, err)
+		}
+		start := time.Now()
+		err := send(ctx)
+		if err != nil && ctx.Err() != nil {
+			// The SDK reports a canceled request as a network error; it is ours.
+			c.metrics.observe(action, codeCanceled, time.Since(start))
+			return fmt.Errorf("calling %s: %w", action, context.Cause(ctx))
+		}
+		err = mapError(err)
+		c.metrics.observe(action, metricCode(err), time.Since(start))
+		if err == nil || !IsRetriable(err) || attempt >= c.retry.MaxRetries {
+			return err
+		}
+
+		delay := min(backoff.Step(), c.retry.MaxDelay)
+		ctrllog.FromContext(ctx).V(4).Info("Retrying CLB API call", "action", action, "code", Code(err), "attempt", attempt+1, "delay", delay)
+		if werr := sleep(ctx, delay); werr != nil {
+			return fmt.Errorf("retrying %s: %w (last error: %v)", action, werr, err)
+		}
+	}
+}
+
+func metricCode(err error) string {
+	if err == nil {
+		return codeOK
+	}
+	if code := Code(err); code != "" {
+		return code
+	}
+	return codeUnknown
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,21 @@
+// Package clb is the controller's only client of the Tencent Cloud CLB API.
+//
+// It wraps tencentcloud-sdk-go (clb v20180317) behind a small domain-level API
+// in our own types (TargetKey, Target, Listener, TargetHealth, BatchResult) and
+// adds what every caller needs and none should re-implement:
+//
+//   - typed errors: every SDK error is mapped, in one table (errors.go), to
+//     NotFoundError, ThrottledError, ConflictError, UnavailableError,
+//     InvalidConfigError or TaskFailedError; callers switch on these types or
+//     use IsNotFound, IsRetriable and Code, never on SDK codes;
+//   - one token bucket per API action (20 QPS by default, the cloud's limit);
+//   - bounded, jittered exponential retries of retriable errors, honouring ctx;
+//     the SDK's own retries are switched off so these are the only ones;
+//   - chunking of every list argument to the action's documented limit, using
+//     the minimal number of calls;
+//   - bounded DescribeTaskStatus polling for the asynchronous actions;
+//   - Prometheus metrics on controller-runtime's registry.
+//
+// Nothing else in the module imports the SDK. Consumers declare the narrow
+// interface they need in their own package and are given a *Client.
+package clb

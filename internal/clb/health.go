@@ -1,0 +1,125 @@
+package clb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+)
+
+// Health details reported in TargetHealth.Detail.
+const (
+	HealthAlive   = "Alive"
+	HealthDead    = "Dead"
+	HealthUnknown = "Unknown"
+	// HealthClose means the check is off or the listener is stopped.
+	HealthClose = "Close"
+)
+
+// TargetHealth is the cloud's health verdict on one target.
+type TargetHealth struct {
+	TargetKey
+	// Healthy is true only for a passing check; the CLB sends traffic to a
+	// target only if it is healthy and its weight is above 0.
+	Healthy bool
+	// Detail is HealthAlive, HealthDead, HealthUnknown or HealthClose.
+	Detail string
+}
+
+// DescribeTargetHealth returns the health of every target of the given load
+// balancers, keyed by load balancer ID. It calls DescribeTargetHealth once per
+// 30 distinct IDs. A load balancer that does not exist is absent from the map:
+// if the cloud refuses a chunk with InvalidParameter.LBIdNotFound, the chunk
+// is bisected to isolate the missing ones, so one deleted load balancer does
+// not hide the health of the others. On error the map holds what was read.
+func (c *Client) DescribeTargetHealth(ctx context.Context, lbIDs []string) (map[string][]TargetHealth, error) {
+	out := map[string][]TargetHealth{}
+	for part := range slices.Chunk(uniqueSorted(lbIDs), maxDescribeHealthLBs) {
+		err := eachExisting(part, func(ids []string) error {
+			return c.describeTargetHealth(ctx, ids, out)
+		})
+		if err != nil {
+			return out, fmt.Errorf("describing target health of %d load balancers: %w", len(lbIDs), err)
+		}
+	}
+	return out, nil
+}
+
+// eachExisting calls fn(ids); when fn reports a missing load balancer, it
+// splits ids in halves and tries again, dropping single missing IDs.
+func eachExisting(ids []string, fn func([]string) error) error {
+	err := fn(ids)
+	if !IsNotFoundKind(err, KindLoadBalancer) {
+		return err
+	}
+	if len(ids) == 1 {
+		return nil
+	}
+	mid := len(ids) / 2
+	if err := eachExisting(ids[:mid], fn); err != nil {
+		return err
+	}
+	return eachExisting(ids[mid:], fn)
+}
+
+func (c *Client) describeTargetHealth(ctx context.Context, lbIDs []string, out map[string][]TargetHealth) error {
+	req := clbapi.NewDescribeTargetHealthRequest()
+	req.LoadBalancerIds = ptrs(lbIDs)
+	var resp *clbapi.DescribeTargetHealthResponse
+	err := c.do(ctx, actionDescribeTargetHealth, func(ctx context.Context) (err error) {
+		resp, err = c.api.DescribeTargetHealthWithContext(ctx, req)
+		return err
+	})
+	if err != nil || resp.Response == nil {
+		return err
+	}
+	for _, lb := range resp.Response.LoadBalancers {
+		id := str(lb.LoadBalancerId)
+		hs := out[id]
+		if hs == nil {
+			hs = []TargetHealth{} // present, even without targets: the LB exists
+		}
+		for _, l := range lb.Listeners {
+			l4 := isL4(str(l.Protocol))
+			for _, r := range l.Rules {
+				loc := str(r.LocationId)
+				if l4 {
+					loc = "" // L4 listeners report their targets under a rule entry too
+				}
+				for _, t := range r.Targets {
+					hs = append(hs, targetHealth(str(l.ListenerId), loc, t))
+				}
+			}
+		}
+		out[id] = hs
+	}
+	return nil
+}
+
+func targetHealth(listenerID, locationID string, t *clbapi.TargetHealth) TargetHealth {
+	h := TargetHealth{
+		TargetKey: TargetKey{ListenerID: listenerID, LocationID: locationID, Port: i64(t.Port)},
+		Healthy:   t.HealthStatus != nil && *t.HealthStatus,
+		Detail:    str(t.HealthStatusDetail),
+	}
+	if h.Detail == "" {
+		h.Detail = str(t.HealthStatusDetial) // the deprecated spelling, still sent by some regions
+	}
+	if id := str(t.TargetId); strings.HasPrefix(id, "ins-") {
+		h.InstanceID = id // a CVM target, registered by instance
+	} else {
+		h.EniIP = str(t.IP)
+	}
+	return h
+}
+
+func isL4(protocol string) bool {
+	switch strings.ToUpper(protocol) {
+	case "HTTP", "HTTPS":
+		return false
+	default:
+		return true
+	}
+}

@@ -1,0 +1,402 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package targets
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// podKind is the kind in an endpoint's targetRef when it is a pod.
+const podKind = "Pod"
+
+// readinessGatePrefix must match the condition type the webhook injects
+// (health.clbind.io/<binding-name>).
+const readinessGatePrefix = "health.clbind.io/"
+
+// TargetType says what a binding registers for each backend.
+type TargetType string
+
+const (
+	// TargetTypePod registers each endpoint's pod IP as an ENI IP with the endpoint port.
+	TargetTypePod TargetType = "Pod"
+	// TargetTypeNode registers each eligible node's CVM instance with the Service nodePort.
+	TargetTypeNode TargetType = "Node"
+)
+
+// Binding is the part of a CLBBackendBinding that decides its desired targets, with the
+// listener and rule already resolved to IDs.
+type Binding struct {
+	// Name is the binding name; the readiness gate is health.clbind.io/<Name>.
+	Name string
+	// OwnerTag is the binding's OwnerTag, copied onto every desired target.
+	OwnerTag   string
+	TargetType TargetType
+	ListenerID string
+	// LocationID is the L7 rule; empty on L4 listeners.
+	LocationID string
+	// ServicePort is the Service port by number (spec.ports[].port) or by name.
+	ServicePort intstr.IntOrString
+	// Weight of every serving target, 0 to 100.
+	Weight int64
+	// Drain is how long a terminating target stays at weight 0 before it is deregistered.
+	Drain time.Duration
+	// ReadinessGate is true when pods carry the binding's readiness gate; then a pod held back
+	// only by that gate is registered, or gate and registration would wait on each other.
+	ReadinessGate bool
+	// NodeSelector limits Node targets; nil selects every node.
+	NodeSelector labels.Selector
+}
+
+// PodInfo is what Desired needs to know of a pod: the slim copy a pod informer keeps.
+type PodInfo struct {
+	Name string
+	UID  types.UID
+	// Terminating is true once the pod has a deletionTimestamp.
+	Terminating bool
+	// ContainersReady is the pod's ContainersReady condition.
+	ContainersReady bool
+	// ReadinessGates maps the condition type of each spec.readinessGates entry to whether that
+	// condition is True.
+	ReadinessGates map[string]bool
+}
+
+// PodInfoFromPod extracts the PodInfo of pod.
+func PodInfoFromPod(pod *corev1.Pod) PodInfo {
+	info := PodInfo{
+		Name:           pod.Name,
+		UID:            pod.UID,
+		Terminating:    pod.DeletionTimestamp != nil,
+		ReadinessGates: make(map[string]bool, len(pod.Spec.ReadinessGates)),
+	}
+	for _, gate := range pod.Spec.ReadinessGates {
+		info.ReadinessGates[string(gate.ConditionType)] = false
+	}
+	for _, c := range pod.Status.Conditions {
+		isTrue := c.Status == corev1.ConditionTrue
+		if c.Type == corev1.ContainersReady {
+			info.ContainersReady = isTrue
+		}
+		if _, gated := info.ReadinessGates[string(c.Type)]; gated {
+			info.ReadinessGates[string(c.Type)] = isTrue
+		}
+	}
+	return info
+}
+
+// Input is everything Desired reads. It is not modified.
+type Input struct {
+	Binding Binding
+	Service *corev1.Service
+	// EndpointSlices of the Service (label kubernetes.io/service-name); others are ignored.
+	EndpointSlices []discoveryv1.EndpointSlice
+	// Pods of the Service's endpoints by name, from the binding's namespace. A terminating
+	// endpoint whose pod is missing here (or has another UID) is gone and is not drained.
+	Pods map[string]PodInfo
+	// Nodes of the cluster; read for Node targets only.
+	Nodes []corev1.Node
+	// DrainingSince is Result.DrainingSince of the previous call: when each terminating target
+	// was first seen terminating. Nil on the first call.
+	DrainingSince map[Key]time.Time
+	Now           time.Time
+}
+
+// Result is the desired state of a binding.
+type Result struct {
+	// Targets are the desired targets, sorted by key; terminating ones have Draining set and
+	// weight 0.
+	Targets []Target
+	// DrainingSince is when each terminating target was first seen terminating; pass it back as
+	// Input.DrainingSince. It keeps a target after its drain ends, for as long as it stays
+	// terminating, so that it is not drained a second time.
+	DrainingSince map[Key]time.Time
+	// RequeueAt is the next drain deadline, when Desired must run again; zero if none.
+	RequeueAt time.Time
+	// Skipped explains objects left out that the user may want to know about, such as a node
+	// whose provider ID is not a CVM.
+	Skipped []error
+}
+
+// Desired computes the targets the binding wants. An error means the whole set is unknown (for
+// example the Service port does not exist); the caller must not deregister on it.
+func Desired(in Input) (Result, error) {
+	if in.Service == nil {
+		return Result{}, errors.New("service is missing")
+	}
+	port, err := servicePort(in.Service, in.Binding.ServicePort)
+	if err != nil {
+		return Result{}, err
+	}
+	switch in.Binding.TargetType {
+	case TargetTypePod:
+		return podTargets(in, port), nil
+	case TargetTypeNode:
+		return nodeTargets(in, port)
+	default:
+		return Result{}, fmt.Errorf("binding %s: unknown target type %q", in.Binding.Name, in.Binding.TargetType)
+	}
+}
+
+// servicePort finds the Service port a binding refers to. A number must be unambiguous: a
+// Service may expose the same port over TCP and UDP under two names.
+func servicePort(svc *corev1.Service, ref intstr.IntOrString) (corev1.ServicePort, error) {
+	var found []corev1.ServicePort
+	for _, sp := range svc.Spec.Ports {
+		if (ref.Type == intstr.Int && sp.Port == ref.IntVal) || (ref.Type == intstr.String && sp.Name == ref.StrVal) {
+			found = append(found, sp)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return corev1.ServicePort{}, fmt.Errorf("service %s has no port %s", svc.Name, ref.String())
+	case 1:
+		return found[0], nil
+	default:
+		return corev1.ServicePort{}, fmt.Errorf("service %s port %s is ambiguous: refer to it by name", svc.Name, ref.String())
+	}
+}
+
+// slicePort returns the port of slice that carries the Service port sp. The EndpointSlice
+// controller names slice ports after the Service port and resolves targetPort into them.
+func slicePort(slice *discoveryv1.EndpointSlice, sp corev1.ServicePort) (int64, bool) {
+	for _, p := range slice.Ports {
+		if p.Port == nil || deref(p.Name, "") != sp.Name || deref(p.Protocol, corev1.ProtocolTCP) != protocol(sp) {
+			continue
+		}
+		return int64(*p.Port), true
+	}
+	return 0, false
+}
+
+func protocol(sp corev1.ServicePort) corev1.Protocol {
+	if sp.Protocol == "" {
+		return corev1.ProtocolTCP
+	}
+	return sp.Protocol
+}
+
+// endpointState is what an endpoint means for the CLB.
+type endpointState int
+
+const (
+	// endpointSkipped endpoints get no target.
+	endpointSkipped endpointState = iota
+	// endpointServing endpoints get a target at the binding's weight.
+	endpointServing
+	// endpointTerminating endpoints keep their target at weight 0 while the drain lasts.
+	endpointTerminating
+)
+
+// classifier decides the state of each endpoint of one binding.
+type classifier struct {
+	pods map[string]PodInfo
+	// gate is the binding's readiness gate condition type; empty when gates are off.
+	gate string
+	// podMustExist drops terminating endpoints whose pod is gone: with pod targets there is
+	// nothing left to drain.
+	podMustExist bool
+}
+
+func newClassifier(in Input, podMustExist bool) classifier {
+	c := classifier{pods: in.Pods, podMustExist: podMustExist}
+	if in.Binding.ReadinessGate {
+		c.gate = readinessGatePrefix + in.Binding.Name
+	}
+	return c
+}
+
+func (c classifier) state(ep *discoveryv1.Endpoint) endpointState {
+	pod, podFound := c.pod(ep)
+	if deref(ep.Conditions.Terminating, false) || (podFound && pod.Terminating) {
+		if c.podMustExist && !podFound {
+			return endpointSkipped
+		}
+		return endpointTerminating
+	}
+	// Unknown readiness counts as ready, as the EndpointSlice API asks consumers to.
+	if deref(ep.Conditions.Ready, true) {
+		return endpointServing
+	}
+	if podFound && c.heldOnlyByGate(pod) {
+		return endpointServing
+	}
+	return endpointSkipped
+}
+
+// pod looks up the pod behind ep, checking the UID so that a re-created pod of the same name
+// (a StatefulSet's) is not taken for the old one.
+func (c classifier) pod(ep *discoveryv1.Endpoint) (PodInfo, bool) {
+	ref := ep.TargetRef
+	if !isPodRef(ref) {
+		return PodInfo{}, false
+	}
+	pod, ok := c.pods[ref.Name]
+	if !ok || (ref.UID != "" && pod.UID != ref.UID) {
+		return PodInfo{}, false
+	}
+	return pod, true
+}
+
+// heldOnlyByGate reports whether pod would be Ready but for the binding's own readiness gate.
+func (c classifier) heldOnlyByGate(pod PodInfo) bool {
+	if c.gate == "" || !pod.ContainersReady || pod.Terminating {
+		return false
+	}
+	if _, gated := pod.ReadinessGates[c.gate]; !gated {
+		return false
+	}
+	for condType, isTrue := range pod.ReadinessGates {
+		if condType != c.gate && !isTrue {
+			return false
+		}
+	}
+	return true
+}
+
+// drainClock tracks when terminating targets started to drain.
+type drainClock struct {
+	now   time.Time
+	drain time.Duration
+	prev  map[Key]time.Time
+	since map[Key]time.Time
+}
+
+func newDrainClock(in Input) *drainClock {
+	return &drainClock{now: in.Now, drain: in.Binding.Drain, prev: in.DrainingSince, since: map[Key]time.Time{}}
+}
+
+// keep records k as terminating and reports whether it is still within its drain delay.
+func (d *drainClock) keep(k Key) bool {
+	since, seen := d.prev[k]
+	if !seen || since.After(d.now) {
+		since = d.now
+	}
+	d.since[k] = since
+	return d.now.Before(d.end(k))
+}
+
+func (d *drainClock) end(k Key) time.Time {
+	return d.since[k].Add(d.drain)
+}
+
+// targetSet collects desired targets, merging duplicates the way Diff does.
+type targetSet map[Key]Target
+
+func (s targetSet) add(t Target) {
+	if old, ok := s[t.Key]; ok && !preferServing(t, old) {
+		return
+	}
+	s[t.Key] = t
+}
+
+// addEndpoint adds the target of one endpoint in its state.
+func (s targetSet) addEndpoint(t Target, st endpointState, clock *drainClock) {
+	switch st {
+	case endpointServing:
+		s.add(t)
+	case endpointTerminating:
+		if clock.keep(t.Key) {
+			t.Weight, t.Draining = 0, true
+			s.add(t)
+		}
+	}
+}
+
+// result turns the set into a Result. A key that ended up serving (listed again by another
+// slice) forgets its drain start.
+func (s targetSet) result(clock *drainClock, skipped []error) Result {
+	r := Result{Targets: make([]Target, 0, len(s)), DrainingSince: clock.since, Skipped: skipped}
+	for _, k := range sortedKeys(s) {
+		t := s[k]
+		r.Targets = append(r.Targets, t)
+		if !t.Draining {
+			delete(clock.since, k)
+			continue
+		}
+		if end := clock.end(k); r.RequeueAt.IsZero() || end.Before(r.RequeueAt) {
+			r.RequeueAt = end
+		}
+	}
+	return r
+}
+
+// podTargets computes pod IP targets from the Service's IPv4 EndpointSlices.
+func podTargets(in Input, sp corev1.ServicePort) Result {
+	b := in.Binding
+	classify := newClassifier(in, true)
+	clock := newDrainClock(in)
+	set := targetSet{}
+	for i := range in.EndpointSlices {
+		slice := &in.EndpointSlices[i]
+		if !ownSlice(slice, in.Service) || slice.AddressType != discoveryv1.AddressTypeIPv4 {
+			continue
+		}
+		port, ok := slicePort(slice, sp)
+		if !ok {
+			continue
+		}
+		for j := range slice.Endpoints {
+			ep := &slice.Endpoints[j]
+			ip, ok := endpointIPv4(ep)
+			if !ok || !isPodRef(ep.TargetRef) {
+				continue
+			}
+			t := Target{
+				Key:    Key{ListenerID: b.ListenerID, LocationID: b.LocationID, EniIP: ip, Port: port},
+				Weight: b.Weight,
+				Tag:    b.OwnerTag,
+			}
+			set.addEndpoint(t, classify.state(ep), clock)
+		}
+	}
+	return set.result(clock, nil)
+}
+
+func isPodRef(ref *corev1.ObjectReference) bool {
+	return ref != nil && ref.Kind == podKind
+}
+
+func ownSlice(slice *discoveryv1.EndpointSlice, svc *corev1.Service) bool {
+	return slice.Namespace == svc.Namespace && slice.Labels[discoveryv1.LabelServiceName] == svc.Name
+}
+
+// endpointIPv4 returns the endpoint's address in canonical form; consumers use the first one.
+func endpointIPv4(ep *discoveryv1.Endpoint) (string, bool) {
+	if len(ep.Addresses) == 0 {
+		return "", false
+	}
+	addr, err := netip.ParseAddr(ep.Addresses[0])
+	if err != nil || !addr.Is4() {
+		return "", false
+	}
+	return addr.String(), true
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}

@@ -1,0 +1,471 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package targets
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+const (
+	testNamespace = "shop"
+	testService   = "web"
+	ourGate       = "health.clbind.io/web-cbb"
+)
+
+var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func service(policy corev1.ServiceExternalTrafficPolicy) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: testService},
+		Spec: corev1.ServiceSpec{
+			ExternalTrafficPolicy: policy,
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromString("web"), NodePort: 30080},
+				{Name: "metrics", Port: 9090, TargetPort: intstr.FromInt32(9090)},
+			},
+		},
+	}
+}
+
+// slice is an IPv4 EndpointSlice of the test Service with both of its ports.
+func slice(endpoints ...discoveryv1.Endpoint) discoveryv1.EndpointSlice {
+	return discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: testNamespace,
+			Name:      testService + "-abcde",
+			Labels:    map[string]string{discoveryv1.LabelServiceName: testService},
+		},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports: []discoveryv1.EndpointPort{
+			{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP)},
+			{Name: ptr.To("metrics"), Port: ptr.To[int32](9090)},
+		},
+		Endpoints: endpoints,
+	}
+}
+
+type endpointOption func(*discoveryv1.Endpoint)
+
+func notReady(ep *discoveryv1.Endpoint) { ep.Conditions.Ready = ptr.To(false) }
+
+func terminating(ep *discoveryv1.Endpoint) {
+	ep.Conditions.Ready, ep.Conditions.Serving, ep.Conditions.Terminating = ptr.To(false), ptr.To(true), ptr.To(true)
+}
+
+func unknownReadiness(ep *discoveryv1.Endpoint) { ep.Conditions = discoveryv1.EndpointConditions{} }
+
+func onNode(node string) endpointOption {
+	return func(ep *discoveryv1.Endpoint) { ep.NodeName = ptr.To(node) }
+}
+
+// endpoint is a ready endpoint of pod <pod> (UID uid-<pod>) on node-1.
+func endpoint(ip, pod string, opts ...endpointOption) discoveryv1.Endpoint {
+	ep := discoveryv1.Endpoint{
+		Addresses:  []string{ip},
+		Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
+		NodeName:   ptr.To("node-1"),
+		TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: testNamespace, Name: pod, UID: types.UID("uid-" + pod)},
+	}
+	for _, o := range opts {
+		o(&ep)
+	}
+	return ep
+}
+
+// pod is a ContainersReady pod whose readiness gates have the given statuses.
+func pod(name string, gates map[string]bool) PodInfo {
+	return PodInfo{Name: name, UID: types.UID("uid-" + name), ContainersReady: true, ReadinessGates: gates}
+}
+
+func deleting(p PodInfo) PodInfo {
+	p.Terminating = true
+	return p
+}
+
+func pods(ps ...PodInfo) map[string]PodInfo {
+	m := map[string]PodInfo{}
+	for _, p := range ps {
+		m[p.Name] = p
+	}
+	return m
+}
+
+func binding() Binding {
+	return Binding{
+		Name:          "web-cbb",
+		OwnerTag:      ourTag,
+		TargetType:    TargetTypePod,
+		ListenerID:    listener,
+		ServicePort:   intstr.FromString("http"),
+		Weight:        10,
+		Drain:         30 * time.Second,
+		ReadinessGate: true,
+	}
+}
+
+func podKey(ip string) Key {
+	return Key{ListenerID: listener, EniIP: ip, Port: 8080}
+}
+
+func serving(ip string) Target {
+	return Target{Key: podKey(ip), Weight: 10, Tag: ourTag}
+}
+
+func drainingTarget(ip string) Target {
+	return Target{Key: podKey(ip), Weight: 0, Tag: ourTag, Draining: true}
+}
+
+func TestDesiredPods(t *testing.T) {
+	tests := []struct {
+		name        string
+		binding     func(*Binding)
+		slices      []discoveryv1.EndpointSlice
+		pods        map[string]PodInfo
+		since       map[Key]time.Time
+		want        []Target
+		wantSince   map[Key]time.Time
+		wantRequeue time.Time
+	}{
+		{
+			name:   "ready endpoints, sorted",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.2", "b"), endpoint("10.0.0.1", "a"))},
+			want:   []Target{serving("10.0.0.1"), serving("10.0.0.2")},
+		},
+		{
+			name:   "unknown readiness counts as ready",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", unknownReadiness))},
+			want:   []Target{serving("10.0.0.1")},
+		},
+		{
+			name:   "not ready and no pod: skipped",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+		},
+		{
+			name:   "held back only by our gate: registered",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:   pods(pod("a", map[string]bool{ourGate: false, "other.io/gate": true})),
+			want:   []Target{serving("10.0.0.1")},
+		},
+		{
+			name:   "held back by another gate too: skipped",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:   pods(pod("a", map[string]bool{ourGate: false, "other.io/gate": false})),
+		},
+		{
+			name:   "held back by another binding's gate only: skipped",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:   pods(pod("a", map[string]bool{"health.clbind.io/other": false})),
+		},
+		{
+			name:    "gates off: a gated pod waits for Ready",
+			binding: func(b *Binding) { b.ReadinessGate = false },
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:    pods(pod("a", map[string]bool{ourGate: false})),
+		},
+		{
+			name:   "containers not ready: skipped",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:   pods(PodInfo{Name: "a", UID: "uid-a", ReadinessGates: map[string]bool{ourGate: false}}),
+		},
+		{
+			name:   "pod re-created under the same name: the new pod does not vouch for the old endpoint",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:   pods(PodInfo{Name: "a", UID: "uid-new", ContainersReady: true, ReadinessGates: map[string]bool{ourGate: false}}),
+		},
+		{
+			name:        "terminating endpoint starts to drain",
+			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating), endpoint("10.0.0.2", "b"))},
+			pods:        pods(deleting(pod("a", nil))),
+			want:        []Target{drainingTarget("10.0.0.1"), serving("10.0.0.2")},
+			wantSince:   map[Key]time.Time{podKey("10.0.0.1"): now},
+			wantRequeue: now.Add(30 * time.Second),
+		},
+		{
+			name:        "deleting pod drains before its endpoint says so",
+			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
+			pods:        pods(deleting(pod("a", nil))),
+			want:        []Target{drainingTarget("10.0.0.1")},
+			wantSince:   map[Key]time.Time{podKey("10.0.0.1"): now},
+			wantRequeue: now.Add(30 * time.Second),
+		},
+		{
+			name:        "draining keeps its first-seen time",
+			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
+			pods:        pods(deleting(pod("a", nil))),
+			since:       map[Key]time.Time{podKey("10.0.0.1"): now.Add(-10 * time.Second), podKey("10.0.0.9"): now},
+			want:        []Target{drainingTarget("10.0.0.1")},
+			wantSince:   map[Key]time.Time{podKey("10.0.0.1"): now.Add(-10 * time.Second)},
+			wantRequeue: now.Add(20 * time.Second),
+		},
+		{
+			name:      "drain over: deregistered, but remembered so it does not drain again",
+			slices:    []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
+			pods:      pods(deleting(pod("a", nil))),
+			since:     map[Key]time.Time{podKey("10.0.0.1"): now.Add(-30 * time.Second)},
+			wantSince: map[Key]time.Time{podKey("10.0.0.1"): now.Add(-30 * time.Second)},
+		},
+		{
+			name:        "first-seen in the future is taken as now",
+			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
+			pods:        pods(deleting(pod("a", nil))),
+			since:       map[Key]time.Time{podKey("10.0.0.1"): now.Add(time.Hour)},
+			want:        []Target{drainingTarget("10.0.0.1")},
+			wantSince:   map[Key]time.Time{podKey("10.0.0.1"): now},
+			wantRequeue: now.Add(30 * time.Second),
+		},
+		{
+			name:      "no drain delay: deregistered at once",
+			binding:   func(b *Binding) { b.Drain = 0 },
+			slices:    []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
+			pods:      pods(deleting(pod("a", nil))),
+			wantSince: map[Key]time.Time{podKey("10.0.0.1"): now},
+		},
+		{
+			name:   "terminating endpoint whose pod is gone: deregistered at once",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
+			since:  map[Key]time.Time{podKey("10.0.0.1"): now.Add(-5 * time.Second)},
+		},
+		{
+			name: "endpoint in two slices, serving in one: serving wins and forgets the drain",
+			slices: []discoveryv1.EndpointSlice{
+				slice(endpoint("10.0.0.1", "a", terminating)),
+				slice(endpoint("10.0.0.1", "a")),
+			},
+			pods:      pods(pod("a", nil)),
+			want:      []Target{serving("10.0.0.1")},
+			wantSince: map[Key]time.Time{},
+		},
+		{
+			name: "other services, namespaces and address types are ignored",
+			slices: []discoveryv1.EndpointSlice{
+				func() discoveryv1.EndpointSlice {
+					s := slice(endpoint("10.0.0.1", "a"))
+					s.Labels[discoveryv1.LabelServiceName] = "other"
+					return s
+				}(),
+				func() discoveryv1.EndpointSlice {
+					s := slice(endpoint("10.0.0.2", "b"))
+					s.Namespace = "elsewhere"
+					return s
+				}(),
+				func() discoveryv1.EndpointSlice {
+					s := slice(endpoint("fd00::3", "c"))
+					s.AddressType = discoveryv1.AddressTypeIPv6
+					return s
+				}(),
+				func() discoveryv1.EndpointSlice {
+					s := slice(endpoint("web.example.com", "d"))
+					s.AddressType = discoveryv1.AddressTypeFQDN
+					return s
+				}(),
+				slice(endpoint("fd00::5", "e"), endpoint("10.0.0.6", "f")),
+			},
+			want: []Target{serving("10.0.0.6")},
+		},
+		{
+			name: "endpoints without a pod are not pod targets",
+			slices: []discoveryv1.EndpointSlice{slice(
+				func() discoveryv1.Endpoint { ep := endpoint("10.0.0.1", "a"); ep.TargetRef = nil; return ep }(),
+				func() discoveryv1.Endpoint { ep := endpoint("10.0.0.2", "a"); ep.TargetRef.Kind = "Node"; return ep }(),
+				func() discoveryv1.Endpoint { ep := endpoint("10.0.0.3", "a"); ep.Addresses = nil; return ep }(),
+			)},
+		},
+		{
+			name: "slice without the service port is ignored",
+			slices: []discoveryv1.EndpointSlice{func() discoveryv1.EndpointSlice {
+				s := slice(endpoint("10.0.0.1", "a"))
+				s.Ports = s.Ports[1:]
+				return s
+			}()},
+		},
+		{
+			name:    "port by number, other port",
+			binding: func(b *Binding) { b.ServicePort = intstr.FromInt32(9090) },
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
+			want:    []Target{{Key: Key{ListenerID: listener, EniIP: "10.0.0.1", Port: 9090}, Weight: 10, Tag: ourTag}},
+		},
+		{
+			name:    "L7 rule and weight are carried",
+			binding: func(b *Binding) { b.LocationID, b.Weight = "loc-1", 100 },
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
+			want:    []Target{{Key: Key{ListenerID: listener, LocationID: "loc-1", EniIP: "10.0.0.1", Port: 8080}, Weight: 100, Tag: ourTag}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			b := binding()
+			if tt.binding != nil {
+				tt.binding(&b)
+			}
+			in := Input{Binding: b, Service: service(""), EndpointSlices: tt.slices, Pods: tt.pods, DrainingSince: tt.since, Now: now}
+			got, err := Desired(in)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got.Targets).To(ConsistOf(tt.want))
+			g.Expect(got.Targets).To(HaveLen(len(tt.want)))
+			g.Expect(got.DrainingSince).To(HaveLen(len(tt.wantSince)))
+			for k, since := range tt.wantSince {
+				g.Expect(got.DrainingSince).To(HaveKeyWithValue(k, since))
+			}
+			g.Expect(got.RequeueAt).To(Equal(tt.wantRequeue))
+			g.Expect(got.Skipped).To(BeEmpty())
+		})
+	}
+}
+
+func TestDesiredErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		binding func(*Binding)
+		service func(*corev1.Service) *corev1.Service
+		wantErr string
+	}{
+		{
+			name:    "no service",
+			service: func(*corev1.Service) *corev1.Service { return nil },
+			wantErr: "service is missing",
+		},
+		{
+			name:    "no such port name",
+			binding: func(b *Binding) { b.ServicePort = intstr.FromString("https") },
+			wantErr: "service web has no port https",
+		},
+		{
+			name:    "no such port number",
+			binding: func(b *Binding) { b.ServicePort = intstr.FromInt32(8080) },
+			wantErr: "service web has no port 8080",
+		},
+		{
+			name:    "port number on TCP and UDP",
+			binding: func(b *Binding) { b.ServicePort = intstr.FromInt32(80) },
+			service: func(s *corev1.Service) *corev1.Service {
+				s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "quic", Port: 80, Protocol: corev1.ProtocolUDP})
+				return s
+			},
+			wantErr: "service web port 80 is ambiguous",
+		},
+		{
+			name:    "node targets need a nodePort",
+			binding: func(b *Binding) { b.TargetType, b.ServicePort = TargetTypeNode, intstr.FromString("metrics") },
+			wantErr: "service web port metrics has no nodePort",
+		},
+		{
+			name:    "unknown target type",
+			binding: func(b *Binding) { b.TargetType = "Lambda" },
+			wantErr: `binding web-cbb: unknown target type "Lambda"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			b := binding()
+			if tt.binding != nil {
+				tt.binding(&b)
+			}
+			svc := service("")
+			if tt.service != nil {
+				svc = tt.service(svc)
+			}
+			_, err := Desired(Input{Binding: b, Service: svc, Now: now})
+			g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
+		})
+	}
+}
+
+func TestPodInfoFromPod(t *testing.T) {
+	g := NewWithT(t)
+	deletedAt := metav1.NewTime(now)
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "uid-a", DeletionTimestamp: &deletedAt},
+		Spec: corev1.PodSpec{ReadinessGates: []corev1.PodReadinessGate{
+			{ConditionType: ourGate}, {ConditionType: "other.io/gate"}, {ConditionType: "missing.io/gate"},
+		}},
+		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+			{Type: ourGate, Status: corev1.ConditionFalse},
+			{Type: "other.io/gate", Status: corev1.ConditionTrue},
+			{Type: "ungated.io/condition", Status: corev1.ConditionTrue},
+		}},
+	}
+	g.Expect(PodInfoFromPod(p)).To(Equal(PodInfo{
+		Name:            "a",
+		UID:             "uid-a",
+		Terminating:     true,
+		ContainersReady: true,
+		ReadinessGates:  map[string]bool{ourGate: false, "other.io/gate": true, "missing.io/gate": false},
+	}))
+}
+
+// TestDrainLifecycle follows one terminating pod through Desired and Diff, feeding each result
+// back as the next input, as the controller does.
+func TestDrainLifecycle(t *testing.T) {
+	g := NewWithT(t)
+	opts := DiffOptions{OwnerTag: ourTag, ListenerID: listener}
+	in := Input{
+		Binding: binding(),
+		Service: service(""),
+		EndpointSlices: []discoveryv1.EndpointSlice{slice(
+			endpoint("10.0.0.1", "a", terminating),
+			endpoint("10.0.0.2", "b"),
+		)},
+		Pods: pods(deleting(pod("a", nil)), pod("b", nil)),
+	}
+	actual := []Target{serving("10.0.0.1"), serving("10.0.0.2")}
+	steps := []struct {
+		after       time.Duration
+		want        Plan
+		wantRequeue time.Duration
+		wantCounts  Counts
+	}{
+		{after: 0, want: Plan{ModifyWeight: []Target{{Key: podKey("10.0.0.1"), Tag: ourTag}}}, wantRequeue: 30 * time.Second,
+			wantCounts: Counts{Desired: 1, Registered: 1, Draining: 1}},
+		{after: 10 * time.Second, wantRequeue: 30 * time.Second, wantCounts: Counts{Desired: 1, Registered: 1, Draining: 1}},
+		{after: 30 * time.Second, want: Plan{Deregister: []Target{{Key: podKey("10.0.0.1"), Tag: ourTag}}},
+			wantCounts: Counts{Desired: 1, Registered: 1}},
+		{after: 40 * time.Second, wantCounts: Counts{Desired: 1, Registered: 1}},
+	}
+	for _, step := range steps {
+		in.Now = now.Add(step.after)
+		res, err := Desired(in)
+		g.Expect(err).NotTo(HaveOccurred())
+		plan := Diff(res.Targets, actual, opts)
+		g.Expect(plan).To(Equal(step.want), "after %s", step.after)
+		if step.wantRequeue == 0 {
+			g.Expect(res.RequeueAt.IsZero()).To(BeTrue(), "after %s", step.after)
+		} else {
+			g.Expect(res.RequeueAt).To(Equal(now.Add(step.wantRequeue)), "after %s", step.after)
+		}
+		actual = Apply(actual, plan)
+		g.Expect(Count(res.Targets, actual, opts)).To(Equal(step.wantCounts), "after %s", step.after)
+		in.DrainingSince = res.DrainingSince
+	}
+	// The pod is gone: its drain record goes with it.
+	in.EndpointSlices = []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.2", "b"))}
+	res, err := Desired(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.DrainingSince).To(BeEmpty())
+}

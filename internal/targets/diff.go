@@ -1,0 +1,264 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package targets
+
+import (
+	"cmp"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Key identifies one CLB backend: where it is bound and what it points at. Exactly one of EniIP
+// and InstanceID is set; LocationID is empty on L4 listeners. The IP alone is never an identity,
+// because pod IPs are reused.
+type Key struct {
+	ListenerID string
+	LocationID string
+	EniIP      string
+	InstanceID string
+	Port       int64
+}
+
+// String renders the key as listener[/location]/address:port for logs and errors.
+func (k Key) String() string {
+	where := k.ListenerID
+	if k.LocationID != "" {
+		where += "/" + k.LocationID
+	}
+	addr := k.EniIP
+	if k.InstanceID != "" {
+		addr = k.InstanceID
+	}
+	return where + "/" + net.JoinHostPort(addr, strconv.FormatInt(k.Port, 10))
+}
+
+// Target is a CLB backend with its weight and ownership tag.
+type Target struct {
+	Key
+	Weight int64
+	Tag    string
+	// Draining marks a desired target that is terminating: it stays at weight 0 only so that
+	// open connections can finish. Diff never registers a draining target that is not on the
+	// CLB already.
+	Draining bool
+}
+
+// DiffOptions scope Diff and Count to one binding.
+type DiffOptions struct {
+	// OwnerTag is the binding's OwnerTag. It is required: with none, Diff plans nothing.
+	OwnerTag string
+	// Exclusive is true when the binding is not multiCluster: it owns every backend on its
+	// listener or rule, tagged or not.
+	Exclusive bool
+	// ListenerID and LocationID name the binding's listener and rule (LocationID empty for L4).
+	// Targets elsewhere, desired or actual, are ignored, so the caller may pass everything it
+	// read from the load balancer and another binding's rule on the same listener stays safe.
+	ListenerID string
+	LocationID string
+}
+
+// owns reports whether the binding may change or remove t.
+func (o DiffOptions) owns(t Target) bool {
+	return o.Exclusive || t.Tag == o.OwnerTag
+}
+
+// Plan lists the writes that take the CLB from actual to desired. Apply them in field order:
+// registering before deregistering means a rolling change never empties the listener.
+type Plan struct {
+	// Register holds backends to add, tagged with the owner tag.
+	Register []Target
+	// ModifyWeight holds backends on the CLB with the weight they must get.
+	ModifyWeight []Target
+	// Deregister holds backends to remove, as found on the CLB.
+	Deregister []Target
+
+	// Conflicts (multiCluster only) holds backends at a wanted key that carry another owner's
+	// tag or none. They are not ours: the binding neither changes them nor registers over them,
+	// and waits for their owner to remove them.
+	Conflicts []Target
+	// Adopted (exclusive only) holds backends at a wanted key that carry another tag or none.
+	// They already send traffic to the right place, so the binding keeps them as its own rather
+	// than taking a serving backend out just to re-tag it.
+	Adopted []Target
+}
+
+// Empty reports whether the plan has no writes; Conflicts and Adopted are not writes.
+func (p Plan) Empty() bool {
+	return len(p.Register) == 0 && len(p.ModifyWeight) == 0 && len(p.Deregister) == 0
+}
+
+// Diff plans the writes that make the binding's part of actual equal to desired. It is minimal:
+// a steady state gives an empty plan, and a weight change is a ModifyWeight, never a deregister
+// and register.
+//
+// Ownership of a backend at a wanted key:
+//   - none there: register it with opts.OwnerTag (unless it is draining);
+//   - our tag: keep it and fix its weight;
+//   - another tag or none, exclusive: adopt it (keep it, fix its weight, report it in Adopted).
+//     The CLB cannot re-tag a backend, and deregistering it to re-register would cut a serving
+//     backend, and with a re-created binding every backend at once;
+//   - another tag or none, multiCluster: report a conflict and leave it alone. The key may be a
+//     pod IP that another cluster still has registered; its owner deregisters it, and the next
+//     Diff registers ours.
+//
+// Backends at keys that are not wanted are deregistered when owned: all of them in exclusive
+// mode, only those with our tag in multiCluster mode. The Tag of desired targets is ignored.
+func Diff(desired, actual []Target, opts DiffOptions) Plan {
+	var plan Plan
+	if opts.OwnerTag == "" {
+		return plan
+	}
+	want := index(desired, opts, preferServing)
+	have := index(actual, opts, preferTagged(opts.OwnerTag))
+	for _, k := range sortedKeys(want) {
+		w := want[k]
+		got, found := have[k]
+		switch {
+		case !found:
+			if !w.Draining {
+				w.Tag = opts.OwnerTag
+				plan.Register = append(plan.Register, w)
+			}
+		case !opts.owns(got):
+			if !w.Draining {
+				plan.Conflicts = append(plan.Conflicts, got)
+			}
+		default:
+			if got.Tag != opts.OwnerTag {
+				plan.Adopted = append(plan.Adopted, got)
+			}
+			if got.Weight != w.Weight {
+				got.Weight = w.Weight
+				plan.ModifyWeight = append(plan.ModifyWeight, got)
+			}
+		}
+	}
+	for _, k := range sortedKeys(have) {
+		if _, wanted := want[k]; !wanted && opts.owns(have[k]) {
+			plan.Deregister = append(plan.Deregister, have[k])
+		}
+	}
+	return plan
+}
+
+// Apply returns actual as it is once every write of plan has succeeded, so that a caller can
+// update its cache of the load balancer without reading it back.
+func Apply(actual []Target, plan Plan) []Target {
+	gone := make(map[Key]bool, len(plan.Deregister))
+	for _, t := range plan.Deregister {
+		gone[t.Key] = true
+	}
+	weights := make(map[Key]int64, len(plan.ModifyWeight))
+	for _, t := range plan.ModifyWeight {
+		weights[t.Key] = t.Weight
+	}
+	out := make([]Target, 0, len(actual)+len(plan.Register))
+	for _, t := range actual {
+		if gone[t.Key] {
+			continue
+		}
+		if w, ok := weights[t.Key]; ok {
+			t.Weight = w
+		}
+		out = append(out, t)
+	}
+	return append(out, plan.Register...)
+}
+
+// Counts are the numbers a binding reports in its status.
+type Counts struct {
+	// Desired is how many backends should serve traffic.
+	Desired int
+	// Registered is how many of those are on the CLB and owned by the binding.
+	Registered int
+	// Draining is how many terminating backends are still on the CLB, at weight 0 until their
+	// drain delay ends.
+	Draining int
+}
+
+// Count computes the status counts of desired against actual, with the same scope and ownership
+// rules as Diff.
+func Count(desired, actual []Target, opts DiffOptions) Counts {
+	want := index(desired, opts, preferServing)
+	have := index(actual, opts, preferTagged(opts.OwnerTag))
+	var c Counts
+	for k, w := range want {
+		got, found := have[k]
+		onCLB := found && opts.OwnerTag != "" && opts.owns(got)
+		switch {
+		case w.Draining:
+			if onCLB {
+				c.Draining++
+			}
+		default:
+			c.Desired++
+			if onCLB {
+				c.Registered++
+			}
+		}
+	}
+	return c
+}
+
+// index maps the targets in the binding's scope by key; when a key repeats, better picks.
+func index(ts []Target, opts DiffOptions, better func(a, b Target) bool) map[Key]Target {
+	m := make(map[Key]Target, len(ts))
+	for _, t := range ts {
+		if t.ListenerID != opts.ListenerID || t.LocationID != opts.LocationID {
+			continue
+		}
+		if old, ok := m[t.Key]; ok && !better(t, old) {
+			continue
+		}
+		m[t.Key] = t
+	}
+	return m
+}
+
+// preferServing resolves a backend listed twice (an endpoint in two EndpointSlices during a
+// slice update): serving beats draining, then the higher weight wins.
+func preferServing(a, b Target) bool {
+	if a.Draining != b.Draining {
+		return !a.Draining
+	}
+	return a.Weight > b.Weight
+}
+
+// preferTagged resolves a key listed twice on the CLB, which the CLB itself does not allow, in
+// favour of our own backend, so that Diff never mistakes ours for a conflict.
+func preferTagged(tag string) func(a, b Target) bool {
+	return func(a, b Target) bool {
+		return a.Tag == tag && b.Tag != tag
+	}
+}
+
+func sortedKeys(m map[Key]Target) []Key {
+	return slices.SortedFunc(maps.Keys(m), compareKeys)
+}
+
+func compareKeys(a, b Key) int {
+	return cmp.Or(
+		strings.Compare(a.ListenerID, b.ListenerID),
+		strings.Compare(a.LocationID, b.LocationID),
+		strings.Compare(a.EniIP, b.EniIP),
+		strings.Compare(a.InstanceID, b.InstanceID),
+		cmp.Compare(a.Port, b.Port),
+	)
+}

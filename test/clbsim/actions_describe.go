@@ -1,0 +1,176 @@
+package clbsim
+
+import (
+	"slices"
+
+	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+)
+
+// Limits of the describe actions (reference §1.4).
+const (
+	maxListenersPerDescribeTargets = 20
+	maxLBsPerDescribeHealth        = 30
+)
+
+var targetFilterNames = []string{"location-id", "private-ip-address", "tag"}
+
+func (s *Sim) describeTargets(c *call) (any, error) {
+	req, err := decode[clb.DescribeTargetsRequestParams](c)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.ListenerIds) > maxListenersPerDescribeTargets {
+		return nil, errf(codeLength, "ListenerIds holds at most %d IDs", maxListenersPerDescribeTargets)
+	}
+	filters, err := targetFilters(req.Filters)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	lb, err := s.lookupLB(req.LoadBalancerId)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range req.ListenerIds {
+		if _, err := lookupListener(lb, id); err != nil {
+			return nil, err
+		}
+	}
+	out := []*clb.ListenerBackend{}
+	for _, l := range lb.sortedListeners() {
+		if listenerSelected(l, req.ListenerIds, req.Protocol, req.Port) {
+			out = append(out, listenerBackend(l, filters))
+		}
+	}
+	return &clb.DescribeTargetsResponseParams{Listeners: out, RequestId: &c.requestID}, nil
+}
+
+// targetFilters turns Filters into name → accepted values.
+func targetFilters(in []*clb.Filter) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, f := range in {
+		if f == nil || f.Name == nil || !slices.Contains(targetFilterNames, *f.Name) {
+			return nil, errf(codeInvalidValue+".InvalidFilter", "supported filters are %v", targetFilterNames)
+		}
+		for _, v := range f.Values {
+			out[*f.Name] = append(out[*f.Name], deref(v))
+		}
+	}
+	return out, nil
+}
+
+func filterAccepts(filters map[string][]string, name, value string) bool {
+	values, ok := filters[name]
+	return !ok || slices.Contains(values, value)
+}
+
+func listenerBackend(l *listener, filters map[string][]string) *clb.ListenerBackend {
+	out := &clb.ListenerBackend{ListenerId: ptr(l.id), Protocol: ptr(l.protocol), Port: ptr(l.port)}
+	if !isL7(l.protocol) {
+		out.Targets = backendsOutput(l.backends, filters)
+		return out
+	}
+	out.Rules = []*clb.RuleTargets{}
+	for _, r := range l.sortedRules() {
+		if !filterAccepts(filters, "location-id", r.id) {
+			continue
+		}
+		out.Rules = append(out.Rules, &clb.RuleTargets{
+			LocationId: ptr(r.id), Domain: ptr(r.domain), Url: ptr(r.url), Targets: backendsOutput(r.backends, filters),
+		})
+	}
+	return out
+}
+
+func backendsOutput(list []*backend, filters map[string][]string) []*clb.Backend {
+	out := []*clb.Backend{}
+	for _, b := range list {
+		if !filterAccepts(filters, "private-ip-address", b.eniIP) || !filterAccepts(filters, "tag", b.tag) {
+			continue
+		}
+		be := &clb.Backend{
+			Type: ptr(b.typ), Port: ptr(b.port), Weight: ptr(b.weight), Tag: ptr(b.tag),
+			RegisteredTime: ptr(unixTime(b.registeredAt)), PublicIpAddresses: []*string{}, PrivateIpAddresses: []*string{},
+			InstanceId: ptr(b.instanceID),
+		}
+		if b.eniIP != "" {
+			be.PrivateIpAddresses = []*string{ptr(b.eniIP)}
+		}
+		out = append(out, be)
+	}
+	return out
+}
+
+// describeTargetHealthRequest accepts the newer SDKs' ListenerIds and
+// LocationIds too; the pinned SDK only sends LoadBalancerIds.
+type describeTargetHealthRequest struct {
+	LoadBalancerIds []*string
+	ListenerIds     []*string
+	LocationIds     []*string
+}
+
+func (s *Sim) describeTargetHealth(c *call) (any, error) {
+	req, err := decode[describeTargetHealthRequest](c)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.LoadBalancerIds) == 0 {
+		return nil, errf(codeMissingParameter, "LoadBalancerIds is required")
+	}
+	if len(req.LoadBalancerIds) > maxLBsPerDescribeHealth {
+		return nil, errf(codeLength, "LoadBalancerIds holds at most %d IDs", maxLBsPerDescribeHealth)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	out := make([]*clb.LoadBalancerHealth, 0, len(req.LoadBalancerIds))
+	for _, id := range req.LoadBalancerIds {
+		lb, err := s.lookupLB(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s.lbHealth(lb, req))
+	}
+	return &clb.DescribeTargetHealthResponseParams{LoadBalancers: out, RequestId: &c.requestID}, nil
+}
+
+func (s *Sim) lbHealth(lb *loadBalancer, req *describeTargetHealthRequest) *clb.LoadBalancerHealth {
+	out := &clb.LoadBalancerHealth{LoadBalancerId: ptr(lb.id), LoadBalancerName: ptr(lb.name), Listeners: []*clb.ListenerHealth{}}
+	for _, l := range lb.sortedListeners() {
+		if !listenerSelected(l, req.ListenerIds, nil, nil) {
+			continue
+		}
+		lh := &clb.ListenerHealth{ListenerId: ptr(l.id), ListenerName: ptr(l.name), Protocol: ptr(l.protocol), Port: ptr(l.port)}
+		if !isL7(l.protocol) {
+			// L4 listeners report one rule with no Domain and Url (reference §1.3).
+			lh.Rules = []*clb.RuleHealth{{Targets: s.targetsHealth(lb.id, l, nil, l.backends)}}
+		}
+		for _, r := range l.sortedRules() {
+			if len(req.LocationIds) > 0 && !slices.ContainsFunc(req.LocationIds, func(id *string) bool { return deref(id) == r.id }) {
+				continue
+			}
+			lh.Rules = append(lh.Rules, &clb.RuleHealth{LocationId: ptr(r.id), Domain: ptr(r.domain), Url: ptr(r.url),
+				Targets: s.targetsHealth(lb.id, l, r, r.backends)})
+		}
+		out.Listeners = append(out.Listeners, lh)
+	}
+	return out
+}
+
+func (s *Sim) targetsHealth(lbID string, l *listener, r *rule, list []*backend) []*clb.TargetHealth {
+	out := make([]*clb.TargetHealth, 0, len(list))
+	for _, b := range list {
+		status := s.healthStatus(lbID, l, r, b)
+		id := b.instanceID
+		if id == "" {
+			id = b.eniIP
+		}
+		out = append(out, &clb.TargetHealth{
+			IP: ptr(b.eniIP), Port: ptr(b.port), TargetId: ptr(id),
+			HealthStatus: ptr(status == healthAlive), HealthStatusDetail: ptr(status), HealthStatusDetial: ptr(status),
+		})
+	}
+	return out
+}

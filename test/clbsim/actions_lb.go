@@ -1,0 +1,202 @@
+package clbsim
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"unicode/utf8"
+
+	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+)
+
+// Limits of the load-balancer actions (reference §1.3).
+const (
+	maxLBsPerCreate   = 20
+	maxLBIDsPerCall   = 20
+	maxLBNameLength   = 60
+	defaultDescribeLB = 20
+	maxDescribeLB     = 100
+)
+
+// newLB adds a load balancer with the given status. Callers hold s.mu.
+func (s *Sim) newLB(name, lbType, vpcID string, status int64) *loadBalancer {
+	lb := &loadBalancer{
+		id: s.newID("lb-"), name: name, lbType: lbType, vpcID: vpcID, status: status,
+		createdAt: s.now(), listeners: map[string]*listener{},
+	}
+	if lb.name == "" {
+		lb.name = lb.id
+	}
+	s.lbs[lb.id] = lb
+	return lb
+}
+
+func (s *Sim) createLoadBalancer(c *call) (any, error) {
+	req, err := decode[clb.CreateLoadBalancerRequestParams](c)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateCreateLB(req); err != nil {
+		return nil, err
+	}
+	number := 1
+	if req.Number != nil {
+		number = int(*req.Number)
+	}
+	vpcID := s.opts.VpcID
+	if req.VpcId != nil {
+		vpcID = *req.VpcId
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	created := make([]*loadBalancer, 0, number)
+	ids := make([]string, 0, number)
+	for range number {
+		lb := s.newLB(deref(req.LoadBalancerName), *req.LoadBalancerType, vpcID, 0)
+		created = append(created, lb)
+		ids = append(ids, lb.id)
+	}
+	t := s.startTask(c, ids, 0, func() {
+		for _, lb := range created {
+			lb.status = 1
+		}
+	})
+	dealName := fmt.Sprintf("20%014d", rand.Int64N(1e14))
+	s.deals[dealName] = t.id
+	return &clb.CreateLoadBalancerResponseParams{LoadBalancerIds: ptrs(ids), DealName: &dealName, RequestId: &c.requestID}, nil
+}
+
+func validateCreateLB(req *clb.CreateLoadBalancerRequestParams) error {
+	if req.LoadBalancerType == nil {
+		return errf(codeMissingParameter, "LoadBalancerType is required")
+	}
+	if *req.LoadBalancerType != "OPEN" && *req.LoadBalancerType != "INTERNAL" {
+		return errf(codeInvalidValue, "LoadBalancerType must be OPEN or INTERNAL, got %q", *req.LoadBalancerType)
+	}
+	if req.Number != nil && (*req.Number < 1 || *req.Number > maxLBsPerCreate) {
+		return errf(codeRange, "Number must be within [1, %d]", maxLBsPerCreate)
+	}
+	if req.LoadBalancerName != nil && utf8.RuneCountInString(*req.LoadBalancerName) > maxLBNameLength {
+		return errf(codeLength, "LoadBalancerName is longer than %d characters", maxLBNameLength)
+	}
+	return nil
+}
+
+func (s *Sim) deleteLoadBalancer(c *call) (any, error) {
+	req, err := decode[clb.DeleteLoadBalancerRequestParams](c)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.LoadBalancerIds) == 0 {
+		return nil, errf(codeMissingParameter, "LoadBalancerIds is required")
+	}
+	if len(req.LoadBalancerIds) > maxLBIDsPerCall {
+		return nil, errf(codeLength, "LoadBalancerIds holds at most %d IDs", maxLBIDsPerCall)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	ids := make([]string, 0, len(req.LoadBalancerIds))
+	for _, id := range req.LoadBalancerIds {
+		if _, err := s.writableLB(id); err != nil {
+			return nil, err
+		}
+		if slices.Contains(ids, *id) {
+			return nil, errf(codeDuplicate, "LoadBalancerId %s is repeated", *id)
+		}
+		ids = append(ids, *id)
+	}
+	s.startTask(c, ids, 0, func() {
+		for _, id := range ids {
+			delete(s.lbs, id)
+			s.dp.closeLB(id)
+		}
+	})
+	return &clb.DeleteLoadBalancerResponseParams{RequestId: &c.requestID}, nil
+}
+
+func (s *Sim) describeLoadBalancers(c *call) (any, error) {
+	req, err := decode[clb.DescribeLoadBalancersRequestParams](c)
+	if err != nil {
+		return nil, err
+	}
+	offset, limit, err := pageOf(req)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	matched := s.matchLBs(req)
+	resp := &clb.DescribeLoadBalancersResponseParams{
+		TotalCount: ptr(uint64(len(matched))), LoadBalancerSet: []*clb.LoadBalancer{}, RequestId: &c.requestID,
+	}
+	for i := offset; i < len(matched) && i < offset+limit; i++ {
+		resp.LoadBalancerSet = append(resp.LoadBalancerSet, lbOutput(matched[i]))
+	}
+	return resp, nil
+}
+
+func pageOf(req *clb.DescribeLoadBalancersRequestParams) (offset, limit int, err error) {
+	if len(req.LoadBalancerIds) > maxLBIDsPerCall {
+		return 0, 0, errf(codeLength, "LoadBalancerIds holds at most %d IDs", maxLBIDsPerCall)
+	}
+	limit = defaultDescribeLB
+	if req.Limit != nil {
+		if *req.Limit < 0 || *req.Limit > maxDescribeLB {
+			return 0, 0, errf(codeRange, "Limit must be within [0, %d]", maxDescribeLB)
+		}
+		limit = int(*req.Limit)
+	}
+	if req.Offset != nil {
+		if *req.Offset < 0 {
+			return 0, 0, errf(codeRange, "Offset must not be negative")
+		}
+		offset = int(*req.Offset)
+	}
+	return offset, limit, nil
+}
+
+// matchLBs applies the supported filters; unknown IDs are simply not listed,
+// as the real DescribeLoadBalancers does.
+func (s *Sim) matchLBs(req *clb.DescribeLoadBalancersRequestParams) []*loadBalancer {
+	out := make([]*loadBalancer, 0, len(s.lbs))
+	for _, lb := range s.lbs {
+		if len(req.LoadBalancerIds) > 0 && !slices.ContainsFunc(req.LoadBalancerIds, func(id *string) bool { return deref(id) == lb.id }) {
+			continue
+		}
+		if (req.LoadBalancerName != nil && *req.LoadBalancerName != lb.name) ||
+			(req.LoadBalancerType != nil && *req.LoadBalancerType != lb.lbType) ||
+			(req.VpcId != nil && *req.VpcId != lb.vpcID) {
+			continue
+		}
+		out = append(out, lb)
+	}
+	slices.SortFunc(out, func(a, b *loadBalancer) int {
+		return cmp.Or(a.createdAt.Compare(b.createdAt), cmp.Compare(a.id, b.id))
+	})
+	return out
+}
+
+func lbOutput(lb *loadBalancer) *clb.LoadBalancer {
+	return &clb.LoadBalancer{
+		LoadBalancerId:   ptr(lb.id),
+		LoadBalancerName: ptr(lb.name),
+		LoadBalancerType: ptr(lb.lbType),
+		Forward:          ptr(uint64(1)),
+		Status:           ptr(uint64(lb.status)),
+		CreateTime:       ptr(unixTime(lb.createdAt)),
+		VpcId:            ptr(lb.vpcID),
+		AddressIPVersion: ptr("ipv4"),
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

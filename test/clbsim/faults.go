@@ -1,0 +1,145 @@
+package clbsim
+
+import (
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Fault is an injected failure or slowdown. A Fault matches calls of Action
+// ("" = every action) and fires with probability Rate; with Rate 0 and Count > 0
+// it fires on the next Count matching calls.
+type Fault struct {
+	Action string        // "" = every action
+	Code   string        // error code returned, e.g. "RequestLimitExceeded", "InternalError"
+	Rate   float64       // probability per matching call (0 with Count>0 means "next Count calls")
+	Count  int           // stop after this many injections; 0 = unlimited (with Rate)
+	Delay  time.Duration // slow response (added before answering)
+	Drop   bool          // close the connection without answering
+	// FailListenerIDs makes Batch(De)RegisterTargets report these listeners in
+	// FailListenerIdSet and skip their targets. Such a fault only matches those two actions.
+	FailListenerIDs []string
+	// TaskFail lets the call succeed but makes its async task end with Status 1
+	// without applying the change.
+	TaskFail bool
+}
+
+// matches reports whether f applies to action.
+func (f *Fault) matches(action string) bool {
+	if len(f.FailListenerIDs) > 0 && action != "BatchRegisterTargets" && action != "BatchDeregisterTargets" {
+		return false
+	}
+	return f.Action == "" || f.Action == action
+}
+
+// ctlState holds the run-time knobs: faults, latency and rate limits.
+type ctlState struct {
+	mu         sync.Mutex
+	faults     []*Fault
+	lat        Latency
+	defaultQPS float64
+	qps        map[string]float64       // per-action overrides
+	limiters   map[string]*rate.Limiter // built lazily per action
+}
+
+func (c *ctlState) init(opts Options) {
+	c.lat = opts.Latency
+	c.defaultQPS = opts.DefaultQPS
+	c.qps = map[string]float64{}
+	c.limiters = map[string]*rate.Limiter{}
+}
+
+// InjectFault adds a fault. Faults are tried in the order they were added and
+// the first one that fires decides the call.
+func (s *Sim) InjectFault(f Fault) {
+	s.ctl.mu.Lock()
+	defer s.ctl.mu.Unlock()
+	s.ctl.faults = append(s.ctl.faults, &f)
+}
+
+// ClearFaults removes every fault.
+func (s *Sim) ClearFaults() {
+	s.ctl.mu.Lock()
+	defer s.ctl.mu.Unlock()
+	s.ctl.faults = nil
+}
+
+// SetLatency replaces the latency model.
+func (s *Sim) SetLatency(l Latency) {
+	s.ctl.mu.Lock()
+	defer s.ctl.mu.Unlock()
+	s.ctl.lat = l
+}
+
+// SetQPS sets the rate limit of one action; action "" sets the default of
+// every action without an override. qps < 0 means unlimited, 0 means 20.
+func (s *Sim) SetQPS(action string, qps float64) {
+	if qps == 0 {
+		qps = defaultQPS
+	}
+	s.ctl.mu.Lock()
+	defer s.ctl.mu.Unlock()
+	if action == "" {
+		s.ctl.defaultQPS = qps
+		s.ctl.limiters = map[string]*rate.Limiter{}
+		return
+	}
+	s.ctl.qps[action] = qps
+	delete(s.ctl.limiters, action)
+}
+
+func (c *ctlState) latency() Latency {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lat
+}
+
+// allow takes one token from the action's bucket at time now. The bucket
+// holds one second's worth of requests, so a burst of qps calls passes.
+func (c *ctlState) allow(action string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lim := c.limiters[action]
+	if lim == nil {
+		qps, ok := c.qps[action]
+		if !ok {
+			qps = c.defaultQPS
+		}
+		if qps < 0 {
+			lim = rate.NewLimiter(rate.Inf, 0)
+		} else {
+			lim = rate.NewLimiter(rate.Limit(qps), max(1, int(math.Ceil(qps))))
+		}
+		c.limiters[action] = lim
+	}
+	return lim.AllowN(now, 1)
+}
+
+// fire returns a copy of the first fault that fires for action, or nil.
+func (c *ctlState) fire(action string) *Fault {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, f := range c.faults {
+		if !f.matches(action) {
+			continue
+		}
+		if f.Rate > 0 && rand.Float64() >= f.Rate {
+			continue
+		}
+		if f.Rate <= 0 && f.Count <= 0 {
+			continue
+		}
+		fired := *f
+		if f.Count > 0 {
+			f.Count--
+			if f.Count == 0 {
+				c.faults = append(c.faults[:i:i], c.faults[i+1:]...)
+			}
+		}
+		return &fired
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package clbsim
+
+// Quick setup for tests. These calls change state at once, without tasks,
+// locks, rate limits or faults; the same is possible through the API actions.
+
+// AddLoadBalancer creates a running INTERNAL load balancer in Options.VpcID
+// and returns its ID ("lb-xxxxxxxx").
+func (s *Sim) AddLoadBalancer(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newLB(name, "INTERNAL", s.opts.VpcID, 1).id
+}
+
+// AddListener creates a listener (TCP|UDP|HTTP|HTTPS|TCP_SSL|QUIC) and returns
+// its ID ("lbl-xxxxxxxx"), or "" if the LB does not exist.
+func (s *Sim) AddListener(lbID, protocol string, port int64) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lb := s.lbs[lbID]
+	if lb == nil {
+		return ""
+	}
+	l := s.newListener(protocol, port, "", nil)
+	lb.listeners[l.id] = l
+	return l.id
+}
+
+// AddRule creates a rule on an HTTP/HTTPS listener and returns its ID
+// ("loc-xxxxxxxx"), or "" if the listener does not exist.
+func (s *Sim) AddRule(lbID, listenerID, domain, url string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lb := s.lbs[lbID]
+	if lb == nil || lb.listeners[listenerID] == nil {
+		return ""
+	}
+	r := s.newRule(domain, url, nil)
+	lb.listeners[listenerID].rules[r.id] = r
+	return r.id
+}
+
+// DeleteListener removes a listener and its targets at once.
+func (s *Sim) DeleteListener(lbID, listenerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lb := s.lbs[lbID]; lb != nil {
+		delete(lb.listeners, listenerID)
+	}
+	s.dp.closeListener(lbID, listenerID)
+}

@@ -1,0 +1,263 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package crdvalidation
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/clbind/clb-binding-controller/test/testenv"
+)
+
+const apiVersion = "networking.clbind.io/v1alpha1"
+
+// obj is a JSON-shaped object literal.
+type obj = map[string]any
+
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "cel-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+// validBindingSpec is the smallest spec the API server accepts.
+func validBindingSpec() obj {
+	return obj{
+		"loadBalancerId": "lb-1a2b3c4d",
+		"listener":       obj{"id": "lbl-1a2b3c4d"},
+		"serviceRef":     obj{"name": "web", "port": int64(80)},
+	}
+}
+
+func binding(ns, name string, spec obj) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: obj{
+		"apiVersion": apiVersion, "kind": "CLBBackendBinding",
+		"metadata": obj{"name": name, "namespace": ns},
+		"spec":     spec,
+	}}
+	return u
+}
+
+func health(ns, name string, spec obj) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: obj{
+		"apiVersion": apiVersion, "kind": "CLBHealth",
+		"metadata": obj{"name": name, "namespace": ns},
+		"spec":     spec,
+	}}
+}
+
+// with returns a copy of the valid spec changed by edit.
+func with(edit func(spec obj)) obj {
+	spec := validBindingSpec()
+	edit(spec)
+	return spec
+}
+
+// expectRefused asserts the API server refuses the object as Invalid, naming the field.
+func expectRefused(err error, field, message string) {
+	ExpectWithOffset(1, err).To(HaveOccurred(), "the API server accepted an object it should refuse")
+	ExpectWithOffset(1, apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got: %v", err)
+	ExpectWithOffset(1, err.Error()).To(ContainSubstring(field))
+	ExpectWithOffset(1, err.Error()).To(ContainSubstring(message))
+}
+
+var _ = Describe("CLBBackendBinding admission by the API server", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("accepts a minimal binding and fills in the defaults", func() {
+		b := binding(ns, "minimal", validBindingSpec())
+		Expect(k8sClient.Create(ctx, b)).To(Succeed())
+		spec := b.Object["spec"].(obj)
+		Expect(spec["targetType"]).To(Equal("Pod"))
+		Expect(spec["weight"]).To(BeEquivalentTo(10))
+		Expect(spec["readinessGate"]).To(BeTrue())
+	})
+
+	DescribeTable("refuses a bad binding, naming the field",
+		func(spec obj, field, message string) {
+			expectRefused(k8sClient.Create(ctx, binding(ns, "bad", spec)), field, message)
+		},
+		Entry("load balancer id too short", with(func(s obj) { s["loadBalancerId"] = "lb-123" }),
+			"spec.loadBalancerId", "should match"),
+		Entry("load balancer id in upper case", with(func(s obj) { s["loadBalancerId"] = "lb-1A2B3C4D" }),
+			"spec.loadBalancerId", "should match"),
+		Entry("listener id malformed", with(func(s obj) { s["listener"] = obj{"id": "listener-1"} }),
+			"spec.listener.id", "should match"),
+		Entry("listener by id and by port", with(func(s obj) {
+			s["listener"] = obj{"id": "lbl-1a2b3c4d", "port": int64(80), "protocol": "TCP"}
+		}), "spec.listener", "either by id, or by port and protocol"),
+		Entry("listener given by nothing", with(func(s obj) { s["listener"] = obj{} }),
+			"spec.listener", "either by id, or by port and protocol"),
+		Entry("listener port without protocol", with(func(s obj) { s["listener"] = obj{"port": int64(80)} }),
+			"spec.listener", "either by id, or by port and protocol"),
+		Entry("listener port 0", with(func(s obj) { s["listener"] = obj{"port": int64(0), "protocol": "TCP"} }),
+			"spec.listener.port", "greater than or equal to 1"),
+		Entry("listener port 65536", with(func(s obj) { s["listener"] = obj{"port": int64(65536), "protocol": "TCP"} }),
+			"spec.listener.port", "less than or equal to 65535"),
+		Entry("unknown listener protocol", with(func(s obj) { s["listener"] = obj{"port": int64(80), "protocol": "SCTP"} }),
+			"spec.listener.protocol", "Unsupported value"),
+		Entry("rule on a TCP listener", with(func(s obj) {
+			s["listener"] = obj{"port": int64(80), "protocol": "TCP"}
+			s["rule"] = obj{"domain": "a.example.com", "url": "/"}
+		}), "spec.rule", "only allowed for HTTP and HTTPS listeners"),
+		Entry("HTTP listener without a rule", with(func(s obj) { s["listener"] = obj{"port": int64(80), "protocol": "HTTP"} }),
+			"spec.rule", "HTTP and HTTPS listeners take backends only on rules"),
+		Entry("rule by location id and by domain", with(func(s obj) {
+			s["rule"] = obj{"locationId": "loc-1a2b3c4d", "domain": "a.example.com", "url": "/"}
+		}), "spec.rule", "either by locationId, or by domain and url"),
+		Entry("rule domain without url", with(func(s obj) { s["rule"] = obj{"domain": "a.example.com"} }),
+			"spec.rule", "either by locationId, or by domain and url"),
+		Entry("rule location id malformed", with(func(s obj) { s["rule"] = obj{"locationId": "loc-1"} }),
+			"spec.rule.locationId", "should match"),
+		Entry("rule url without leading slash", with(func(s obj) { s["rule"] = obj{"domain": "a.example.com", "url": "api"} }),
+			"spec.rule.url", "should match"),
+		Entry("weight 101", with(func(s obj) { s["weight"] = int64(101) }),
+			"spec.weight", "less than or equal to 100"),
+		Entry("weight -1", with(func(s obj) { s["weight"] = int64(-1) }),
+			"spec.weight", "greater than or equal to 0"),
+		Entry("service port 70000", with(func(s obj) { s["serviceRef"] = obj{"name": "web", "port": int64(70000)} }),
+			"spec.serviceRef.port", "between 1 and 65535"),
+		Entry("service port name with upper case", with(func(s obj) { s["serviceRef"] = obj{"name": "web", "port": "Http_Port"} }),
+			"spec.serviceRef.port", "port name"),
+		Entry("service name malformed", with(func(s obj) { s["serviceRef"] = obj{"name": "Web.Svc", "port": int64(80)} }),
+			"spec.serviceRef.name", "should match"),
+		Entry("unknown target type", with(func(s obj) { s["targetType"] = "Instance" }),
+			"spec.targetType", "Unsupported value"),
+		Entry("node selector with pod targets", with(func(s obj) {
+			s["nodeSelector"] = obj{"matchLabels": obj{"role": "edge"}}
+		}), "spec.nodeSelector", "only allowed with targetType Node"),
+		Entry("drain longer than an hour", with(func(s obj) { s["drain"] = obj{"seconds": int64(3601)} }),
+			"spec.drain.seconds", "less than or equal to 3600"),
+	)
+
+	It("refuses a 64-character name while readiness gates are on, and accepts it with them off", func() {
+		name := strings.Repeat("a", 64)
+		expectRefused(k8sClient.Create(ctx, binding(ns, name, validBindingSpec())),
+			"metadata.name", "at most 63 characters while spec.readinessGate is true")
+		Expect(k8sClient.Create(ctx, binding(ns, name, with(func(s obj) { s["readinessGate"] = false })))).To(Succeed())
+	})
+
+	DescribeTable("refuses changes to immutable fields",
+		func(initial obj, edit func(spec obj), field, message string) {
+			b := binding(ns, "immutable", initial)
+			Expect(k8sClient.Create(ctx, b)).To(Succeed())
+			edit(b.Object["spec"].(obj))
+			expectRefused(k8sClient.Update(ctx, b), field, message)
+		},
+		Entry("load balancer", validBindingSpec(), func(s obj) { s["loadBalancerId"] = "lb-99999999" },
+			"spec.loadBalancerId", "loadBalancerId is immutable"),
+		Entry("listener", validBindingSpec(), func(s obj) { s["listener"] = obj{"id": "lbl-99999999"} },
+			"spec.listener", "listener is immutable"),
+		Entry("target type", validBindingSpec(), func(s obj) { s["targetType"] = "Node" },
+			"spec.targetType", "targetType is immutable"),
+		Entry("rule changed", with(func(s obj) { s["rule"] = obj{"locationId": "loc-1a2b3c4d"} }),
+			func(s obj) { s["rule"] = obj{"locationId": "loc-99999999"} }, "spec.rule", "rule is immutable"),
+		Entry("rule removed", with(func(s obj) { s["rule"] = obj{"locationId": "loc-1a2b3c4d"} }),
+			func(s obj) { delete(s, "rule") }, "spec.rule", "rule is immutable"),
+		Entry("rule added", validBindingSpec(),
+			func(s obj) { s["rule"] = obj{"locationId": "loc-1a2b3c4d"} }, "spec.rule", "rule is immutable"),
+	)
+
+	It("allows changing the Service, weight, drain and readiness gate of a binding", func() {
+		b := binding(ns, "mutable", validBindingSpec())
+		Expect(k8sClient.Create(ctx, b)).To(Succeed())
+		spec := b.Object["spec"].(obj)
+		spec["serviceRef"] = obj{"name": "web-v2", "port": "http"}
+		spec["weight"] = int64(0)
+		spec["drain"] = obj{"seconds": int64(60)}
+		spec["readinessGate"] = false
+		spec["multiCluster"] = true
+		Expect(k8sClient.Update(ctx, b)).To(Succeed())
+	})
+})
+
+var _ = Describe("CLBHealth admission by the API server", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("defaults the readiness policy to OnceHealthy", func() {
+		h := health(ns, "defaults", obj{})
+		Expect(k8sClient.Create(ctx, h)).To(Succeed())
+		Expect(h.Object["spec"].(obj)["readinessPolicy"]).To(Equal("OnceHealthy"))
+	})
+
+	DescribeTable("refuses a bad CLBHealth, naming the field",
+		func(spec obj, field, message string) {
+			expectRefused(k8sClient.Create(ctx, health(ns, "bad", spec)), field, message)
+		},
+		Entry("unknown readiness policy", obj{"readinessPolicy": "Sometimes"}, "spec.readinessPolicy", "Unsupported value"),
+		Entry("timeout 0", obj{"timeoutSeconds": int64(0)}, "spec.timeoutSeconds", "greater than or equal to 1"),
+		Entry("probe timeout not below the interval", obj{"healthCheck": obj{"intervalSeconds": int64(5), "timeoutSeconds": int64(5)}},
+			"spec.healthCheck.timeoutSeconds", "less than healthCheck.intervalSeconds"),
+		Entry("healthy threshold 11", obj{"healthCheck": obj{"healthyThreshold": int64(11)}},
+			"spec.healthCheck.healthyThreshold", "less than or equal to 10"),
+		Entry("http codes 32", obj{"healthCheck": obj{"httpCodes": int64(32)}},
+			"spec.healthCheck.httpCodes", "less than or equal to 31"),
+		Entry("unknown probe type", obj{"healthCheck": obj{"type": "GRPC"}}, "spec.healthCheck.type", "Unsupported value"),
+	)
+})
+
+var _ = Describe("config/samples", func() {
+	It("are all accepted by the API server", func() {
+		ns := newNamespace()
+		root, err := testenv.RepoRoot()
+		Expect(err).NotTo(HaveOccurred())
+		files, err := filepath.Glob(filepath.Join(root, "config", "samples", "networking_*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).NotTo(BeEmpty())
+		created := 0
+		for _, file := range files {
+			for _, u := range readObjects(file) {
+				u.SetNamespace(ns)
+				Expect(k8sClient.Create(ctx, u)).To(Succeed(), "sample %s (%s/%s)", filepath.Base(file), u.GetKind(), u.GetName())
+				created++
+			}
+		}
+		Expect(created).To(BeNumerically(">=", len(files)))
+	})
+})
+
+func readObjects(file string) []*unstructured.Unstructured {
+	data, err := os.ReadFile(file)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var objects []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		err := decoder.Decode(&u.Object)
+		if errors.Is(err, io.EOF) {
+			return objects
+		}
+		ExpectWithOffset(1, err).NotTo(HaveOccurred(), "decoding %s", file)
+		if len(u.Object) > 0 {
+			objects = append(objects, u)
+		}
+	}
+}
