@@ -18,37 +18,416 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
-// CLBBackendBindingReconciler keeps a listener's backends equal to a Service's endpoints.
+const (
+	// serviceRefIndex indexes bindings by the name of their Service.
+	serviceRefIndex = "spec.serviceRef.name"
+	// resyncPeriod re-reads every binding now and then, so a backend removed by hand in the CLB
+	// console is put back; the load balancer worker only reads when its cache is stale.
+	resyncPeriod = 10 * time.Minute
+)
+
+// BindingSyncer is what the reconciler needs from internal/lbsync.
+type BindingSyncer interface {
+	Update(b lbsync.Binding)
+	Forget(key types.NamespacedName)
+	Status(key types.NamespacedName) (lbsync.Status, bool)
+}
+
+// CLBBackendBindingReconciler computes each binding's desired backends from its Service's
+// endpoints and hands them to the load balancer's worker. It never calls the cloud itself.
 type CLBBackendBindingReconciler struct {
 	client.Client
-	Scheme *runtime.Scheme
+	Syncer BindingSyncer
+	// ClusterID goes into the owner tag of every backend.
+	ClusterID string
+	Recorder  recorder.EventRecorder
+	Clock     clock.Clock
+
+	// syncEvents carries the worker's reports back into the controller's queue.
+	syncEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
+	// drainingSince remembers when each terminating backend was first seen, per binding.
+	drainingSince sync.Map // types.NamespacedName → map[targets.Key]time.Time
 }
 
 // +kubebuilder:rbac:groups=networking.clbind.io,resources=clbbackendbindings,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=networking.clbind.io,resources=clbbackendbindings/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=networking.clbind.io,resources=clbbackendbindings/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=services;pods;nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile computes a binding's desired backends and hands them to its load balancer's worker.
+// Reconcile computes a binding's desired backends, hands them to its load balancer's worker and
+// writes the worker's last result into status.
 func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var binding networkingv1alpha1.CLBBackendBinding
 	if err := r.Get(ctx, req.NamespacedName, &binding); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Syncer.Forget(req.NamespacedName)
+			r.drainingSince.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	return ctrl.Result{}, nil
+	if !binding.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, &binding)
+	}
+	if controllerutil.AddFinalizer(&binding, networkingv1alpha1.DeregisterTargetsFinalizer) {
+		if err := r.Update(ctx, &binding); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer to %s: %w", req.NamespacedName, err)
+		}
+	}
+
+	stored := binding.DeepCopy()
+	desired, requeue, inputErr := r.desired(ctx, &binding)
+	var gone *serviceGoneError
+	if inputErr == nil || errors.As(inputErr, &gone) {
+		r.Syncer.Update(r.syncBinding(&binding, desired.Targets, false))
+	}
+	st, seen := r.Syncer.Status(req.NamespacedName)
+	setBindingStatus(&binding, bindingObservation{
+		desired: desired, inputErr: inputErr, sync: st, synced: seen,
+	})
+	if err := r.patchStatus(ctx, stored, &binding); err != nil {
+		return ctrl.Result{}, err
+	}
+	after := resyncPeriod
+	if !requeue.IsZero() {
+		after = min(after, max(requeue.Sub(r.Clock.Now()), time.Second))
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
-// SetupWithManager registers the reconciler with the manager.
+// reconcileDelete deregisters the binding's backends and lets the object go once they are off.
+func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, binding *networkingv1alpha1.CLBBackendBinding) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(binding, networkingv1alpha1.DeregisterTargetsFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	key := client.ObjectKeyFromObject(binding)
+	r.Syncer.Update(r.syncBinding(binding, nil, true))
+	st, seen := r.Syncer.Status(key)
+	if seen && st.Cleaned {
+		controllerutil.RemoveFinalizer(binding, networkingv1alpha1.DeregisterTargetsFinalizer)
+		if err := r.Update(ctx, binding); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		r.Syncer.Forget(key)
+		r.drainingSince.Delete(key)
+		return ctrl.Result{}, nil
+	}
+	stored := binding.DeepCopy()
+	setBindingStatus(binding, bindingObservation{deleting: true, sync: st, synced: seen})
+	if err := r.patchStatus(ctx, stored, binding); err != nil {
+		return ctrl.Result{}, err
+	}
+	// The worker reports back when the backends are off; this is only a safety net.
+	return ctrl.Result{RequeueAfter: time.Minute}, nil
+}
+
+// desired computes the binding's targets. An error means they are unknown, and nothing on the
+// CLB may change because of it.
+func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (targets.Result, time.Time, error) {
+	var svc corev1.Service
+	if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			// The Service is gone: so are its endpoints, and the backends go too.
+			return targets.Result{}, time.Time{}, &serviceGoneError{name: b.Spec.ServiceRef.Name}
+		}
+		return targets.Result{}, time.Time{}, fmt.Errorf("reading Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
+	}
+	in := targets.Input{
+		Binding: targets.Binding{
+			Name:          b.Name,
+			TargetType:    targets.TargetType(b.Spec.TargetType),
+			ServicePort:   b.Spec.ServiceRef.Port,
+			Weight:        int64(ptr.Deref(b.Spec.Weight, 10)),
+			ReadinessGate: ptr.Deref(b.Spec.ReadinessGate, true),
+			NodeSelector:  labels.Everything(),
+		},
+		Service: &svc,
+		Now:     r.Clock.Now(),
+	}
+	if b.Spec.Drain != nil {
+		in.Binding.Drain = time.Duration(b.Spec.Drain.Seconds) * time.Second
+	}
+	if prev, ok := r.drainingSince.Load(client.ObjectKeyFromObject(b)); ok {
+		in.DrainingSince = prev.(map[targets.Key]time.Time)
+	}
+	if err := r.readEndpoints(ctx, b, &in); err != nil {
+		return targets.Result{}, time.Time{}, err
+	}
+	res, err := targets.Desired(in)
+	if err != nil {
+		return targets.Result{}, time.Time{}, &invalidInputError{err: err}
+	}
+	r.drainingSince.Store(client.ObjectKeyFromObject(b), res.DrainingSince)
+	return res, res.RequeueAt, nil
+}
+
+// readEndpoints fills in the EndpointSlices, pods and nodes the target type needs.
+func (r *CLBBackendBindingReconciler) readEndpoints(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding, in *targets.Input) error {
+	var slices discoveryv1.EndpointSliceList
+	if err := r.List(ctx, &slices, client.InNamespace(b.Namespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: b.Spec.ServiceRef.Name}); err != nil {
+		return fmt.Errorf("listing EndpointSlices of Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
+	}
+	in.EndpointSlices = slices.Items
+	if b.Spec.TargetType == networkingv1alpha1.TargetTypeNode {
+		if b.Spec.NodeSelector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(b.Spec.NodeSelector)
+			if err != nil {
+				return &invalidInputError{err: fmt.Errorf("spec.nodeSelector: %w", err)}
+			}
+			in.Binding.NodeSelector = sel
+		}
+		var nodes corev1.NodeList
+		if err := r.List(ctx, &nodes); err != nil {
+			return fmt.Errorf("listing nodes: %w", err)
+		}
+		in.Nodes = nodes.Items
+		return nil
+	}
+	in.Pods = map[string]targets.PodInfo{}
+	for i := range slices.Items {
+		for _, ep := range slices.Items[i].Endpoints {
+			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
+				continue
+			}
+			var pod corev1.Pod
+			err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ep.TargetRef.Name}, &pod)
+			switch {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				return fmt.Errorf("reading pod %s/%s: %w", b.Namespace, ep.TargetRef.Name, err)
+			default:
+				in.Pods[pod.Name] = targets.PodInfoFromPod(&pod)
+			}
+		}
+	}
+	return nil
+}
+
+// syncBinding translates the binding for the load balancer worker.
+func (r *CLBBackendBindingReconciler) syncBinding(b *networkingv1alpha1.CLBBackendBinding, desired []targets.Target, deleting bool) lbsync.Binding {
+	out := lbsync.Binding{
+		Key:            client.ObjectKeyFromObject(b),
+		UID:            b.UID,
+		LoadBalancerID: b.Spec.LoadBalancerID,
+		Listener:       lbsync.ListenerRef{ID: b.Spec.Listener.ID, Port: int64(b.Spec.Listener.Port), Protocol: string(b.Spec.Listener.Protocol)},
+		OwnerTag:       targets.OwnerTag(r.ClusterID, b.UID),
+		Exclusive:      !b.Spec.MultiCluster,
+		Desired:        desired,
+		Deleting:       deleting,
+		CreatedAt:      b.CreationTimestamp.Time,
+	}
+	if rule := b.Spec.Rule; rule != nil {
+		out.Rule = &lbsync.RuleRef{LocationID: rule.LocationID, Domain: rule.Domain, URL: rule.URL}
+	}
+	return out
+}
+
+// patchStatus writes status once, only when it changed.
+func (r *CLBBackendBindingReconciler) patchStatus(ctx context.Context, stored, b *networkingv1alpha1.CLBBackendBinding) error {
+	if equality.Semantic.DeepEqual(stored.Status, b.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, b, client.MergeFrom(stored)); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("writing status of %s/%s: %w", b.Namespace, b.Name, err))
+	}
+	return nil
+}
+
+// Synced receives the load balancer worker's report: it records events for the writes and
+// queues the binding so its status follows.
+func (r *CLBBackendBindingReconciler) Synced(key types.NamespacedName, uid types.UID, st lbsync.Status, c lbsync.Changes) {
+	ref := &networkingv1alpha1.CLBBackendBinding{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, UID: uid}}
+	ref.SetGroupVersionKind(networkingv1alpha1.GroupVersion.WithKind("CLBBackendBinding"))
+	if r.Recorder != nil {
+		for _, e := range changeEvents(c) {
+			r.Recorder.Eventf(ref, nil, corev1.EventTypeNormal, e.reason, "Sync", "%s", e.note)
+		}
+		if st.Err != nil || (!st.Synced && !st.Cleaned && st.Reason != "") {
+			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, st.Reason, "Sync", "%s", st.Message)
+		}
+	}
+	select {
+	case r.syncEvents <- event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]{Object: ref}:
+	default: // the queue is flooded; the periodic resync catches up
+	}
+}
+
+type changeEvent struct{ reason, note string }
+
+func changeEvents(c lbsync.Changes) []changeEvent {
+	where := c.ListenerID
+	if c.LocationID != "" {
+		where = c.LocationID + " of " + c.ListenerID
+	}
+	var out []changeEvent
+	if c.Registered > 0 {
+		out = append(out, changeEvent{"Registered", fmt.Sprintf("registered %d targets on %s", c.Registered, where)})
+	}
+	if c.Reweighted > 0 {
+		out = append(out, changeEvent{"Reweighted", fmt.Sprintf("changed the weight of %d targets on %s", c.Reweighted, where)})
+	}
+	if c.Deregistered > 0 {
+		out = append(out, changeEvent{"Deregistered", fmt.Sprintf("deregistered %d targets from %s", c.Deregistered, where)})
+	}
+	return out
+}
+
+// SetupWithManager registers the reconciler, its index and its watches.
 func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil || r.Syncer == nil || r.ClusterID == "" {
+		return errors.New("CLBBackendBindingReconciler: Client, Syncer and ClusterID must be set")
+	}
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	r.syncEvents = make(chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], 4096)
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &networkingv1alpha1.CLBBackendBinding{}, serviceRefIndex,
+		func(o client.Object) []string {
+			return []string{o.(*networkingv1alpha1.CLBBackendBinding).Spec.ServiceRef.Name}
+		}); err != nil {
+		return fmt.Errorf("indexing bindings by Service: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&networkingv1alpha1.CLBBackendBinding{}).
+		For(&networkingv1alpha1.CLBBackendBinding{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionPredicate()))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfService)).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfEndpointSlice)).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podBindingsInNamespace), builder.WithPredicates(podChangePredicate())).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeBindings), builder.WithPredicates(nodeChangePredicate())).
+		WatchesRawSource(source.Channel(r.syncEvents, &handler.TypedEnqueueRequestForObject[*networkingv1alpha1.CLBBackendBinding]{})).
 		Named("clbbackendbinding").
 		Complete(r)
+}
+
+func deletionPredicate() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	}}
+}
+
+func (r *CLBBackendBindingReconciler) bindingsOfService(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.bindingsByService(ctx, o.GetNamespace(), o.GetName())
+}
+
+func (r *CLBBackendBindingReconciler) bindingsOfEndpointSlice(ctx context.Context, o client.Object) []reconcile.Request {
+	svc := o.GetLabels()[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return nil
+	}
+	return r.bindingsByService(ctx, o.GetNamespace(), svc)
+}
+
+func (r *CLBBackendBindingReconciler) bindingsByService(ctx context.Context, namespace, service string) []reconcile.Request {
+	var list networkingv1alpha1.CLBBackendBindingList
+	if err := r.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{serviceRefIndex: service}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing bindings of a Service", "Service", klogRef(namespace, service))
+		return nil
+	}
+	return requests(list.Items, func(networkingv1alpha1.CLBBackendBinding) bool { return true })
+}
+
+// podBindingsInNamespace maps a pod to the Pod-mode bindings of its namespace. A pod's readiness
+// and termination decide whether its endpoint is registered or drained.
+func (r *CLBBackendBindingReconciler) podBindingsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list networkingv1alpha1.CLBBackendBindingList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing bindings of a namespace", "namespace", o.GetNamespace())
+		return nil
+	}
+	return requests(list.Items, func(b networkingv1alpha1.CLBBackendBinding) bool {
+		return b.Spec.TargetType != networkingv1alpha1.TargetTypeNode
+	})
+}
+
+func (r *CLBBackendBindingReconciler) nodeBindings(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list networkingv1alpha1.CLBBackendBindingList
+	if err := r.List(ctx, &list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing bindings")
+		return nil
+	}
+	return requests(list.Items, func(b networkingv1alpha1.CLBBackendBinding) bool {
+		return b.Spec.TargetType == networkingv1alpha1.TargetTypeNode
+	})
+}
+
+func requests(items []networkingv1alpha1.CLBBackendBinding, keep func(networkingv1alpha1.CLBBackendBinding) bool) []reconcile.Request {
+	var out []reconcile.Request
+	for _, b := range items {
+		if keep(b) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&b)})
+		}
+	}
+	return out
+}
+
+// podChangePredicate passes only pod changes that can change registration: readiness,
+// conditions (our gates), termination, IPs.
+func podChangePredicate() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		oldPod, okOld := e.ObjectOld.(*corev1.Pod)
+		newPod, okNew := e.ObjectNew.(*corev1.Pod)
+		if !okOld || !okNew {
+			return true
+		}
+		return !equality.Semantic.DeepEqual(oldPod.Status.Conditions, newPod.Status.Conditions) ||
+			!equality.Semantic.DeepEqual(oldPod.Status.PodIPs, newPod.Status.PodIPs) ||
+			oldPod.DeletionTimestamp.IsZero() != newPod.DeletionTimestamp.IsZero()
+	}}
+}
+
+// nodeChangePredicate passes node changes that can change Node-mode targets: readiness, labels,
+// provider ID.
+func nodeChangePredicate() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		oldNode, okOld := e.ObjectOld.(*corev1.Node)
+		newNode, okNew := e.ObjectNew.(*corev1.Node)
+		if !okOld || !okNew {
+			return true
+		}
+		return nodeReady(oldNode) != nodeReady(newNode) ||
+			!equality.Semantic.DeepEqual(oldNode.Labels, newNode.Labels) ||
+			oldNode.Spec.ProviderID != newNode.Spec.ProviderID ||
+			oldNode.Spec.Unschedulable != newNode.Spec.Unschedulable
+	}}
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

@@ -39,6 +39,8 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/controllers"
+	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
 	"github.com/clbind/clb-binding-controller/webhooks"
 )
 
@@ -61,6 +63,27 @@ func main() {
 		ctrl.Log.WithName("setup").Error(err, "Manager stopped")
 		os.Exit(1)
 	}
+}
+
+// setupBindings wires the binding controller to the per-load-balancer workers.
+func setupBindings(mgr ctrl.Manager, cloud *clb.Client, opts options) error {
+	reconciler := &controllers.CLBBackendBindingReconciler{
+		Client:    mgr.GetClient(),
+		ClusterID: opts.clusterID,
+		Recorder:  mgr.GetEventRecorder("clbbackendbinding-controller"),
+	}
+	syncer, err := lbsync.New(cloud, reconciler, lbsync.Options{Window: opts.coalesceWindow})
+	if err != nil {
+		return fmt.Errorf("creating the load balancer workers: %w", err)
+	}
+	reconciler.Syncer = syncer
+	if err := mgr.Add(syncer); err != nil {
+		return fmt.Errorf("adding the load balancer workers: %w", err)
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)
+	}
+	return nil
 }
 
 func run(opts options) error {
@@ -86,6 +109,7 @@ func run(opts options) error {
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   controllers.CacheOptions(),
 		Metrics:                 metricsOpts,
 		WebhookServer:           webhook.NewServer(webhook.Options{Port: opts.webhookPort, CertDir: opts.webhookCertDir, TLSOpts: tlsOpts}),
 		HealthProbeBindAddress:  opts.probeAddr,
@@ -100,8 +124,15 @@ func run(opts options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	if err := (&controllers.CLBBackendBindingReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme()}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)
+	cloud, err := clb.New(clb.Config{
+		Region: opts.region, Endpoint: opts.clbEndpoint, Scheme: opts.clbScheme,
+		CredentialsDir: opts.credentialsDir, RateLimits: clb.RateLimitConfig{QPS: opts.clbQPS},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the CLB client: %w", err)
+	}
+	if err := setupBindings(mgr, cloud, opts); err != nil {
+		return err
 	}
 	if err := (&controllers.CLBHealthReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CLBHealth controller: %w", err)

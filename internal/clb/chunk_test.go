@@ -104,7 +104,7 @@ func checkWeightCalls(g *WithT, in []Target, calls []weightCall) {
 			}
 			for _, tg := range r.targets {
 				if tg.ListenerID != r.listenerID || tg.LocationID != r.locationID {
-					g.Expect(tg.TargetKey).To(Equal(r), "call %d: target in the wrong rule", i)
+					g.Expect([]string{tg.ListenerID, tg.LocationID}).To(Equal([]string{r.listenerID, r.locationID}), "call %d: target in the wrong rule", i)
 				}
 			}
 			total += len(r.targets)

@@ -19,6 +19,12 @@ const (
 	secretKeyFile = "secretKey"
 )
 
+// Schemes accepted in Config.Scheme.
+const (
+	schemeHTTP  = "HTTP"
+	schemeHTTPS = "HTTPS"
+)
+
 // Defaults applied by New for zero fields of Config.
 const (
 	DefaultQPS              = 20 // the cloud's documented per-action limit
@@ -93,7 +99,7 @@ type RetryConfig struct {
 
 func (c *Config) setDefaults() {
 	if c.Scheme == "" {
-		c.Scheme = "HTTPS"
+		c.Scheme = schemeHTTPS
 	}
 	if c.RateLimits.QPS == 0 {
 		c.RateLimits.QPS = DefaultQPS
@@ -127,7 +133,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("endpoint %q must be host[:port] without a scheme; set the scheme separately", c.Endpoint))
 	}
 	switch strings.ToUpper(c.Scheme) {
-	case "HTTP", "HTTPS":
+	case schemeHTTP, schemeHTTPS:
 	default:
 		errs = append(errs, fmt.Errorf("scheme %q is not supported: use HTTP or HTTPS", c.Scheme))
 	}

@@ -18,6 +18,12 @@ const (
 	HealthClose = "Close"
 )
 
+// The L7 listener protocols; the others (TCP, UDP, TCP_SSL, QUIC) are L4.
+const (
+	protocolHTTP  = "HTTP"
+	protocolHTTPS = "HTTPS"
+)
+
 // TargetHealth is the cloud's health verdict on one target.
 type TargetHealth struct {
 	TargetKey
@@ -105,7 +111,7 @@ func targetHealth(listenerID, locationID string, t *clbapi.TargetHealth) TargetH
 		Detail:    str(t.HealthStatusDetail),
 	}
 	if h.Detail == "" {
-		h.Detail = str(t.HealthStatusDetial) // the deprecated spelling, still sent by some regions
+		h.Detail = str(t.HealthStatusDetial) //nolint:staticcheck // the old spelling, still the only one some regions send
 	}
 	if id := str(t.TargetId); strings.HasPrefix(id, "ins-") {
 		h.InstanceID = id // a CVM target, registered by instance
@@ -117,7 +123,7 @@ func targetHealth(listenerID, locationID string, t *clbapi.TargetHealth) TargetH
 
 func isL4(protocol string) bool {
 	switch strings.ToUpper(protocol) {
-	case "HTTP", "HTTPS":
+	case protocolHTTP, protocolHTTPS:
 		return false
 	default:
 		return true

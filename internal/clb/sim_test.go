@@ -71,8 +71,8 @@ func newEnv(t *testing.T, mutate func(*Config)) *env {
 	return &env{sim: sim, c: c, reg: reg}
 }
 
-// calls returns how many times clbsim answered action with result.
-func (e *env) calls(action, result string) int { return e.sim.Calls()[action][result] }
+// ok returns how many calls of action clbsim answered successfully.
+func (e *env) ok(action string) int { return e.sim.Calls()[action]["OK"] }
 
 // total returns how many times clbsim saw action, whatever the result.
 func (e *env) total(action string) int {
@@ -83,14 +83,14 @@ func (e *env) total(action string) int {
 	return n
 }
 
-// podTargets makes n targets per listener with distinct IPs.
-func podTargets(listenerIDs []string, n int, weight int64) []Target {
+// podTargets makes n targets of weight 10 per listener, with distinct IPs.
+func podTargets(listenerIDs []string, n int) []Target {
 	out := make([]Target, 0, len(listenerIDs)*n)
 	for li, id := range listenerIDs {
 		for i := range n {
 			out = append(out, Target{
 				TargetKey: TargetKey{ListenerID: id, EniIP: fmt.Sprintf("10.%d.%d.%d", li, i/256, i%256), Port: 8080},
-				Weight:    weight,
+				Weight:    10,
 				Tag:       "cbb-1",
 			})
 		}
@@ -125,7 +125,7 @@ func TestRetriesThroughTransientErrors(t *testing.T) {
 			g := NewWithT(t)
 			e := newEnv(t, nil)
 			lb := e.sim.AddLoadBalancer("retry")
-			targets := podTargets(e.listeners(lb, 2), 3, 10)
+			targets := podTargets(e.listeners(lb, 2), 3)
 
 			fault.Action, fault.Count = "BatchRegisterTargets", 2
 			e.sim.InjectFault(fault)
@@ -133,7 +133,7 @@ func TestRetriesThroughTransientErrors(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res).To(Equal(BatchResult{}))
 			g.Expect(e.total("BatchRegisterTargets")).To(Equal(3), "two faults, then success")
-			g.Expect(e.calls("BatchRegisterTargets", "OK")).To(Equal(1))
+			g.Expect(e.ok("BatchRegisterTargets")).To(Equal(1))
 			g.Expect(e.sim.Targets(lb)).To(HaveLen(len(targets)))
 		})
 	}
@@ -170,7 +170,7 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 		e := newEnv(t, nil)
 		lb := e.sim.AddLoadBalancer("format")
 		e.sim.InjectFault(clbsim.Fault{Action: "BatchRegisterTargets", Code: "InvalidParameter.FormatError", Count: 1})
-		res, err := e.c.RegisterTargets(t.Context(), lb, podTargets(e.listeners(lb, 1), 1, 10))
+		res, err := e.c.RegisterTargets(t.Context(), lb, podTargets(e.listeners(lb, 1), 1))
 		ice, ok := errors.AsType[*InvalidConfigError](err)
 		g.Expect(ok).To(BeTrue(), "got %v", err)
 		g.Expect(ice.Reason).To(Equal(ReasonInvalidParameter))
@@ -196,19 +196,19 @@ func TestChunkingUsesMinimalCalls(t *testing.T) {
 	listeners := e.listeners(lb, 45)
 
 	// 1,201 targets across 30 listeners: ceil(1201/500) = 3 calls.
-	targets := podTargets(listeners[:30], 40, 10)
+	targets := podTargets(listeners[:30], 40)
 	targets = append(targets, Target{TargetKey: TargetKey{ListenerID: listeners[0], EniIP: "10.99.0.1", Port: 8080}, Weight: 10})
 	g.Expect(targets).To(HaveLen(1201))
 	res, err := e.c.RegisterTargets(ctx, lb, append(targets, targets[:7]...)) // duplicates are dropped
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.FailedListenerIDs).To(BeEmpty())
-	g.Expect(e.calls("BatchRegisterTargets", "OK")).To(Equal(3))
+	g.Expect(e.ok("BatchRegisterTargets")).To(Equal(3))
 	g.Expect(e.sim.Targets(lb)).To(HaveLen(1201))
 
 	// 45 listeners: ceil(45/20) = 3 DescribeTargets calls.
 	got, err := e.c.DescribeTargets(ctx, lb, listeners)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(e.calls("DescribeTargets", "OK")).To(Equal(3))
+	g.Expect(e.ok("DescribeTargets")).To(Equal(3))
 	g.Expect(sortedTargets(got)).To(Equal(sortedTargets(targets))) // ConsistOf is quadratic
 
 	// Weights: 1,201 targets in rules of ≤50 → 3 BatchModifyTargetWeight calls, each awaited.
@@ -217,8 +217,8 @@ func TestChunkingUsesMinimalCalls(t *testing.T) {
 	}
 	_, err = e.c.ModifyTargetWeights(ctx, lb, targets)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(e.calls("BatchModifyTargetWeight", "OK")).To(Equal(3))
-	g.Expect(e.calls("DescribeTaskStatus", "OK")).To(BeNumerically(">=", 3))
+	g.Expect(e.ok("BatchModifyTargetWeight")).To(Equal(3))
+	g.Expect(e.ok("DescribeTaskStatus")).To(BeNumerically(">=", 3))
 	for _, st := range e.sim.Targets(lb) {
 		g.Expect(st.Weight).To(BeZero())
 	}
@@ -226,29 +226,30 @@ func TestChunkingUsesMinimalCalls(t *testing.T) {
 	res, err = e.c.DeregisterTargets(ctx, lb, targets)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.FailedListenerIDs).To(BeEmpty())
-	g.Expect(e.calls("BatchDeregisterTargets", "OK")).To(Equal(3))
+	g.Expect(e.ok("BatchDeregisterTargets")).To(Equal(3))
 	g.Expect(e.sim.Targets(lb)).To(BeEmpty())
 
 	// 61 load balancers: ceil(61/30) = 3 DescribeTargetHealth calls.
-	lbs := []string{lb}
+	lbs := make([]string, 0, 61)
+	lbs = append(lbs, lb)
 	for i := range 60 {
 		lbs = append(lbs, e.sim.AddLoadBalancer(fmt.Sprintf("lb-%d", i)))
 	}
 	health, err := e.c.DescribeTargetHealth(ctx, lbs)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(health).To(HaveLen(61))
-	g.Expect(e.calls("DescribeTargetHealth", "OK")).To(Equal(3))
+	g.Expect(e.ok("DescribeTargetHealth")).To(Equal(3))
 
 	// 101 listener IDs: 2 DescribeListeners calls; 21 LBs: 2 DescribeLoadBalancers calls.
 	more := append(listeners, e.listeners(lb, 56)...)
 	ls, err := e.c.DescribeListeners(ctx, lb, more...)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(ls).To(HaveLen(101))
-	g.Expect(e.calls("DescribeListeners", "OK")).To(Equal(2))
+	g.Expect(e.ok("DescribeListeners")).To(Equal(2))
 	found, err := e.c.DescribeLoadBalancers(ctx, lbs[:21]...)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(found).To(HaveLen(21))
-	g.Expect(e.calls("DescribeLoadBalancers", "OK")).To(Equal(2))
+	g.Expect(e.ok("DescribeLoadBalancers")).To(Equal(2))
 }
 
 func TestPartialFailures(t *testing.T) {
@@ -259,7 +260,7 @@ func TestPartialFailures(t *testing.T) {
 		ls := e.listeners(lb, 3)
 		e.sim.InjectFault(clbsim.Fault{FailListenerIDs: []string{ls[1]}, Count: 1})
 
-		res, err := e.c.RegisterTargets(t.Context(), lb, podTargets(ls, 2, 10))
+		res, err := e.c.RegisterTargets(t.Context(), lb, podTargets(ls, 2))
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(res.FailedListenerIDs).To(Equal([]string{ls[1]}))
 		g.Expect(res.Message).NotTo(BeEmpty())
@@ -279,7 +280,7 @@ func TestPartialFailures(t *testing.T) {
 		ls := e.listeners(lb, 3)
 		slices.Sort(ls) // targets are sent sorted by listener
 		// Chunk 1 holds ls[0] and ls[1] (300 + 200), chunk 2 ls[1] and ls[2].
-		targets := podTargets(ls, 300, 10)
+		targets := podTargets(ls, 300)
 		e.sim.InjectFault(clbsim.Fault{Action: "BatchRegisterTargets", Code: "InvalidParameterValue.Duplicate", Count: 1})
 
 		res, err := e.c.RegisterTargets(t.Context(), lb, targets)
@@ -289,10 +290,22 @@ func TestPartialFailures(t *testing.T) {
 		g.Expect(e.total("BatchRegisterTargets")).To(Equal(2))
 		g.Expect(e.sim.Targets(lb)).To(HaveLen(400), "the second chunk was applied")
 	})
+	t.Run("a chunk still throttled after its retries stops the rest", func(t *testing.T) {
+		g := NewWithT(t)
+		e := newEnv(t, nil)
+		lb := e.sim.AddLoadBalancer("throttled")
+		ls := e.listeners(lb, 3)
+		e.sim.InjectFault(clbsim.Fault{Action: "BatchRegisterTargets", Code: "RequestLimitExceeded", Rate: 1})
+
+		res, err := e.c.RegisterTargets(t.Context(), lb, podTargets(ls, 300))
+		g.Expect(IsRetriable(err)).To(BeTrue(), "got %v", err)
+		g.Expect(res.FailedListenerIDs).To(ConsistOf(ls))
+		g.Expect(e.total("BatchRegisterTargets")).To(Equal(5), "one chunk, 1 attempt + 4 retries")
+	})
 	t.Run("a missing load balancer stops at the first chunk", func(t *testing.T) {
 		g := NewWithT(t)
 		e := newEnv(t, nil)
-		targets := podTargets([]string{"lbl-a", "lbl-b", "lbl-c"}, 300, 10)
+		targets := podTargets([]string{"lbl-a", "lbl-b", "lbl-c"}, 300)
 		res, err := e.c.DeregisterTargets(t.Context(), "lb-gone0000", targets)
 		g.Expect(IsNotFoundKind(err, KindLoadBalancer)).To(BeTrue(), "got %v", err)
 		g.Expect(res.FailedListenerIDs).To(Equal([]string{"lbl-a", "lbl-b", "lbl-c"}))
@@ -361,7 +374,7 @@ func TestWaitTask(t *testing.T) {
 		g := NewWithT(t)
 		e := newEnv(t, nil)
 		lb := e.sim.AddLoadBalancer("taskfail")
-		targets := podTargets(e.listeners(lb, 1), 2, 10)
+		targets := podTargets(e.listeners(lb, 1), 2)
 		_, err := e.c.RegisterTargets(t.Context(), lb, targets)
 		g.Expect(err).NotTo(HaveOccurred())
 

@@ -116,10 +116,10 @@ func backendTarget(listenerID, locationID string, b *clbapi.Backend) Target {
 // listeners are added to the result and its error is returned (joined with
 // the others); see stopAfter for when the remaining calls are still sent.
 func (c *Client) RegisterTargets(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	res, err := c.batchTargets(ctx, lbID, targets, func(ctx context.Context, part []Target) ([]*string, *string, error) {
+	res, err := writeInChunks(ctx, targets, func(ctx context.Context, part []Target) ([]*string, *string, error) {
 		req := clbapi.NewBatchRegisterTargetsRequest()
 		req.LoadBalancerId = new(lbID)
-		req.Targets = batchTargets(part, true)
+		req.Targets = toBatchTargets(part, true)
 		var resp *clbapi.BatchRegisterTargetsResponse
 		err := c.do(ctx, actionBatchRegisterTargets, func(ctx context.Context) (err error) {
 			resp, err = c.api.BatchRegisterTargetsWithContext(ctx, req)
@@ -140,10 +140,10 @@ func (c *Client) RegisterTargets(ctx context.Context, lbID string, targets []Tar
 // targets a call. Only the TargetKey matters. Partial failures are handled as
 // in RegisterTargets.
 func (c *Client) DeregisterTargets(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	res, err := c.batchTargets(ctx, lbID, targets, func(ctx context.Context, part []Target) ([]*string, *string, error) {
+	res, err := writeInChunks(ctx, targets, func(ctx context.Context, part []Target) ([]*string, *string, error) {
 		req := clbapi.NewBatchDeregisterTargetsRequest()
 		req.LoadBalancerId = new(lbID)
-		req.Targets = batchTargets(part, false)
+		req.Targets = toBatchTargets(part, false)
 		var resp *clbapi.BatchDeregisterTargetsResponse
 		err := c.do(ctx, actionBatchDeregisterTargets, func(ctx context.Context) (err error) {
 			resp, err = c.api.BatchDeregisterTargetsWithContext(ctx, req)
@@ -163,7 +163,9 @@ func (c *Client) DeregisterTargets(ctx context.Context, lbID string, targets []T
 // sendBatch sends one chunk and returns the cloud's FailListenerIdSet and Message.
 type sendBatch func(ctx context.Context, part []Target) (failed []*string, msg *string, err error)
 
-func (c *Client) batchTargets(ctx context.Context, lbID string, targets []Target, send sendBatch) (BatchResult, error) {
+// writeInChunks sends the distinct targets, sorted, in chunks of 500 and
+// merges the outcomes.
+func writeInChunks(ctx context.Context, targets []Target, send sendBatch) (BatchResult, error) {
 	var acc batchAccumulator
 	parts := slices.Collect(slices.Chunk(dedupeTargets(targets), maxBatchTargets))
 	for i, part := range parts {
@@ -232,7 +234,7 @@ func (a *batchAccumulator) result() (BatchResult, error) {
 	return res, errors.Join(a.errs...)
 }
 
-func batchTargets(ts []Target, withSettings bool) []*clbapi.BatchTarget {
+func toBatchTargets(ts []Target, withSettings bool) []*clbapi.BatchTarget {
 	out := make([]*clbapi.BatchTarget, 0, len(ts))
 	for _, t := range ts {
 		bt := &clbapi.BatchTarget{

@@ -41,12 +41,12 @@ func (c *Client) WaitTask(ctx context.Context, taskID string) error {
 			return false, fmt.Errorf("unexpected status %d", status)
 		}
 	})
-	var failed *TaskFailedError
+	if failed, ok := errors.AsType[*TaskFailedError](err); ok {
+		return failed
+	}
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &failed):
-		return failed
 	case ctx.Err() == nil && wait.Interrupted(err):
 		return &ConflictError{Message: fmt.Sprintf("task %s still running after %s", taskID, c.taskTimeout), Err: err}
 	default:

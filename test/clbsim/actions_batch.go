@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // batchPlan is a validated Batch(De)RegisterTargets request.
@@ -20,7 +20,7 @@ type batchPlan struct {
 // repeated targets fail the whole request; listener-level problems (an L7
 // listener without a usable LocationId, an injected failure) only put the
 // listener in FailListenerIdSet, as the real API reports partial failure.
-func (s *Sim) planBatch(c *call, lbID *string, targets []*clb.BatchTarget) (*batchPlan, error) {
+func (s *Sim) planBatch(c *call, lbID *string, targets []*clbapi.BatchTarget) (*batchPlan, error) {
 	if len(targets) == 0 {
 		return nil, errf(codeMissingParameter, "Targets is required")
 	}
@@ -45,7 +45,7 @@ func (s *Sim) planBatch(c *call, lbID *string, targets []*clb.BatchTarget) (*bat
 	return p, checkDuplicates(p.specs)
 }
 
-func (p *batchPlan) add(t *clb.BatchTarget, injected []string) error {
+func (p *batchPlan) add(t *clbapi.BatchTarget, injected []string) error {
 	if t == nil {
 		return errf(codeFormatError, "Targets holds a null element")
 	}
@@ -88,7 +88,7 @@ func (p *batchPlan) fail(listenerID, why string) {
 // runBatch applies a batch synchronously. With Latency.BatchSync it holds the
 // LB for the batch's duration before answering; DescribeTaskStatus on its
 // RequestId then reports 0, like the real (synchronous) Batch* calls.
-func (s *Sim) runBatch(c *call, lbID *string, targets []*clb.BatchTarget, register bool) (*batchPlan, error) {
+func (s *Sim) runBatch(c *call, lbID *string, targets []*clbapi.BatchTarget, register bool) (*batchPlan, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settle()
@@ -113,7 +113,7 @@ func (s *Sim) runBatch(c *call, lbID *string, targets []*clb.BatchTarget, regist
 	s.startTaskFor(c, []string{p.lb.id}, d, apply)
 	if d > 0 {
 		s.mu.Unlock()
-		s.wait(c.ctx, d)
+		s.wait(c.cancelled, d)
 		s.mu.Lock()
 		s.settle()
 	}
@@ -121,7 +121,7 @@ func (s *Sim) runBatch(c *call, lbID *string, targets []*clb.BatchTarget, regist
 }
 
 func (s *Sim) batchRegisterTargets(c *call) (any, error) {
-	req, err := decode[clb.BatchRegisterTargetsRequestParams](c)
+	req, err := decode[clbapi.BatchRegisterTargetsRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -129,16 +129,16 @@ func (s *Sim) batchRegisterTargets(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := &clb.BatchRegisterTargetsResponseParams{RequestId: &c.requestID}
+	resp := &clbapi.BatchRegisterTargetsResponseParams{RequestId: &c.requestID}
 	if len(p.failed) > 0 {
 		resp.FailListenerIdSet = ptrs(p.failed)
-		resp.Message = ptr(strings.Join(p.messages, "; "))
+		resp.Message = new(strings.Join(p.messages, "; "))
 	}
 	return resp, nil
 }
 
 func (s *Sim) batchDeregisterTargets(c *call) (any, error) {
-	req, err := decode[clb.BatchDeregisterTargetsRequestParams](c)
+	req, err := decode[clbapi.BatchDeregisterTargetsRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (s *Sim) batchDeregisterTargets(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := &clb.BatchDeregisterTargetsResponseParams{RequestId: &c.requestID}
+	resp := &clbapi.BatchDeregisterTargetsResponseParams{RequestId: &c.requestID}
 	if len(p.failed) > 0 {
 		resp.FailListenerIdSet = ptrs(p.failed)
 	}

@@ -3,7 +3,7 @@ package clbsim
 import (
 	"slices"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // Limits of the describe actions (reference §1.4).
@@ -15,7 +15,7 @@ const (
 var targetFilterNames = []string{"location-id", "private-ip-address", "tag"}
 
 func (s *Sim) describeTargets(c *call) (any, error) {
-	req, err := decode[clb.DescribeTargetsRequestParams](c)
+	req, err := decode[clbapi.DescribeTargetsRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -38,17 +38,17 @@ func (s *Sim) describeTargets(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	out := []*clb.ListenerBackend{}
+	out := []*clbapi.ListenerBackend{}
 	for _, l := range lb.sortedListeners() {
 		if listenerSelected(l, req.ListenerIds, req.Protocol, req.Port) {
 			out = append(out, listenerBackend(l, filters))
 		}
 	}
-	return &clb.DescribeTargetsResponseParams{Listeners: out, RequestId: &c.requestID}, nil
+	return &clbapi.DescribeTargetsResponseParams{Listeners: out, RequestId: &c.requestID}, nil
 }
 
 // targetFilters turns Filters into name → accepted values.
-func targetFilters(in []*clb.Filter) (map[string][]string, error) {
+func targetFilters(in []*clbapi.Filter) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, f := range in {
 		if f == nil || f.Name == nil || !slices.Contains(targetFilterNames, *f.Name) {
@@ -66,37 +66,37 @@ func filterAccepts(filters map[string][]string, name, value string) bool {
 	return !ok || slices.Contains(values, value)
 }
 
-func listenerBackend(l *listener, filters map[string][]string) *clb.ListenerBackend {
-	out := &clb.ListenerBackend{ListenerId: ptr(l.id), Protocol: ptr(l.protocol), Port: ptr(l.port)}
+func listenerBackend(l *listener, filters map[string][]string) *clbapi.ListenerBackend {
+	out := &clbapi.ListenerBackend{ListenerId: new(l.id), Protocol: new(l.protocol), Port: new(l.port)}
 	if !isL7(l.protocol) {
 		out.Targets = backendsOutput(l.backends, filters)
 		return out
 	}
-	out.Rules = []*clb.RuleTargets{}
+	out.Rules = []*clbapi.RuleTargets{}
 	for _, r := range l.sortedRules() {
 		if !filterAccepts(filters, "location-id", r.id) {
 			continue
 		}
-		out.Rules = append(out.Rules, &clb.RuleTargets{
-			LocationId: ptr(r.id), Domain: ptr(r.domain), Url: ptr(r.url), Targets: backendsOutput(r.backends, filters),
+		out.Rules = append(out.Rules, &clbapi.RuleTargets{
+			LocationId: new(r.id), Domain: new(r.domain), Url: new(r.url), Targets: backendsOutput(r.backends, filters),
 		})
 	}
 	return out
 }
 
-func backendsOutput(list []*backend, filters map[string][]string) []*clb.Backend {
-	out := []*clb.Backend{}
+func backendsOutput(list []*backend, filters map[string][]string) []*clbapi.Backend {
+	out := []*clbapi.Backend{}
 	for _, b := range list {
 		if !filterAccepts(filters, "private-ip-address", b.eniIP) || !filterAccepts(filters, "tag", b.tag) {
 			continue
 		}
-		be := &clb.Backend{
-			Type: ptr(b.typ), Port: ptr(b.port), Weight: ptr(b.weight), Tag: ptr(b.tag),
-			RegisteredTime: ptr(unixTime(b.registeredAt)), PublicIpAddresses: []*string{}, PrivateIpAddresses: []*string{},
-			InstanceId: ptr(b.instanceID),
+		be := &clbapi.Backend{
+			Type: new(b.typ), Port: new(b.port), Weight: new(b.weight), Tag: new(b.tag),
+			RegisteredTime: new(unixTime(b.registeredAt)), PublicIpAddresses: []*string{}, PrivateIpAddresses: []*string{},
+			InstanceId: new(b.instanceID),
 		}
 		if b.eniIP != "" {
-			be.PrivateIpAddresses = []*string{ptr(b.eniIP)}
+			be.PrivateIpAddresses = []*string{new(b.eniIP)}
 		}
 		out = append(out, be)
 	}
@@ -125,7 +125,7 @@ func (s *Sim) describeTargetHealth(c *call) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settle()
-	out := make([]*clb.LoadBalancerHealth, 0, len(req.LoadBalancerIds))
+	out := make([]*clbapi.LoadBalancerHealth, 0, len(req.LoadBalancerIds))
 	for _, id := range req.LoadBalancerIds {
 		lb, err := s.lookupLB(id)
 		if err != nil {
@@ -133,25 +133,25 @@ func (s *Sim) describeTargetHealth(c *call) (any, error) {
 		}
 		out = append(out, s.lbHealth(lb, req))
 	}
-	return &clb.DescribeTargetHealthResponseParams{LoadBalancers: out, RequestId: &c.requestID}, nil
+	return &clbapi.DescribeTargetHealthResponseParams{LoadBalancers: out, RequestId: &c.requestID}, nil
 }
 
-func (s *Sim) lbHealth(lb *loadBalancer, req *describeTargetHealthRequest) *clb.LoadBalancerHealth {
-	out := &clb.LoadBalancerHealth{LoadBalancerId: ptr(lb.id), LoadBalancerName: ptr(lb.name), Listeners: []*clb.ListenerHealth{}}
+func (s *Sim) lbHealth(lb *loadBalancer, req *describeTargetHealthRequest) *clbapi.LoadBalancerHealth {
+	out := &clbapi.LoadBalancerHealth{LoadBalancerId: new(lb.id), LoadBalancerName: new(lb.name), Listeners: []*clbapi.ListenerHealth{}}
 	for _, l := range lb.sortedListeners() {
 		if !listenerSelected(l, req.ListenerIds, nil, nil) {
 			continue
 		}
-		lh := &clb.ListenerHealth{ListenerId: ptr(l.id), ListenerName: ptr(l.name), Protocol: ptr(l.protocol), Port: ptr(l.port)}
+		lh := &clbapi.ListenerHealth{ListenerId: new(l.id), ListenerName: new(l.name), Protocol: new(l.protocol), Port: new(l.port)}
 		if !isL7(l.protocol) {
 			// L4 listeners report one rule with no Domain and Url (reference §1.3).
-			lh.Rules = []*clb.RuleHealth{{Targets: s.targetsHealth(lb.id, l, nil, l.backends)}}
+			lh.Rules = []*clbapi.RuleHealth{{Targets: s.targetsHealth(lb.id, l, nil, l.backends)}}
 		}
 		for _, r := range l.sortedRules() {
 			if len(req.LocationIds) > 0 && !slices.ContainsFunc(req.LocationIds, func(id *string) bool { return deref(id) == r.id }) {
 				continue
 			}
-			lh.Rules = append(lh.Rules, &clb.RuleHealth{LocationId: ptr(r.id), Domain: ptr(r.domain), Url: ptr(r.url),
+			lh.Rules = append(lh.Rules, &clbapi.RuleHealth{LocationId: new(r.id), Domain: new(r.domain), Url: new(r.url),
 				Targets: s.targetsHealth(lb.id, l, r, r.backends)})
 		}
 		out.Listeners = append(out.Listeners, lh)
@@ -159,17 +159,17 @@ func (s *Sim) lbHealth(lb *loadBalancer, req *describeTargetHealthRequest) *clb.
 	return out
 }
 
-func (s *Sim) targetsHealth(lbID string, l *listener, r *rule, list []*backend) []*clb.TargetHealth {
-	out := make([]*clb.TargetHealth, 0, len(list))
+func (s *Sim) targetsHealth(lbID string, l *listener, r *rule, list []*backend) []*clbapi.TargetHealth {
+	out := make([]*clbapi.TargetHealth, 0, len(list))
 	for _, b := range list {
 		status := s.healthStatus(lbID, l, r, b)
 		id := b.instanceID
 		if id == "" {
 			id = b.eniIP
 		}
-		out = append(out, &clb.TargetHealth{
-			IP: ptr(b.eniIP), Port: ptr(b.port), TargetId: ptr(id),
-			HealthStatus: ptr(status == healthAlive), HealthStatusDetail: ptr(status), HealthStatusDetial: ptr(status),
+		out = append(out, &clbapi.TargetHealth{
+			IP: new(b.eniIP), Port: new(b.port), TargetId: new(id),
+			HealthStatus: new(status == healthAlive), HealthStatusDetail: new(status), HealthStatusDetial: new(status), //nolint:staticcheck // bk-bcs still reads the misspelt field.
 		})
 	}
 	return out

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // Limits of the load-balancer actions (reference §1.3).
@@ -33,7 +33,7 @@ func (s *Sim) newLB(name, lbType, vpcID string, status int64) *loadBalancer {
 }
 
 func (s *Sim) createLoadBalancer(c *call) (any, error) {
-	req, err := decode[clb.CreateLoadBalancerRequestParams](c)
+	req, err := decode[clbapi.CreateLoadBalancerRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -65,10 +65,10 @@ func (s *Sim) createLoadBalancer(c *call) (any, error) {
 	})
 	dealName := fmt.Sprintf("20%014d", rand.Int64N(1e14))
 	s.deals[dealName] = t.id
-	return &clb.CreateLoadBalancerResponseParams{LoadBalancerIds: ptrs(ids), DealName: &dealName, RequestId: &c.requestID}, nil
+	return &clbapi.CreateLoadBalancerResponseParams{LoadBalancerIds: ptrs(ids), DealName: &dealName, RequestId: &c.requestID}, nil
 }
 
-func validateCreateLB(req *clb.CreateLoadBalancerRequestParams) error {
+func validateCreateLB(req *clbapi.CreateLoadBalancerRequestParams) error {
 	if req.LoadBalancerType == nil {
 		return errf(codeMissingParameter, "LoadBalancerType is required")
 	}
@@ -85,7 +85,7 @@ func validateCreateLB(req *clb.CreateLoadBalancerRequestParams) error {
 }
 
 func (s *Sim) deleteLoadBalancer(c *call) (any, error) {
-	req, err := decode[clb.DeleteLoadBalancerRequestParams](c)
+	req, err := decode[clbapi.DeleteLoadBalancerRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +114,11 @@ func (s *Sim) deleteLoadBalancer(c *call) (any, error) {
 			s.dp.closeLB(id)
 		}
 	})
-	return &clb.DeleteLoadBalancerResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.DeleteLoadBalancerResponseParams{RequestId: &c.requestID}, nil
 }
 
 func (s *Sim) describeLoadBalancers(c *call) (any, error) {
-	req, err := decode[clb.DescribeLoadBalancersRequestParams](c)
+	req, err := decode[clbapi.DescribeLoadBalancersRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +130,8 @@ func (s *Sim) describeLoadBalancers(c *call) (any, error) {
 	defer s.mu.Unlock()
 	s.settle()
 	matched := s.matchLBs(req)
-	resp := &clb.DescribeLoadBalancersResponseParams{
-		TotalCount: ptr(uint64(len(matched))), LoadBalancerSet: []*clb.LoadBalancer{}, RequestId: &c.requestID,
+	resp := &clbapi.DescribeLoadBalancersResponseParams{
+		TotalCount: new(uint64(len(matched))), LoadBalancerSet: []*clbapi.LoadBalancer{}, RequestId: &c.requestID,
 	}
 	for i := offset; i < len(matched) && i < offset+limit; i++ {
 		resp.LoadBalancerSet = append(resp.LoadBalancerSet, lbOutput(matched[i]))
@@ -139,7 +139,7 @@ func (s *Sim) describeLoadBalancers(c *call) (any, error) {
 	return resp, nil
 }
 
-func pageOf(req *clb.DescribeLoadBalancersRequestParams) (offset, limit int, err error) {
+func pageOf(req *clbapi.DescribeLoadBalancersRequestParams) (offset, limit int, err error) {
 	if len(req.LoadBalancerIds) > maxLBIDsPerCall {
 		return 0, 0, errf(codeLength, "LoadBalancerIds holds at most %d IDs", maxLBIDsPerCall)
 	}
@@ -161,7 +161,7 @@ func pageOf(req *clb.DescribeLoadBalancersRequestParams) (offset, limit int, err
 
 // matchLBs applies the supported filters; unknown IDs are simply not listed,
 // as the real DescribeLoadBalancers does.
-func (s *Sim) matchLBs(req *clb.DescribeLoadBalancersRequestParams) []*loadBalancer {
+func (s *Sim) matchLBs(req *clbapi.DescribeLoadBalancersRequestParams) []*loadBalancer {
 	out := make([]*loadBalancer, 0, len(s.lbs))
 	for _, lb := range s.lbs {
 		if len(req.LoadBalancerIds) > 0 && !slices.ContainsFunc(req.LoadBalancerIds, func(id *string) bool { return deref(id) == lb.id }) {
@@ -180,16 +180,16 @@ func (s *Sim) matchLBs(req *clb.DescribeLoadBalancersRequestParams) []*loadBalan
 	return out
 }
 
-func lbOutput(lb *loadBalancer) *clb.LoadBalancer {
-	return &clb.LoadBalancer{
-		LoadBalancerId:   ptr(lb.id),
-		LoadBalancerName: ptr(lb.name),
-		LoadBalancerType: ptr(lb.lbType),
-		Forward:          ptr(uint64(1)),
-		Status:           ptr(uint64(lb.status)),
-		CreateTime:       ptr(unixTime(lb.createdAt)),
-		VpcId:            ptr(lb.vpcID),
-		AddressIPVersion: ptr("ipv4"),
+func lbOutput(lb *loadBalancer) *clbapi.LoadBalancer {
+	return &clbapi.LoadBalancer{
+		LoadBalancerId:   new(lb.id),
+		LoadBalancerName: new(lb.name),
+		LoadBalancerType: new(lb.lbType),
+		Forward:          new(uint64(1)),
+		Status:           new(uint64(lb.status)),
+		CreateTime:       new(unixTime(lb.createdAt)),
+		VpcId:            new(lb.vpcID),
+		AddressIPVersion: new("ipv4"),
 	}
 }
 

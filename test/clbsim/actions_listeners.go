@@ -3,7 +3,7 @@ package clbsim
 import (
 	"slices"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // Limits of the listener actions (reference §1.3, §1.4).
@@ -38,7 +38,7 @@ func lookupListener(lb *loadBalancer, id *string) (*listener, error) {
 }
 
 // newListener builds a listener; the caller adds it to its LB. Callers hold s.mu.
-func (s *Sim) newListener(protocol string, port int64, name string, hc *clb.HealthCheck) *listener {
+func (s *Sim) newListener(protocol string, port int64, name string, hc *clbapi.HealthCheck) *listener {
 	l := &listener{
 		id: s.newID("lbl-"), name: name, protocol: protocol, port: port, scheduler: schedulerWRR,
 		createdAt: s.now(), rules: map[string]*rule{},
@@ -50,7 +50,7 @@ func (s *Sim) newListener(protocol string, port int64, name string, hc *clb.Heal
 }
 
 func (s *Sim) createListener(c *call) (any, error) {
-	req, err := decode[clb.CreateListenerRequestParams](c)
+	req, err := decode[clbapi.CreateListenerRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +83,10 @@ func (s *Sim) createListener(c *call) (any, error) {
 			lb.listeners[l.id] = l
 		}
 	})
-	return &clb.CreateListenerResponseParams{ListenerIds: ptrs(ids), RequestId: &c.requestID}, nil
+	return &clbapi.CreateListenerResponseParams{ListenerIds: ptrs(ids), RequestId: &c.requestID}, nil
 }
 
-func validateCreateListener(lb *loadBalancer, req *clb.CreateListenerRequestParams) error {
+func validateCreateListener(lb *loadBalancer, req *clbapi.CreateListenerRequestParams) error {
 	if req.Protocol == nil {
 		return errf(codeMissingParameter, "Protocol is required")
 	}
@@ -139,7 +139,7 @@ func validatePorts(lb *loadBalancer, protocol string, ports []*int64) error {
 
 // validateListenerHealth refuses listener-level health checks on L7
 // listeners: there, health checks belong to rules.
-func validateListenerHealth(protocol string, hc *clb.HealthCheck) error {
+func validateListenerHealth(protocol string, hc *clbapi.HealthCheck) error {
 	if hc == nil {
 		return nil
 	}
@@ -150,7 +150,7 @@ func validateListenerHealth(protocol string, hc *clb.HealthCheck) error {
 }
 
 func (s *Sim) deleteListener(c *call) (any, error) {
-	req, err := decode[clb.DeleteListenerRequestParams](c)
+	req, err := decode[clbapi.DeleteListenerRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -169,11 +169,11 @@ func (s *Sim) deleteListener(c *call) (any, error) {
 		delete(lb.listeners, l.id)
 		s.dp.closeListener(lb.id, l.id)
 	})
-	return &clb.DeleteListenerResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.DeleteListenerResponseParams{RequestId: &c.requestID}, nil
 }
 
 func (s *Sim) modifyListener(c *call) (any, error) {
-	req, err := decode[clb.ModifyListenerRequestParams](c)
+	req, err := decode[clbapi.ModifyListenerRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -201,11 +201,11 @@ func (s *Sim) modifyListener(c *call) (any, error) {
 		setString(&l.name, req.ListenerName)
 		setString(&l.scheduler, req.Scheduler)
 	})
-	return &clb.ModifyListenerResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.ModifyListenerResponseParams{RequestId: &c.requestID}, nil
 }
 
 func (s *Sim) describeListeners(c *call) (any, error) {
-	req, err := decode[clb.DescribeListenersRequestParams](c)
+	req, err := decode[clbapi.DescribeListenersRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -224,14 +224,14 @@ func (s *Sim) describeListeners(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	out := []*clb.Listener{}
+	out := []*clbapi.Listener{}
 	for _, l := range lb.sortedListeners() {
 		if !listenerSelected(l, req.ListenerIds, req.Protocol, req.Port) {
 			continue
 		}
 		out = append(out, s.listenerOutput(l))
 	}
-	return &clb.DescribeListenersResponseParams{Listeners: out, TotalCount: ptr(uint64(len(out))), RequestId: &c.requestID}, nil
+	return &clbapi.DescribeListenersResponseParams{Listeners: out, TotalCount: new(uint64(len(out))), RequestId: &c.requestID}, nil
 }
 
 func listenerSelected(l *listener, ids []*string, protocol *string, port *int64) bool {
@@ -241,20 +241,20 @@ func listenerSelected(l *listener, ids []*string, protocol *string, port *int64)
 	return (protocol == nil || *protocol == l.protocol) && (port == nil || *port == l.port)
 }
 
-func (s *Sim) listenerOutput(l *listener) *clb.Listener {
-	out := &clb.Listener{
-		ListenerId: ptr(l.id), ListenerName: ptr(l.name), Protocol: ptr(l.protocol), Port: ptr(l.port),
-		Scheduler: ptr(l.scheduler), CreateTime: ptr(unixTime(l.createdAt)), TargetType: ptr("NODE"),
+func (s *Sim) listenerOutput(l *listener) *clbapi.Listener {
+	out := &clbapi.Listener{
+		ListenerId: new(l.id), ListenerName: new(l.name), Protocol: new(l.protocol), Port: new(l.port),
+		Scheduler: new(l.scheduler), CreateTime: new(unixTime(l.createdAt)), TargetType: new("NODE"),
 	}
 	if !isL7(l.protocol) {
 		out.HealthCheck = s.healthOutput(l.health, false)
 		return out
 	}
 	for _, r := range l.sortedRules() {
-		out.Rules = append(out.Rules, &clb.RuleOutput{
-			LocationId: ptr(r.id), Domain: ptr(r.domain), Url: ptr(r.url), ListenerId: ptr(l.id),
-			Scheduler: ptr(r.scheduler), HealthCheck: s.healthOutput(r.health, true),
-			CreateTime: ptr(unixTime(r.createdAt)), TargetType: ptr("NODE"), Domains: []*string{ptr(r.domain)},
+		out.Rules = append(out.Rules, &clbapi.RuleOutput{
+			LocationId: new(r.id), Domain: new(r.domain), Url: new(r.url), ListenerId: new(l.id),
+			Scheduler: new(r.scheduler), HealthCheck: s.healthOutput(r.health, true),
+			CreateTime: new(unixTime(r.createdAt)), TargetType: new("NODE"), Domains: []*string{new(r.domain)},
 		})
 	}
 	return out

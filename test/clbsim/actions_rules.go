@@ -4,7 +4,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // Limits of RuleInput (reference §1.3).
@@ -51,7 +51,7 @@ func l7Listener(lb *loadBalancer, id *string) (*listener, error) {
 }
 
 // newRule builds a rule; the caller adds it to its listener. Callers hold s.mu.
-func (s *Sim) newRule(domain, url string, hc *clb.HealthCheck) *rule {
+func (s *Sim) newRule(domain, url string, hc *clbapi.HealthCheck) *rule {
 	r := &rule{id: s.newID("loc-"), domain: domain, url: url, scheduler: schedulerWRR, createdAt: s.now()}
 	if hc != nil {
 		mergeHealthCheck(&r.health, hc)
@@ -60,7 +60,7 @@ func (s *Sim) newRule(domain, url string, hc *clb.HealthCheck) *rule {
 }
 
 func (s *Sim) createRule(c *call) (any, error) {
-	req, err := decode[clb.CreateRuleRequestParams](c)
+	req, err := decode[clbapi.CreateRuleRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -95,12 +95,12 @@ func (s *Sim) createRule(c *call) (any, error) {
 			l.rules[r.id] = r
 		}
 	})
-	return &clb.CreateRuleResponseParams{LocationIds: ptrs(ids), RequestId: &c.requestID}, nil
+	return &clbapi.CreateRuleResponseParams{LocationIds: ptrs(ids), RequestId: &c.requestID}, nil
 }
 
 // validateRuleInput checks one RuleInput against the listener and the rules
 // already accepted in the same request, and returns its domain and URL.
-func validateRuleInput(l *listener, in *clb.RuleInput, accepted []*rule) (domain, url string, err error) {
+func validateRuleInput(l *listener, in *clbapi.RuleInput, accepted []*rule) (domain, url string, err error) {
 	if in == nil {
 		return "", "", errf(codeFormatError, "Rules holds a null element")
 	}
@@ -136,7 +136,7 @@ func validateRuleScheduler(scheduler *string) error {
 }
 
 func (s *Sim) deleteRule(c *call) (any, error) {
-	req, err := decode[clb.DeleteRuleRequestParams](c)
+	req, err := decode[clbapi.DeleteRuleRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -160,10 +160,10 @@ func (s *Sim) deleteRule(c *call) (any, error) {
 			delete(l.rules, r.id)
 		}
 	})
-	return &clb.DeleteRuleResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.DeleteRuleResponseParams{RequestId: &c.requestID}, nil
 }
 
-func rulesToDelete(l *listener, req *clb.DeleteRuleRequestParams) ([]*rule, error) {
+func rulesToDelete(l *listener, req *clbapi.DeleteRuleRequestParams) ([]*rule, error) {
 	if len(req.LocationIds) == 0 {
 		if req.Domain == nil || req.Url == nil {
 			return nil, errf(codeMissingParameter, "LocationIds or Domain and Url are required")
@@ -189,7 +189,7 @@ func rulesToDelete(l *listener, req *clb.DeleteRuleRequestParams) ([]*rule, erro
 }
 
 func (s *Sim) modifyRule(c *call) (any, error) {
-	req, err := decode[clb.ModifyRuleRequestParams](c)
+	req, err := decode[clbapi.ModifyRuleRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -218,10 +218,10 @@ func (s *Sim) modifyRule(c *call) (any, error) {
 		setString(&r.url, req.Url)
 		setString(&r.scheduler, req.Scheduler)
 	})
-	return &clb.ModifyRuleResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.ModifyRuleResponseParams{RequestId: &c.requestID}, nil
 }
 
-func validateRuleChange(l *listener, r *rule, req *clb.ModifyRuleRequestParams) error {
+func validateRuleChange(l *listener, r *rule, req *clbapi.ModifyRuleRequestParams) error {
 	if req.Url != nil {
 		if *req.Url == "" || utf8.RuneCountInString(*req.Url) > maxURLLength {
 			return errf(codeLength, "Url must be 1 to %d characters", maxURLLength)

@@ -1,7 +1,7 @@
 package clbsim
 
 import (
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // Limits of the target actions (reference §1.4).
@@ -15,7 +15,7 @@ const (
 // targetsRequest is what Register, Deregister and ModifyTargetWeight share.
 type targetsRequest struct {
 	lbID, listenerID, locationID, domain, url *string
-	targets                                   []*clb.Target
+	targets                                   []*clbapi.Target
 }
 
 // planTargets validates a single-listener target request. Callers hold s.mu.
@@ -42,7 +42,7 @@ func (s *Sim) planTargets(req targetsRequest, limit int) (*loadBalancer, []targe
 }
 
 func (s *Sim) registerTargets(c *call) (any, error) {
-	req, err := decode[clb.RegisterTargetsRequestParams](c)
+	req, err := decode[clbapi.RegisterTargetsRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +50,11 @@ func (s *Sim) registerTargets(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clb.RegisterTargetsResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.RegisterTargetsResponseParams{RequestId: &c.requestID}, nil
 }
 
 func (s *Sim) deregisterTargets(c *call) (any, error) {
-	req, err := decode[clb.DeregisterTargetsRequestParams](c)
+	req, err := decode[clbapi.DeregisterTargetsRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (s *Sim) deregisterTargets(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clb.DeregisterTargetsResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.DeregisterTargetsResponseParams{RequestId: &c.requestID}, nil
 }
 
 // targetsTask validates a Register/DeregisterTargets request and starts its task.
@@ -86,7 +86,7 @@ func (s *Sim) targetsTask(c *call, req targetsRequest, register bool) error {
 }
 
 func (s *Sim) modifyTargetWeight(c *call) (any, error) {
-	req, err := decode[clb.ModifyTargetWeightRequestParams](c)
+	req, err := decode[clbapi.ModifyTargetWeightRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +105,11 @@ func (s *Sim) modifyTargetWeight(c *call) (any, error) {
 	}
 	withDefaultWeight(specs, req.Weight)
 	s.startTask(c, []string{lb.id}, len(specs), func() { setWeights(specs) })
-	return &clb.ModifyTargetWeightResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.ModifyTargetWeightResponseParams{RequestId: &c.requestID}, nil
 }
 
 func (s *Sim) batchModifyTargetWeight(c *call) (any, error) {
-	req, err := decode[clb.BatchModifyTargetWeightRequestParams](c)
+	req, err := decode[clbapi.BatchModifyTargetWeightRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +125,7 @@ func (s *Sim) batchModifyTargetWeight(c *call) (any, error) {
 	}
 	var all []targetSpec
 	for _, rw := range req.ModifyList {
+		//nolint:staticcheck // RsWeightRule.Domain and Url are deprecated but still accepted by the API.
 		l, r, err := resolveGroup(lb, rw.ListenerId, rw.LocationId, rw.Domain, rw.Url)
 		if err != nil {
 			return nil, err
@@ -143,11 +144,11 @@ func (s *Sim) batchModifyTargetWeight(c *call) (any, error) {
 		return nil, err
 	}
 	s.startTask(c, []string{lb.id}, len(all), func() { setWeights(all) })
-	return &clb.BatchModifyTargetWeightResponseParams{RequestId: &c.requestID}, nil
+	return &clbapi.BatchModifyTargetWeightResponseParams{RequestId: &c.requestID}, nil
 }
 
 // checkWeightBatchShape enforces "ModifyList数组最多100个元素，ModifyList[i].Targets最多50个，全部Targets累加不超过500".
-func checkWeightBatchShape(list []*clb.RsWeightRule) error {
+func checkWeightBatchShape(list []*clbapi.RsWeightRule) error {
 	if len(list) == 0 {
 		return errf(codeMissingParameter, "ModifyList is required")
 	}

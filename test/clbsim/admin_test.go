@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 
 	"github.com/clbind/clb-binding-controller/test/clbsim"
 )
@@ -47,7 +47,7 @@ func TestAdminAPI(t *testing.T) {
 	if !lbIDPattern.MatchString(lbID) || !listenerIDPattern.MatchString(httpID) || !locationIDPattern.MatchString(locID) {
 		t.Fatalf("IDs %s %s %s", lbID, httpID, locID)
 	}
-	req := clb.NewRegisterTargetsRequest()
+	req := clbapi.NewRegisterTargetsRequest()
 	req.LoadBalancerId, req.ListenerId, req.LocationId, req.Targets = &lbID, &httpID, &locID, eniTargets(1)
 	_, err := e.client.RegisterTargets(req)
 	must(t, err)
@@ -63,7 +63,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	adminDo(t, admin, http.MethodPost, "/faults", `{"Action":"DescribeTargets","Code":"InternalError","Count":1}`)
-	dt := clb.NewDescribeTargetsRequest()
+	dt := clbapi.NewDescribeTargetsRequest()
 	dt.LoadBalancerId = &lbID
 	_, err = e.client.DescribeTargets(dt)
 	wantCode(t, err, "InternalError")

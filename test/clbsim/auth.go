@@ -61,7 +61,7 @@ func parseAuthorization(header string) (*tc3Authorization, error) {
 		return nil, invalid
 	}
 	fields := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
+	for part := range strings.SplitSeq(rest, ",") {
 		k, v, found := strings.Cut(strings.TrimSpace(part), "=")
 		if !found {
 			return nil, invalid

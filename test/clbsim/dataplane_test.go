@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 
 	"github.com/clbind/clb-binding-controller/test/clbsim"
@@ -102,9 +102,9 @@ func TestRealProbesOnlyInsideProbeCIDRs(t *testing.T) {
 	rec := &dialRecorder{}
 	e := newEnv(t, loopbackOptions(rec))
 	lbID, listenerID := e.l4(t)
-	mod := clb.NewModifyListenerRequest()
+	mod := clbapi.NewModifyListenerRequest()
 	mod.LoadBalancerId, mod.ListenerId = &lbID, &listenerID
-	mod.HealthCheck = &clb.HealthCheck{IntervalTime: common.Int64Ptr(2), HealthNum: common.Int64Ptr(2), UnHealthNum: common.Int64Ptr(2)}
+	mod.HealthCheck = &clbapi.HealthCheck{IntervalTime: common.Int64Ptr(2), HealthNum: common.Int64Ptr(2), UnHealthNum: common.Int64Ptr(2)}
 	_, err := e.client.ModifyListener(mod)
 	must(t, err)
 	port, stop := echoServer(t, "a")
@@ -147,9 +147,9 @@ func TestTCPDataPlane(t *testing.T) {
 	portA, _ := echoServer(t, "a")
 	portB, _ := echoServer(t, "b")
 	e.register(t, lbID, listenerID,
-		&clb.Target{EniIp: common.StringPtr("127.0.0.1"), Port: &portA, Weight: common.Int64Ptr(10)},
-		&clb.Target{EniIp: common.StringPtr("127.0.0.1"), Port: &portB, Weight: common.Int64Ptr(0)},
-		&clb.Target{EniIp: common.StringPtr("10.0.0.1"), Port: common.Int64Ptr(80), Weight: common.Int64Ptr(100)})
+		&clbapi.Target{EniIp: new("127.0.0.1"), Port: &portA, Weight: common.Int64Ptr(10)},
+		&clbapi.Target{EniIp: new("127.0.0.1"), Port: &portB, Weight: common.Int64Ptr(0)},
+		&clbapi.Target{EniIp: new("10.0.0.1"), Port: common.Int64Ptr(80), Weight: common.Int64Ptr(100)})
 	e.sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: lbID}, "Alive")
 	addr, err := e.sim.ServeListener(lbID, listenerID)
 	must(t, err)
@@ -162,11 +162,11 @@ func TestTCPDataPlane(t *testing.T) {
 		}
 	}
 
-	mw := clb.NewModifyTargetWeightRequest()
+	mw := clbapi.NewModifyTargetWeightRequest()
 	mw.LoadBalancerId, mw.ListenerId = &lbID, &listenerID
-	mw.Targets = []*clb.Target{
-		{EniIp: common.StringPtr("127.0.0.1"), Port: &portA, Weight: common.Int64Ptr(0)},
-		{EniIp: common.StringPtr("127.0.0.1"), Port: &portB, Weight: common.Int64Ptr(10)},
+	mw.Targets = []*clbapi.Target{
+		{EniIp: new("127.0.0.1"), Port: &portA, Weight: common.Int64Ptr(0)},
+		{EniIp: new("127.0.0.1"), Port: &portB, Weight: common.Int64Ptr(10)},
 	}
 	_, err = e.client.ModifyTargetWeight(mw)
 	must(t, err)
@@ -181,9 +181,9 @@ func TestTCPDataPlane(t *testing.T) {
 		t.Fatalf("dead backend still served: %q", got)
 	}
 	e.sim.SetHealth(clbsim.HealthSelector{IP: "127.0.0.1", Port: portB}, "Alive")
-	dr := clb.NewDeregisterTargetsRequest()
+	dr := clbapi.NewDeregisterTargetsRequest()
 	dr.LoadBalancerId, dr.ListenerId = &lbID, &listenerID
-	dr.Targets = []*clb.Target{{EniIp: common.StringPtr("127.0.0.1"), Port: &portB}}
+	dr.Targets = []*clbapi.Target{{EniIp: new("127.0.0.1"), Port: &portB}}
 	_, err = e.client.DeregisterTargets(dr)
 	must(t, err)
 	if got := readFrom(t, addr); got != "" {
@@ -208,9 +208,9 @@ func TestHTTPDataPlaneRoutesByRule(t *testing.T) {
 		return p
 	}
 	for loc, port := range map[string]int64{root: backend("root"), api: backend("api")} {
-		req := clb.NewRegisterTargetsRequest()
+		req := clbapi.NewRegisterTargetsRequest()
 		req.LoadBalancerId, req.ListenerId, req.LocationId = &lbID, &httpID, &loc
-		req.Targets = []*clb.Target{eni("127.0.0.1", port)}
+		req.Targets = []*clbapi.Target{eni("127.0.0.1", port)}
 		_, err := e.client.RegisterTargets(req)
 		must(t, err)
 	}

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // Health states, as HealthStatusDetail reports them, plus the scripted Flapping.
@@ -74,7 +74,7 @@ type healthParams struct {
 }
 
 // effectiveHealth fills the documented defaults into hc.
-func (s *Sim) effectiveHealth(hc clb.HealthCheck, l7 bool) healthParams {
+func (s *Sim) effectiveHealth(hc clbapi.HealthCheck, l7 bool) healthParams {
 	p := healthParams{
 		on:          hc.HealthSwitch == nil || *hc.HealthSwitch == 1,
 		interval:    s.opts.HealthInterval,

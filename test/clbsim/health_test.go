@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 
 	"github.com/clbind/clb-binding-controller/test/clbsim"
@@ -14,9 +14,9 @@ func TestScriptedHealthTransitions(t *testing.T) {
 	e := newEnv(t, clbsim.Options{})
 	lbID, slow := e.l4(t)
 	fast := e.sim.AddListener(lbID, "TCP", 81)
-	mod := clb.NewModifyListenerRequest()
+	mod := clbapi.NewModifyListenerRequest()
 	mod.LoadBalancerId, mod.ListenerId = &lbID, &fast
-	mod.HealthCheck = &clb.HealthCheck{IntervalTime: common.Int64Ptr(2), HealthNum: common.Int64Ptr(2), TimeOut: common.Int64Ptr(1)}
+	mod.HealthCheck = &clbapi.HealthCheck{IntervalTime: common.Int64Ptr(2), HealthNum: common.Int64Ptr(2), TimeOut: common.Int64Ptr(1)}
 	_, err := e.client.ModifyListener(mod)
 	wantCode(t, err, "InvalidParameterValue.Range") // TimeOut must be ≥ 2
 	mod.HealthCheck.TimeOut = nil
@@ -77,9 +77,9 @@ func TestHealthOverrides(t *testing.T) {
 	e.sim.SetHealth(clbsim.HealthSelector{}, "")
 	check(map[string]string{"10.0.0.1:80": "Alive", "10.0.0.2:80": "Alive", "10.0.0.3:80": "Alive"})
 
-	off := clb.NewModifyListenerRequest()
+	off := clbapi.NewModifyListenerRequest()
 	off.LoadBalancerId, off.ListenerId = &lbID, &l2
-	off.HealthCheck = &clb.HealthCheck{HealthSwitch: common.Int64Ptr(0)}
+	off.HealthCheck = &clbapi.HealthCheck{HealthSwitch: common.Int64Ptr(0)}
 	_, err := e.client.ModifyListener(off)
 	must(t, err)
 	check(map[string]string{"10.0.0.3:80": "Close", "10.0.0.1:80": "Alive"})
@@ -90,18 +90,18 @@ func TestRuleHealthShape(t *testing.T) {
 	lbID := e.sim.AddLoadBalancer("l7")
 	httpID := e.sim.AddListener(lbID, "HTTP", 80)
 	locID := e.sim.AddRule(lbID, httpID, "a.example.com", "/")
-	req := clb.NewRegisterTargetsRequest()
+	req := clbapi.NewRegisterTargetsRequest()
 	req.LoadBalancerId, req.ListenerId, req.LocationId, req.Targets = &lbID, &httpID, &locID, eniTargets(2)
 	_, err := e.client.RegisterTargets(req)
 	must(t, err)
 	e.clock.Step(15 * time.Second)
-	dh := clb.NewDescribeTargetHealthRequest()
+	dh := clbapi.NewDescribeTargetHealthRequest()
 	dh.LoadBalancerIds = []*string{&lbID}
 	resp, err := e.client.DescribeTargetHealth(dh)
 	must(t, err)
 	rules := resp.Response.LoadBalancers[0].Listeners[0].Rules
 	if len(rules) != 1 || *rules[0].LocationId != locID || *rules[0].Domain != "a.example.com" || len(rules[0].Targets) != 2 ||
-		!*rules[0].Targets[0].HealthStatus || *rules[0].Targets[0].HealthStatusDetial != "Alive" {
+		!*rules[0].Targets[0].HealthStatus || *rules[0].Targets[0].HealthStatusDetail != "Alive" {
 		t.Fatalf("DescribeTargetHealth = %s", resp.ToJsonString())
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"slices"
 	"strings"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 var checkTypes = []string{protoTCP, protoHTTP, protoHTTPS, "GRPC", "PING", "CUSTOM"}
 
 // validateHealthCheck enforces the documented ranges of HealthCheck (reference §1.3).
-func validateHealthCheck(hc *clb.HealthCheck) error {
+func validateHealthCheck(hc *clbapi.HealthCheck) error {
 	ranges := []struct {
 		name     string
 		v        *int64
@@ -46,7 +46,7 @@ func validateHealthCheck(hc *clb.HealthCheck) error {
 }
 
 // mergeHealthCheck copies every field set in src onto dst, as Modify* does.
-func mergeHealthCheck(dst, src *clb.HealthCheck) {
+func mergeHealthCheck(dst, src *clbapi.HealthCheck) {
 	dv, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem()
 	for i := range sv.NumField() {
 		if f := sv.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
@@ -56,23 +56,23 @@ func mergeHealthCheck(dst, src *clb.HealthCheck) {
 }
 
 // healthOutput is hc with the defaults filled in, as Describe* shows it.
-func (s *Sim) healthOutput(hc clb.HealthCheck, l7 bool) *clb.HealthCheck {
+func (s *Sim) healthOutput(hc clbapi.HealthCheck, l7 bool) *clbapi.HealthCheck {
 	p := s.effectiveHealth(hc, l7)
 	out := hc
 	switchOn := int64(0)
 	if p.on {
 		switchOn = 1
 	}
-	out.HealthSwitch = ptr(switchOn)
-	out.TimeOut = ptr(int64(p.timeout.Seconds()))
-	out.IntervalTime = ptr(int64(math.Ceil(p.interval.Seconds())))
-	out.HealthNum = ptr(p.healthNum)
-	out.UnHealthNum = ptr(p.unhealthNum)
-	out.CheckType = ptr(p.checkType)
+	out.HealthSwitch = new(switchOn)
+	out.TimeOut = new(int64(p.timeout.Seconds()))
+	out.IntervalTime = new(int64(math.Ceil(p.interval.Seconds())))
+	out.HealthNum = new(p.healthNum)
+	out.UnHealthNum = new(p.unhealthNum)
+	out.CheckType = new(p.checkType)
 	if p.checkType == protoHTTP || p.checkType == protoHTTPS {
-		out.HttpCode = ptr(p.httpCode)
-		out.HttpCheckPath = ptr(p.path)
-		out.HttpCheckMethod = ptr(strings.ToLower(p.method))
+		out.HttpCode = new(p.httpCode)
+		out.HttpCheckPath = new(p.path)
+		out.HttpCheckMethod = new(strings.ToLower(p.method))
 	}
 	return &out
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
@@ -27,7 +27,7 @@ const (
 type env struct {
 	sim    *clbsim.Sim
 	srv    *httptest.Server
-	client *clb.Client
+	client *clbapi.Client
 	clock  *testingclock.FakeClock
 }
 
@@ -52,13 +52,13 @@ func newEnv(t *testing.T, opts clbsim.Options) *env {
 	return &env{sim: sim, srv: srv, client: newClient(t, srv, testSecretKey), clock: fc}
 }
 
-func newClient(t *testing.T, srv *httptest.Server, secretKey string) *clb.Client {
+func newClient(t *testing.T, srv *httptest.Server, secretKey string) *clbapi.Client {
 	t.Helper()
 	cpf := profile.NewClientProfile()
 	cpf.HttpProfile.Endpoint = strings.TrimPrefix(srv.URL, "http://")
 	cpf.HttpProfile.Scheme = "HTTP"
 	cpf.HttpProfile.ReqTimeout = 10
-	c, err := clb.NewClient(common.NewCredential(testSecretID, secretKey), testRegion, cpf)
+	c, err := clbapi.NewClient(common.NewCredential(testSecretID, secretKey), testRegion, cpf)
 	if err != nil {
 		t.Fatalf("new client: %v", err)
 	}
@@ -70,8 +70,7 @@ func code(err error) string {
 	if err == nil {
 		return ""
 	}
-	var sdkErr *sdkerrors.TencentCloudSDKError
-	if errors.As(err, &sdkErr) {
+	if sdkErr, ok := errors.AsType[*sdkerrors.TencentCloudSDKError](err); ok {
 		return sdkErr.GetCode()
 	}
 	return err.Error()
@@ -102,17 +101,17 @@ func (e *env) l4(t *testing.T) (lbID, listenerID string) {
 	return lbID, listenerID
 }
 
-func eni(ip string, port int64) *clb.Target {
-	return &clb.Target{EniIp: common.StringPtr(ip), Port: common.Int64Ptr(port)}
+func eni(ip string, port int64) *clbapi.Target {
+	return &clbapi.Target{EniIp: new(ip), Port: new(port)}
 }
 
-func batchEni(listenerID, ip string, port int64) *clb.BatchTarget {
-	return &clb.BatchTarget{ListenerId: common.StringPtr(listenerID), EniIp: common.StringPtr(ip), Port: common.Int64Ptr(port)}
+func batchEni(listenerID, ip string, port int64) *clbapi.BatchTarget {
+	return &clbapi.BatchTarget{ListenerId: new(listenerID), EniIp: new(ip), Port: new(port)}
 }
 
 // eniTargets returns n distinct 10.x targets.
-func eniTargets(n int) []*clb.Target {
-	out := make([]*clb.Target, n)
+func eniTargets(n int) []*clbapi.Target {
+	out := make([]*clbapi.Target, n)
 	for i := range out {
 		out[i] = eni(ipN(i), 8080)
 	}
@@ -123,9 +122,9 @@ func ipN(i int) string {
 	return fmt.Sprintf("10.%d.%d.%d", i/65536%256, i/256%256, i%256)
 }
 
-func (e *env) register(t *testing.T, lbID, listenerID string, targets ...*clb.Target) string {
+func (e *env) register(t *testing.T, lbID, listenerID string, targets ...*clbapi.Target) string {
 	t.Helper()
-	req := clb.NewRegisterTargetsRequest()
+	req := clbapi.NewRegisterTargetsRequest()
 	req.LoadBalancerId, req.ListenerId, req.Targets = &lbID, &listenerID, targets
 	resp, err := e.client.RegisterTargets(req)
 	must(t, err)
@@ -134,7 +133,7 @@ func (e *env) register(t *testing.T, lbID, listenerID string, targets ...*clb.Ta
 
 func (e *env) taskStatus(t *testing.T, taskID string) int64 {
 	t.Helper()
-	req := clb.NewDescribeTaskStatusRequest()
+	req := clbapi.NewDescribeTaskStatusRequest()
 	req.TaskId = &taskID
 	resp, err := e.client.DescribeTaskStatus(req)
 	must(t, err)
@@ -144,7 +143,7 @@ func (e *env) taskStatus(t *testing.T, taskID string) int64 {
 // health returns HealthStatusDetail by "ip:port" for one LB.
 func (e *env) health(t *testing.T, lbID string) map[string]string {
 	t.Helper()
-	req := clb.NewDescribeTargetHealthRequest()
+	req := clbapi.NewDescribeTargetHealthRequest()
 	req.LoadBalancerIds = []*string{&lbID}
 	resp, err := e.client.DescribeTargetHealth(req)
 	must(t, err)

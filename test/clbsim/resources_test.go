@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 
 	"github.com/clbind/clb-binding-controller/test/clbsim"
@@ -21,9 +21,9 @@ var (
 // actions only, as the controller's tests will.
 func TestSetupThroughAPIOnly(t *testing.T) {
 	e := newEnv(t, clbsim.Options{VpcID: "vpc-abc"})
-	create := clb.NewCreateLoadBalancerRequest()
-	create.LoadBalancerType = common.StringPtr("INTERNAL")
-	create.LoadBalancerName = common.StringPtr("api-lb")
+	create := clbapi.NewCreateLoadBalancerRequest()
+	create.LoadBalancerType = new("INTERNAL")
+	create.LoadBalancerName = new("api-lb")
 	lbResp, err := e.client.CreateLoadBalancer(create)
 	must(t, err)
 	lbID := *lbResp.Response.LoadBalancerIds[0]
@@ -34,8 +34,8 @@ func TestSetupThroughAPIOnly(t *testing.T) {
 		t.Fatalf("CreateLoadBalancer task status %d, want 0", s)
 	}
 
-	describe := clb.NewDescribeLoadBalancersRequest()
-	describe.LoadBalancerIds = []*string{&lbID, common.StringPtr("lb-00000000")}
+	describe := clbapi.NewDescribeLoadBalancersRequest()
+	describe.LoadBalancerIds = []*string{&lbID, new("lb-00000000")}
 	dResp, err := e.client.DescribeLoadBalancers(describe)
 	must(t, err)
 	if *dResp.Response.TotalCount != 1 || *dResp.Response.LoadBalancerSet[0].VpcId != "vpc-abc" ||
@@ -43,30 +43,30 @@ func TestSetupThroughAPIOnly(t *testing.T) {
 		t.Fatalf("DescribeLoadBalancers = %s", dResp.ToJsonString())
 	}
 
-	cl := clb.NewCreateListenerRequest()
-	cl.LoadBalancerId, cl.Protocol, cl.Ports = &lbID, common.StringPtr("TCP"), common.Int64Ptrs([]int64{80, 81})
-	cl.HealthCheck = &clb.HealthCheck{IntervalTime: common.Int64Ptr(2), HealthNum: common.Int64Ptr(2)}
+	cl := clbapi.NewCreateListenerRequest()
+	cl.LoadBalancerId, cl.Protocol, cl.Ports = &lbID, new("TCP"), common.Int64Ptrs([]int64{80, 81})
+	cl.HealthCheck = &clbapi.HealthCheck{IntervalTime: common.Int64Ptr(2), HealthNum: common.Int64Ptr(2)}
 	clResp, err := e.client.CreateListener(cl)
 	must(t, err)
 	if len(clResp.Response.ListenerIds) != 2 || !listenerIDPattern.MatchString(*clResp.Response.ListenerIds[0]) {
 		t.Fatalf("CreateListener = %s", clResp.ToJsonString())
 	}
 
-	http := clb.NewCreateListenerRequest()
-	http.LoadBalancerId, http.Protocol, http.Ports = &lbID, common.StringPtr("HTTP"), common.Int64Ptrs([]int64{8080})
+	http := clbapi.NewCreateListenerRequest()
+	http.LoadBalancerId, http.Protocol, http.Ports = &lbID, new("HTTP"), common.Int64Ptrs([]int64{8080})
 	httpResp, err := e.client.CreateListener(http)
 	must(t, err)
 	httpID := httpResp.Response.ListenerIds[0]
-	cr := clb.NewCreateRuleRequest()
+	cr := clbapi.NewCreateRuleRequest()
 	cr.LoadBalancerId, cr.ListenerId = &lbID, httpID
-	cr.Rules = []*clb.RuleInput{{Domain: common.StringPtr("a.example.com"), Url: common.StringPtr("/api")}}
+	cr.Rules = []*clbapi.RuleInput{{Domain: new("a.example.com"), Url: new("/api")}}
 	crResp, err := e.client.CreateRule(cr)
 	must(t, err)
 	if !locationIDPattern.MatchString(*crResp.Response.LocationIds[0]) {
 		t.Fatalf("CreateRule = %s", crResp.ToJsonString())
 	}
 
-	dl := clb.NewDescribeListenersRequest()
+	dl := clbapi.NewDescribeListenersRequest()
 	dl.LoadBalancerId = &lbID
 	dlResp, err := e.client.DescribeListeners(dl)
 	must(t, err)
@@ -94,56 +94,56 @@ func TestListenerAndRuleErrors(t *testing.T) {
 		want string
 	}{
 		{"listener on unknown LB", func() error {
-			req := clb.NewCreateListenerRequest()
-			req.LoadBalancerId, req.Protocol, req.Ports = common.StringPtr("lb-zzzzzzzz"), common.StringPtr("TCP"), common.Int64Ptrs([]int64{1})
+			req := clbapi.NewCreateListenerRequest()
+			req.LoadBalancerId, req.Protocol, req.Ports = new("lb-zzzzzzzz"), new("TCP"), common.Int64Ptrs([]int64{1})
 			_, err := e.client.CreateListener(req)
 			return err
 		}, "InvalidParameter.LBIdNotFound"},
 		{"malformed LB ID", func() error {
-			req := clb.NewCreateListenerRequest()
-			req.LoadBalancerId, req.Protocol, req.Ports = common.StringPtr("lb-1"), common.StringPtr("TCP"), common.Int64Ptrs([]int64{1})
+			req := clbapi.NewCreateListenerRequest()
+			req.LoadBalancerId, req.Protocol, req.Ports = new("lb-1"), new("TCP"), common.Int64Ptrs([]int64{1})
 			_, err := e.client.CreateListener(req)
 			return err
 		}, "InvalidParameter.FormatError"},
 		{"port conflict", func() error {
-			req := clb.NewCreateListenerRequest()
-			req.LoadBalancerId, req.Protocol, req.Ports = &lbID, common.StringPtr("HTTP"), common.Int64Ptrs([]int64{80})
+			req := clbapi.NewCreateListenerRequest()
+			req.LoadBalancerId, req.Protocol, req.Ports = &lbID, new("HTTP"), common.Int64Ptrs([]int64{80})
 			_, err := e.client.CreateListener(req)
 			return err
 		}, "InvalidParameter.PortCheckFailed"},
 		{"bad protocol", func() error {
-			req := clb.NewCreateListenerRequest()
-			req.LoadBalancerId, req.Protocol, req.Ports = &lbID, common.StringPtr("SCTP"), common.Int64Ptrs([]int64{1})
+			req := clbapi.NewCreateListenerRequest()
+			req.LoadBalancerId, req.Protocol, req.Ports = &lbID, new("SCTP"), common.Int64Ptrs([]int64{1})
 			_, err := e.client.CreateListener(req)
 			return err
 		}, "InvalidParameter.ProtocolCheckFailed"},
 		{"no ports", func() error {
-			req := clb.NewCreateListenerRequest()
-			req.LoadBalancerId, req.Protocol = &lbID, common.StringPtr("TCP")
+			req := clbapi.NewCreateListenerRequest()
+			req.LoadBalancerId, req.Protocol = &lbID, new("TCP")
 			_, err := e.client.CreateListener(req)
 			return err
 		}, "MissingParameter"},
 		{"health interval out of range", func() error {
-			req := clb.NewModifyListenerRequest()
+			req := clbapi.NewModifyListenerRequest()
 			req.LoadBalancerId, req.ListenerId = &lbID, &tcpID
-			req.HealthCheck = &clb.HealthCheck{IntervalTime: common.Int64Ptr(1)}
+			req.HealthCheck = &clbapi.HealthCheck{IntervalTime: common.Int64Ptr(1)}
 			_, err := e.client.ModifyListener(req)
 			return err
 		}, "InvalidParameterValue.Range"},
 		{"unknown listener", func() error {
-			req := clb.NewDeleteListenerRequest()
-			req.LoadBalancerId, req.ListenerId = &lbID, common.StringPtr("lbl-zzzzzzzz")
+			req := clbapi.NewDeleteListenerRequest()
+			req.LoadBalancerId, req.ListenerId = &lbID, new("lbl-zzzzzzzz")
 			_, err := e.client.DeleteListener(req)
 			return err
 		}, "InvalidParameter.ListenerIdNotFound"},
 		{"describe unknown listener", func() error {
-			req := clb.NewDescribeListenersRequest()
-			req.LoadBalancerId, req.ListenerIds = &lbID, []*string{common.StringPtr("lbl-zzzzzzzz")}
+			req := clbapi.NewDescribeListenersRequest()
+			req.LoadBalancerId, req.ListenerIds = &lbID, []*string{new("lbl-zzzzzzzz")}
 			_, err := e.client.DescribeListeners(req)
 			return err
 		}, "InvalidParameter.ListenerIdNotFound"},
 		{"describe 101 listeners", func() error {
-			req := clb.NewDescribeListenersRequest()
+			req := clbapi.NewDescribeListenersRequest()
 			req.LoadBalancerId = &lbID
 			for range 101 {
 				req.ListenerIds = append(req.ListenerIds, &tcpID)
@@ -152,40 +152,40 @@ func TestListenerAndRuleErrors(t *testing.T) {
 			return err
 		}, "InvalidParameterValue.Length"},
 		{"rule on TCP listener", func() error {
-			req := clb.NewCreateRuleRequest()
+			req := clbapi.NewCreateRuleRequest()
 			req.LoadBalancerId, req.ListenerId = &lbID, &tcpID
-			req.Rules = []*clb.RuleInput{{Domain: common.StringPtr("x"), Url: common.StringPtr("/")}}
+			req.Rules = []*clbapi.RuleInput{{Domain: new("x"), Url: new("/")}}
 			_, err := e.client.CreateRule(req)
 			return err
 		}, "InvalidParameter.ProtocolCheckFailed"},
 		{"duplicate rule", func() error {
-			req := clb.NewCreateRuleRequest()
+			req := clbapi.NewCreateRuleRequest()
 			req.LoadBalancerId, req.ListenerId = &lbID, &httpID
-			req.Rules = []*clb.RuleInput{{Domain: common.StringPtr("a.example.com"), Url: common.StringPtr("/")}}
+			req.Rules = []*clbapi.RuleInput{{Domain: new("a.example.com"), Url: new("/")}}
 			_, err := e.client.CreateRule(req)
 			return err
 		}, "InvalidParameterValue.Duplicate"},
 		{"delete unknown rule", func() error {
-			req := clb.NewDeleteRuleRequest()
-			req.LoadBalancerId, req.ListenerId, req.LocationIds = &lbID, &httpID, []*string{common.StringPtr("loc-zzzzzzzz")}
+			req := clbapi.NewDeleteRuleRequest()
+			req.LoadBalancerId, req.ListenerId, req.LocationIds = &lbID, &httpID, []*string{new("loc-zzzzzzzz")}
 			_, err := e.client.DeleteRule(req)
 			return err
 		}, "InvalidParameter.LocationNotFound"},
 		{"modify rule health", func() error {
-			req := clb.NewModifyRuleRequest()
+			req := clbapi.NewModifyRuleRequest()
 			req.LoadBalancerId, req.ListenerId, req.LocationId = &lbID, &httpID, &locID
-			req.HealthCheck = &clb.HealthCheck{HttpCheckPath: common.StringPtr("/healthz"), HealthSwitch: common.Int64Ptr(0)}
+			req.HealthCheck = &clbapi.HealthCheck{HttpCheckPath: new("/healthz"), HealthSwitch: common.Int64Ptr(0)}
 			_, err := e.client.ModifyRule(req)
 			return err
 		}, ""},
 		{"delete LB with unknown ID", func() error {
-			req := clb.NewDeleteLoadBalancerRequest()
-			req.LoadBalancerIds = []*string{common.StringPtr("lb-zzzzzzzz")}
+			req := clbapi.NewDeleteLoadBalancerRequest()
+			req.LoadBalancerIds = []*string{new("lb-zzzzzzzz")}
 			_, err := e.client.DeleteLoadBalancer(req)
 			return err
 		}, "InvalidParameter.LBIdNotFound"},
 		{"create LB without type", func() error {
-			_, err := e.client.CreateLoadBalancer(clb.NewCreateLoadBalancerRequest())
+			_, err := e.client.CreateLoadBalancer(clbapi.NewCreateLoadBalancerRequest())
 			return err
 		}, "MissingParameter"},
 	}
@@ -204,11 +204,11 @@ func TestAsyncTasksLockTheLB(t *testing.T) {
 	if s := e.taskStatus(t, task); s != 2 {
 		t.Fatalf("status %d, want 2 while running", s)
 	}
-	req := clb.NewRegisterTargetsRequest()
-	req.LoadBalancerId, req.ListenerId, req.Targets = &lbID, &listenerID, []*clb.Target{eni("10.9.9.9", 80)}
+	req := clbapi.NewRegisterTargetsRequest()
+	req.LoadBalancerId, req.ListenerId, req.Targets = &lbID, &listenerID, []*clbapi.Target{eni("10.9.9.9", 80)}
 	_, err := e.client.RegisterTargets(req)
 	wantCode(t, err, "FailedOperation.ResourceInOperating")
-	del := clb.NewDeleteListenerRequest()
+	del := clbapi.NewDeleteListenerRequest()
 	del.LoadBalancerId, del.ListenerId = &lbID, &listenerID
 	_, err = e.client.DeleteListener(del)
 	wantCode(t, err, "FailedOperation.ResourceInOperating")
@@ -248,7 +248,7 @@ func TestTaskFailureInjection(t *testing.T) {
 func TestDeleteLoadBalancer(t *testing.T) {
 	e := newEnv(t, clbsim.Options{Latency: clbsim.Latency{TaskFixed: time.Second}})
 	lbID, _ := e.l4(t)
-	req := clb.NewDeleteLoadBalancerRequest()
+	req := clbapi.NewDeleteLoadBalancerRequest()
 	req.LoadBalancerIds = []*string{&lbID}
 	resp, err := e.client.DeleteLoadBalancer(req)
 	must(t, err)

@@ -61,6 +61,7 @@ type Sim struct {
 	deals     map[string]string // DealName → task ID
 	pending   []*task
 	overrides []healthOverride
+	applyAt   time.Time // end time of the task being applied, so targets register when their task ends
 
 	ctl ctlState  // faults, latency and rate limits
 	obs observer  // call counters and metrics
@@ -117,15 +118,15 @@ func (s *Sim) Close() {
 // now returns the current time on the injected clock.
 func (s *Sim) now() time.Time { return s.clock.Now() }
 
-// wait blocks for d on the injected clock, or until the Sim closes or ctx ends.
-func (s *Sim) wait(ctx context.Context, d time.Duration) {
+// wait blocks for d on the injected clock, or until the Sim closes or cancelled is closed.
+func (s *Sim) wait(cancelled <-chan struct{}, d time.Duration) {
 	if d <= 0 {
 		return
 	}
 	select {
 	case <-s.clock.After(d):
 	case <-s.stop:
-	case <-ctx.Done():
+	case <-cancelled:
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // loadBalancer is one CLB instance.
@@ -27,7 +27,7 @@ type listener struct {
 	id, name, protocol string
 	port               int64
 	scheduler          string
-	health             clb.HealthCheck
+	health             clbapi.HealthCheck
 	createdAt          time.Time
 	rules              map[string]*rule
 	backends           []*backend
@@ -37,7 +37,7 @@ type listener struct {
 type rule struct {
 	id, domain, url string
 	scheduler       string
-	health          clb.HealthCheck
+	health          clbapi.HealthCheck
 	createdAt       time.Time
 	backends        []*backend
 }
@@ -203,14 +203,14 @@ type lbDump struct {
 type listenerDump struct {
 	ID, Name, Protocol string
 	Port               int64
-	HealthCheck        clb.HealthCheck
+	HealthCheck        clbapi.HealthCheck
 	Targets            []Target   `json:",omitempty"`
 	Rules              []ruleDump `json:",omitempty"`
 }
 
 type ruleDump struct {
 	ID, Domain, URL string
-	HealthCheck     clb.HealthCheck
+	HealthCheck     clbapi.HealthCheck
 	Targets         []Target `json:",omitempty"`
 }
 

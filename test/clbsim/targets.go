@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"slices"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // defaultWeight is the weight of a target registered without one.
@@ -48,11 +48,11 @@ type targetFields struct {
 	tag               *string
 }
 
-func fieldsOfTarget(t *clb.Target) targetFields {
+func fieldsOfTarget(t *clbapi.Target) targetFields {
 	return targetFields{port: t.Port, instanceID: t.InstanceId, eniIP: t.EniIp, weight: t.Weight, tag: t.Tag}
 }
 
-func fieldsOfBatchTarget(t *clb.BatchTarget) targetFields {
+func fieldsOfBatchTarget(t *clbapi.BatchTarget) targetFields {
 	return targetFields{port: t.Port, instanceID: t.InstanceId, eniIP: t.EniIp, weight: t.Weight, tag: t.Tag}
 }
 
@@ -116,7 +116,7 @@ func resolveGroup(lb *loadBalancer, listenerID, locationID, domain, url *string)
 }
 
 // specsFor validates targets for one listener or rule.
-func specsFor(l *listener, r *rule, targets []*clb.Target) ([]targetSpec, error) {
+func specsFor(l *listener, r *rule, targets []*clbapi.Target) ([]targetSpec, error) {
 	out := make([]targetSpec, 0, len(targets))
 	for _, t := range targets {
 		if t == nil {
@@ -172,7 +172,7 @@ func checkBound(specs []targetSpec) error {
 // (same listener/rule, address and port) is a no-op that keeps its weight and
 // tag: the reference documents no error for it, so clbsim is idempotent here.
 func (s *Sim) addBackends(specs []targetSpec) {
-	now := s.now()
+	now := s.applyAt
 	for _, t := range specs {
 		if t.bound() {
 			continue

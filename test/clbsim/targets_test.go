@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 
 	"github.com/clbind/clb-binding-controller/test/clbsim"
@@ -20,29 +20,29 @@ func TestRegisterTargetsErrors(t *testing.T) {
 		name                   string
 		lb, listener, location *string
 		domain, url            *string
-		targets                []*clb.Target
+		targets                []*clbapi.Target
 		want                   string
 	}{
 		{"21 targets", &lbID, &tcpID, nil, nil, nil, eniTargets(21), "InvalidParameterValue.Length"},
 		{"no targets", &lbID, &tcpID, nil, nil, nil, nil, "MissingParameter"},
-		{"unknown LB", common.StringPtr("lb-zzzzzzzz"), &tcpID, nil, nil, nil, eniTargets(1), "InvalidParameter.LBIdNotFound"},
+		{"unknown LB", new("lb-zzzzzzzz"), &tcpID, nil, nil, nil, eniTargets(1), "InvalidParameter.LBIdNotFound"},
 		{"no LB", nil, &tcpID, nil, nil, nil, eniTargets(1), "MissingParameter"},
-		{"unknown listener", &lbID, common.StringPtr("lbl-zzzzzzzz"), nil, nil, nil, eniTargets(1), "InvalidParameter.ListenerIdNotFound"},
+		{"unknown listener", &lbID, new("lbl-zzzzzzzz"), nil, nil, nil, eniTargets(1), "InvalidParameter.ListenerIdNotFound"},
 		{"L7 without rule", &lbID, &httpID, nil, nil, nil, eniTargets(1), "MissingParameter"},
-		{"L7 unknown location", &lbID, &httpID, common.StringPtr("loc-zzzzzzzz"), nil, nil, eniTargets(1), "InvalidParameter.LocationNotFound"},
-		{"L7 unknown domain", &lbID, &httpID, nil, common.StringPtr("b.example.com"), common.StringPtr("/"), eniTargets(1), "InvalidParameter.LocationNotFound"},
-		{"L7 by domain and url", &lbID, &httpID, nil, common.StringPtr("a.example.com"), common.StringPtr("/"), eniTargets(1), ""},
-		{"duplicate", &lbID, &tcpID, nil, nil, nil, []*clb.Target{eni("10.8.0.1", 80), eni("10.8.0.1", 80)}, "InvalidParameterValue.Duplicate"},
-		{"bad IP", &lbID, &tcpID, nil, nil, nil, []*clb.Target{eni("10.0.0.300", 80)}, "InvalidParameter.FormatError"},
-		{"IP and instance", &lbID, &tcpID, nil, nil, nil, []*clb.Target{{EniIp: common.StringPtr("10.0.0.1"), InstanceId: common.StringPtr("ins-abcdefgh"), Port: common.Int64Ptr(80)}}, "InvalidParameter.FormatError"},
-		{"no port", &lbID, &tcpID, nil, nil, nil, []*clb.Target{{EniIp: common.StringPtr("10.0.0.1")}}, "MissingParameter"},
-		{"weight 101", &lbID, &tcpID, nil, nil, nil, []*clb.Target{{EniIp: common.StringPtr("10.0.0.1"), Port: common.Int64Ptr(80), Weight: common.Int64Ptr(101)}}, "InvalidParameterValue.Range"},
-		{"quota", &lbID, &tcpID, nil, nil, nil, []*clb.Target{eni("10.7.0.1", 1), eni("10.7.0.2", 1), eni("10.7.0.3", 1), eni("10.7.0.4", 1), eni("10.7.0.5", 1)}, "LimitExceeded"},
+		{"L7 unknown location", &lbID, &httpID, new("loc-zzzzzzzz"), nil, nil, eniTargets(1), "InvalidParameter.LocationNotFound"},
+		{"L7 unknown domain", &lbID, &httpID, nil, new("b.example.com"), new("/"), eniTargets(1), "InvalidParameter.LocationNotFound"},
+		{"L7 by domain and url", &lbID, &httpID, nil, new("a.example.com"), new("/"), eniTargets(1), ""},
+		{"duplicate", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{eni("10.8.0.1", 80), eni("10.8.0.1", 80)}, "InvalidParameterValue.Duplicate"},
+		{"bad IP", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{eni("10.0.0.300", 80)}, "InvalidParameter.FormatError"},
+		{"IP and instance", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{{EniIp: new("10.0.0.1"), InstanceId: new("ins-abcdefgh"), Port: common.Int64Ptr(80)}}, "InvalidParameter.FormatError"},
+		{"no port", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{{EniIp: new("10.0.0.1")}}, "MissingParameter"},
+		{"weight 101", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{{EniIp: new("10.0.0.1"), Port: common.Int64Ptr(80), Weight: common.Int64Ptr(101)}}, "InvalidParameterValue.Range"},
+		{"quota", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{eni("10.7.0.1", 1), eni("10.7.0.2", 1), eni("10.7.0.3", 1), eni("10.7.0.4", 1), eni("10.7.0.5", 1)}, "LimitExceeded"},
 		{"re-register is idempotent", &lbID, &tcpID, nil, nil, nil, eniTargets(3), ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req := clb.NewRegisterTargetsRequest()
+			req := clbapi.NewRegisterTargetsRequest()
 			req.LoadBalancerId, req.ListenerId, req.LocationId, req.Domain, req.Url, req.Targets = tc.lb, tc.listener, tc.location, tc.domain, tc.url, tc.targets
 			_, err := e.client.RegisterTargets(req)
 			wantCode(t, err, tc.want)
@@ -56,12 +56,12 @@ func TestRegisterTargetsErrors(t *testing.T) {
 func TestRegisterDescribeModifyDeregister(t *testing.T) {
 	e := newEnv(t, clbsim.Options{})
 	lbID, listenerID := e.l4(t)
-	tagged := &clb.Target{EniIp: common.StringPtr("10.0.0.1"), Port: common.Int64Ptr(8080), Weight: common.Int64Ptr(50), Tag: common.StringPtr("pod-a")}
+	tagged := &clbapi.Target{EniIp: new("10.0.0.1"), Port: common.Int64Ptr(8080), Weight: common.Int64Ptr(50), Tag: new("pod-a")}
 	e.register(t, lbID, listenerID, tagged, eni("10.0.0.2", 8080))
 
-	dt := clb.NewDescribeTargetsRequest()
+	dt := clbapi.NewDescribeTargetsRequest()
 	dt.LoadBalancerId = &lbID
-	dt.Filters = []*clb.Filter{{Name: common.StringPtr("tag"), Values: common.StringPtrs([]string{"pod-a"})}}
+	dt.Filters = []*clbapi.Filter{{Name: new("tag"), Values: common.StringPtrs([]string{"pod-a"})}}
 	resp, err := e.client.DescribeTargets(dt)
 	must(t, err)
 	got := resp.Response.Listeners[0].Targets
@@ -69,12 +69,12 @@ func TestRegisterDescribeModifyDeregister(t *testing.T) {
 		t.Fatalf("DescribeTargets = %s", resp.ToJsonString())
 	}
 
-	mw := clb.NewModifyTargetWeightRequest()
+	mw := clbapi.NewModifyTargetWeightRequest()
 	mw.LoadBalancerId, mw.ListenerId, mw.Weight = &lbID, &listenerID, common.Int64Ptr(0)
-	mw.Targets = []*clb.Target{eni("10.0.0.2", 8080)}
+	mw.Targets = []*clbapi.Target{eni("10.0.0.2", 8080)}
 	_, err = e.client.ModifyTargetWeight(mw)
 	must(t, err)
-	mw.Targets = []*clb.Target{eni("10.0.0.3", 8080)}
+	mw.Targets = []*clbapi.Target{eni("10.0.0.3", 8080)}
 	_, err = e.client.ModifyTargetWeight(mw)
 	wantCode(t, err, "InvalidParameter")
 
@@ -86,8 +86,8 @@ func TestRegisterDescribeModifyDeregister(t *testing.T) {
 		t.Fatalf("Targets = %+v, want %+v", got, want)
 	}
 
-	dr := clb.NewDeregisterTargetsRequest()
-	dr.LoadBalancerId, dr.ListenerId, dr.Targets = &lbID, &listenerID, []*clb.Target{eni("10.0.0.1", 8080), eni("10.0.0.99", 8080)}
+	dr := clbapi.NewDeregisterTargetsRequest()
+	dr.LoadBalancerId, dr.ListenerId, dr.Targets = &lbID, &listenerID, []*clbapi.Target{eni("10.0.0.1", 8080), eni("10.0.0.99", 8080)}
 	_, err = e.client.DeregisterTargets(dr)
 	must(t, err)
 	dr.Targets = eniTargets(21)
@@ -98,8 +98,8 @@ func TestRegisterDescribeModifyDeregister(t *testing.T) {
 	}
 }
 
-func batchOf(listenerID string, n int) []*clb.BatchTarget {
-	out := make([]*clb.BatchTarget, n)
+func batchOf(listenerID string, n int) []*clbapi.BatchTarget {
+	out := make([]*clbapi.BatchTarget, n)
 	for i := range out {
 		out[i] = batchEni(listenerID, ipN(i), 8080)
 	}
@@ -112,8 +112,8 @@ func TestBatchRegisterLimitsAndPartialFailure(t *testing.T) {
 	httpID := e.sim.AddListener(lbID, "HTTP", 8080)
 	locID := e.sim.AddRule(lbID, httpID, "a.example.com", "/")
 
-	batch := func(targets []*clb.BatchTarget) (*clb.BatchRegisterTargetsResponse, error) {
-		req := clb.NewBatchRegisterTargetsRequest()
+	batch := func(targets []*clbapi.BatchTarget) (*clbapi.BatchRegisterTargetsResponse, error) {
+		req := clbapi.NewBatchRegisterTargetsRequest()
 		req.LoadBalancerId, req.Targets = &lbID, targets
 		return e.client.BatchRegisterTargets(req)
 	}
@@ -128,15 +128,15 @@ func TestBatchRegisterLimitsAndPartialFailure(t *testing.T) {
 		t.Fatalf("task status of a batch = %d, want 0", s)
 	}
 
-	_, err = batch([]*clb.BatchTarget{batchEni("lbl-zzzzzzzz", "10.1.0.1", 1)})
+	_, err = batch([]*clbapi.BatchTarget{batchEni("lbl-zzzzzzzz", "10.1.0.1", 1)})
 	wantCode(t, err, "InvalidParameter.ListenerIdNotFound")
-	_, err = batch([]*clb.BatchTarget{batchEni(tcpID, "10.1.0.1", 1), batchEni(tcpID, "10.1.0.1", 1)})
+	_, err = batch([]*clbapi.BatchTarget{batchEni(tcpID, "10.1.0.1", 1), batchEni(tcpID, "10.1.0.1", 1)})
 	wantCode(t, err, "InvalidParameterValue.Duplicate")
 
 	// An L7 target without LocationId fails only its listener.
 	withRule := batchEni(httpID, "10.2.0.1", 80)
 	withRule.LocationId = &locID
-	resp, err = batch([]*clb.BatchTarget{batchEni(httpID, "10.2.0.2", 80), batchEni(tcpID, "10.2.0.3", 80)})
+	resp, err = batch([]*clbapi.BatchTarget{batchEni(httpID, "10.2.0.2", 80), batchEni(tcpID, "10.2.0.3", 80)})
 	must(t, err)
 	if len(resp.Response.FailListenerIdSet) != 1 || *resp.Response.FailListenerIdSet[0] != httpID {
 		t.Fatalf("FailListenerIdSet = %s", resp.ToJsonString())
@@ -145,7 +145,7 @@ func TestBatchRegisterLimitsAndPartialFailure(t *testing.T) {
 	// Injected partial failure: the failed listener's targets are skipped.
 	otherID := e.sim.AddListener(lbID, "TCP", 81)
 	e.sim.InjectFault(clbsim.Fault{FailListenerIDs: []string{otherID}, Count: 1})
-	resp, err = batch([]*clb.BatchTarget{withRule, batchEni(otherID, "10.3.0.1", 80)})
+	resp, err = batch([]*clbapi.BatchTarget{withRule, batchEni(otherID, "10.3.0.1", 80)})
 	must(t, err)
 	if len(resp.Response.FailListenerIdSet) != 1 || *resp.Response.FailListenerIdSet[0] != otherID || resp.Response.Message == nil {
 		t.Fatalf("FailListenerIdSet = %s", resp.ToJsonString())
@@ -160,7 +160,7 @@ func TestBatchRegisterLimitsAndPartialFailure(t *testing.T) {
 		t.Fatalf("%d targets, want 502", n)
 	}
 
-	dereg := clb.NewBatchDeregisterTargetsRequest()
+	dereg := clbapi.NewBatchDeregisterTargetsRequest()
 	dereg.LoadBalancerId, dereg.Targets = &lbID, batchOf(tcpID, 500)
 	e.sim.InjectFault(clbsim.Fault{FailListenerIDs: []string{httpID}, Count: 1})
 	withRule2 := *withRule
@@ -181,7 +181,7 @@ func TestBatchRegisterLimitsAndPartialFailure(t *testing.T) {
 func TestBatchRegisterQuota(t *testing.T) {
 	e := newEnv(t, clbsim.Options{})
 	lbID, tcpID := e.l4(t)
-	req := clb.NewBatchRegisterTargetsRequest()
+	req := clbapi.NewBatchRegisterTargetsRequest()
 	req.LoadBalancerId, req.Targets = &lbID, batchOf(tcpID, 201)
 	_, err := e.client.BatchRegisterTargets(req)
 	wantCode(t, err, "LimitExceeded") // default quota 200
@@ -193,9 +193,9 @@ func TestBatchRegisterQuota(t *testing.T) {
 func TestBatchSyncHoldsTheLB(t *testing.T) {
 	e := newEnv(t, clbsim.Options{Latency: clbsim.Latency{BatchSync: true, TaskFixed: time.Second}})
 	lbID, tcpID := e.l4(t)
-	req := clb.NewBatchRegisterTargetsRequest()
+	req := clbapi.NewBatchRegisterTargetsRequest()
 	req.LoadBalancerId, req.Targets = &lbID, batchOf(tcpID, 3)
-	done := make(chan *clb.BatchRegisterTargetsResponse, 1)
+	done := make(chan *clbapi.BatchRegisterTargetsResponse, 1)
 	go func() {
 		resp, err := e.client.BatchRegisterTargets(req)
 		if err != nil {
@@ -204,7 +204,7 @@ func TestBatchSyncHoldsTheLB(t *testing.T) {
 		done <- resp
 	}()
 	eventually(t, "the batch to hold the LB", e.clock.HasWaiters)
-	reg := clb.NewRegisterTargetsRequest()
+	reg := clbapi.NewRegisterTargetsRequest()
 	reg.LoadBalancerId, reg.ListenerId, reg.Targets = &lbID, &tcpID, eniTargets(1)
 	_, err := e.client.RegisterTargets(reg)
 	wantCode(t, err, "FailedOperation.ResourceInOperating")
@@ -218,15 +218,15 @@ func TestBatchSyncHoldsTheLB(t *testing.T) {
 func TestBatchModifyTargetWeight(t *testing.T) {
 	e := newEnv(t, clbsim.Options{MaxTargetsPerLB: 1000})
 	lbID, tcpID := e.l4(t)
-	breq := clb.NewBatchRegisterTargetsRequest()
+	breq := clbapi.NewBatchRegisterTargetsRequest()
 	breq.LoadBalancerId, breq.Targets = &lbID, batchOf(tcpID, 500)
 	_, err := e.client.BatchRegisterTargets(breq)
 	must(t, err)
 
-	rules := func(nRules, perRule int) []*clb.RsWeightRule {
-		out := make([]*clb.RsWeightRule, nRules)
+	rules := func(nRules, perRule int) []*clbapi.RsWeightRule {
+		out := make([]*clbapi.RsWeightRule, nRules)
 		for i := range out {
-			out[i] = &clb.RsWeightRule{ListenerId: &tcpID, Weight: common.Int64Ptr(5)}
+			out[i] = &clbapi.RsWeightRule{ListenerId: &tcpID, Weight: common.Int64Ptr(5)}
 			for j := range perRule {
 				out[i].Targets = append(out[i].Targets, eni(ipN(i*perRule+j), 8080))
 			}
@@ -235,19 +235,19 @@ func TestBatchModifyTargetWeight(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		list []*clb.RsWeightRule
+		list []*clbapi.RsWeightRule
 		want string
 	}{
 		{"101 rules", rules(101, 1), "InvalidParameterValue.Length"},
 		{"51 per rule", rules(1, 51), "InvalidParameterValue.Length"},
-		{"501 in total", append(rules(10, 50), &clb.RsWeightRule{ListenerId: &tcpID, Targets: []*clb.Target{eni("10.200.0.1", 8080)}}), "InvalidParameterValue.Length"},
-		{"unbound target", []*clb.RsWeightRule{{ListenerId: &tcpID, Targets: []*clb.Target{eni("10.200.0.1", 8080)}}}, "InvalidParameter"},
-		{"unknown listener", []*clb.RsWeightRule{{ListenerId: common.StringPtr("lbl-zzzzzzzz"), Targets: eniTargets(1)}}, "InvalidParameter.ListenerIdNotFound"},
+		{"501 in total", append(rules(10, 50), &clbapi.RsWeightRule{ListenerId: &tcpID, Targets: []*clbapi.Target{eni("10.200.0.1", 8080)}}), "InvalidParameterValue.Length"},
+		{"unbound target", []*clbapi.RsWeightRule{{ListenerId: &tcpID, Targets: []*clbapi.Target{eni("10.200.0.1", 8080)}}}, "InvalidParameter"},
+		{"unknown listener", []*clbapi.RsWeightRule{{ListenerId: new("lbl-zzzzzzzz"), Targets: eniTargets(1)}}, "InvalidParameter.ListenerIdNotFound"},
 		{"500 in 10 rules", rules(10, 50), ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req := clb.NewBatchModifyTargetWeightRequest()
+			req := clbapi.NewBatchModifyTargetWeightRequest()
 			req.LoadBalancerId, req.ModifyList = &lbID, tc.list
 			_, err := e.client.BatchModifyTargetWeight(req)
 			wantCode(t, err, tc.want)
@@ -263,7 +263,7 @@ func TestBatchModifyTargetWeight(t *testing.T) {
 func TestDescribeLimits(t *testing.T) {
 	e := newEnv(t, clbsim.Options{})
 	lbID, tcpID := e.l4(t)
-	dt := clb.NewDescribeTargetsRequest()
+	dt := clbapi.NewDescribeTargetsRequest()
 	dt.LoadBalancerId = &lbID
 	for range 21 {
 		dt.ListenerIds = append(dt.ListenerIds, &tcpID)
@@ -273,11 +273,11 @@ func TestDescribeLimits(t *testing.T) {
 	dt.ListenerIds = dt.ListenerIds[:20]
 	_, err = e.client.DescribeTargets(dt)
 	must(t, err)
-	dt.LoadBalancerId = common.StringPtr("lb-zzzzzzzz")
+	dt.LoadBalancerId = new("lb-zzzzzzzz")
 	_, err = e.client.DescribeTargets(dt)
 	wantCode(t, err, "InvalidParameter.LBIdNotFound")
 
-	dh := clb.NewDescribeTargetHealthRequest()
+	dh := clbapi.NewDescribeTargetHealthRequest()
 	for range 31 {
 		dh.LoadBalancerIds = append(dh.LoadBalancerIds, &lbID)
 	}
@@ -286,7 +286,7 @@ func TestDescribeLimits(t *testing.T) {
 	dh.LoadBalancerIds = dh.LoadBalancerIds[:30]
 	_, err = e.client.DescribeTargetHealth(dh)
 	must(t, err)
-	dh.LoadBalancerIds = []*string{common.StringPtr("lb-zzzzzzzz")}
+	dh.LoadBalancerIds = []*string{new("lb-zzzzzzzz")}
 	_, err = e.client.DescribeTargetHealth(dh)
 	wantCode(t, err, "InvalidParameter.LBIdNotFound")
 }

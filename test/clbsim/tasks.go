@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
 
 // Task statuses of DescribeTaskStatus.
@@ -49,6 +49,7 @@ func (s *Sim) finish(t *task) {
 		t.status, t.message = taskFailed, t.failWith
 	} else {
 		if t.apply != nil {
+			s.applyAt = t.end
 			t.apply()
 		}
 		t.status = taskSucceeded
@@ -117,7 +118,7 @@ func (s *Sim) startTaskFor(c *call, lbIDs []string, d time.Duration, apply func(
 }
 
 func (s *Sim) describeTaskStatus(c *call) (any, error) {
-	req, err := decode[clb.DescribeTaskStatusRequestParams](c)
+	req, err := decode[clbapi.DescribeTaskStatusRequestParams](c)
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +138,11 @@ func (s *Sim) describeTaskStatus(c *call) (any, error) {
 	if t == nil {
 		return nil, errf(codeInvalidParameter, "task %q not found", id)
 	}
-	resp := &clb.DescribeTaskStatusResponseParams{Status: ptr(t.status), RequestId: &c.requestID}
+	resp := &clbapi.DescribeTaskStatusResponseParams{Status: new(t.status), RequestId: &c.requestID}
 	resp.LoadBalancerIds = ptrs(sortedCopy(t.lbIDs))
 	if t.message != "" {
 		return struct {
-			*clb.DescribeTaskStatusResponseParams
+			*clbapi.DescribeTaskStatusResponseParams
 			Message string
 		}{resp, t.message}, nil
 	}
@@ -153,8 +154,6 @@ func sortedCopy[T cmp.Ordered](in []T) []T {
 	slices.Sort(out)
 	return out
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func ptrs[T any](in []T) []*T {
 	out := make([]*T, len(in))

@@ -2,7 +2,6 @@ package clbsim
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -20,7 +19,7 @@ const (
 
 // call is one decoded API request on its way through the Sim.
 type call struct {
-	ctx       context.Context
+	cancelled <-chan struct{} // closed when the client goes away
 	action    string
 	requestID string
 	body      []byte
@@ -56,7 +55,7 @@ var actions = map[string]actionFunc{
 // ServeHTTP is the Tencent Cloud API v3 endpoint (POST /). It always answers
 // HTTP 200 and reports errors in Response.Error, as the real API does.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &call{ctx: r.Context(), action: r.Header.Get("X-TC-Action"), requestID: newRequestID()}
+	c := &call{cancelled: r.Context().Done(), action: r.Header.Get("X-TC-Action"), requestID: newRequestID()}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
 	if err != nil {
 		s.answer(w, c, nil, errf(codeFormatError, "read body: %v", err))
@@ -68,7 +67,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.fault != nil {
-		s.wait(c.ctx, c.fault.Delay)
+		s.wait(c.cancelled, c.fault.Delay)
 		if c.fault.Drop {
 			s.obs.record(actionLabel(c.action), resultDropped)
 			dropConnection(w)
@@ -79,7 +78,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.wait(c.ctx, s.ctl.latency().PerCall)
+	s.wait(c.cancelled, s.ctl.latency().PerCall)
 	resp, err := actions[c.action](s, c)
 	s.answer(w, c, resp, err)
 }

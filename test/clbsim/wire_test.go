@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	clb "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 
 	"github.com/clbind/clb-binding-controller/test/clbsim"
 )
@@ -16,9 +16,9 @@ import (
 func TestSignatureFailureWithWrongKey(t *testing.T) {
 	e := newEnv(t, clbsim.Options{})
 	bad := newClient(t, e.srv, "wrong-key")
-	_, err := bad.DescribeLoadBalancers(clb.NewDescribeLoadBalancersRequest())
+	_, err := bad.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest())
 	wantCode(t, err, "AuthFailure.SignatureFailure")
-	_, err = e.client.DescribeLoadBalancers(clb.NewDescribeLoadBalancersRequest())
+	_, err = e.client.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest())
 	must(t, err)
 }
 
@@ -100,21 +100,21 @@ func TestWireErrors(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	e := newEnv(t, clbsim.Options{DefaultQPS: 1})
-	_, err := e.client.DescribeLoadBalancers(clb.NewDescribeLoadBalancersRequest())
+	_, err := e.client.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest())
 	must(t, err)
-	_, err = e.client.DescribeLoadBalancers(clb.NewDescribeLoadBalancersRequest())
+	_, err = e.client.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest())
 	wantCode(t, err, "RequestLimitExceeded")
 	// Other actions have their own bucket.
-	health := clb.NewDescribeTargetHealthRequest()
-	health.LoadBalancerIds = []*string{ptrTo(e.sim.AddLoadBalancer("x"))}
+	health := clbapi.NewDescribeTargetHealthRequest()
+	health.LoadBalancerIds = []*string{new(e.sim.AddLoadBalancer("x"))}
 	_, err = e.client.DescribeTargetHealth(health)
 	must(t, err)
 	e.clock.Step(time.Second)
-	_, err = e.client.DescribeLoadBalancers(clb.NewDescribeLoadBalancersRequest())
+	_, err = e.client.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest())
 	must(t, err)
 	e.sim.SetQPS("DescribeLoadBalancers", -1)
 	for range 5 {
-		_, err = e.client.DescribeLoadBalancers(clb.NewDescribeLoadBalancersRequest())
+		_, err = e.client.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest())
 		must(t, err)
 	}
 	if got := e.sim.Calls()["DescribeLoadBalancers"]["RequestLimitExceeded"]; got != 1 {
@@ -122,13 +122,11 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-func ptrTo[T any](v T) *T { return &v }
-
 func TestFaults(t *testing.T) {
 	e := newEnv(t, clbsim.Options{})
 	lbID := e.sim.AddLoadBalancer("f")
 	describe := func() error {
-		req := clb.NewDescribeLoadBalancersRequest()
+		req := clbapi.NewDescribeLoadBalancersRequest()
 		req.LoadBalancerIds = []*string{&lbID}
 		_, err := e.client.DescribeLoadBalancers(req)
 		return err
@@ -154,8 +152,8 @@ func TestFaults(t *testing.T) {
 	go func() { done <- describe() }()
 	eventually(t, "the delayed call to wait on the clock", e.clock.HasWaiters)
 	select {
-	case <-done:
-		t.Fatal("delayed call answered before the clock moved")
+	case err := <-done:
+		t.Fatalf("delayed call answered before the clock moved (err: %v)", err)
 	default:
 	}
 	e.clock.Step(time.Minute)
@@ -175,7 +173,7 @@ func TestPerCallLatency(t *testing.T) {
 	e := newEnv(t, clbsim.Options{Latency: clbsim.Latency{PerCall: time.Second}})
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.client.DescribeLoadBalancers(clb.NewDescribeLoadBalancersRequest())
+		_, err := e.client.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest())
 		done <- err
 	}()
 	eventually(t, "the call to wait on the clock", e.clock.HasWaiters)
@@ -187,7 +185,7 @@ func TestRequestIDsAreUnique(t *testing.T) {
 	e := newEnv(t, clbsim.Options{})
 	seen := map[string]bool{}
 	for range 20 {
-		resp, err := e.client.DescribeLoadBalancers(clb.NewDescribeLoadBalancersRequest())
+		resp, err := e.client.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest())
 		must(t, err)
 		id := *resp.Response.RequestId
 		if seen[id] {

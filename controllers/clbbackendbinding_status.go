@@ -1,0 +1,123 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/internal/targets"
+)
+
+// serviceGoneError: the binding's Service does not exist, so it wants no backends.
+type serviceGoneError struct{ name string }
+
+func (e *serviceGoneError) Error() string {
+	return fmt.Sprintf("Service %s does not exist; its backends are deregistered until it is created", e.name)
+}
+
+// invalidInputError: the Service or nodes cannot give a desired set (for example the Service
+// port does not exist). Nothing on the CLB changes until it is fixed.
+type invalidInputError struct{ err error }
+
+func (e *invalidInputError) Error() string {
+	return e.err.Error() + "; the CLB backends are left as they are until this is fixed"
+}
+
+func (e *invalidInputError) Unwrap() error { return e.err }
+
+// bindingObservation is everything one reconcile learned about a binding.
+type bindingObservation struct {
+	desired  targets.Result
+	inputErr error
+	sync     lbsync.Status
+	synced   bool // the worker has reported on the binding
+	deleting bool
+}
+
+// setBindingStatus computes the binding's whole status from what the reconcile observed.
+func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservation) {
+	st := &b.Status
+	st.ObservedGeneration = b.Generation
+	if o.synced {
+		st.ListenerID, st.LocationID = o.sync.ListenerID, o.sync.LocationID
+		st.Registered = int32(o.sync.Registered)
+		if !o.sync.LastSyncTime.IsZero() {
+			st.LastSyncTime = &metav1.Time{Time: o.sync.LastSyncTime}
+		}
+	}
+	if !o.deleting && o.inputErr == nil {
+		st.Desired, st.Draining = 0, 0
+		for _, t := range o.desired.Targets {
+			if t.Draining {
+				st.Draining++
+			} else {
+				st.Desired++
+			}
+		}
+	}
+	st.Backends = fmt.Sprintf("%d/%d", st.Registered, st.Desired)
+	meta.SetStatusCondition(&st.Conditions, readyCondition(b, o))
+}
+
+func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservation) metav1.Condition {
+	c := metav1.Condition{Type: networkingv1alpha1.BindingReadyCondition, Status: metav1.ConditionFalse, ObservedGeneration: b.Generation}
+	var gone *serviceGoneError
+	switch {
+	case o.deleting:
+		c.Reason = networkingv1alpha1.BindingDeletingReason
+		c.Message = "deregistering the binding's backends from the CLB"
+		if o.synced && o.sync.Err != nil {
+			c.Message += ": " + o.sync.Message
+		}
+	case errors.As(o.inputErr, &gone):
+		c.Reason, c.Message = networkingv1alpha1.BindingServiceNotFoundReason, o.inputErr.Error()
+	case o.inputErr != nil:
+		c.Reason, c.Message = networkingv1alpha1.BindingInvalidSpecReason, o.inputErr.Error()
+		var invalid *invalidInputError
+		if !errors.As(o.inputErr, &invalid) {
+			c.Reason = networkingv1alpha1.BindingProgressingReason
+		}
+	case !o.synced:
+		c.Reason = networkingv1alpha1.BindingProgressingReason
+		c.Message = fmt.Sprintf("waiting for the first sync of load balancer %s", b.Spec.LoadBalancerID)
+	case o.sync.Synced:
+		c.Status, c.Reason = metav1.ConditionTrue, networkingv1alpha1.BindingSyncedReason
+		c.Message = fmt.Sprintf("%d backends registered on %s", o.sync.Registered, where(o.sync))
+	default:
+		c.Reason, c.Message = o.sync.Reason, o.sync.Message
+		if c.Reason == "" {
+			c.Reason = networkingv1alpha1.BindingProgressingReason
+		}
+	}
+	return c
+}
+
+func where(s lbsync.Status) string {
+	if s.LocationID != "" {
+		return "rule " + s.LocationID + " of listener " + s.ListenerID
+	}
+	return "listener " + s.ListenerID
+}
+
+func klogRef(namespace, name string) klog.ObjectRef { return klog.KRef(namespace, name) }

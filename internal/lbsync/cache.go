@@ -1,0 +1,55 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package lbsync
+
+import (
+	"time"
+
+	"github.com/clbind/clb-binding-controller/internal/clb"
+)
+
+// How long cloud reads stay trusted. They are all here, so their interplay is visible in one place.
+const (
+	// listenerTTL bounds how long a listener lookup (IDs, protocols, rules) is trusted. Listeners
+	// change rarely and only by hand; a NotFound from any write drops the cache at once.
+	listenerTTL = 5 * time.Minute
+	// targetsTTL bounds how long the backends read from a listener are trusted. After a successful
+	// write the cache is updated in place, so a steady cluster reads only this often, which is
+	// also how soon a backend removed by hand in the console is put back.
+	targetsTTL = 10 * time.Minute
+)
+
+// listenerCache is the load balancer's listeners as last read.
+type listenerCache struct {
+	byID     map[string]clb.Listener
+	readAt   time.Time
+	notFound bool // the load balancer itself does not exist
+}
+
+func (c *listenerCache) fresh(now time.Time) bool {
+	return !c.readAt.IsZero() && now.Sub(c.readAt) < listenerTTL
+}
+
+// targetCache is the backends of one listener as last read, kept up to date by our own writes.
+type targetCache struct {
+	targets map[clb.TargetKey]clb.Target
+	readAt  time.Time
+}
+
+func (c *targetCache) fresh(now time.Time) bool {
+	return c != nil && !c.readAt.IsZero() && now.Sub(c.readAt) < targetsTTL
+}

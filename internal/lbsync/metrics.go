@@ -1,0 +1,42 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package lbsync
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	pendingBindings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "clbind", Subsystem: "lbsync", Name: "pending_bindings",
+		Help: "Bindings of a load balancer whose backends do not match the desired set yet.",
+	}, []string{"load_balancer"})
+	passDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "clbind", Subsystem: "lbsync", Name: "pass_duration_seconds",
+		Help:    "Duration of one sync pass of a load balancer: read, diff and write.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+	}, []string{"load_balancer"})
+	targetWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "clbind", Subsystem: "lbsync", Name: "target_writes_total",
+		Help: "Backends written to the CLB, by operation (register, reweight, deregister).",
+	}, []string{"operation"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(pendingBindings, passDuration, targetWrites)
+}

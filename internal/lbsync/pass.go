@@ -1,0 +1,419 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package lbsync
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/targets"
+)
+
+// plan is one binding's part of a pass.
+type plan struct {
+	b          Binding
+	listenerID string
+	locationID string
+	diff       targets.Plan
+	status     Status
+	active     bool // resolved, not in conflict: its diff is written
+}
+
+// pass syncs every binding of the load balancer once and reports whether all of them are synced
+// (false schedules a retry with backoff).
+func (w *worker) pass(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, w.s.opts.PassTimeout)
+	defer cancel()
+	start := w.s.opts.Clock.Now()
+	bindings := w.snapshot()
+	slices.SortFunc(bindings, func(a, b Binding) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.Key.String(), b.Key.String()))
+	})
+
+	plans, err := w.resolve(ctx, bindings)
+	if err == nil {
+		err = w.readTargets(ctx, plans)
+	}
+	if err != nil {
+		for _, p := range plans {
+			if p.active {
+				p.status = cloudErrorStatus(p, err)
+			}
+		}
+		return w.finish(plans, nil, start)
+	}
+	for _, p := range plans {
+		if p.active {
+			p.diff = targets.Diff(p.desired(), w.actual(p.listenerID), p.diffOptions())
+		}
+	}
+	changes := w.write(ctx, plans)
+	return w.finish(plans, changes, start)
+}
+
+// resolve finds each binding's listener and rule, and settles conflicts between bindings.
+func (w *worker) resolve(ctx context.Context, bindings []Binding) ([]*plan, error) {
+	force := false
+	for _, b := range bindings {
+		if _, ok := w.listeners.byID[b.Listener.ID]; b.Listener.ID == "" || !ok {
+			force = true // a listener created since the last read, or given by port
+		}
+	}
+	plans := make([]*plan, 0, len(bindings))
+	for _, b := range bindings {
+		plans = append(plans, &plan{b: b})
+	}
+	// An unresolved binding re-reads the listeners, but at most once per RetryBase, so a binding
+	// waiting for its listener does not cost a read on every pass.
+	now := w.s.opts.Clock.Now()
+	if !w.listeners.fresh(now) || (force && now.Sub(w.listeners.readAt) >= w.s.opts.RetryBase) {
+		if err := w.refreshListeners(ctx); err != nil {
+			return plans, err
+		}
+	}
+	owners := map[string]*plan{} // scope → the binding that owns it
+	for _, p := range plans {
+		w.resolveOne(p)
+		if !p.active {
+			continue
+		}
+		scope := p.listenerID + "/" + p.locationID
+		if first, taken := owners[scope]; taken && (p.b.Exclusive || first.b.Exclusive) {
+			p.active = false
+			p.status.Reason = networkingv1alpha1.BindingConflictReason
+			p.status.Message = fmt.Sprintf("%s of %s is already bound by %s; delete one of the two bindings, or set multiCluster on both",
+				scopeName(p.listenerID, p.locationID), w.lbID, first.b.Key)
+			p.status.Cleaned = p.b.Deleting // it never wrote anything
+			continue
+		}
+		if _, taken := owners[scope]; !taken {
+			owners[scope] = p
+		}
+	}
+	return plans, nil
+}
+
+// resolveOne finds the binding's listener and rule in the listener cache.
+func (w *worker) resolveOne(p *plan) {
+	b := p.b
+	missing := func(reason, msg string) {
+		p.status = Status{Reason: reason, Message: msg, Cleaned: b.Deleting}
+	}
+	if w.listeners.notFound {
+		missing(networkingv1alpha1.BindingLoadBalancerNotFoundReason,
+			fmt.Sprintf("load balancer %s does not exist in the controller's region and account; check spec.loadBalancerId", w.lbID))
+		return
+	}
+	l, ok := w.findListener(b.Listener)
+	if !ok {
+		missing(networkingv1alpha1.BindingListenerNotFoundReason,
+			fmt.Sprintf("listener %s does not exist on %s; create it or fix spec.listener", listenerName(b.Listener), w.lbID))
+		return
+	}
+	p.listenerID = l.ID
+	layer7 := l.Protocol == string(networkingv1alpha1.ProtocolHTTP) || l.Protocol == string(networkingv1alpha1.ProtocolHTTPS)
+	switch {
+	case layer7 && b.Rule == nil:
+		missing(networkingv1alpha1.BindingInvalidSpecReason,
+			fmt.Sprintf("listener %s is %s and takes backends only on rules; set spec.rule", l.ID, l.Protocol))
+		return
+	case !layer7 && b.Rule != nil:
+		missing(networkingv1alpha1.BindingInvalidSpecReason,
+			fmt.Sprintf("listener %s is %s and has no rules; remove spec.rule", l.ID, l.Protocol))
+		return
+	case layer7:
+		r, ok := findRule(l, *b.Rule)
+		if !ok {
+			missing(networkingv1alpha1.BindingRuleNotFoundReason,
+				fmt.Sprintf("rule %s does not exist on listener %s; create it or fix spec.rule", ruleName(*b.Rule), l.ID))
+			return
+		}
+		p.locationID = r.LocationID
+	}
+	p.status.ListenerID, p.status.LocationID = p.listenerID, p.locationID
+	p.active = true
+}
+
+func (w *worker) findListener(ref ListenerRef) (clb.Listener, bool) {
+	if ref.ID != "" {
+		l, ok := w.listeners.byID[ref.ID]
+		return l, ok
+	}
+	for _, l := range w.listeners.byID {
+		if l.Port == ref.Port && strings.EqualFold(l.Protocol, ref.Protocol) {
+			return l, true
+		}
+	}
+	return clb.Listener{}, false
+}
+
+func findRule(l clb.Listener, ref RuleRef) (clb.Rule, bool) {
+	for _, r := range l.Rules {
+		if (ref.LocationID != "" && r.LocationID == ref.LocationID) ||
+			(ref.LocationID == "" && strings.EqualFold(r.Domain, ref.Domain) && r.URL == ref.URL) {
+			return r, true
+		}
+	}
+	return clb.Rule{}, false
+}
+
+// readTargets reads, in as few calls as possible, the backends of every listener an active
+// binding uses whose cache is stale.
+func (w *worker) readTargets(ctx context.Context, plans []*plan) error {
+	now := w.s.opts.Clock.Now()
+	var stale []string
+	for _, p := range plans {
+		if p.active && !w.targets[p.listenerID].fresh(now) && !slices.Contains(stale, p.listenerID) {
+			stale = append(stale, p.listenerID)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	read, err := w.s.cloud.DescribeTargets(ctx, w.lbID, stale)
+	if err != nil {
+		if clb.IsNotFound(err) {
+			w.listeners.readAt = time.Time{} // a listener vanished: look again next pass
+		}
+		return err
+	}
+	for _, id := range stale {
+		w.targets[id] = &targetCache{targets: map[clb.TargetKey]clb.Target{}, readAt: now}
+	}
+	for _, t := range read {
+		if c, ok := w.targets[t.ListenerID]; ok {
+			c.targets[t.TargetKey] = t
+		}
+	}
+	return nil
+}
+
+// actual is a listener's cached backends.
+func (w *worker) actual(listenerID string) []targets.Target {
+	c := w.targets[listenerID]
+	if c == nil {
+		return nil
+	}
+	out := make([]targets.Target, 0, len(c.targets))
+	for _, t := range c.targets {
+		out = append(out, fromCloud(t))
+	}
+	return out
+}
+
+func (p *plan) desired() []targets.Target {
+	if p.b.Deleting {
+		return nil
+	}
+	out := make([]targets.Target, len(p.b.Desired))
+	for i, t := range p.b.Desired {
+		t.ListenerID, t.LocationID = p.listenerID, p.locationID
+		out[i] = t
+	}
+	return out
+}
+
+func (p *plan) diffOptions() targets.DiffOptions {
+	return targets.DiffOptions{OwnerTag: p.b.OwnerTag, Exclusive: p.b.Exclusive, ListenerID: p.listenerID, LocationID: p.locationID}
+}
+
+// write applies every active binding's diff with one batch per kind of write: registers first,
+// then weights, then deregisters, so capacity never dips. A listener the cloud reports failed
+// fails only the bindings on it.
+func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedName]*Changes {
+	changes := map[types.NamespacedName]*Changes{}
+	failed := map[string]error{} // listener ID → why
+	steps := []struct {
+		op    string
+		pick  func(targets.Plan) []targets.Target
+		call  func(context.Context, string, []clb.Target) (clb.BatchResult, error)
+		apply func(*targetCache, clb.Target)
+		count func(*Changes, int)
+	}{
+		{"register", func(d targets.Plan) []targets.Target { return d.Register }, w.s.cloud.RegisterTargets,
+			func(c *targetCache, t clb.Target) { c.targets[t.TargetKey] = t },
+			func(c *Changes, n int) { c.Registered += n }},
+		{"reweight", func(d targets.Plan) []targets.Target { return d.ModifyWeight }, w.s.cloud.ModifyTargetWeights,
+			func(c *targetCache, t clb.Target) {
+				if old, ok := c.targets[t.TargetKey]; ok {
+					old.Weight = t.Weight
+					c.targets[t.TargetKey] = old
+				}
+			},
+			func(c *Changes, n int) { c.Reweighted += n }},
+		{"deregister", func(d targets.Plan) []targets.Target { return d.Deregister }, w.s.cloud.DeregisterTargets,
+			func(c *targetCache, t clb.Target) { delete(c.targets, t.TargetKey) },
+			func(c *Changes, n int) { c.Deregistered += n }},
+	}
+	for _, step := range steps {
+		var batch []clb.Target
+		for _, p := range plans {
+			if !p.active || failed[p.listenerID] != nil {
+				continue
+			}
+			for _, t := range step.pick(p.diff) {
+				batch = append(batch, toCloud(t))
+			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		res, err := step.call(ctx, w.lbID, batch)
+		batchFailed := map[string]bool{}
+		for _, id := range res.FailedListenerIDs {
+			batchFailed[id] = true
+			failed[id] = fmt.Errorf("the cloud refused the change on listener %s: %s", id, res.Message)
+		}
+		for _, t := range batch {
+			if err != nil {
+				failed[t.ListenerID] = err
+			}
+			if err != nil || batchFailed[t.ListenerID] {
+				delete(w.targets, t.ListenerID) // unknown state: read it again
+				continue
+			}
+			targetWrites.WithLabelValues(step.op).Inc()
+			if c := w.targets[t.ListenerID]; c != nil {
+				step.apply(c, t)
+			}
+		}
+		for _, p := range plans {
+			if p.active && failed[p.listenerID] == nil {
+				if n := len(step.pick(p.diff)); n > 0 {
+					c := changesFor(changes, p)
+					step.count(c, n)
+				}
+			}
+		}
+		if err != nil && clb.IsNotFound(err) {
+			w.listeners.readAt = time.Time{}
+		}
+	}
+	for _, p := range plans {
+		if err := failed[p.listenerID]; p.active && err != nil {
+			p.status = cloudErrorStatus(p, err)
+			p.active = false
+		}
+	}
+	return changes
+}
+
+func changesFor(all map[types.NamespacedName]*Changes, p *plan) *Changes {
+	c, ok := all[p.b.Key]
+	if !ok {
+		c = &Changes{ListenerID: p.listenerID, LocationID: p.locationID}
+		all[p.b.Key] = c
+	}
+	return c
+}
+
+// finish computes the status of every binding after the pass, stores and reports them.
+func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes, start time.Time) bool {
+	now := w.s.opts.Clock.Now()
+	results := make(map[types.NamespacedName]Status, len(plans))
+	allSynced := true
+	for _, p := range plans {
+		st := p.status
+		if p.active {
+			st = w.syncedStatus(p, now)
+		}
+		prev, _ := w.s.Status(p.b.Key)
+		if st.LastSyncTime.IsZero() {
+			st.LastSyncTime = prev.LastSyncTime
+		}
+		results[p.b.Key] = st
+		allSynced = allSynced && (st.Synced || st.Cleaned)
+		var c Changes
+		if ch := changes[p.b.Key]; ch != nil {
+			c = *ch
+		}
+		w.s.setStatus(p.b.Key, st)
+		if st != prev || c != (Changes{}) {
+			w.s.notifier.Synced(p.b.Key, p.b.UID, st, c)
+		}
+	}
+	w.record(results)
+	passDuration.WithLabelValues(w.lbID).Observe(now.Sub(start).Seconds())
+	return allSynced
+}
+
+// syncedStatus describes a binding whose writes all went through.
+func (w *worker) syncedStatus(p *plan, now time.Time) Status {
+	st := Status{ListenerID: p.listenerID, LocationID: p.locationID, Synced: true, LastSyncTime: now}
+	st.Registered = targets.Count(p.desired(), w.actual(p.listenerID), p.diffOptions()).Registered
+	if p.b.Deleting {
+		st.Cleaned = true
+		st.Reason, st.Message = networkingv1alpha1.BindingDeletingReason, "all backends of the binding are off the CLB"
+	}
+	if n := len(p.diff.Conflicts); n > 0 {
+		st.Synced, st.Conflicts = false, n
+		st.Reason = networkingv1alpha1.BindingConflictReason
+		st.Message = fmt.Sprintf("%d wanted backends on %s are registered by another owner (another cluster, or by hand); "+
+			"they are left alone until their owner removes them", n, scopeName(p.listenerID, p.locationID))
+	}
+	return st
+}
+
+func cloudErrorStatus(p *plan, err error) Status {
+	return Status{
+		ListenerID: p.listenerID, LocationID: p.locationID,
+		Reason: networkingv1alpha1.BindingCloudErrorReason, Message: err.Error(), Err: err,
+	}
+}
+
+func scopeName(listenerID, locationID string) string {
+	if locationID != "" {
+		return "rule " + locationID + " of listener " + listenerID
+	}
+	return "listener " + listenerID
+}
+
+func listenerName(ref ListenerRef) string {
+	if ref.ID != "" {
+		return ref.ID
+	}
+	return fmt.Sprintf("%s:%d", ref.Protocol, ref.Port)
+}
+
+func ruleName(ref RuleRef) string {
+	if ref.LocationID != "" {
+		return ref.LocationID
+	}
+	return ref.Domain + ref.URL
+}
+
+func toCloud(t targets.Target) clb.Target {
+	return clb.Target{
+		TargetKey: clb.TargetKey{ListenerID: t.ListenerID, LocationID: t.LocationID, EniIP: t.EniIP, InstanceID: t.InstanceID, Port: t.Port},
+		Weight:    t.Weight, Tag: t.Tag,
+	}
+}
+
+func fromCloud(t clb.Target) targets.Target {
+	return targets.Target{
+		Key:    targets.Key{ListenerID: t.ListenerID, LocationID: t.LocationID, EniIP: t.EniIP, InstanceID: t.InstanceID, Port: t.Port},
+		Weight: t.Weight, Tag: t.Tag,
+	}
+}

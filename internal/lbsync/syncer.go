@@ -1,0 +1,247 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package lbsync
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/targets"
+)
+
+// Cloud is what the workers need from internal/clb.
+type Cloud interface {
+	DescribeListeners(ctx context.Context, lbID string, listenerIDs ...string) ([]clb.Listener, error)
+	DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) ([]clb.Target, error)
+	RegisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
+	ModifyTargetWeights(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
+	DeregisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
+}
+
+var _ Cloud = (*clb.Client)(nil)
+
+// ListenerRef names a listener by ID, or by port and protocol.
+type ListenerRef struct {
+	ID       string
+	Port     int64
+	Protocol string
+}
+
+// RuleRef names an HTTP/HTTPS rule by location ID, or by domain and URL.
+type RuleRef struct {
+	LocationID string
+	Domain     string
+	URL        string
+}
+
+// Binding is one binding's desired state, as the binding controller computed it.
+type Binding struct {
+	Key            types.NamespacedName
+	UID            types.UID
+	LoadBalancerID string
+	Listener       ListenerRef
+	// Rule is set for HTTP/HTTPS listeners.
+	Rule *RuleRef
+	// OwnerTag is targets.OwnerTag of the binding.
+	OwnerTag string
+	// Exclusive is true unless the binding is multiCluster.
+	Exclusive bool
+	// Desired are the targets the binding wants. Their ListenerID and LocationID are filled in by
+	// the worker once it has resolved the listener and rule.
+	Desired []targets.Target
+	// Deleting asks the worker to remove every backend the binding owns; Status.Cleaned tells
+	// when that is done.
+	Deleting bool
+	// CreatedAt breaks ties between conflicting bindings: the oldest keeps the listener.
+	CreatedAt time.Time
+}
+
+// Status is what the worker last observed and did for a binding.
+type Status struct {
+	// ListenerID and LocationID are the resolved IDs, once known.
+	ListenerID string
+	LocationID string
+	// Synced is true when the CLB held exactly the desired backends after the last pass.
+	Synced bool
+	// Registered counts the binding's backends on the CLB after the last pass.
+	Registered int
+	// Reason and Message explain why the binding is not synced (condition reasons of the API).
+	Reason  string
+	Message string
+	// Err is the last cloud error, typed by internal/clb; nil when the last pass succeeded.
+	Err error
+	// LastSyncTime is when the CLB last matched the desired backends.
+	LastSyncTime time.Time
+	// Cleaned is true once a deleting binding has no backend left on the CLB.
+	Cleaned bool
+	// Conflicts are wanted backends owned by someone else (multiCluster).
+	Conflicts int
+}
+
+// Changes are the writes one pass made for one binding.
+type Changes struct {
+	Registered, Deregistered, Reweighted int
+	ListenerID, LocationID               string
+}
+
+// Notifier hears about every pass that touched a binding, so the controller can write status
+// and record events.
+type Notifier interface {
+	Synced(key types.NamespacedName, uid types.UID, status Status, changes Changes)
+}
+
+// Options tune the Syncer. Zero values take the defaults.
+type Options struct {
+	// Window is how long a worker gathers changes before a pass (default 200ms).
+	Window time.Duration
+	// MaxWindow caps the gathering when changes keep arriving (default 2s).
+	MaxWindow time.Duration
+	// RetryBase and RetryMax bound the backoff after a failed pass (defaults 1s and 2m).
+	RetryBase, RetryMax time.Duration
+	// PassTimeout bounds one pass (default 2m).
+	PassTimeout time.Duration
+	Clock       clock.WithTicker
+}
+
+func (o *Options) setDefaults() {
+	if o.Window <= 0 {
+		o.Window = 200 * time.Millisecond
+	}
+	if o.MaxWindow < o.Window {
+		o.MaxWindow = max(2*time.Second, o.Window)
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = time.Second
+	}
+	if o.RetryMax < o.RetryBase {
+		o.RetryMax = max(2*time.Minute, o.RetryBase)
+	}
+	if o.PassTimeout <= 0 {
+		o.PassTimeout = 2 * time.Minute
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+}
+
+// Syncer owns one worker per load balancer. It is a manager.Runnable that needs leader election:
+// only the leader writes to the CLB.
+type Syncer struct {
+	cloud    Cloud
+	notifier Notifier
+	opts     Options
+
+	mu       sync.Mutex
+	started  bool
+	runCtx   context.Context //nolint:containedctx // the manager's context, handed to workers started after Start
+	workers  map[string]*worker
+	statuses map[types.NamespacedName]Status
+	wg       sync.WaitGroup
+}
+
+// New returns a Syncer writing through cloud and reporting to notifier.
+func New(cloud Cloud, notifier Notifier, opts Options) (*Syncer, error) {
+	if cloud == nil || notifier == nil {
+		return nil, errors.New("lbsync: cloud and notifier must not be nil")
+	}
+	opts.setDefaults()
+	return &Syncer{
+		cloud: cloud, notifier: notifier, opts: opts,
+		workers:  map[string]*worker{},
+		statuses: map[types.NamespacedName]Status{},
+	}, nil
+}
+
+// NeedLeaderElection keeps the workers of standby replicas idle.
+func (s *Syncer) NeedLeaderElection() bool { return true }
+
+// Start runs the workers until ctx ends.
+func (s *Syncer) Start(ctx context.Context) error {
+	s.mu.Lock()
+	s.started, s.runCtx = true, ctx
+	for _, w := range s.workers {
+		s.startWorker(w)
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	s.wg.Wait()
+	return nil
+}
+
+// startWorker runs w; s.mu must be held.
+func (s *Syncer) startWorker(w *worker) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		w.run(s.runCtx)
+	}()
+}
+
+// Update replaces a binding's desired state. It returns at once; the load balancer's worker
+// picks the change up within its window. An update that changes nothing causes no cloud call.
+func (s *Syncer) Update(b Binding) {
+	b.Desired = slices.Clone(b.Desired)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A binding never moves between load balancers (the field is immutable), but a re-created
+	// binding of the same name may point elsewhere.
+	for id, w := range s.workers {
+		if id != b.LoadBalancerID {
+			w.remove(b.Key)
+		}
+	}
+	w, ok := s.workers[b.LoadBalancerID]
+	if !ok {
+		w = newWorker(b.LoadBalancerID, s)
+		s.workers[b.LoadBalancerID] = w
+		if s.started {
+			s.startWorker(w)
+		}
+	}
+	w.update(b)
+}
+
+// Forget drops a binding whose deletion finished.
+func (s *Syncer) Forget(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.workers {
+		w.remove(key)
+	}
+	delete(s.statuses, key)
+}
+
+// Status returns the last status of a binding, if a pass has seen it.
+func (s *Syncer) Status(key types.NamespacedName) (Status, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.statuses[key]
+	return st, ok
+}
+
+func (s *Syncer) setStatus(key types.NamespacedName, st Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statuses[key] = st
+}

@@ -1,0 +1,208 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package lbsync
+
+import (
+	"context"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/clbind/clb-binding-controller/internal/clb"
+)
+
+// entry is a binding as its worker knows it.
+type entry struct {
+	binding Binding
+	status  Status
+	seen    bool // a pass has produced status
+}
+
+// worker syncs one load balancer. Its run goroutine alone touches the caches; the mutex guards
+// the bindings, which the controller updates concurrently.
+type worker struct {
+	lbID string
+	s    *Syncer
+
+	mu       sync.Mutex
+	bindings map[types.NamespacedName]*entry
+	lastPass time.Time
+	dirty    chan struct{}
+
+	listeners listenerCache
+	targets   map[string]*targetCache
+	failures  int
+}
+
+func newWorker(lbID string, s *Syncer) *worker {
+	return &worker{
+		lbID: lbID, s: s,
+		bindings: map[types.NamespacedName]*entry{},
+		dirty:    make(chan struct{}, 1),
+		targets:  map[string]*targetCache{},
+	}
+}
+
+func (w *worker) markDirty() {
+	select {
+	case w.dirty <- struct{}{}:
+	default:
+	}
+	pendingBindings.WithLabelValues(w.lbID).Set(float64(w.pending()))
+}
+
+// pending counts bindings whose last pass did not sync them.
+func (w *worker) pending() int {
+	n := 0
+	for _, e := range w.bindings {
+		if !e.seen || !e.status.Synced {
+			n++
+		}
+	}
+	return n
+}
+
+// update records a binding's desired state and wakes the worker when there is work: the binding
+// changed, is not synced yet, or the backends were last read too long ago.
+func (w *worker) update(b Binding) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.bindings[b.Key]
+	if !ok {
+		e = &entry{}
+		w.bindings[b.Key] = e
+	}
+	unchanged := ok && reflect.DeepEqual(e.binding, b)
+	e.binding = b
+	if unchanged && e.seen && e.status.Synced && !b.Deleting && w.s.opts.Clock.Since(w.lastPass) < targetsTTL {
+		return
+	}
+	w.markDirty()
+}
+
+func (w *worker) remove(key types.NamespacedName) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.bindings, key)
+}
+
+// snapshot copies the bindings for one pass.
+func (w *worker) snapshot() []Binding {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]Binding, 0, len(w.bindings))
+	for _, e := range w.bindings {
+		out = append(out, e.binding)
+	}
+	return out
+}
+
+// record stores a pass's statuses for bindings still present and reports whether any binding
+// is left unsynced.
+func (w *worker) record(results map[types.NamespacedName]Status) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lastPass = w.s.opts.Clock.Now()
+	for key, st := range results {
+		if e, ok := w.bindings[key]; ok {
+			e.status, e.seen = st, true
+		}
+	}
+	pendingBindings.WithLabelValues(w.lbID).Set(float64(w.pending()))
+	return w.pending() > 0
+}
+
+// run waits for work, gathers changes for the window, and syncs, backing off after failures.
+func (w *worker) run(ctx context.Context) {
+	clk := w.s.opts.Clock
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.dirty:
+		case <-retry:
+		}
+		retry = nil
+		if !w.gather(ctx) {
+			return
+		}
+		if w.pass(ctx) {
+			w.failures = 0
+			continue
+		}
+		w.failures++
+		retry = clk.After(w.backoff())
+	}
+}
+
+// gather waits for the window to close, extending it while changes keep coming, up to MaxWindow.
+func (w *worker) gather(ctx context.Context) bool {
+	clk := w.s.opts.Clock
+	deadline := clk.Now().Add(w.s.opts.MaxWindow)
+	for {
+		wait := min(w.s.opts.Window, deadline.Sub(clk.Now()))
+		if wait <= 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-clk.After(wait):
+			select {
+			case <-w.dirty: // more changes arrived during the window: wait a little longer
+			default:
+				return true
+			}
+		}
+	}
+}
+
+// backoff is exponential with jitter, so workers of many load balancers do not retry in step.
+func (w *worker) backoff() time.Duration {
+	d := w.s.opts.RetryBase << min(w.failures-1, 16)
+	d = min(d, w.s.opts.RetryMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// refreshListeners reads the load balancer's listeners and rules into the cache.
+func (w *worker) refreshListeners(ctx context.Context) error {
+	now := w.s.opts.Clock.Now()
+	ls, err := w.s.cloud.DescribeListeners(ctx, w.lbID)
+	if clb.IsNotFoundKind(err, clb.KindLoadBalancer) {
+		w.listeners = listenerCache{byID: map[string]clb.Listener{}, readAt: now, notFound: true}
+		w.targets = map[string]*targetCache{}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]clb.Listener, len(ls))
+	for _, l := range ls {
+		byID[l.ID] = l
+	}
+	w.listeners = listenerCache{byID: byID, readAt: now}
+	for id := range w.targets {
+		if _, ok := byID[id]; !ok {
+			delete(w.targets, id)
+		}
+	}
+	return nil
+}
