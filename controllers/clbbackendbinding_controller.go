@@ -39,11 +39,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
 	"github.com/clbind/clb-binding-controller/internal/targets"
 )
@@ -72,6 +73,8 @@ type CLBBackendBindingReconciler struct {
 	ClusterID string
 	Recorder  recorder.EventRecorder
 	Clock     clock.Clock
+	// Health, when set, gives the status its healthy count.
+	Health HealthView
 
 	// syncEvents carries the worker's reports back into the controller's queue.
 	syncEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
@@ -114,7 +117,7 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	}
 	st, seen := r.Syncer.Status(req.NamespacedName)
 	setBindingStatus(&binding, bindingObservation{
-		desired: desired, inputErr: inputErr, sync: st, synced: seen,
+		desired: desired, inputErr: inputErr, sync: st, synced: seen, healthy: r.healthyCount(&binding, st),
 	})
 	if err := r.patchStatus(ctx, stored, &binding); err != nil {
 		return ctrl.Result{}, err
@@ -124,6 +127,21 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		after = min(after, max(requeue.Sub(r.Clock.Now()), time.Second))
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// healthyCount counts the binding's registered backends that the CLB reports healthy.
+func (r *CLBBackendBindingReconciler) healthyCount(b *networkingv1alpha1.CLBBackendBinding, st lbsync.Status) int {
+	if r.Health == nil {
+		return 0
+	}
+	view, _ := r.Health.View(b.Spec.LoadBalancerID)
+	n := 0
+	for _, t := range backendsInScope(view, st.ListenerID, st.LocationID) {
+		if t.Healthy || t.Detail == clb.HealthClose {
+			n++
+		}
+	}
+	return min(n, st.Registered)
 }
 
 // reconcileDelete deregisters the binding's backends and lets the object go once they are off.

@@ -52,6 +52,7 @@ type bindingObservation struct {
 	inputErr error
 	sync     lbsync.Status
 	synced   bool // the worker has reported on the binding
+	healthy  int
 	deleting bool
 }
 
@@ -62,6 +63,7 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 	if o.synced {
 		st.ListenerID, st.LocationID = o.sync.ListenerID, o.sync.LocationID
 		st.Registered = int32(o.sync.Registered)
+		st.Healthy = int32(o.healthy)
 		if !o.sync.LastSyncTime.IsZero() {
 			st.LastSyncTime = &metav1.Time{Time: o.sync.LastSyncTime}
 		}
@@ -94,8 +96,7 @@ func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservatio
 		c.Reason, c.Message = networkingv1alpha1.BindingServiceNotFoundReason, o.inputErr.Error()
 	case o.inputErr != nil:
 		c.Reason, c.Message = networkingv1alpha1.BindingInvalidSpecReason, o.inputErr.Error()
-		var invalid *invalidInputError
-		if !errors.As(o.inputErr, &invalid) {
+		if _, invalid := errors.AsType[*invalidInputError](o.inputErr); !invalid {
 			c.Reason = networkingv1alpha1.BindingProgressingReason
 		}
 	case !o.synced:
@@ -113,11 +114,18 @@ func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservatio
 	return c
 }
 
-func where(s lbsync.Status) string {
-	if s.LocationID != "" {
-		return "rule " + s.LocationID + " of listener " + s.ListenerID
+func where(s lbsync.Status) string { return scopeOf(s.ListenerID, s.LocationID) }
+
+// scopeOf names a binding's listener or rule for messages.
+func scopeOf(listenerID, locationID string) string {
+	switch {
+	case listenerID == "":
+		return "its listener"
+	case locationID != "":
+		return "rule " + locationID + " of listener " + listenerID
+	default:
+		return "listener " + listenerID
 	}
-	return "listener " + s.ListenerID
 }
 
 func klogRef(namespace, name string) klog.ObjectRef { return klog.KRef(namespace, name) }

@@ -18,37 +18,410 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/health"
 )
 
-// CLBHealthReconciler publishes the CLB's health view of a binding's backends to its CLBHealth
-// status and to the readiness gates of the binding's pods.
-type CLBHealthReconciler struct {
-	client.Client
-	Scheme *runtime.Scheme
+// HealthView is what the reconciler needs from internal/health.
+type HealthView interface {
+	Watch(owner types.NamespacedName, lbID string, fast bool)
+	Unwatch(owner types.NamespacedName)
+	View(lbID string) (health.Snapshot, bool)
 }
 
-// +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths/status,verbs=get;update;patch
+// HealthCheckWriter applies CLBHealth spec.healthCheck to the listener or rule.
+type HealthCheckWriter interface {
+	ModifyListenerHealthCheck(ctx context.Context, lbID, listenerID string, hc clb.HealthCheck) error
+	ModifyRuleHealthCheck(ctx context.Context, lbID, listenerID, locationID string, hc clb.HealthCheck) error
+}
 
-// Reconcile writes one CLBHealth's status from the latest health poll.
+// CLBHealthReconciler publishes the CLB's health view of a binding's backends to its CLBHealth
+// status and to the readiness gates of its pods. Requests are named after the binding.
+type CLBHealthReconciler struct {
+	client.Client
+	Health HealthView
+	Cloud  HealthCheckWriter
+	Clock  clock.Clock
+
+	healthEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
+	// registeredSince remembers when each gated pod was first seen registered, for timeoutSeconds.
+	registeredSince sync.Map // types.UID → time.Time
+}
+
+// +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=pods/status,verbs=patch
+
+// Reconcile sets the readiness gates of a binding's pods and its CLBHealth status from the
+// latest health poll.
 func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	var health networkingv1alpha1.CLBHealth
-	if err := r.Get(ctx, req.NamespacedName, &health); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	var binding networkingv1alpha1.CLBBackendBinding
+	err := r.Get(ctx, req.NamespacedName, &binding)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	if apierrors.IsNotFound(err) || !binding.DeletionTimestamp.IsZero() {
+		r.Health.Unwatch(req.NamespacedName)
+		return ctrl.Result{}, r.releaseGates(ctx, req.NamespacedName)
+	}
+	hc, err := r.ensureHealthObject(ctx, &binding)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	view, _ := r.Health.View(binding.Spec.LoadBalancerID)
+	inScope := backendsInScope(view, binding.Status.ListenerID, binding.Status.LocationID)
+	podOf, err := r.podsByIP(ctx, &binding)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	waiting, requeue, err := r.updateGates(ctx, &binding, hc, view, inScope)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ready := meta.IsStatusConditionTrue(binding.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
+	r.Health.Watch(req.NamespacedName, binding.Spec.LoadBalancerID, waiting || !ready)
+
+	stored := hc.DeepCopy()
+	applyErr := r.applyHealthCheck(ctx, &binding, hc)
+	setHealthStatus(hc, healthObservation{
+		targets: mine(inScope, binding.Spec.MultiCluster, podOf), podOf: podOf,
+		readAt: view.ReadAt, readErr: view.Err, now: r.Clock.Now(), previous: stored.Status.UnhealthyTargets,
+	})
+	if applyErr == nil {
+		hc.Status.ObservedGeneration = hc.Generation
+	}
+	if !equality.Semantic.DeepEqual(stored.Status, hc.Status) {
+		if err := r.Status().Patch(ctx, hc, client.MergeFrom(stored)); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("writing status of CLBHealth %s: %w", req.NamespacedName, err))
+		}
+	}
+	if applyErr != nil {
+		return ctrl.Result{}, applyErr
+	}
+	if requeue > 0 {
+		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager registers the reconciler with the manager.
-func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// ensureHealthObject returns the binding's CLBHealth, creating it (owned by the binding, so it is
+// deleted with it) when missing.
+func (r *CLBHealthReconciler) ensureHealthObject(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (*networkingv1alpha1.CLBHealth, error) {
+	var hc networkingv1alpha1.CLBHealth
+	err := r.Get(ctx, client.ObjectKeyFromObject(b), &hc)
+	if err == nil || !apierrors.IsNotFound(err) {
+		return &hc, err
+	}
+	hc = networkingv1alpha1.CLBHealth{
+		ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: b.Name},
+		Spec:       networkingv1alpha1.CLBHealthSpec{ReadinessPolicy: networkingv1alpha1.ReadinessPolicyOnceHealthy},
+	}
+	if err := controllerutil.SetControllerReference(b, &hc, r.Scheme()); err != nil {
+		return nil, fmt.Errorf("owning CLBHealth %s/%s: %w", b.Namespace, b.Name, err)
+	}
+	if err := r.Create(ctx, &hc); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating CLBHealth %s/%s: %w", b.Namespace, b.Name, err)
+	}
+	return &hc, nil
+}
+
+// updateGates sets the gate condition of every pod carrying the binding's gate. It reports
+// whether some pod still waits, and when a fail-open timeout falls due.
+func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding, hc *networkingv1alpha1.CLBHealth,
+	view health.Snapshot, inScope map[string]clb.TargetHealth) (bool, time.Duration, error) {
+	gate := networkingv1alpha1.ReadinessGateConditionType(b.Name)
+	pods, err := r.gatedPods(ctx, b.Namespace, gate)
+	if err != nil {
+		return false, 0, err
+	}
+	now := r.Clock.Now()
+	timeout := time.Duration(ptr.Deref(hc.Spec.TimeoutSeconds, 0)) * time.Second
+	waiting, requeue := false, time.Duration(0)
+	var errs []error
+	for i := range pods {
+		pod := &pods[i]
+		th, registered := inScope[pod.Status.PodIP]
+		registered = registered && pod.Status.PodIP != ""
+		in := gateInput{registered: registered, health: th, probed: !view.ReadAt.IsZero(), policy: hc.Spec.ReadinessPolicy,
+			current: podCondition(pod, gate), where: scopeOf(b.Status.ListenerID, b.Status.LocationID) + " of " + b.Spec.LoadBalancerID}
+		if registered && timeout > 0 {
+			first, _ := r.registeredSince.LoadOrStore(pod.UID, now)
+			left := timeout - now.Sub(first.(time.Time))
+			in.waitedTooLong = left <= 0
+			if left > 0 && (requeue == 0 || left < requeue) {
+				requeue = left
+			}
+		}
+		status, reason, msg := gateCondition(in)
+		waiting = waiting || status != corev1.ConditionTrue
+		if err := r.patchGate(ctx, pod, corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: status, Reason: reason, Message: msg}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return waiting, requeue, errors.Join(errs...)
+}
+
+// releaseGates turns True the gates naming a binding that is gone, so its pods are never stuck.
+func (r *CLBHealthReconciler) releaseGates(ctx context.Context, key types.NamespacedName) error {
+	gate := networkingv1alpha1.ReadinessGateConditionType(key.Name)
+	pods, err := r.gatedPods(ctx, key.Namespace, gate)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range pods {
+		c := corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: corev1.ConditionTrue,
+			Reason: networkingv1alpha1.GateBindingDeletedReason, Message: "CLBBackendBinding " + key.Name + " does not exist; the gate is released"}
+		if cur := podCondition(&pods[i], gate); cur != nil && cur.Status == corev1.ConditionTrue {
+			continue // already passing: leave its reason as it is
+		}
+		if err := r.patchGate(ctx, &pods[i], c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// patchGate writes one pod condition, only when it changes, with the pod's UID as a
+// precondition so a re-created pod of the same name is never touched.
+func (r *CLBHealthReconciler) patchGate(ctx context.Context, pod *corev1.Pod, c corev1.PodCondition) error {
+	conds, changed := setPodCondition(append([]corev1.PodCondition(nil), pod.Status.Conditions...), c, r.Clock.Now())
+	if !changed {
+		return nil
+	}
+	for _, cond := range conds {
+		if cond.Type == c.Type {
+			c = cond
+		}
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"uid": pod.UID},
+		"status":   map[string]any{"conditions": []corev1.PodCondition{c}},
+	})
+	if err != nil {
+		return fmt.Errorf("encoding the gate of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	err = r.Status().Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, patch))
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // the pod is gone or was replaced
+	}
+	if err != nil {
+		return fmt.Errorf("setting gate %s of pod %s/%s: %w", c.Type, pod.Namespace, pod.Name, err)
+	}
+	gateTransitions.WithLabelValues(string(c.Status), c.Reason).Inc()
+	return nil
+}
+
+func (r *CLBHealthReconciler) gatedPods(ctx context.Context, namespace, gate string) ([]corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing pods in %s: %w", namespace, err)
+	}
+	out := pods.Items[:0]
+	for _, p := range pods.Items {
+		if hasGate(&p, gate) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// podsByIP maps the IPs of the binding's endpoints to their pods.
+func (r *CLBHealthReconciler) podsByIP(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (map[string]string, error) {
+	var slices discoveryv1.EndpointSliceList
+	if err := r.List(ctx, &slices, client.InNamespace(b.Namespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: b.Spec.ServiceRef.Name}); err != nil {
+		return nil, fmt.Errorf("listing EndpointSlices of Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
+	}
+	out := map[string]string{}
+	for _, s := range slices.Items {
+		for _, ep := range s.Endpoints {
+			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
+				continue
+			}
+			for _, ip := range ep.Addresses {
+				out[ip] = ep.TargetRef.Name
+			}
+		}
+	}
+	return out, nil
+}
+
+// applyHealthCheck writes spec.healthCheck to the listener or rule once per generation. Absent
+// means the controller never touches the health-check settings.
+func (r *CLBHealthReconciler) applyHealthCheck(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding, hc *networkingv1alpha1.CLBHealth) error {
+	spec := hc.Spec.HealthCheck
+	if spec == nil || hc.Status.ObservedGeneration == hc.Generation || r.Cloud == nil || b.Status.ListenerID == "" {
+		return nil
+	}
+	want := clb.HealthCheck{
+		Enabled: ptr.Deref(spec.Enabled, true), CheckType: string(spec.Type),
+		IntervalSeconds: int64(ptr.Deref(spec.IntervalSeconds, 0)), TimeoutSeconds: int64(ptr.Deref(spec.TimeoutSeconds, 0)),
+		HealthyThreshold: int64(ptr.Deref(spec.HealthyThreshold, 0)), UnhealthyThreshold: int64(ptr.Deref(spec.UnhealthyThreshold, 0)),
+		HTTPCode: int64(ptr.Deref(spec.HTTPCodes, 0)), HTTPCheckPath: spec.HTTPPath, HTTPCheckDomain: spec.HTTPDomain,
+	}
+	var err error
+	if b.Status.LocationID != "" {
+		err = r.Cloud.ModifyRuleHealthCheck(ctx, b.Spec.LoadBalancerID, b.Status.ListenerID, b.Status.LocationID, want)
+	} else {
+		err = r.Cloud.ModifyListenerHealthCheck(ctx, b.Spec.LoadBalancerID, b.Status.ListenerID, want)
+	}
+	if err != nil {
+		return fmt.Errorf("applying spec.healthCheck of CLBHealth %s/%s to %s: %w", hc.Namespace, hc.Name, b.Status.ListenerID, err)
+	}
+	return nil
+}
+
+// backendsInScope indexes by IP (or instance ID) the backends on the binding's listener or rule.
+func backendsInScope(view health.Snapshot, listenerID, locationID string) map[string]clb.TargetHealth {
+	out := map[string]clb.TargetHealth{}
+	if listenerID == "" {
+		return out
+	}
+	for k, t := range view.Targets {
+		if k.ListenerID == listenerID && k.LocationID == locationID {
+			out[cmpKey(k)] = t
+		}
+	}
+	return out
+}
+
+func cmpKey(k clb.TargetKey) string {
+	if k.EniIP != "" {
+		return k.EniIP
+	}
+	return k.InstanceID
+}
+
+// mine keeps the backends of the binding: all of them on an exclusive listener, and only those
+// of its own pods when the listener is shared.
+func mine(inScope map[string]clb.TargetHealth, multiCluster bool, podOf map[string]string) []clb.TargetHealth {
+	out := make([]clb.TargetHealth, 0, len(inScope))
+	for key, t := range inScope {
+		if _, ours := podOf[key]; multiCluster && !ours {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func podCondition(pod *corev1.Pod, condType string) *corev1.PodCondition {
+	for i := range pod.Status.Conditions {
+		if string(pod.Status.Conditions[i].Type) == condType {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func hasGate(pod *corev1.Pod, condType string) bool {
+	for _, g := range pod.Spec.ReadinessGates {
+		if string(g.ConditionType) == condType {
+			return true
+		}
+	}
+	return false
+}
+
+// SetupWithManager registers the reconciler and its watches, and hooks the poller's change
+// reports into the queue.
+func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager, poller *health.Poller) error {
+	if r.Client == nil || r.Health == nil {
+		return errors.New("CLBHealthReconciler: Client and Health must be set")
+	}
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	r.healthEvents = make(chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], 4096)
+	if poller != nil {
+		poller.SetOnChange(r.healthChanged)
+	}
+	toBinding := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&networkingv1alpha1.CLBHealth{}).
+		Watches(&networkingv1alpha1.CLBBackendBinding{}, toBinding).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(gatesOfPod), builder.WithPredicates(gatedPodPredicate())).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfSlice)).
+		WatchesRawSource(source.Channel(r.healthEvents, &handler.TypedEnqueueRequestForObject[*networkingv1alpha1.CLBBackendBinding]{})).
 		Named("clbhealth").
 		Complete(r)
+}
+
+// healthChanged queues every binding on load balancers whose health view changed.
+func (r *CLBHealthReconciler) healthChanged(lbIDs []string) {
+	var list networkingv1alpha1.CLBBackendBindingList
+	if err := r.List(context.Background(), &list); err != nil {
+		return // the next poll reports again
+	}
+	changed := map[string]bool{}
+	for _, id := range lbIDs {
+		changed[id] = true
+	}
+	for i := range list.Items {
+		if b := &list.Items[i]; changed[b.Spec.LoadBalancerID] {
+			select {
+			case r.healthEvents <- event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]{Object: b}:
+			default:
+			}
+		}
+	}
+}
+
+func (r *CLBHealthReconciler) bindingsOfSlice(ctx context.Context, o client.Object) []reconcile.Request {
+	svc := o.GetLabels()[discoveryv1.LabelServiceName]
+	var list networkingv1alpha1.CLBBackendBindingList
+	if svc == "" || r.List(ctx, &list, client.InNamespace(o.GetNamespace())) != nil {
+		return nil
+	}
+	return requests(list.Items, func(b networkingv1alpha1.CLBBackendBinding) bool { return b.Spec.ServiceRef.Name == svc })
+}
+
+// gatesOfPod maps a pod to the bindings its readiness gates name.
+func gatesOfPod(_ context.Context, o client.Object) []reconcile.Request {
+	pod, ok := o.(*corev1.Pod)
+	if !ok {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, g := range pod.Spec.ReadinessGates {
+		if name, ours := strings.CutPrefix(string(g.ConditionType), networkingv1alpha1.ReadinessGatePrefix); ours && name != "" {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: name}})
+		}
+	}
+	return out
+}
+
+// gatedPodPredicate passes events of pods that carry one of our gates.
+func gatedPodPredicate() predicate.Funcs {
+	return predicate.NewPredicateFuncs(func(o client.Object) bool { return len(gatesOfPod(context.Background(), o)) > 0 })
 }

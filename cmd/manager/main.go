@@ -40,6 +40,7 @@ import (
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/controllers"
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/health"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
 	"github.com/clbind/clb-binding-controller/webhooks"
 )
@@ -65,12 +66,25 @@ func main() {
 	}
 }
 
-// setupBindings wires the binding controller to the per-load-balancer workers.
+// setupBindings wires the binding and health controllers to the per-load-balancer workers and
+// the health poller.
 func setupBindings(mgr ctrl.Manager, cloud *clb.Client, opts options) error {
 	reconciler := &controllers.CLBBackendBindingReconciler{
 		Client:    mgr.GetClient(),
 		ClusterID: opts.clusterID,
 		Recorder:  mgr.GetEventRecorder("clbbackendbinding-controller"),
+	}
+	poller, err := health.New(cloud, nil, health.Options{Fast: opts.healthFastPoll, Slow: opts.healthSlowPoll})
+	if err != nil {
+		return fmt.Errorf("creating the health poller: %w", err)
+	}
+	if err := mgr.Add(poller); err != nil {
+		return fmt.Errorf("adding the health poller: %w", err)
+	}
+	reconciler.Health = poller
+	healthReconciler := &controllers.CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Cloud: cloud}
+	if err := healthReconciler.SetupWithManager(mgr, poller); err != nil {
+		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
 	}
 	syncer, err := lbsync.New(cloud, reconciler, lbsync.Options{Window: opts.coalesceWindow})
 	if err != nil {
@@ -133,9 +147,6 @@ func run(opts options) error {
 	}
 	if err := setupBindings(mgr, cloud, opts); err != nil {
 		return err
-	}
-	if err := (&controllers.CLBHealthReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme()}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
 	}
 	if opts.enableWebhooks {
 		if err := webhooks.SetupCLBBackendBindingWebhookWithManager(mgr); err != nil {

@@ -52,6 +52,8 @@ type options struct {
 
 	// Sync tuning.
 	coalesceWindow time.Duration
+	healthFastPoll time.Duration
+	healthSlowPoll time.Duration
 }
 
 var (
@@ -85,6 +87,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.manageWebhookCerts, "manage-webhook-certs", true, "Create and rotate the webhook certificates and repair the webhook configurations. "+
 		"Turn off where OLM or cert-manager owns the certificates; it is turned off automatically under OLM.")
 
+	fs.DurationVar(&o.healthFastPoll, "health-fast-poll", 2*time.Second, "Health poll interval while a gated pod waits or a binding converges.")
+	fs.DurationVar(&o.healthSlowPoll, "health-slow-poll", 30*time.Second, "Health poll interval when every binding is steady.")
 	fs.DurationVar(&o.coalesceWindow, "coalesce-window", 200*time.Millisecond, "How long a load balancer's worker gathers changes from all bindings before writing them in one batch.")
 }
 
@@ -108,6 +112,9 @@ func (o *options) validate() error {
 	}
 	if o.coalesceWindow < 0 || o.coalesceWindow > 10*time.Second {
 		errs = append(errs, fmt.Errorf("--coalesce-window %v must be between 0 and 10s", o.coalesceWindow))
+	}
+	if o.healthFastPoll < 500*time.Millisecond || o.healthSlowPoll < o.healthFastPoll {
+		errs = append(errs, fmt.Errorf("--health-fast-poll %v must be at least 500ms and --health-slow-poll %v at least as long", o.healthFastPoll, o.healthSlowPoll))
 	}
 	return errors.Join(errs...)
 }

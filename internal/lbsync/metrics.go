@@ -21,18 +21,21 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// metricsNamespace prefixes every metric of this controller.
+const metricsNamespace = "clbind"
+
 var (
 	pendingBindings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "clbind", Subsystem: "lbsync", Name: "pending_bindings",
+		Namespace: metricsNamespace, Subsystem: "lbsync", Name: "pending_bindings",
 		Help: "Bindings of a load balancer whose backends do not match the desired set yet.",
 	}, []string{"load_balancer"})
 	passDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "clbind", Subsystem: "lbsync", Name: "pass_duration_seconds",
+		Namespace: metricsNamespace, Subsystem: "lbsync", Name: "pass_duration_seconds",
 		Help:    "Duration of one sync pass of a load balancer: read, diff and write.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 	}, []string{"load_balancer"})
 	targetWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "clbind", Subsystem: "lbsync", Name: "target_writes_total",
+		Namespace: metricsNamespace, Subsystem: "lbsync", Name: "target_writes_total",
 		Help: "Backends written to the CLB, by operation (register, reweight, deregister).",
 	}, []string{"operation"})
 )

@@ -191,11 +191,7 @@ func (s *Syncer) Start(ctx context.Context) error {
 
 // startWorker runs w; s.mu must be held.
 func (s *Syncer) startWorker(w *worker) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		w.run(s.runCtx)
-	}()
+	s.wg.Go(func() { w.run(s.runCtx) })
 }
 
 // Update replaces a binding's desired state. It returns at once; the load balancer's worker

@@ -26,13 +26,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 )
 
 const (
 	testNamespace = "shop"
 	testService   = "web"
 	ourGate       = "health.clbind.io/web-cbb"
+	otherGate     = "other.io/gate"
+	podAUID       = "uid-a"
 )
 
 var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -60,8 +61,8 @@ func slice(endpoints ...discoveryv1.Endpoint) discoveryv1.EndpointSlice {
 		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Ports: []discoveryv1.EndpointPort{
-			{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP)},
-			{Name: ptr.To("metrics"), Port: ptr.To[int32](9090)},
+			{Name: new("http"), Port: new(int32(8080)), Protocol: new(corev1.ProtocolTCP)},
+			{Name: new("metrics"), Port: new(int32(9090))},
 		},
 		Endpoints: endpoints,
 	}
@@ -69,24 +70,24 @@ func slice(endpoints ...discoveryv1.Endpoint) discoveryv1.EndpointSlice {
 
 type endpointOption func(*discoveryv1.Endpoint)
 
-func notReady(ep *discoveryv1.Endpoint) { ep.Conditions.Ready = ptr.To(false) }
+func notReady(ep *discoveryv1.Endpoint) { ep.Conditions.Ready = new(false) }
 
 func terminating(ep *discoveryv1.Endpoint) {
-	ep.Conditions.Ready, ep.Conditions.Serving, ep.Conditions.Terminating = ptr.To(false), ptr.To(true), ptr.To(true)
+	ep.Conditions.Ready, ep.Conditions.Serving, ep.Conditions.Terminating = new(false), new(true), new(true)
 }
 
 func unknownReadiness(ep *discoveryv1.Endpoint) { ep.Conditions = discoveryv1.EndpointConditions{} }
 
 func onNode(node string) endpointOption {
-	return func(ep *discoveryv1.Endpoint) { ep.NodeName = ptr.To(node) }
+	return func(ep *discoveryv1.Endpoint) { ep.NodeName = new(node) }
 }
 
 // endpoint is a ready endpoint of pod <pod> (UID uid-<pod>) on node-1.
 func endpoint(ip, pod string, opts ...endpointOption) discoveryv1.Endpoint {
 	ep := discoveryv1.Endpoint{
 		Addresses:  []string{ip},
-		Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
-		NodeName:   ptr.To("node-1"),
+		Conditions: discoveryv1.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)},
+		NodeName:   new("node-1"),
 		TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: testNamespace, Name: pod, UID: types.UID("uid-" + pod)},
 	}
 	for _, o := range opts {
@@ -134,10 +135,6 @@ func serving(ip string) Target {
 	return Target{Key: podKey(ip), Weight: 10, Tag: ourTag}
 }
 
-func drainingTarget(ip string) Target {
-	return Target{Key: podKey(ip), Weight: 0, Tag: ourTag, Draining: true}
-}
-
 func TestDesiredPods(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -166,13 +163,13 @@ func TestDesiredPods(t *testing.T) {
 		{
 			name:   "held back only by our gate: registered",
 			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
-			pods:   pods(pod("a", map[string]bool{ourGate: false, "other.io/gate": true})),
+			pods:   pods(pod("a", map[string]bool{ourGate: false, otherGate: true})),
 			want:   []Target{serving("10.0.0.1")},
 		},
 		{
 			name:   "held back by another gate too: skipped",
 			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
-			pods:   pods(pod("a", map[string]bool{ourGate: false, "other.io/gate": false})),
+			pods:   pods(pod("a", map[string]bool{ourGate: false, otherGate: false})),
 		},
 		{
 			name:   "held back by another binding's gate only: skipped",
@@ -188,7 +185,7 @@ func TestDesiredPods(t *testing.T) {
 		{
 			name:   "containers not ready: skipped",
 			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
-			pods:   pods(PodInfo{Name: "a", UID: "uid-a", ReadinessGates: map[string]bool{ourGate: false}}),
+			pods:   pods(PodInfo{Name: "a", UID: podAUID, ReadinessGates: map[string]bool{ourGate: false}}),
 		},
 		{
 			name:   "pod re-created under the same name: the new pod does not vouch for the old endpoint",
@@ -199,7 +196,7 @@ func TestDesiredPods(t *testing.T) {
 			name:        "terminating endpoint starts to drain",
 			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating), endpoint("10.0.0.2", "b"))},
 			pods:        pods(deleting(pod("a", nil))),
-			want:        []Target{drainingTarget("10.0.0.1"), serving("10.0.0.2")},
+			want:        []Target{draining(serving("10.0.0.1")), serving("10.0.0.2")},
 			wantSince:   map[Key]time.Time{podKey("10.0.0.1"): now},
 			wantRequeue: now.Add(30 * time.Second),
 		},
@@ -207,7 +204,7 @@ func TestDesiredPods(t *testing.T) {
 			name:        "deleting pod drains before its endpoint says so",
 			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
 			pods:        pods(deleting(pod("a", nil))),
-			want:        []Target{drainingTarget("10.0.0.1")},
+			want:        []Target{draining(serving("10.0.0.1"))},
 			wantSince:   map[Key]time.Time{podKey("10.0.0.1"): now},
 			wantRequeue: now.Add(30 * time.Second),
 		},
@@ -216,7 +213,7 @@ func TestDesiredPods(t *testing.T) {
 			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
 			pods:        pods(deleting(pod("a", nil))),
 			since:       map[Key]time.Time{podKey("10.0.0.1"): now.Add(-10 * time.Second), podKey("10.0.0.9"): now},
-			want:        []Target{drainingTarget("10.0.0.1")},
+			want:        []Target{draining(serving("10.0.0.1"))},
 			wantSince:   map[Key]time.Time{podKey("10.0.0.1"): now.Add(-10 * time.Second)},
 			wantRequeue: now.Add(20 * time.Second),
 		},
@@ -232,7 +229,7 @@ func TestDesiredPods(t *testing.T) {
 			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
 			pods:        pods(deleting(pod("a", nil))),
 			since:       map[Key]time.Time{podKey("10.0.0.1"): now.Add(time.Hour)},
-			want:        []Target{drainingTarget("10.0.0.1")},
+			want:        []Target{draining(serving("10.0.0.1"))},
 			wantSince:   map[Key]time.Time{podKey("10.0.0.1"): now},
 			wantRequeue: now.Add(30 * time.Second),
 		},
@@ -309,9 +306,9 @@ func TestDesiredPods(t *testing.T) {
 		},
 		{
 			name:    "L7 rule and weight are carried",
-			binding: func(b *Binding) { b.LocationID, b.Weight = "loc-1", 100 },
+			binding: func(b *Binding) { b.LocationID, b.Weight = location, 100 },
 			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
-			want:    []Target{{Key: Key{ListenerID: listener, LocationID: "loc-1", EniIP: "10.0.0.1", Port: 8080}, Weight: 100, Tag: ourTag}},
+			want:    []Target{{Key: Key{ListenerID: listener, LocationID: location, EniIP: "10.0.0.1", Port: 8080}, Weight: 100, Tag: ourTag}},
 		},
 	}
 	for _, tt := range tests {
@@ -399,24 +396,24 @@ func TestPodInfoFromPod(t *testing.T) {
 	g := NewWithT(t)
 	deletedAt := metav1.NewTime(now)
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "uid-a", DeletionTimestamp: &deletedAt},
+		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: podAUID, DeletionTimestamp: &deletedAt},
 		Spec: corev1.PodSpec{ReadinessGates: []corev1.PodReadinessGate{
-			{ConditionType: ourGate}, {ConditionType: "other.io/gate"}, {ConditionType: "missing.io/gate"},
+			{ConditionType: ourGate}, {ConditionType: otherGate}, {ConditionType: "missing.io/gate"},
 		}},
 		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{
 			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
 			{Type: corev1.PodReady, Status: corev1.ConditionFalse},
 			{Type: ourGate, Status: corev1.ConditionFalse},
-			{Type: "other.io/gate", Status: corev1.ConditionTrue},
+			{Type: otherGate, Status: corev1.ConditionTrue},
 			{Type: "ungated.io/condition", Status: corev1.ConditionTrue},
 		}},
 	}
 	g.Expect(PodInfoFromPod(p)).To(Equal(PodInfo{
 		Name:            "a",
-		UID:             "uid-a",
+		UID:             podAUID,
 		Terminating:     true,
 		ContainersReady: true,
-		ReadinessGates:  map[string]bool{ourGate: false, "other.io/gate": true, "missing.io/gate": false},
+		ReadinessGates:  map[string]bool{ourGate: false, otherGate: true, "missing.io/gate": false},
 	}))
 }
 

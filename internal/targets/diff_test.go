@@ -28,6 +28,8 @@ const (
 	ourTag   = "cbb-00000000000000000001"
 	otherTag = "cbb-00000000000000000002"
 	listener = "lbl-1"
+	location = "loc-1"
+	instance = "ins-ab12cd34"
 )
 
 // eni is a target on lbl-1 (L4) for 10.0.0.<host>:80.
@@ -153,28 +155,28 @@ func TestDiff(t *testing.T) {
 		{
 			name: "exclusive stays inside its listener and rule",
 			desired: []Target{
-				at(eni(1, 10, ""), listener, "loc-1"),
+				at(eni(1, 10, ""), listener, location),
 				at(eni(2, 10, ""), listener, "loc-2"),
 			},
 			actual: []Target{
-				at(eni(3, 10, otherTag), listener, "loc-1"),
+				at(eni(3, 10, otherTag), listener, location),
 				at(eni(4, 10, ourTag), listener, "loc-2"),
-				at(eni(5, 10, ourTag), "lbl-2", "loc-1"),
+				at(eni(5, 10, ourTag), "lbl-2", location),
 				eni(6, 10, ourTag),
 			},
-			opts: DiffOptions{OwnerTag: ourTag, Exclusive: true, ListenerID: listener, LocationID: "loc-1"},
+			opts: DiffOptions{OwnerTag: ourTag, Exclusive: true, ListenerID: listener, LocationID: location},
 			want: Plan{
-				Register:   []Target{at(eni(1, 10, ourTag), listener, "loc-1")},
-				Deregister: []Target{at(eni(3, 10, otherTag), listener, "loc-1")},
+				Register:   []Target{at(eni(1, 10, ourTag), listener, location)},
+				Deregister: []Target{at(eni(3, 10, otherTag), listener, location)},
 			},
 		},
 		{
 			name:    "instance and ENI targets at the same port are different keys",
-			desired: []Target{{Key: Key{ListenerID: listener, InstanceID: "ins-ab12cd34", Port: 80}, Weight: 10}},
+			desired: []Target{{Key: Key{ListenerID: listener, InstanceID: instance, Port: 80}, Weight: 10}},
 			actual:  []Target{eni(1, 10, ourTag)},
 			opts:    shared,
 			want: Plan{
-				Register:   []Target{{Key: Key{ListenerID: listener, InstanceID: "ins-ab12cd34", Port: 80}, Weight: 10, Tag: ourTag}},
+				Register:   []Target{{Key: Key{ListenerID: listener, InstanceID: instance, Port: 80}, Weight: 10, Tag: ourTag}},
 				Deregister: []Target{eni(1, 10, ourTag)},
 			},
 		},
@@ -255,12 +257,12 @@ func TestCount(t *testing.T) {
 func TestKeyString(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(eni(1, 10, "").String()).To(Equal("lbl-1/10.0.0.1:80"))
-	g.Expect(Key{ListenerID: "lbl-1", LocationID: "loc-1", InstanceID: "ins-ab12cd34", Port: 30080}.String()).
+	g.Expect(Key{ListenerID: "lbl-1", LocationID: location, InstanceID: instance, Port: 30080}.String()).
 		To(Equal("lbl-1/loc-1/ins-ab12cd34:30080"))
 }
 
 // Fuzz scope: targets decoded from fuzz bytes land on the binding's rule or next to it.
-var fuzzPlaces = [4][2]string{{listener, "loc-1"}, {listener, "loc-2"}, {"lbl-2", "loc-1"}, {listener, ""}}
+var fuzzPlaces = [4][2]string{{listener, location}, {listener, "loc-2"}, {"lbl-2", location}, {listener, ""}}
 
 var fuzzTags = [3]string{ourTag, otherTag, ""}
 
@@ -300,7 +302,7 @@ func decodeTargets(data []byte) (desired, actual []Target) {
 func FuzzDiff(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, exclusive bool) {
 		desired, actual := decodeTargets(data)
-		opts := DiffOptions{OwnerTag: ourTag, Exclusive: exclusive, ListenerID: listener, LocationID: "loc-1"}
+		opts := DiffOptions{OwnerTag: ourTag, Exclusive: exclusive, ListenerID: listener, LocationID: location}
 		plan := Diff(desired, actual, opts)
 		if again := Diff(desired, actual, opts); !reflect.DeepEqual(plan, again) {
 			t.Fatalf("Diff is not deterministic:\n%+v\n%+v", plan, again)

@@ -151,7 +151,7 @@ func TestDesiredNodes(t *testing.T) {
 				endpoint("10.0.0.1", "a", onNode("n1"), notReady),
 				endpoint("10.0.0.2", "b", onNode("n2"), notReady),
 			)},
-			pods: pods(pod("a", map[string]bool{ourGate: false}), pod("b", map[string]bool{"other.io/gate": false})),
+			pods: pods(pod("a", map[string]bool{ourGate: false}), pod("b", map[string]bool{otherGate: false})),
 			want: []Target{nodeServing("n1")},
 		},
 		{

@@ -23,6 +23,12 @@ import (
 	. "github.com/onsi/gomega"
 )
 
+const (
+	errWantScheme = "want qcloud:///<zone>/ins-<id>"
+	errWantZone   = "want a zone"
+	errNotCVM     = "is not a CVM instance id"
+)
+
 func TestParseProviderID(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -30,21 +36,21 @@ func TestParseProviderID(t *testing.T) {
 		want       string
 		wantErr    string
 	}{
-		{name: "tke numeric zone", providerID: "qcloud:///800002/ins-ab12cd34", want: "ins-ab12cd34"},
-		{name: "zone name", providerID: "qcloud:///ap-guangzhou-3/ins-ab12cd34", want: "ins-ab12cd34"},
+		{name: "tke numeric zone", providerID: "qcloud:///800002/ins-ab12cd34", want: instance},
+		{name: "zone name", providerID: "qcloud:///ap-guangzhou-3/ins-ab12cd34", want: instance},
 		{name: "tencentcloud scheme", providerID: "tencentcloud:///100003/ins-0000abcd", want: "ins-0000abcd"},
 		{name: "longer id", providerID: "qcloud:///100003/ins-0123456789abcdef", want: "ins-0123456789abcdef"},
-		{name: "empty", providerID: "", wantErr: "want qcloud:///<zone>/ins-<id>"},
-		{name: "other cloud", providerID: "aws:///us-east-1a/i-0123456789abcdef0", wantErr: "want qcloud:///<zone>/ins-<id>"},
-		{name: "two slashes", providerID: "qcloud://100003/ins-ab12cd34", wantErr: "want qcloud:///<zone>/ins-<id>"},
-		{name: "no zone", providerID: "qcloud:///ins-ab12cd34", wantErr: "want a zone"},
-		{name: "empty zone", providerID: "qcloud:////ins-ab12cd34", wantErr: "want a zone"},
-		{name: "bad zone", providerID: "qcloud:///Zone 1/ins-ab12cd34", wantErr: "want a zone"},
-		{name: "super node", providerID: "qcloud:///100003/eklet-subnet-ab12cd34", wantErr: "is not a CVM instance id"},
-		{name: "short id", providerID: "qcloud:///100003/ins-ab12", wantErr: "is not a CVM instance id"},
-		{name: "upper case", providerID: "qcloud:///100003/ins-AB12CD34", wantErr: "is not a CVM instance id"},
-		{name: "trailing path", providerID: "qcloud:///100003/ins-ab12cd34/x", wantErr: "is not a CVM instance id"},
-		{name: "upper case scheme", providerID: "QCLOUD:///100003/ins-ab12cd34", wantErr: "want qcloud:///<zone>/ins-<id>"},
+		{name: "empty", providerID: "", wantErr: errWantScheme},
+		{name: "other cloud", providerID: "aws:///us-east-1a/i-0123456789abcdef0", wantErr: errWantScheme},
+		{name: "two slashes", providerID: "qcloud://100003/ins-ab12cd34", wantErr: errWantScheme},
+		{name: "no zone", providerID: "qcloud:///ins-ab12cd34", wantErr: errWantZone},
+		{name: "empty zone", providerID: "qcloud:////ins-ab12cd34", wantErr: errWantZone},
+		{name: "bad zone", providerID: "qcloud:///Zone 1/ins-ab12cd34", wantErr: errWantZone},
+		{name: "super node", providerID: "qcloud:///100003/eklet-subnet-ab12cd34", wantErr: errNotCVM},
+		{name: "short id", providerID: "qcloud:///100003/ins-ab12", wantErr: errNotCVM},
+		{name: "upper case", providerID: "qcloud:///100003/ins-AB12CD34", wantErr: errNotCVM},
+		{name: "trailing path", providerID: "qcloud:///100003/ins-ab12cd34/x", wantErr: errNotCVM},
+		{name: "upper case scheme", providerID: "QCLOUD:///100003/ins-ab12cd34", wantErr: errWantScheme},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

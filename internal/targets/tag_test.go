@@ -23,6 +23,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
+const (
+	testCluster = "cls-1"
+	testBinding = "binding-a"
+)
+
 func TestOwnerTag(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -31,9 +36,9 @@ func TestOwnerTag(t *testing.T) {
 		other      string
 		otherUID   types.UID
 	}{
-		{name: "another binding", clusterID: "cls-1", bindingUID: "uid-a", other: "cls-1", otherUID: "uid-b"},
-		{name: "another cluster", clusterID: "cls-1", bindingUID: "uid-a", other: "cls-2", otherUID: "uid-a"},
-		{name: "separator matters", clusterID: "cls-1a", bindingUID: "b", other: "cls-1", otherUID: "ab"},
+		{name: "another binding", clusterID: testCluster, bindingUID: testBinding, other: testCluster, otherUID: "binding-b"},
+		{name: "another cluster", clusterID: testCluster, bindingUID: testBinding, other: "cls-2", otherUID: testBinding},
+		{name: "separator matters", clusterID: "cls-1a", bindingUID: "b", other: testCluster, otherUID: "ab"},
 		{name: "empty inputs", clusterID: "", bindingUID: "", other: "x", otherUID: ""},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,170 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/clb"
+)
+
+// maxUnhealthyListed caps status.unhealthyTargets (the CRD allows 50).
+const maxUnhealthyListed = 50
+
+// gateInput is what decides one pod's readiness gate.
+type gateInput struct {
+	// registered is true when the CLB lists the pod as a backend of the binding's listener/rule.
+	registered bool
+	health     clb.TargetHealth
+	// probed is true once the health view has been read at least once.
+	probed  bool
+	policy  networkingv1alpha1.ReadinessPolicy
+	current *corev1.PodCondition
+	// waitedTooLong is true when the pod has been registered for longer than timeoutSeconds.
+	waitedTooLong bool
+	where         string // "listener lbl-… of lb-…", for messages
+}
+
+// gateCondition decides the pod condition of a binding's readiness gate.
+func gateCondition(in gateInput) (corev1.ConditionStatus, string, string) {
+	if in.policy != networkingv1alpha1.ReadinessPolicyFollowHealth && in.current != nil && in.current.Status == corev1.ConditionTrue {
+		return corev1.ConditionTrue, in.current.Reason, in.current.Message // OnceHealthy latches
+	}
+	switch {
+	case !in.registered:
+		return corev1.ConditionFalse, networkingv1alpha1.GateRegistrationPendingReason,
+			"waiting for the pod to be registered on " + in.where
+	case in.health.Detail == clb.HealthAlive || in.health.Detail == clb.HealthClose:
+		msg := "registered on " + in.where + " and healthy"
+		if in.health.Detail == clb.HealthClose {
+			msg = "registered on " + in.where + "; its health check is off"
+		}
+		return corev1.ConditionTrue, networkingv1alpha1.GateHealthyReason, msg
+	case in.waitedTooLong:
+		return corev1.ConditionTrue, networkingv1alpha1.GateHealthCheckTimeoutReason,
+			"the CLB did not report the pod healthy within spec.timeoutSeconds of its CLBHealth; failing open"
+	case in.health.Detail == clb.HealthDead:
+		return corev1.ConditionFalse, networkingv1alpha1.GateUnhealthyReason,
+			"the CLB health check of " + in.where + " fails for this pod"
+	default:
+		return corev1.ConditionFalse, networkingv1alpha1.GateHealthCheckPendingReason,
+			"registered on " + in.where + "; waiting for the CLB health check to pass"
+	}
+}
+
+// setPodCondition updates or adds the condition and reports whether anything changed.
+func setPodCondition(conds []corev1.PodCondition, c corev1.PodCondition, now time.Time) ([]corev1.PodCondition, bool) {
+	for i := range conds {
+		if conds[i].Type != c.Type {
+			continue
+		}
+		if conds[i].Status == c.Status && conds[i].Reason == c.Reason && conds[i].Message == c.Message {
+			return conds, false
+		}
+		if conds[i].Status != c.Status {
+			c.LastTransitionTime = metav1.NewTime(now)
+		} else {
+			c.LastTransitionTime = conds[i].LastTransitionTime
+		}
+		conds[i] = c
+		return conds, true
+	}
+	c.LastTransitionTime = metav1.NewTime(now)
+	return append(conds, c), true
+}
+
+// healthObservation is what one reconcile learned about a binding's backends.
+type healthObservation struct {
+	targets  []clb.TargetHealth // the binding's backends as the CLB reports them
+	podOf    map[string]string  // backend IP → pod name
+	readAt   time.Time
+	readErr  error
+	now      time.Time
+	previous []networkingv1alpha1.UnhealthyTarget
+}
+
+// setHealthStatus computes a CLBHealth's status from the health view.
+func setHealthStatus(h *networkingv1alpha1.CLBHealth, o healthObservation) {
+	st := &h.Status
+	st.Registered, st.Healthy, st.Unhealthy, st.Unknown = 0, 0, 0, 0
+	since := map[string]metav1.Time{}
+	for _, u := range o.previous {
+		since[fmt.Sprintf("%s/%s/%d/%s", u.IP, u.InstanceID, u.Port, u.State)] = u.Since
+	}
+	var unhealthy []networkingv1alpha1.UnhealthyTarget
+	for _, t := range o.targets {
+		st.Registered++
+		state := t.Detail
+		switch t.Detail {
+		case clb.HealthAlive, clb.HealthClose:
+			st.Healthy++
+			continue
+		case clb.HealthDead:
+			st.Unhealthy++
+		default:
+			st.Unknown++
+			state = clb.HealthUnknown
+		}
+		u := networkingv1alpha1.UnhealthyTarget{IP: t.EniIP, InstanceID: t.InstanceID, Port: int32(t.Port), Pod: o.podOf[t.EniIP], State: state}
+		u.Since = metav1.NewTime(o.now)
+		if s, ok := since[fmt.Sprintf("%s/%s/%d/%s", u.IP, u.InstanceID, u.Port, u.State)]; ok {
+			u.Since = s
+		}
+		unhealthy = append(unhealthy, u)
+	}
+	slices.SortFunc(unhealthy, func(a, b networkingv1alpha1.UnhealthyTarget) int {
+		return cmp.Or(a.Since.Compare(b.Since.Time), cmp.Compare(a.IP, b.IP), cmp.Compare(a.InstanceID, b.InstanceID), cmp.Compare(a.Port, b.Port))
+	})
+	st.UnhealthyTargets = unhealthy[:min(len(unhealthy), maxUnhealthyListed)]
+	st.Summary = fmt.Sprintf("%d/%d", st.Healthy, st.Registered)
+	if !o.readAt.IsZero() {
+		st.LastProbeTime = &metav1.Time{Time: o.readAt}
+	}
+	meta.SetStatusCondition(&st.Conditions, healthReadyCondition(h, o))
+}
+
+func healthReadyCondition(h *networkingv1alpha1.CLBHealth, o healthObservation) metav1.Condition {
+	st := h.Status
+	c := metav1.Condition{Type: networkingv1alpha1.HealthReadyCondition, Status: metav1.ConditionFalse, ObservedGeneration: h.Generation}
+	switch {
+	case o.readAt.IsZero():
+		c.Reason, c.Message = networkingv1alpha1.HealthPendingReason, "waiting for the first health poll"
+		if o.readErr != nil {
+			c.Message += ": " + o.readErr.Error()
+		}
+	case st.Registered == 0:
+		c.Reason, c.Message = networkingv1alpha1.HealthNoTargetsReason, "the binding has no backends registered"
+	case st.Unhealthy > 0:
+		c.Reason = networkingv1alpha1.HealthUnhealthyReason
+		c.Message = fmt.Sprintf("%d of %d backends fail the CLB health check", st.Unhealthy, st.Registered)
+	case st.Unknown > 0:
+		c.Reason = networkingv1alpha1.HealthPendingReason
+		c.Message = fmt.Sprintf("%d of %d backends are not judged by the CLB yet", st.Unknown, st.Registered)
+	default:
+		c.Status, c.Reason = metav1.ConditionTrue, networkingv1alpha1.HealthAllHealthyReason
+		c.Message = fmt.Sprintf("all %d backends are healthy", st.Registered)
+	}
+	return c
+}

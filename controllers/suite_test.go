@@ -1,0 +1,206 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/controllers"
+	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/test/testenv"
+)
+
+const (
+	testRegion    = "ap-guangzhou"
+	testSecretID  = "AKIDcontrollersuite"
+	testSecretKey = "controllers-suite-secret"
+	// testClusterID goes into every owner tag; a restarted manager keeps it, as a real one does.
+	testClusterID = "cls-envtest"
+	// syncWindow is how long a load balancer worker gathers changes before a pass.
+	syncWindow = 50 * time.Millisecond
+)
+
+var (
+	ctx       context.Context
+	cancel    context.CancelFunc
+	env       *envtest.Environment
+	restCfg   *rest.Config
+	scheme    = runtime.NewScheme()
+	k8sClient client.Client
+
+	// sim is the cloud; every It gets its own load balancer in it.
+	sim       *clbsim.Sim
+	simServer *httptest.Server
+	// cloudCfg configures the controller's CLB client, and cloud, the tests' own client for
+	// backends "added by hand" (it speaks the real SDK to clbsim, as the console would).
+	cloudCfg clb.Config
+	cloud    *clb.Client
+
+	// mgr is the running controller; restartManager replaces it.
+	mgr *testManager
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controllers suite")
+}
+
+var _ = BeforeSuite(func() {
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+	SetDefaultConsistentlyPollingInterval(100 * time.Millisecond)
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(networkingv1alpha1.AddToScheme(scheme)).To(Succeed())
+
+	var err error
+	env, err = testenv.New()
+	Expect(err).NotTo(HaveOccurred())
+	restCfg, err = env.Start()
+	Expect(err).NotTo(HaveOccurred())
+	k8sClient, err = client.New(restCfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	// The per-LB quota is raised above the documented 200 so that the batching test can need
+	// more than one 500-target call; everything else is clbsim's default (20 QPS per action).
+	sim = clbsim.New(clbsim.Options{
+		SecretID: testSecretID, SecretKey: testSecretKey, Region: testRegion,
+		VpcID: "vpc-envtest", MaxTargetsPerLB: 5000,
+	})
+	simServer = httptest.NewServer(sim)
+	u, err := url.Parse(simServer.URL)
+	Expect(err).NotTo(HaveOccurred())
+
+	creds := GinkgoT().TempDir()
+	Expect(os.WriteFile(filepath.Join(creds, "secretId"), []byte(testSecretID), 0o600)).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(creds, "secretKey"), []byte(testSecretKey), 0o600)).To(Succeed())
+	cloudCfg = clb.Config{
+		Region: testRegion, Endpoint: u.Host, Scheme: "HTTP", CredentialsDir: creds,
+		Retry:            clb.RetryConfig{MaxRetries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
+		TaskPollInterval: 10 * time.Millisecond,
+		TaskTimeout:      10 * time.Second,
+		RequestTimeout:   5 * time.Second,
+	}
+	cloud, err = clb.New(cloudCfg)
+	Expect(err).NotTo(HaveOccurred())
+
+	mgr = startManager()
+})
+
+var _ = AfterSuite(func() {
+	if mgr != nil {
+		mgr.stop()
+	}
+	if cancel != nil {
+		cancel()
+	}
+	if simServer != nil {
+		simServer.Close()
+	}
+	if sim != nil {
+		sim.Close()
+	}
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
+	}
+})
+
+// testManager is one run of the controller: a manager with the binding reconciler and a fresh
+// lbsync.Syncer, wired as cmd/manager's setupBindings wires them.
+type testManager struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startManager starts a new controller in the background.
+func startManager() *testManager {
+	m, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  controllers.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		LeaderElection:         false,
+		// A restarted manager registers the same controller name again in this process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+
+	cloudClient, err := clb.New(cloudCfg)
+	Expect(err).NotTo(HaveOccurred())
+	reconciler := &controllers.CLBBackendBindingReconciler{
+		Client:    m.GetClient(),
+		ClusterID: testClusterID,
+		Recorder:  m.GetEventRecorder("clbbackendbinding-controller"),
+	}
+	// Short retries, so a binding waiting for its listener sees it within a second.
+	syncer, err := lbsync.New(cloudClient, reconciler, lbsync.Options{
+		Window: syncWindow, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	reconciler.Syncer = syncer
+	Expect(m.Add(syncer)).To(Succeed())
+	Expect(reconciler.SetupWithManager(m)).To(Succeed())
+
+	mctx, mcancel := context.WithCancel(ctx)
+	tm := &testManager{cancel: mcancel, done: make(chan error, 1)}
+	go func() {
+		defer GinkgoRecover()
+		tm.done <- m.Start(mctx)
+	}()
+	return tm
+}
+
+// stop stops the controller and waits until its workers have returned.
+func (tm *testManager) stop() {
+	tm.cancel()
+	Eventually(tm.done).Should(Receive(Not(HaveOccurred())), "the manager did not stop")
+}
+
+// restartManager stops the running controller; while it is down, whileDown runs; then a new
+// controller, with empty caches and a new Syncer, takes over.
+func restartManager(whileDown func()) {
+	mgr.stop()
+	// Start again even if whileDown fails, so that the following specs have a controller.
+	defer func() { mgr = startManager() }()
+	if whileDown != nil {
+		whileDown()
+	}
+}

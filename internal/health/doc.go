@@ -1,0 +1,21 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package health polls the CLB's health view of every watched load balancer with
+// DescribeTargetHealth, up to 30 load balancers a call, and keeps the result in memory for all
+// bindings to share: no binding or pod causes a cloud call of its own. It polls fast while anyone
+// waits for a verdict (a gated pod, a converging binding) and slowly when the cluster is steady.
+package health

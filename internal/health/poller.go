@@ -1,0 +1,228 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package health
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/clbind/clb-binding-controller/internal/clb"
+)
+
+// Cloud is what the poller needs from internal/clb.
+type Cloud interface {
+	DescribeTargetHealth(ctx context.Context, lbIDs []string) (map[string][]clb.TargetHealth, error)
+}
+
+var _ Cloud = (*clb.Client)(nil)
+
+// Snapshot is one load balancer's health view as last read.
+type Snapshot struct {
+	Targets map[clb.TargetKey]clb.TargetHealth
+	// ReadAt is when the view was read; zero if never.
+	ReadAt time.Time
+	// Err is the error of the last read, if it failed; Targets then hold the previous view.
+	Err error
+}
+
+// Options tune the poller. Zero values take the defaults.
+type Options struct {
+	// Fast is the interval while anyone waits for a verdict (default 2s).
+	Fast time.Duration
+	// Slow is the interval when steady (default 30s).
+	Slow  time.Duration
+	Clock clock.WithTicker
+}
+
+// OnChange is told which load balancers' views changed after a poll.
+type OnChange func(lbIDs []string)
+
+// interest is one watcher's wish: a load balancer, polled fast or not.
+type interest struct {
+	lbID string
+	fast bool
+}
+
+// Poller reads DescribeTargetHealth for every load balancer someone is interested in.
+type Poller struct {
+	cloud    Cloud
+	onChange OnChange
+	opts     Options
+
+	mu        sync.Mutex
+	interests map[types.NamespacedName]interest
+	views     map[string]Snapshot
+	wake      chan struct{}
+}
+
+// New returns a poller; onChange may be nil.
+func New(cloud Cloud, onChange OnChange, opts Options) (*Poller, error) {
+	if cloud == nil {
+		return nil, errors.New("health: cloud must not be nil")
+	}
+	if opts.Fast <= 0 {
+		opts.Fast = 2 * time.Second
+	}
+	if opts.Slow < opts.Fast {
+		opts.Slow = max(30*time.Second, opts.Fast)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	return &Poller{
+		cloud: cloud, onChange: onChange, opts: opts,
+		interests: map[types.NamespacedName]interest{},
+		views:     map[string]Snapshot{},
+		wake:      make(chan struct{}, 1),
+	}, nil
+}
+
+// SetOnChange sets the callback; call it before Start.
+func (p *Poller) SetOnChange(fn OnChange) { p.onChange = fn }
+
+// Watch declares that owner (a binding) needs the health of lbID, polled fast while fast is
+// true. A watcher that turns fast, or a load balancer never read, triggers a poll at once.
+func (p *Poller) Watch(owner types.NamespacedName, lbID string, fast bool) {
+	p.mu.Lock()
+	prev, had := p.interests[owner]
+	p.interests[owner] = interest{lbID: lbID, fast: fast}
+	_, read := p.views[lbID]
+	p.mu.Unlock()
+	if !read || (fast && (!had || !prev.fast || prev.lbID != lbID)) {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Unwatch drops owner's interest.
+func (p *Poller) Unwatch(owner types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.interests, owner)
+}
+
+// View returns the last health view of lbID.
+func (p *Poller) View(lbID string) (Snapshot, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.views[lbID]
+	return s, ok
+}
+
+// NeedLeaderElection keeps standby replicas from polling.
+func (p *Poller) NeedLeaderElection() bool { return true }
+
+// Start polls until ctx ends.
+func (p *Poller) Start(ctx context.Context) error {
+	for {
+		lbIDs, fast := p.wanted()
+		if len(lbIDs) > 0 {
+			p.poll(ctx, lbIDs)
+		}
+		interval := p.opts.Slow
+		if fast {
+			interval = p.opts.Fast
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.wake:
+		case <-p.opts.Clock.After(interval):
+		}
+	}
+}
+
+// wanted lists the load balancers to read and whether anyone wants them fast.
+func (p *Poller) wanted() ([]string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	set := map[string]bool{}
+	fast := false
+	for _, in := range p.interests {
+		set[in.lbID] = true
+		fast = fast || in.fast
+	}
+	for id := range p.views {
+		if !set[id] {
+			delete(p.views, id) // nobody watches it any more
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), fast
+}
+
+// poll reads all wanted load balancers (the client packs 30 into a call) and reports changes.
+func (p *Poller) poll(ctx context.Context, lbIDs []string) {
+	start := p.opts.Clock.Now()
+	read, err := p.cloud.DescribeTargetHealth(ctx, lbIDs)
+	pollDuration.Observe(p.opts.Clock.Since(start).Seconds())
+	if err != nil {
+		pollErrors.Inc()
+		ctrl.LoggerFrom(ctx).Error(err, "Reading CLB target health", "loadBalancers", len(lbIDs))
+	}
+	now := p.opts.Clock.Now()
+	var changed []string
+	p.mu.Lock()
+	for _, id := range lbIDs {
+		prev := p.views[id]
+		list, ok := read[id]
+		if !ok && err != nil {
+			prev.Err = err // keep the last view; say it is stale
+			p.views[id] = prev
+			continue
+		}
+		next := Snapshot{Targets: make(map[clb.TargetKey]clb.TargetHealth, len(list)), ReadAt: now}
+		for _, t := range list {
+			next.Targets[t.TargetKey] = t
+		}
+		if prev.ReadAt.IsZero() || !maps.Equal(prev.Targets, next.Targets) {
+			changed = append(changed, id)
+		}
+		p.views[id] = next
+	}
+	p.mu.Unlock()
+	if len(changed) > 0 && p.onChange != nil {
+		p.onChange(changed)
+	}
+}
+
+var (
+	pollDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "clbind", Subsystem: "health", Name: "poll_duration_seconds",
+		Help:    "Duration of one health poll over every watched load balancer.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+	})
+	pollErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "clbind", Subsystem: "health", Name: "poll_errors_total",
+		Help: "Health polls that failed.",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(pollDuration, pollErrors)
+}
