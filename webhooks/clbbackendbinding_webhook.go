@@ -32,7 +32,7 @@ func SetupCLBBackendBindingWebhookWithManager(mgr ctrl.Manager) error {
 		Complete()
 }
 
-// +kubebuilder:webhook:path=/validate-networking-clbind-io-v1alpha1-clbbackendbinding,mutating=false,failurePolicy=fail,sideEffects=None,groups=networking.clbind.io,resources=clbbackendbindings,verbs=create;update,versions=v1alpha1,name=vclbbackendbinding.clbind.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-networking-clbind-io-v1alpha1-clbbackendbinding,mutating=false,failurePolicy=fail,sideEffects=None,groups=networking.clbind.io,resources=clbbackendbindings,verbs=create;update,versions=v1alpha1,name=vclbbackendbinding.clbind.io,admissionReviewVersions=v1,timeoutSeconds=10
 
 // CLBBackendBindingValidator checks what the CRD's CEL rules cannot: rules that need other objects.
 type CLBBackendBindingValidator struct{}

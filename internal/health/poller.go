@@ -141,6 +141,10 @@ func (p *Poller) NeedLeaderElection() bool { return true }
 // Start polls until ctx ends.
 func (p *Poller) Start(ctx context.Context) error {
 	for {
+		select {
+		case <-p.wake: // this poll serves the wake-up
+		default:
+		}
 		lbIDs, fast := p.wanted()
 		if len(lbIDs) > 0 {
 			p.poll(ctx, lbIDs)

@@ -1,0 +1,143 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/clb"
+)
+
+func TestGateCondition(t *testing.T) {
+	alive := clb.TargetHealth{Healthy: true, Detail: clb.HealthAlive}
+	dead := clb.TargetHealth{Detail: clb.HealthDead}
+	unknown := clb.TargetHealth{Detail: clb.HealthUnknown}
+	trueCond := &corev1.PodCondition{Status: corev1.ConditionTrue, Reason: networkingv1alpha1.GateHealthyReason, Message: "was healthy"}
+	tests := []struct {
+		name       string
+		in         gateInput
+		wantStatus corev1.ConditionStatus
+		wantReason string
+	}{
+		{"not registered", gateInput{}, corev1.ConditionFalse, networkingv1alpha1.GateRegistrationPendingReason},
+		{"registered, not judged", gateInput{registered: true, health: unknown}, corev1.ConditionFalse, networkingv1alpha1.GateHealthCheckPendingReason},
+		{"registered and alive", gateInput{registered: true, health: alive}, corev1.ConditionTrue, networkingv1alpha1.GateHealthyReason},
+		{"health check off", gateInput{registered: true, health: clb.TargetHealth{Detail: clb.HealthClose}}, corev1.ConditionTrue, networkingv1alpha1.GateHealthyReason},
+		{"dead", gateInput{registered: true, health: dead}, corev1.ConditionFalse, networkingv1alpha1.GateUnhealthyReason},
+		{"dead past the timeout fails open", gateInput{registered: true, health: dead, waitedTooLong: true}, corev1.ConditionTrue, networkingv1alpha1.GateHealthCheckTimeoutReason},
+		{"OnceHealthy latches True", gateInput{registered: true, health: dead, current: trueCond, policy: networkingv1alpha1.ReadinessPolicyOnceHealthy},
+			corev1.ConditionTrue, networkingv1alpha1.GateHealthyReason},
+		{"OnceHealthy latches True after deregistration", gateInput{current: trueCond}, corev1.ConditionTrue, networkingv1alpha1.GateHealthyReason},
+		{"FollowHealth follows a dead backend", gateInput{registered: true, health: dead, current: trueCond, policy: networkingv1alpha1.ReadinessPolicyFollowHealth},
+			corev1.ConditionFalse, networkingv1alpha1.GateUnhealthyReason},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			status, reason, msg := gateCondition(tt.in)
+			g.Expect(status).To(Equal(tt.wantStatus))
+			g.Expect(reason).To(Equal(tt.wantReason))
+			g.Expect(msg).NotTo(BeEmpty())
+		})
+	}
+}
+
+func TestSetPodCondition(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	gate := corev1.PodConditionType("health.clbind.io/web")
+	conds, changed := setPodCondition(nil, corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: "A"}, t0)
+	g.Expect(changed).To(BeTrue())
+	g.Expect(conds).To(HaveLen(1))
+	_, changed = setPodCondition(conds, corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: "A"}, t0.Add(time.Second))
+	g.Expect(changed).To(BeFalse(), "an unchanged condition must not be written")
+	conds, changed = setPodCondition(conds, corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: "B"}, t0.Add(time.Second))
+	g.Expect(changed).To(BeTrue())
+	g.Expect(conds[0].LastTransitionTime.Time).To(Equal(t0), "a reason change is not a transition")
+	conds, _ = setPodCondition(conds, corev1.PodCondition{Type: gate, Status: corev1.ConditionTrue, Reason: "C"}, t0.Add(2*time.Second))
+	g.Expect(conds[0].LastTransitionTime.Time).To(Equal(t0.Add(2 * time.Second)))
+}
+
+func TestSetHealthStatus(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	earlier := metav1.NewTime(now.Add(-time.Minute))
+	target := func(ip, detail string) clb.TargetHealth {
+		return clb.TargetHealth{TargetKey: clb.TargetKey{ListenerID: "lbl-1", EniIP: ip, Port: 80}, Healthy: detail == clb.HealthAlive, Detail: detail}
+	}
+	tests := []struct {
+		name          string
+		obs           healthObservation
+		wantSummary   string
+		wantReason    string
+		wantReady     bool
+		wantUnhealthy []string
+	}{
+		{"never probed", healthObservation{now: now}, "0/0", networkingv1alpha1.HealthPendingReason, false, nil},
+		{"no backends", healthObservation{now: now, readAt: now}, "0/0", networkingv1alpha1.HealthNoTargetsReason, false, nil},
+		{"all healthy", healthObservation{now: now, readAt: now, targets: []clb.TargetHealth{target("10.0.0.1", clb.HealthAlive), target("10.0.0.2", clb.HealthClose)}},
+			"2/2", networkingv1alpha1.HealthAllHealthyReason, true, nil},
+		{"one dead, one unknown", healthObservation{now: now, readAt: now, podOf: map[string]string{"10.0.0.2": "web-2"},
+			targets:  []clb.TargetHealth{target("10.0.0.1", clb.HealthAlive), target("10.0.0.2", clb.HealthDead), target("10.0.0.3", clb.HealthUnknown)},
+			previous: []networkingv1alpha1.UnhealthyTarget{{IP: "10.0.0.3", Port: 80, State: clb.HealthUnknown, Since: earlier}}},
+			"1/3", networkingv1alpha1.HealthUnhealthyReason, false, []string{"10.0.0.3", "10.0.0.2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			h := &networkingv1alpha1.CLBHealth{}
+			setHealthStatus(h, tt.obs)
+			g.Expect(h.Status.Summary).To(Equal(tt.wantSummary))
+			ready := meta.FindStatusCondition(h.Status.Conditions, networkingv1alpha1.HealthReadyCondition)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal(tt.wantReason))
+			g.Expect(ready.Status == metav1.ConditionTrue).To(Equal(tt.wantReady))
+			var ips []string
+			for _, u := range h.Status.UnhealthyTargets {
+				ips = append(ips, u.IP)
+			}
+			g.Expect(ips).To(Equal(tt.wantUnhealthy), "unhealthy targets, oldest first")
+		})
+	}
+	t.Run("keeps since for a backend still in the same state, names its pod", func(t *testing.T) {
+		g := NewWithT(t)
+		h := &networkingv1alpha1.CLBHealth{}
+		setHealthStatus(h, healthObservation{now: now, readAt: now, podOf: map[string]string{"10.0.0.3": "web-3"},
+			targets:  []clb.TargetHealth{target("10.0.0.3", clb.HealthUnknown)},
+			previous: []networkingv1alpha1.UnhealthyTarget{{IP: "10.0.0.3", Port: 80, State: clb.HealthUnknown, Since: earlier}}})
+		g.Expect(h.Status.UnhealthyTargets).To(HaveLen(1))
+		g.Expect(h.Status.UnhealthyTargets[0].Since).To(Equal(earlier))
+		g.Expect(h.Status.UnhealthyTargets[0].Pod).To(Equal("web-3"))
+	})
+	t.Run("caps the list", func(t *testing.T) {
+		g := NewWithT(t)
+		var many []clb.TargetHealth
+		for i := range 80 {
+			many = append(many, clb.TargetHealth{TargetKey: clb.TargetKey{ListenerID: "lbl-1", EniIP: "10.0.1.1", Port: int64(1000 + i)}, Detail: clb.HealthDead})
+		}
+		h := &networkingv1alpha1.CLBHealth{}
+		setHealthStatus(h, healthObservation{now: now, readAt: now, targets: many})
+		g.Expect(h.Status.UnhealthyTargets).To(HaveLen(maxUnhealthyListed))
+		g.Expect(h.Status.Unhealthy).To(BeEquivalentTo(80))
+	})
+}
