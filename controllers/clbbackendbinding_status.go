@@ -68,7 +68,10 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 			st.LastSyncTime = &metav1.Time{Time: o.sync.LastSyncTime}
 		}
 	}
-	if !o.deleting && o.inputErr == nil {
+	// A missing Service is a known desired set, the empty one (its backends are being removed),
+	// so the counts follow it; any other input error leaves the last known counts.
+	_, serviceGone := errors.AsType[*serviceGoneError](o.inputErr)
+	if !o.deleting && (o.inputErr == nil || serviceGone) {
 		st.Desired, st.Draining = 0, 0
 		for _, t := range o.desired.Targets {
 			if t.Draining {

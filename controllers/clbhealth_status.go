@@ -113,7 +113,7 @@ func setHealthStatus(h *networkingv1alpha1.CLBHealth, o healthObservation) {
 	for _, u := range o.previous {
 		since[fmt.Sprintf("%s/%s/%d/%s", u.IP, u.InstanceID, u.Port, u.State)] = u.Since
 	}
-	var unhealthy []networkingv1alpha1.UnhealthyTarget
+	unhealthy := make([]networkingv1alpha1.UnhealthyTarget, 0, len(o.targets))
 	for _, t := range o.targets {
 		st.Registered++
 		state := t.Detail

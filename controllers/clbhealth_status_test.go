@@ -111,12 +111,20 @@ func TestSetHealthStatus(t *testing.T) {
 			ready := meta.FindStatusCondition(h.Status.Conditions, networkingv1alpha1.HealthReadyCondition)
 			g.Expect(ready).NotTo(BeNil())
 			g.Expect(ready.Reason).To(Equal(tt.wantReason))
-			g.Expect(ready.Status == metav1.ConditionTrue).To(Equal(tt.wantReady))
-			var ips []string
+			wantStatus := metav1.ConditionFalse
+			if tt.wantReady {
+				wantStatus = metav1.ConditionTrue
+			}
+			g.Expect(ready.Status).To(Equal(wantStatus))
+			ips := make([]string, 0, len(h.Status.UnhealthyTargets))
 			for _, u := range h.Status.UnhealthyTargets {
 				ips = append(ips, u.IP)
 			}
-			g.Expect(ips).To(Equal(tt.wantUnhealthy), "unhealthy targets, oldest first")
+			if tt.wantUnhealthy == nil {
+				g.Expect(ips).To(BeEmpty())
+			} else {
+				g.Expect(ips).To(Equal(tt.wantUnhealthy), "unhealthy targets, oldest first")
+			}
 		})
 	}
 	t.Run("keeps since for a backend still in the same state, names its pod", func(t *testing.T) {
@@ -131,7 +139,7 @@ func TestSetHealthStatus(t *testing.T) {
 	})
 	t.Run("caps the list", func(t *testing.T) {
 		g := NewWithT(t)
-		var many []clb.TargetHealth
+		many := make([]clb.TargetHealth, 0, 80)
 		for i := range 80 {
 			many = append(many, clb.TargetHealth{TargetKey: clb.TargetKey{ListenerID: "lbl-1", EniIP: "10.0.1.1", Port: int64(1000 + i)}, Detail: clb.HealthDead})
 		}

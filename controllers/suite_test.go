@@ -18,10 +18,6 @@ package controllers_test
 
 import (
 	"context"
-	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -43,13 +39,11 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
 	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/test/testenv"
 )
 
 const (
-	testRegion    = "ap-guangzhou"
-	testSecretID  = "AKIDcontrollersuite"
-	testSecretKey = "controllers-suite-secret"
 	// testClusterID goes into every owner tag; a restarted manager keeps it, as a real one does.
 	testClusterID = "cls-envtest"
 	// syncWindow is how long a load balancer worker gathers changes before a pass.
@@ -65,12 +59,11 @@ var (
 	k8sClient client.Client
 
 	// sim is the cloud; every It gets its own load balancer in it.
+	simServer *simtest.Server
 	sim       *clbsim.Sim
-	simServer *httptest.Server
-	// cloudCfg configures the controller's CLB client, and cloud, the tests' own client for
-	// backends "added by hand" (it speaks the real SDK to clbsim, as the console would).
-	cloudCfg clb.Config
-	cloud    *clb.Client
+	// cloud is the tests' own client, for backends "added by hand": it speaks the real SDK to
+	// clbsim, as the console would.
+	cloud *clb.Client
 
 	// mgr is the running controller; restartManager replaces it.
 	mgr *testManager
@@ -101,25 +94,10 @@ var _ = BeforeSuite(func() {
 
 	// The per-LB quota is raised above the documented 200 so that the batching test can need
 	// more than one 500-target call; everything else is clbsim's default (20 QPS per action).
-	sim = clbsim.New(clbsim.Options{
-		SecretID: testSecretID, SecretKey: testSecretKey, Region: testRegion,
-		VpcID: "vpc-envtest", MaxTargetsPerLB: 5000,
-	})
-	simServer = httptest.NewServer(sim)
-	u, err := url.Parse(simServer.URL)
+	simServer, err = simtest.Start(clbsim.Options{MaxTargetsPerLB: 5000}, GinkgoT().TempDir())
 	Expect(err).NotTo(HaveOccurred())
-
-	creds := GinkgoT().TempDir()
-	Expect(os.WriteFile(filepath.Join(creds, "secretId"), []byte(testSecretID), 0o600)).To(Succeed())
-	Expect(os.WriteFile(filepath.Join(creds, "secretKey"), []byte(testSecretKey), 0o600)).To(Succeed())
-	cloudCfg = clb.Config{
-		Region: testRegion, Endpoint: u.Host, Scheme: "HTTP", CredentialsDir: creds,
-		Retry:            clb.RetryConfig{MaxRetries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
-		TaskPollInterval: 10 * time.Millisecond,
-		TaskTimeout:      10 * time.Second,
-		RequestTimeout:   5 * time.Second,
-	}
-	cloud, err = clb.New(cloudCfg)
+	sim = simServer.Sim
+	cloud, err = simServer.Client()
 	Expect(err).NotTo(HaveOccurred())
 
 	mgr = startManager()
@@ -134,9 +112,6 @@ var _ = AfterSuite(func() {
 	}
 	if simServer != nil {
 		simServer.Close()
-	}
-	if sim != nil {
-		sim.Close()
 	}
 	if env != nil {
 		Expect(env.Stop()).To(Succeed())
@@ -163,7 +138,11 @@ func startManager() *testManager {
 	})
 	Expect(err).NotTo(HaveOccurred())
 
-	cloudClient, err := clb.New(cloudCfg)
+	// The controller's client keeps the production rate limits (20 QPS per action) and tries
+	// again quickly.
+	cfg := simServer.ClientConfig(nil)
+	cfg.RateLimits = clb.RateLimitConfig{}
+	cloudClient, err := clb.New(cfg)
 	Expect(err).NotTo(HaveOccurred())
 	reconciler := &controllers.CLBBackendBindingReconciler{
 		Client:    m.GetClient(),

@@ -18,36 +18,207 @@ package webhooks
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 )
 
-// SetupCLBBackendBindingWebhookWithManager registers the binding validator.
+// LoadBalancerIDIndex indexes bindings by spec.loadBalancerId in the manager's cache, for the
+// duplicate-listener lookup.
+const LoadBalancerIDIndex = "webhooks.spec.loadBalancerId"
+
+// SetupCLBBackendBindingWebhookWithManager registers the binding validator and the cache index it
+// uses.
 func SetupCLBBackendBindingWebhookWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &networkingv1alpha1.CLBBackendBinding{}, LoadBalancerIDIndex,
+		func(obj client.Object) []string {
+			return []string{obj.(*networkingv1alpha1.CLBBackendBinding).Spec.LoadBalancerID}
+		}); err != nil {
+		return fmt.Errorf("indexing bindings by load balancer: %w", err)
+	}
+	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Service{}); err != nil {
+		return err
+	}
 	return ctrl.NewWebhookManagedBy(mgr, &networkingv1alpha1.CLBBackendBinding{}).
-		WithValidator(&CLBBackendBindingValidator{}).
+		WithValidator(&CLBBackendBindingValidator{Reader: mgr.GetClient()}).
 		Complete()
 }
 
 // +kubebuilder:webhook:path=/validate-networking-clbind-io-v1alpha1-clbbackendbinding,mutating=false,failurePolicy=fail,sideEffects=None,groups=networking.clbind.io,resources=clbbackendbindings,verbs=create;update,versions=v1alpha1,name=vclbbackendbinding.clbind.io,admissionReviewVersions=v1,timeoutSeconds=10
 
 // CLBBackendBindingValidator checks what the CRD's CEL rules cannot: rules that need other objects.
-type CLBBackendBindingValidator struct{}
-
-// ValidateCreate validates a new binding.
-func (v *CLBBackendBindingValidator) ValidateCreate(_ context.Context, _ *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
-	return nil, nil
+// It refuses a second binding on the same listener (or rule) unless both are multiCluster, and
+// warns about Services that are missing or cannot work with the binding.
+type CLBBackendBindingValidator struct {
+	// Reader is the manager's cache-backed client; it must have LoadBalancerIDIndex.
+	Reader client.Reader
 }
 
-// ValidateUpdate validates a changed binding.
-func (v *CLBBackendBindingValidator) ValidateUpdate(_ context.Context, _, _ *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
-	return nil, nil
+// ValidateCreate validates a new binding.
+func (v *CLBBackendBindingValidator) ValidateCreate(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
+	return v.validate(ctx, b)
+}
+
+// ValidateUpdate validates a changed binding (for example multiCluster turned off while another
+// binding shares the listener).
+func (v *CLBBackendBindingValidator) ValidateUpdate(ctx context.Context, _, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
+	return v.validate(ctx, b)
 }
 
 // ValidateDelete allows every deletion: the finalizer cleans up.
 func (v *CLBBackendBindingValidator) ValidateDelete(_ context.Context, _ *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
 	return nil, nil
+}
+
+func (v *CLBBackendBindingValidator) validate(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
+	var allErrs field.ErrorList
+	var others networkingv1alpha1.CLBBackendBindingList
+	if err := v.Reader.List(ctx, &others, client.MatchingFields{LoadBalancerIDIndex: b.Spec.LoadBalancerID}); err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("listing bindings of load balancer %s: %w", b.Spec.LoadBalancerID, err))
+	}
+	for i := range others.Items {
+		other := &others.Items[i]
+		if other.Namespace == b.Namespace && other.Name == b.Name {
+			continue
+		}
+		if b.Spec.MultiCluster && other.Spec.MultiCluster {
+			continue
+		}
+		if !SameTarget(b, other) {
+			continue
+		}
+		path := field.NewPath("spec", "listener")
+		what := "listener " + describeListener(other)
+		if b.Spec.Rule != nil {
+			path = field.NewPath("spec", "rule")
+			what = "rule " + describeRule(other) + " of listener " + describeListener(other)
+		}
+		msg := fmt.Sprintf("%s of load balancer %s is already bound by CLBBackendBinding %s/%s; "+
+			"two bindings may share a listener or rule only if both set spec.multiCluster", what, b.Spec.LoadBalancerID, other.Namespace, other.Name)
+		if !other.DeletionTimestamp.IsZero() {
+			msg += " (that binding is being deleted: retry once it is gone)"
+		}
+		allErrs = append(allErrs, field.Forbidden(path, msg))
+	}
+
+	warnings, err := v.serviceWarnings(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if len(allErrs) > 0 {
+		return warnings, apierrors.NewInvalid(networkingv1alpha1.SchemeGroupVersion.WithKind("CLBBackendBinding").GroupKind(), b.Name, allErrs)
+	}
+	return warnings, nil
+}
+
+// serviceWarnings warns, without refusing, about a Service that does not exist (yet) or that
+// cannot give the binding what it needs.
+func (v *CLBBackendBindingValidator) serviceWarnings(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
+	var svc corev1.Service
+	key := types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}
+	if err := v.Reader.Get(ctx, key, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return admission.Warnings{fmt.Sprintf("spec.serviceRef.name: Service %s does not exist; the binding registers no backends until it does", key)}, nil
+		}
+		return nil, apierrors.NewInternalError(fmt.Errorf("reading Service %s: %w", key, err))
+	}
+	var warnings admission.Warnings
+	targetType := b.Spec.TargetType
+	if targetType == "" {
+		targetType = networkingv1alpha1.TargetTypePod
+	}
+	switch targetType {
+	case networkingv1alpha1.TargetTypePod:
+		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			warnings = append(warnings, fmt.Sprintf("spec.serviceRef.name: Service %s is headless (clusterIP: None); "+
+				"pod targets follow its EndpointSlices, check that they list the pods and port you expect", key))
+		}
+		if len(svc.Spec.Selector) == 0 {
+			warnings = append(warnings, fmt.Sprintf("spec.serviceRef.name: Service %s has no selector; "+
+				"its EndpointSlices are managed by hand and no pod gets the readiness gate of this binding", key))
+		}
+	case networkingv1alpha1.TargetTypeNode:
+		if svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			warnings = append(warnings, fmt.Sprintf("spec.serviceRef.name: Service %s is of type %s and has no nodePort; "+
+				"targetType Node needs a NodePort or LoadBalancer Service", key, svc.Spec.Type))
+		}
+	}
+	return warnings, nil
+}
+
+// SameTarget reports whether two bindings on the same load balancer provably point at the same
+// listener and, for HTTP/HTTPS, the same rule, using only what the objects hold (no cloud calls).
+// A listener is the same when both name it by port and protocol and those match, or when its ID is
+// known on both sides (spec.listener.id, or status.listenerId once the controller resolved a port)
+// and matches. A rule is the same when neither binding names one (the whole listener), or when
+// both name one and the location IDs (spec or status) or domain and URL match. A binding with a
+// rule and one without are never reported: one of them is invalid, and the controller says which.
+func SameTarget(a, b *networkingv1alpha1.CLBBackendBinding) bool {
+	if a.Spec.LoadBalancerID != b.Spec.LoadBalancerID || !sameListener(a, b) {
+		return false
+	}
+	ra, rb := a.Spec.Rule, b.Spec.Rule
+	if ra == nil || rb == nil {
+		return ra == nil && rb == nil
+	}
+	if la, lb := locationID(a), locationID(b); la != "" && la == lb {
+		return true
+	}
+	return ra.Domain != "" && strings.EqualFold(ra.Domain, rb.Domain) && ra.URL == rb.URL
+}
+
+func sameListener(a, b *networkingv1alpha1.CLBBackendBinding) bool {
+	la, lb := a.Spec.Listener, b.Spec.Listener
+	if la.Port != 0 && la.Port == lb.Port && la.Protocol == lb.Protocol {
+		return true
+	}
+	ida, idb := listenerID(a), listenerID(b)
+	return ida != "" && ida == idb
+}
+
+func listenerID(b *networkingv1alpha1.CLBBackendBinding) string {
+	if b.Spec.Listener.ID != "" {
+		return b.Spec.Listener.ID
+	}
+	return b.Status.ListenerID
+}
+
+func locationID(b *networkingv1alpha1.CLBBackendBinding) string {
+	if b.Spec.Rule != nil && b.Spec.Rule.LocationID != "" {
+		return b.Spec.Rule.LocationID
+	}
+	return b.Status.LocationID
+}
+
+func describeListener(b *networkingv1alpha1.CLBBackendBinding) string {
+	l := b.Spec.Listener
+	if l.ID != "" {
+		return l.ID
+	}
+	s := fmt.Sprintf("%s:%d", l.Protocol, l.Port)
+	if b.Status.ListenerID != "" {
+		s += " (" + b.Status.ListenerID + ")"
+	}
+	return s
+}
+
+func describeRule(b *networkingv1alpha1.CLBBackendBinding) string {
+	r := b.Spec.Rule
+	if r.LocationID != "" {
+		return r.LocationID
+	}
+	s := r.Domain + r.URL
+	if b.Status.LocationID != "" {
+		s += " (" + b.Status.LocationID + ")"
+	}
+	return s
 }

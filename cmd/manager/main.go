@@ -42,7 +42,6 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/health"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
-	"github.com/clbind/clb-binding-controller/webhooks"
 )
 
 var scheme = runtime.NewScheme()
@@ -101,14 +100,14 @@ func setupBindings(mgr ctrl.Manager, cloud *clb.Client, opts options) error {
 }
 
 func run(opts options) error {
-	if err := opts.validate(); err != nil {
-		return fmt.Errorf("invalid flags: %w", err)
-	}
 	log := ctrl.Log.WithName("setup")
 	// Under OLM the bundle's webhookdefinitions own certificates and webhook configurations.
 	if os.Getenv("OPERATOR_CONDITION_NAME") != "" && opts.manageWebhookCerts {
 		log.Info("Running under OLM: leaving webhook certificates and configurations to OLM")
 		opts.manageWebhookCerts = false
+	}
+	if err := opts.validate(); err != nil {
+		return fmt.Errorf("invalid flags: %w", err)
 	}
 
 	var tlsOpts []func(*tls.Config)
@@ -121,11 +120,12 @@ func run(opts options) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
+	wh := newWebhookWiring(opts)
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   controllers.CacheOptions(),
+		Cache:                   wh.cacheOptions(controllers.CacheOptions()),
 		Metrics:                 metricsOpts,
-		WebhookServer:           webhook.NewServer(webhook.Options{Port: opts.webhookPort, CertDir: opts.webhookCertDir, TLSOpts: tlsOpts}),
+		WebhookServer:           webhook.NewServer(wh.serverOptions(tlsOpts)),
 		HealthProbeBindAddress:  opts.probeAddr,
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionID:        opts.leaderElectionID,
@@ -148,26 +148,21 @@ func run(opts options) error {
 	if err := setupBindings(mgr, cloud, opts); err != nil {
 		return err
 	}
+	ctx := ctrl.SetupSignalHandler()
+	ready := healthz.Ping
 	if opts.enableWebhooks {
-		if err := webhooks.SetupCLBBackendBindingWebhookWithManager(mgr); err != nil {
-			return fmt.Errorf("setting up the CLBBackendBinding webhook: %w", err)
-		}
-		if err := webhooks.SetupPodWebhookWithManager(mgr); err != nil {
-			return fmt.Errorf("setting up the pod webhook: %w", err)
+		if ready, err = wh.setupWebhooks(ctx, mgr); err != nil {
+			return err
 		}
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding healthz check: %w", err)
 	}
-	ready := healthz.Ping
-	if opts.enableWebhooks {
-		ready = mgr.GetWebhookServer().StartedChecker()
-	}
 	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
 		return fmt.Errorf("adding readyz check: %w", err)
 	}
 
 	log.Info("Starting manager", "region", opts.region, "clusterID", opts.clusterID, "leaderElection", opts.leaderElect)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }

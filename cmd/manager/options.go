@@ -20,6 +20,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"os"
 	"regexp"
 	"time"
 )
@@ -49,6 +51,13 @@ type options struct {
 	webhookPort        int
 	webhookCertDir     string
 	manageWebhookCerts bool
+	// Self-managed webhook certificates and configurations.
+	webhookNamespace            string
+	webhookSecretName           string
+	webhookServiceName          string
+	webhookHost                 string
+	mutatingWebhookConfigName   string
+	validatingWebhookConfigName string
 
 	// Sync tuning.
 	coalesceWindow time.Duration
@@ -89,6 +98,18 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 
 	fs.DurationVar(&o.healthFastPoll, "health-fast-poll", 2*time.Second, "Health poll interval while a gated pod waits or a binding converges.")
 	fs.DurationVar(&o.healthSlowPoll, "health-slow-poll", 30*time.Second, "Health poll interval when every binding is steady.")
+	fs.StringVar(&o.webhookNamespace, "webhook-namespace", "", "Namespace of the webhook Service and of the certificate Secret; defaults to $POD_NAMESPACE.")
+	fs.StringVar(&o.webhookSecretName, "webhook-secret-name", "clb-binding-controller-webhook-server-cert",
+		"Secret in --webhook-namespace that holds the self-managed webhook CA and serving certificate (ca.crt, ca.key, tls.crt, tls.key).")
+	fs.StringVar(&o.webhookServiceName, "webhook-service-name", "clb-binding-controller-webhook-service", "Service in front of the webhook server.")
+	fs.StringVar(&o.webhookHost, "webhook-host", "", "For a manager running outside the cluster: the webhook configurations point at "+
+		"https://<host>:<webhook-port>/<path> instead of the Service, and the certificate names this host. A loopback IP becomes localhost "+
+		"(the certificates carry DNS names only); other IPs are refused.")
+	fs.StringVar(&o.mutatingWebhookConfigName, "mutating-webhook-configuration", "clb-binding-controller-mutating-webhook-configuration",
+		"MutatingWebhookConfiguration that receives the CA and is recreated or repaired when deleted or changed.")
+	fs.StringVar(&o.validatingWebhookConfigName, "validating-webhook-configuration", "clb-binding-controller-validating-webhook-configuration",
+		"ValidatingWebhookConfiguration that receives the CA and is recreated or repaired when deleted or changed.")
+
 	fs.DurationVar(&o.coalesceWindow, "coalesce-window", 200*time.Millisecond, "How long a load balancer's worker gathers changes from all bindings before writing them in one batch.")
 }
 
@@ -116,5 +137,42 @@ func (o *options) validate() error {
 	if o.healthFastPoll < 500*time.Millisecond || o.healthSlowPoll < o.healthFastPoll {
 		errs = append(errs, fmt.Errorf("--health-fast-poll %v must be at least 500ms and --health-slow-poll %v at least as long", o.healthFastPoll, o.healthSlowPoll))
 	}
+	if o.enableWebhooks && o.manageWebhookCerts {
+		errs = append(errs, o.validateWebhooks()...)
+	}
 	return errors.Join(errs...)
+}
+
+func (o *options) validateWebhooks() []error {
+	var errs []error
+	if o.webhookNamespaceOrEnv() == "" {
+		errs = append(errs, errors.New("--webhook-namespace is empty and $POD_NAMESPACE is not set: the certificate Secret needs a namespace"))
+	}
+	if o.webhookSecretName == "" || o.mutatingWebhookConfigName == "" || o.validatingWebhookConfigName == "" {
+		errs = append(errs, errors.New("--webhook-secret-name, --mutating-webhook-configuration and --validating-webhook-configuration must not be empty"))
+	}
+	if o.webhookHost == "" && o.webhookServiceName == "" {
+		errs = append(errs, errors.New("--webhook-service-name must not be empty without --webhook-host"))
+	}
+	if ip := net.ParseIP(o.webhookHost); ip != nil && !ip.IsLoopback() {
+		errs = append(errs, fmt.Errorf("--webhook-host %s: the self-managed certificate carries DNS names only; give a DNS name that resolves to it", o.webhookHost))
+	}
+	return errs
+}
+
+// webhookNamespaceOrEnv is --webhook-namespace, or the pod's namespace from $POD_NAMESPACE.
+func (o *options) webhookNamespaceOrEnv() string {
+	if o.webhookNamespace != "" {
+		return o.webhookNamespace
+	}
+	return os.Getenv("POD_NAMESPACE")
+}
+
+// webhookURLHost is the host of URL mode, or "" for Service mode. cert-controller writes DNS SANs
+// only, so a loopback IP is replaced by localhost.
+func (o *options) webhookURLHost() string {
+	if ip := net.ParseIP(o.webhookHost); ip != nil && ip.IsLoopback() {
+		return "localhost"
+	}
+	return o.webhookHost
 }

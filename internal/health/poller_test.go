@@ -17,7 +17,6 @@ limitations under the License.
 package health_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -66,7 +65,7 @@ func start(t *testing.T) (*simtest.Server, *clb.Client) {
 func TestPollerSharesOneReadAcrossBindingsAndLoadBalancers(t *testing.T) {
 	g := NewWithT(t)
 	srv, c := start(t)
-	var lbs []string
+	lbs := make([]string, 0, 31)
 	for i := range 31 {
 		lbs = append(lbs, srv.Sim.AddLoadBalancer(fmt.Sprintf("lb-%d", i)))
 	}
@@ -77,8 +76,7 @@ func TestPollerSharesOneReadAcrossBindingsAndLoadBalancers(t *testing.T) {
 		p.Watch(types.NamespacedName{Namespace: "a", Name: fmt.Sprint(i)}, lb, false)
 		p.Watch(types.NamespacedName{Namespace: "b", Name: fmt.Sprint(i)}, lb, false)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	srv.Sim.ResetCalls()
 	go func() { _ = p.Start(ctx) }()
 	g.Eventually(func() bool { _, ok := p.View(lbs[30]); return ok }).Should(BeTrue())
@@ -96,8 +94,7 @@ func TestPollerGoesFastWhileSomeoneWaitsAndReportsChanges(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	owner := types.NamespacedName{Namespace: "ns", Name: "web"}
 	p.Watch(owner, lb, true)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	go func() { _ = p.Start(ctx) }()
 	g.Eventually(seen.seen).Should(ContainElement(lb), "the first read is a change")
 

@@ -22,20 +22,23 @@ import (
 )
 
 // metricsNamespace prefixes every metric of this controller.
-const metricsNamespace = "clbind"
+const (
+	metricsNamespace = "clbind"
+	metricsSubsystem = "lbsync"
+)
 
 var (
 	pendingBindings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: metricsNamespace, Subsystem: "lbsync", Name: "pending_bindings",
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "pending_bindings",
 		Help: "Bindings of a load balancer whose backends do not match the desired set yet.",
 	}, []string{"load_balancer"})
 	passDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: metricsNamespace, Subsystem: "lbsync", Name: "pass_duration_seconds",
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "pass_duration_seconds",
 		Help:    "Duration of one sync pass of a load balancer: read, diff and write.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 	}, []string{"load_balancer"})
 	targetWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metricsNamespace, Subsystem: "lbsync", Name: "target_writes_total",
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "target_writes_total",
 		Help: "Backends written to the CLB, by operation (register, reweight, deregister).",
 	}, []string{"operation"})
 )
