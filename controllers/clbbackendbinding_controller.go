@@ -97,6 +97,7 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		if apierrors.IsNotFound(err) {
 			r.Syncer.Forget(req.NamespacedName)
 			r.drainingSince.Delete(req.NamespacedName)
+			forgetBindingTargets(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -119,6 +120,7 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	setBindingStatus(&binding, bindingObservation{
 		desired: desired, inputErr: inputErr, sync: st, synced: seen, healthy: r.healthyCount(&binding, st),
 	})
+	recordBindingTargets(binding.Namespace, binding.Name, binding.Status)
 	if err := r.patchStatus(ctx, stored, &binding); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -301,14 +301,8 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f.expectBackends(key, lis, podBackends(tag, defaultWeight, eps[:5]...))
 		f.expectReady(key, 5)
 
-		By("stopping the controller while a registration is in flight")
-		DeferCleanup(sim.SetLatency, clbsim.Latency{})
-		sim.SetLatency(clbsim.Latency{TaskFixed: time.Second})
-		sim.ResetCalls()
-		f.setEndpoints("web", eps[:6]...)
-		Eventually(func() int { return writes().Register }).Should(BeNumerically(">=", 1))
+		By("restarting the controller; the endpoints change while it is down")
 		restartManager(func() {
-			By("changing the endpoints while the controller is down")
 			f.setEndpoints("web", eps[2:]...)
 		})
 
@@ -328,19 +322,25 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f.expectBackends(key, lis, podBackends(tag, defaultWeight, eps[:5]...))
 		f.expectReady(key, 5)
 
-		By("stopping the controller while it registers web-5, a write the CLB finishes later")
+		By("stopping the controller while the CLB is still applying its registration of web-5")
+		// Batch calls are synchronous: this one holds the load balancer for 2 s and is applied at
+		// the end even if the caller has gone away, as when a leader dies mid-call.
 		DeferCleanup(sim.SetLatency, clbsim.Latency{})
-		sim.SetLatency(clbsim.Latency{TaskFixed: 2 * time.Second})
-		sim.ResetCalls()
+		sim.SetLatency(clbsim.Latency{TaskFixed: 2 * time.Second, BatchSync: true})
 		f.setEndpoints("web", eps...)
-		Eventually(func() int { return writes().Register }).Should(BeNumerically(">=", 1))
+		Eventually(func() bool { return lbBusy(f.lbID) }).Should(BeTrue(), "no write started")
 		restartManager(func() {
 			sim.SetLatency(clbsim.Latency{})
 			By("web-5 goes away while the controller is down")
 			f.setEndpoints("web", eps[:5]...)
 		})
+		Expect(lbBusy(f.lbID)).To(BeTrue(), "the write ended before the new controller started")
 
-		By("the new controller reads the backends before that write lands, and still ends without web-5")
+		By("the write lands after the new controller has read the backends")
+		Eventually(func() []string { return backendsOn(f.lbID, lis) }).
+			Should(ContainElement(podBackends(tag, defaultWeight, eps[5])[0]), f.dump(key))
+
+		By("the new controller takes web-5 off all the same")
 		f.expectBackends(key, lis, podBackends(tag, defaultWeight, eps[:5]...))
 		f.expectReady(key, 5)
 	})
@@ -727,6 +727,22 @@ func writes() writeCalls {
 		Reweight:   total("BatchModifyTargetWeight"),
 		Deregister: total("BatchDeregisterTargets"),
 	}
+}
+
+// lbBusy reports whether a write is running on the load balancer in clbsim.
+func lbBusy(lbID string) bool {
+	raw, err := sim.DumpState()
+	Expect(err).NotTo(HaveOccurred())
+	var state struct {
+		LoadBalancers []struct{ ID, BusyTask string } `json:"loadBalancers"`
+	}
+	Expect(json.Unmarshal(raw, &state)).To(Succeed())
+	for _, lb := range state.LoadBalancers {
+		if lb.ID == lbID {
+			return lb.BusyTask != ""
+		}
+	}
+	return false
 }
 
 // parallel runs fn(0) … fn(n-1) from a few goroutines, so that n API writes land at once.

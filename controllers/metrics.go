@@ -19,6 +19,8 @@ package controllers
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 )
 
 var gateTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -26,6 +28,23 @@ var gateTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Pod readiness gate conditions written, by status and reason.",
 }, []string{"status", "reason"})
 
+// bindingTargets is the status counts of every binding, so dashboards see traffic flow without
+// reading objects.
+var bindingTargets = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Namespace: "clbind", Subsystem: "binding", Name: "targets",
+	Help: "Backends of a binding by state: desired, registered, healthy, draining.",
+}, []string{"namespace", "binding", "state"})
+
+func recordBindingTargets(ns, name string, st networkingv1alpha1.CLBBackendBindingStatus) {
+	for state, n := range map[string]int32{"desired": st.Desired, "registered": st.Registered, "healthy": st.Healthy, "draining": st.Draining} {
+		bindingTargets.WithLabelValues(ns, name, state).Set(float64(n))
+	}
+}
+
+func forgetBindingTargets(ns, name string) {
+	bindingTargets.DeletePartialMatch(prometheus.Labels{"namespace": ns, "binding": name})
+}
+
 func init() {
-	metrics.Registry.MustRegister(gateTransitions)
+	metrics.Registry.MustRegister(gateTransitions, bindingTargets)
 }

@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -146,7 +147,7 @@ func (r *WebhookConfigReconciler) ensureValidating(ctx context.Context, desired 
 // change it made to actual, updates it.
 func (r *WebhookConfigReconciler) ensure(ctx context.Context, desired, actual client.Object, repair func() bool) error {
 	log := logf.FromContext(ctx)
-	kind := fmt.Sprintf("%T", desired)
+	kind := reflect.TypeOf(desired).Elem().Name()
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), actual)
 	if apierrors.IsNotFound(err) {
 		if err := r.Client.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -31,7 +31,9 @@ func TestSameTarget(t *testing.T) {
 		}
 	}
 	byID := func(id string) func(*networkingv1alpha1.CLBBackendBinding) {
-		return func(b *networkingv1alpha1.CLBBackendBinding) { b.Spec.Listener = networkingv1alpha1.ListenerReference{ID: id} }
+		return func(b *networkingv1alpha1.CLBBackendBinding) {
+			b.Spec.Listener = networkingv1alpha1.ListenerReference{ID: id}
+		}
 	}
 	resolved := func(listenerID, locationID string) func(*networkingv1alpha1.CLBBackendBinding) {
 		return func(b *networkingv1alpha1.CLBBackendBinding) {

@@ -65,40 +65,6 @@ func main() {
 	}
 }
 
-// setupBindings wires the binding and health controllers to the per-load-balancer workers and
-// the health poller.
-func setupBindings(mgr ctrl.Manager, cloud *clb.Client, opts options) error {
-	reconciler := &controllers.CLBBackendBindingReconciler{
-		Client:    mgr.GetClient(),
-		ClusterID: opts.clusterID,
-		Recorder:  mgr.GetEventRecorder("clbbackendbinding-controller"),
-	}
-	poller, err := health.New(cloud, nil, health.Options{Fast: opts.healthFastPoll, Slow: opts.healthSlowPoll})
-	if err != nil {
-		return fmt.Errorf("creating the health poller: %w", err)
-	}
-	if err := mgr.Add(poller); err != nil {
-		return fmt.Errorf("adding the health poller: %w", err)
-	}
-	reconciler.Health = poller
-	healthReconciler := &controllers.CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Cloud: cloud}
-	if err := healthReconciler.SetupWithManager(mgr, poller); err != nil {
-		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
-	}
-	syncer, err := lbsync.New(cloud, reconciler, lbsync.Options{Window: opts.coalesceWindow})
-	if err != nil {
-		return fmt.Errorf("creating the load balancer workers: %w", err)
-	}
-	reconciler.Syncer = syncer
-	if err := mgr.Add(syncer); err != nil {
-		return fmt.Errorf("adding the load balancer workers: %w", err)
-	}
-	if err := reconciler.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)
-	}
-	return nil
-}
-
 func run(opts options) error {
 	log := ctrl.Log.WithName("setup")
 	// Under OLM the bundle's webhookdefinitions own certificates and webhook configurations.
@@ -145,7 +111,11 @@ func run(opts options) error {
 	if err != nil {
 		return fmt.Errorf("creating the CLB client: %w", err)
 	}
-	if err := setupBindings(mgr, cloud, opts); err != nil {
+	if err := controllers.SetupWithManager(mgr, controllers.Deps{
+		Cloud: cloud, ClusterID: opts.clusterID,
+		Sync:   lbsync.Options{Window: opts.coalesceWindow},
+		Health: health.Options{Fast: opts.healthFastPoll, Slow: opts.healthSlowPoll},
+	}); err != nil {
 		return err
 	}
 	ctx := ctrl.SetupSignalHandler()

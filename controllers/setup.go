@@ -1,0 +1,74 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"errors"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/health"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
+)
+
+// Deps are what the controllers need from outside the cluster.
+type Deps struct {
+	Cloud *clb.Client
+	// ClusterID goes into the owner tag of every backend.
+	ClusterID string
+	Sync      lbsync.Options
+	Health    health.Options
+}
+
+// SetupWithManager wires the binding and health controllers to one set of load balancer workers
+// and one health poller, the same way in the manager binary and in the test suites.
+func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
+	if deps.Cloud == nil {
+		return errors.New("controllers: Deps.Cloud must be set")
+	}
+	bindings := &CLBBackendBindingReconciler{
+		Client:    mgr.GetClient(),
+		ClusterID: deps.ClusterID,
+		Recorder:  mgr.GetEventRecorder("clbbackendbinding-controller"),
+	}
+	poller, err := health.New(deps.Cloud, nil, deps.Health)
+	if err != nil {
+		return fmt.Errorf("creating the health poller: %w", err)
+	}
+	if err := mgr.Add(poller); err != nil {
+		return fmt.Errorf("adding the health poller: %w", err)
+	}
+	bindings.Health = poller
+	syncer, err := lbsync.New(deps.Cloud, bindings, deps.Sync)
+	if err != nil {
+		return fmt.Errorf("creating the load balancer workers: %w", err)
+	}
+	bindings.Syncer = syncer
+	if err := mgr.Add(syncer); err != nil {
+		return fmt.Errorf("adding the load balancer workers: %w", err)
+	}
+	if err := bindings.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)
+	}
+	healthReconciler := &CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Cloud: deps.Cloud}
+	if err := healthReconciler.SetupWithManager(mgr, poller); err != nil {
+		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
+	}
+	return nil
+}
