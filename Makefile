@@ -80,8 +80,9 @@ bench: ## Benchmarks: the seed article's tables, scale and the floor.
 	@echo "bench: not yet: the benchmark scenarios land with the benchmarks issue"
 
 .PHONY: demo
-demo: ## Run the product locally: control plane, clbsim, manager and a rolling update with real traffic.
-	@echo "demo: not yet: 'make demo' arrives with the sandbox issue. Until then, 'make test' runs everything that exists."
+demo: envtest-assets ## Run the product locally: control plane, clbsim, manager and a rolling update with real traffic (DEMO_EXIT=1 to exit after it).
+	go build -o $(LOCALBIN)/manager ./cmd/manager
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" go run ./cmd/demo -manager $(LOCALBIN)/manager
 
 ##@ Build
 
@@ -108,9 +109,23 @@ build-installer: manifests generate kustomize ## Write dist/install.yaml: everyt
 	cd config/manager && "$(KUSTOMIZE)" edit set image controller=$(IMG)
 	"$(KUSTOMIZE)" build config/default > dist/install.yaml
 
+## Version of the OLM bundle and of the image labels (semver, no leading v).
+VERSION ?= 0.1.0
+BUNDLE_CHANNELS ?= candidate
+BUNDLE_DEFAULT_CHANNEL ?= candidate
+## Architecture of the binary in dist/manager-image.tar (the image is always linux).
+IMAGE_ARCH ?= $(shell go env GOARCH)
+
 .PHONY: bundle
-bundle: ## Generate the OLM bundle.
-	@echo "bundle: not yet: the OLM bundle generator lands with the packaging issue"
+bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/, with IMG and VERSION.
+	go run ./hack/bundle -version "$(VERSION)" -image "$(IMG)" \
+		-channels "$(BUNDLE_CHANNELS)" -default-channel "$(BUNDLE_DEFAULT_CHANNEL)"
+
+.PHONY: image-tar
+image-tar: ## Build dist/manager-image.tar, an OCI image archive of the static manager (no Docker engine needed).
+	mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH="$(IMAGE_ARCH)" go build -trimpath -ldflags="-s -w" -o dist/manager ./cmd/manager
+	go run ./hack/imagetar -binary dist/manager -out dist/manager-image.tar -image "$(IMG)" -version "$(VERSION)" -arch "$(IMAGE_ARCH)"
 
 ##@ Deployment
 

@@ -109,13 +109,23 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		bindingName := func(i int) string { return fmt.Sprintf("b-%02d", i) }
 		serviceName := func(i int) string { return fmt.Sprintf("svc-%02d", i) }
 
-		By("creating the 50 bindings at once")
+		By("creating the 50 bindings at once, while the load balancer's backends cannot be read")
+		// New bindings reach the worker one reconcile (two API writes) apart, which on a busy
+		// machine is more than the window. Failing reads hold the worker's writes back until it
+		// knows all 50, so what is counted is the batching, not the speed of this machine.
+		DeferCleanup(sim.ClearFaults)
+		sim.InjectFault(clbsim.Fault{Action: "DescribeTargets", Code: "InternalError", Rate: 1})
 		sim.ResetCalls()
 		parallel(bindings, func(i int) { f.binding(bindingName(i), listeners[i], serviceName(i)) })
 		keys := make([]types.NamespacedName, bindings)
 		for i := range bindings {
 			keys[i] = types.NamespacedName{Namespace: f.ns, Name: bindingName(i)}
+			f.expectCondition(keys[i], metav1.ConditionFalse, networkingv1alpha1.BindingCloudErrorReason)
 		}
+		Expect(writes()).To(BeZero())
+
+		By("the reads work again: the next pass registers the 600 backends")
+		sim.ClearFaults()
 		Eventually(func(g Gomega) {
 			g.Expect(sim.Targets(f.lbID)).To(HaveLen(bindings * perService))
 		}).Should(Succeed(), f.dump(keys[0]))
@@ -127,16 +137,26 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		AddReportEntry("writes for 50 new bindings (600 targets)", got)
 		Expect(got).To(Equal(writeCalls{Register: (bindings*perService + 499) / 500}))
 
-		By("changing the endpoints of all 50 Services at once")
+		By("changing the endpoints of all 50 Services while the load balancer is busy with a slow write")
+		// A real CLB write takes a second or more, and a worker has one write in flight per load
+		// balancer: the changes that arrive meanwhile go out together in its next pass. Here the
+		// slow write is binding 0's own change (one backend in, one out).
+		DeferCleanup(sim.SetLatency, clbsim.Latency{})
+		sim.SetLatency(clbsim.Latency{TaskFixed: 2 * time.Second, BatchSync: true})
 		sim.ResetCalls()
+		f.setEndpoints(serviceName(0), endpoints[0][1:perService+1]...)
+		Eventually(func() bool { return lbBusy(f.lbID) }).Should(BeTrue(), "binding 0's write did not start")
+		sim.SetLatency(clbsim.Latency{})
 		parallel(bindings, func(i int) { f.setEndpoints(serviceName(i), endpoints[i][2:]...) })
+		Expect(lbBusy(f.lbID)).To(BeTrue(), "the slow write ended before the 50 changes were made")
 		for i, key := range keys {
 			f.expectBackends(key, listeners[i], podBackends(ownerTag(key), defaultWeight, endpoints[i][2:]...))
 			f.expectReady(key, perService)
 		}
 		got = writes()
-		AddReportEntry("writes for 50 changed bindings (100 in, 100 out)", got)
-		Expect(got).To(Equal(writeCalls{Register: 1, Deregister: 1}))
+		AddReportEntry("writes for 50 changed bindings (100 in, 100 out) after binding 0's slow write", got)
+		Expect(got).To(Equal(writeCalls{Register: 2, Deregister: 2}),
+			"one register and one deregister call for binding 0's slow write, then one each for all 50 changes")
 	})
 
 	It("drains terminating endpoints at weight 0 and deregisters them after spec.drain.seconds", func() {

@@ -149,9 +149,11 @@ func startManager() *testManager {
 		ClusterID: testClusterID,
 		Recorder:  m.GetEventRecorder("clbbackendbinding-controller"),
 	}
-	// Short retries, so a binding waiting for its listener sees it within a second.
+	// Short retries, so a binding waiting for its listener sees it within a second; a short
+	// startup recheck, longer than the 2 s writes of the restart spec.
 	syncer, err := lbsync.New(cloudClient, reconciler, lbsync.Options{
 		Window: syncWindow, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
+		StartupRecheck: 3 * time.Second,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	reconciler.Syncer = syncer

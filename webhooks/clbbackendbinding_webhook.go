@@ -65,13 +65,19 @@ type CLBBackendBindingValidator struct {
 
 // ValidateCreate validates a new binding.
 func (v *CLBBackendBindingValidator) ValidateCreate(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
-	return v.validate(ctx, b)
+	return v.validate(ctx, nil, b)
 }
 
-// ValidateUpdate validates a changed binding (for example multiCluster turned off while another
-// binding shares the listener).
-func (v *CLBBackendBindingValidator) ValidateUpdate(ctx context.Context, _, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
-	return v.validate(ctx, b)
+// ValidateUpdate validates a changed binding, for example multiCluster turned off while another
+// binding shares the listener. Updates that change neither multiCluster nor the Service (the
+// controller's finalizer and metadata updates among them), and updates of a binding being
+// deleted, are let through unchecked: a conflict that already exists is reported by the
+// controller in status, and refusing those updates would only wedge the binding.
+func (v *CLBBackendBindingValidator) ValidateUpdate(ctx context.Context, old, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
+	if !b.DeletionTimestamp.IsZero() {
+		return nil, nil
+	}
+	return v.validate(ctx, old, b)
 }
 
 // ValidateDelete allows every deletion: the finalizer cleans up.
@@ -79,7 +85,19 @@ func (v *CLBBackendBindingValidator) ValidateDelete(_ context.Context, _ *networ
 	return nil, nil
 }
 
-func (v *CLBBackendBindingValidator) validate(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
+// validate checks a new binding (old nil) or an update of one.
+func (v *CLBBackendBindingValidator) validate(ctx context.Context, old, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
+	var warnings admission.Warnings
+	if old == nil || old.Spec.ServiceRef != b.Spec.ServiceRef {
+		var err error
+		if warnings, err = v.serviceWarnings(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	if old != nil && old.Spec.MultiCluster == b.Spec.MultiCluster {
+		return warnings, nil // the load balancer, listener and rule are immutable (CEL)
+	}
+
 	var allErrs field.ErrorList
 	var others networkingv1alpha1.CLBBackendBindingList
 	if err := v.Reader.List(ctx, &others, client.MatchingFields{LoadBalancerIDIndex: b.Spec.LoadBalancerID}); err != nil {
@@ -110,10 +128,6 @@ func (v *CLBBackendBindingValidator) validate(ctx context.Context, b *networking
 		allErrs = append(allErrs, field.Forbidden(path, msg))
 	}
 
-	warnings, err := v.serviceWarnings(ctx, b)
-	if err != nil {
-		return nil, err
-	}
 	if len(allErrs) > 0 {
 		return warnings, apierrors.NewInvalid(networkingv1alpha1.SchemeGroupVersion.WithKind("CLBBackendBinding").GroupKind(), b.Name, allErrs)
 	}

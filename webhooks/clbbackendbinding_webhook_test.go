@@ -17,9 +17,16 @@ limitations under the License.
 package webhooks
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 )
@@ -77,4 +84,47 @@ func TestSameTarget(t *testing.T) {
 			g.Expect(SameTarget(&tt.b, &tt.a)).To(Equal(tt.want), "symmetric")
 		})
 	}
+}
+
+func TestValidateUpdateLetsExistingConflictsThrough(t *testing.T) {
+	g := NewWithT(t)
+	scheme := runtime.NewScheme()
+	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	g.Expect(networkingv1alpha1.AddToScheme(scheme)).To(Succeed())
+	first := binding("first", "web", func(b *networkingv1alpha1.CLBBackendBinding) {
+		b.Spec.Listener = networkingv1alpha1.ListenerReference{Port: 80, Protocol: "TCP"}
+		b.Spec.MultiCluster = true
+	})
+	reader := fake.NewClientBuilder().WithScheme(scheme).
+		WithObjects(&first, service("web", map[string]string{"app": "web"})).
+		WithIndex(&networkingv1alpha1.CLBBackendBinding{}, LoadBalancerIDIndex, func(o client.Object) []string {
+			return []string{o.(*networkingv1alpha1.CLBBackendBinding).Spec.LoadBalancerID}
+		}).Build()
+	v := &CLBBackendBindingValidator{Reader: reader}
+
+	// second conflicts with first (it is not multiCluster), as if it predated the webhook.
+	second := binding("second", "web", func(b *networkingv1alpha1.CLBBackendBinding) {
+		b.Spec.Listener = networkingv1alpha1.ListenerReference{Port: 80, Protocol: "TCP"}
+	})
+	_, err := v.ValidateCreate(context.Background(), &second)
+	g.Expect(err).To(MatchError(ContainSubstring("ns/first")))
+
+	withFinalizer := second.DeepCopy()
+	withFinalizer.Finalizers = []string{networkingv1alpha1.DeregisterTargetsFinalizer}
+	warnings, err := v.ValidateUpdate(context.Background(), &second, withFinalizer)
+	g.Expect(err).NotTo(HaveOccurred(), "the controller's finalizer update must not be refused")
+	g.Expect(warnings).To(BeEmpty())
+
+	deleting := withFinalizer.DeepCopy()
+	deleting.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	deleting.Finalizers = nil
+	_, err = v.ValidateUpdate(context.Background(), withFinalizer, deleting)
+	g.Expect(err).NotTo(HaveOccurred(), "removing the finalizer of a binding being deleted must not be refused")
+
+	// Turning multiCluster off on first now conflicts with second.
+	notShared := first.DeepCopy()
+	notShared.Spec.MultiCluster = false
+	g.Expect(reader.Create(context.Background(), &second)).To(Succeed())
+	_, err = v.ValidateUpdate(context.Background(), &first, notShared)
+	g.Expect(err).To(MatchError(ContainSubstring("ns/second")))
 }

@@ -85,12 +85,16 @@ func (d *PodReadinessGateInjector) Default(ctx context.Context, pod *corev1.Pod)
 		namespace = req.Namespace
 	}
 
+	// The configuration's namespaceSelector already admits only opted-in namespaces; this second
+	// check covers an edited configuration. A namespace the cache has not seen yet (just created)
+	// is trusted to the selector.
 	var ns corev1.Namespace
-	if err := d.Reader.Get(ctx, types.NamespacedName{Name: namespace}, &ns); err != nil {
+	switch err := d.Reader.Get(ctx, types.NamespacedName{Name: namespace}, &ns); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
 		log.Error(err, "Reading the namespace; admitting the pod without readiness gates", "namespace", namespace)
 		return nil
-	}
-	if ns.Labels[networkingv1alpha1.InjectReadinessGateLabel] != networkingv1alpha1.InjectReadinessGateEnabled {
+	case ns.Labels[networkingv1alpha1.InjectReadinessGateLabel] != networkingv1alpha1.InjectReadinessGateEnabled:
 		return nil
 	}
 

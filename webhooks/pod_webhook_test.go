@@ -24,7 +24,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 )
@@ -48,7 +47,7 @@ func service(name string, selector map[string]string) *corev1.Service {
 }
 
 func gates(types ...string) []corev1.PodReadinessGate {
-	var out []corev1.PodReadinessGate
+	out := make([]corev1.PodReadinessGate, 0, len(types))
 	for _, t := range types {
 		out = append(out, corev1.PodReadinessGate{ConditionType: corev1.PodConditionType(t)})
 	}
@@ -89,8 +88,8 @@ func TestInjectReadinessGates(t *testing.T) {
 		{
 			name: "readinessGate false gives no gate; nil and true give one",
 			bindings: []networkingv1alpha1.CLBBackendBinding{
-				binding("off", "web", func(b *networkingv1alpha1.CLBBackendBinding) { b.Spec.ReadinessGate = ptr.To(false) }),
-				binding("on", "web", func(b *networkingv1alpha1.CLBBackendBinding) { b.Spec.ReadinessGate = ptr.To(true) }),
+				binding("off", "web", func(b *networkingv1alpha1.CLBBackendBinding) { b.Spec.ReadinessGate = new(false) }),
+				binding("on", "web", func(b *networkingv1alpha1.CLBBackendBinding) { b.Spec.ReadinessGate = new(true) }),
 				binding("unset", "web"),
 			},
 			wantGates: gates("health.clbind.io/on", "health.clbind.io/unset"),

@@ -103,7 +103,7 @@ func createPod(ns, name string, labels map[string]string) *corev1.Pod {
 }
 
 func gateTypes(pod *corev1.Pod) []string {
-	var out []string
+	out := make([]string, 0, len(pod.Spec.ReadinessGates))
 	for _, g := range pod.Spec.ReadinessGates {
 		out = append(out, string(g.ConditionType))
 	}
@@ -120,7 +120,7 @@ var _ = Describe("Pod readiness gate injection", func() {
 			createBinding(newBinding(ns, "web-b", lb, "web", 81))
 			createBinding(newBinding(ns, "api", lb, "api", 82))
 			off := newBinding(ns, "web-off", lb, "web", 83)
-			off.Spec.ReadinessGate = ptr.To(false)
+			off.Spec.ReadinessGate = new(false)
 			createBinding(off)
 		}
 		optedIn := newNamespace(true)
@@ -273,7 +273,7 @@ var _ = Describe("Self-managed webhook configuration and certificates", Ordered,
 	It("restores changed rules, clientConfig and caBundle", func() {
 		var mwc admissionregistrationv1.MutatingWebhookConfiguration
 		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: mutatingName}, &mwc)).To(Succeed())
-		mwc.Webhooks[0].ClientConfig.URL = ptr.To("https://localhost:1/elsewhere")
+		mwc.Webhooks[0].ClientConfig.URL = new("https://localhost:1/elsewhere")
 		mwc.Webhooks[0].ClientConfig.CABundle = nil
 		mwc.Webhooks[0].Rules[0].Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Update}
 		mwc.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{}

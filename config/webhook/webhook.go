@@ -108,7 +108,7 @@ func (t Target) clientConfig(generated admissionregistrationv1.WebhookClientConf
 	}
 	cc := admissionregistrationv1.WebhookClientConfig{CABundle: t.CABundle}
 	if t.Host != "" {
-		cc.URL = ptr.To("https://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) + path)
+		cc.URL = new("https://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) + path)
 		return cc
 	}
 	port := t.ServicePort
@@ -116,7 +116,7 @@ func (t Target) clientConfig(generated admissionregistrationv1.WebhookClientConf
 		port = 443
 	}
 	cc.Service = &admissionregistrationv1.ServiceReference{
-		Namespace: t.ServiceNamespace, Name: t.ServiceName, Path: ptr.To(path), Port: ptr.To(port),
+		Namespace: t.ServiceNamespace, Name: t.ServiceName, Path: new(path), Port: new(port),
 	}
 	return cc
 }

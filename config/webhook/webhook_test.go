@@ -36,13 +36,13 @@ func TestRender(t *testing.T) {
 		{
 			name:       "URL mode for a local process",
 			target:     Target{MutatingName: "m", ValidatingName: "v", Host: "localhost", Port: 9443, CABundle: []byte("ca")},
-			wantMutURL: ptr.To("https://localhost:9443/mutate--v1-pod"),
+			wantMutURL: new("https://localhost:9443/mutate--v1-pod"),
 		},
 		{
 			name:   "Service mode in the cluster",
 			target: Target{MutatingName: "m", ValidatingName: "v", ServiceName: "svc", ServiceNamespace: "ns", CABundle: []byte("ca")},
 			wantService: &admissionregistrationv1.ServiceReference{
-				Namespace: "ns", Name: "svc", Path: ptr.To("/mutate--v1-pod"), Port: ptr.To[int32](443),
+				Namespace: "ns", Name: "svc", Path: new("/mutate--v1-pod"), Port: ptr.To[int32](443),
 			},
 		},
 	}

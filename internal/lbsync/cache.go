@@ -48,8 +48,13 @@ func (c *listenerCache) fresh(now time.Time) bool {
 type targetCache struct {
 	targets map[clb.TargetKey]clb.Target
 	readAt  time.Time
+	// recheckAt, when set, ends the cache early: it was read so soon after the Syncer started
+	// that a write of the previous leader may still land after the read (Options.StartupRecheck).
+	// Without it, such a write would go unseen for targetsTTL while status says Synced.
+	recheckAt time.Time
 }
 
 func (c *targetCache) fresh(now time.Time) bool {
-	return c != nil && !c.readAt.IsZero() && now.Sub(c.readAt) < targetsTTL
+	return c != nil && !c.readAt.IsZero() && now.Sub(c.readAt) < targetsTTL &&
+		(c.recheckAt.IsZero() || now.Before(c.recheckAt))
 }

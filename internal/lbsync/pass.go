@@ -57,9 +57,14 @@ func (w *worker) pass(ctx context.Context) bool {
 		err = w.readTargets(ctx, plans)
 	}
 	if err != nil {
+		// A read failed: the backends are unknown, so no binding is synced. The plans must turn
+		// inactive, or finish would report them Synced with an empty diff and, the pass then
+		// counting as a success, never try again. Plans the listener read never got to (no
+		// reason yet) get the error too.
 		for _, p := range plans {
-			if p.active {
+			if p.active || p.status.Reason == "" {
 				p.status = cloudErrorStatus(p, err)
+				p.active = false
 			}
 		}
 		return w.finish(plans, nil, start)
@@ -200,7 +205,11 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) error {
 		return err
 	}
 	for _, id := range stale {
-		w.targets[id] = &targetCache{targets: map[clb.TargetKey]clb.Target{}, readAt: now}
+		c := &targetCache{targets: map[clb.TargetKey]clb.Target{}, readAt: now}
+		if now.Before(w.s.recheckUntil) {
+			c.recheckAt = w.s.recheckUntil
+		}
+		w.targets[id] = c
 	}
 	for _, t := range read {
 		if c, ok := w.targets[t.ListenerID]; ok {
@@ -340,15 +349,20 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 			st = w.syncedStatus(p, now)
 		}
 		prev, _ := w.s.Status(p.b.Key)
-		if st.LastSyncTime.IsZero() {
-			st.LastSyncTime = prev.LastSyncTime
-		}
-		results[p.b.Key] = st
-		allSynced = allSynced && (st.Synced || st.Cleaned)
 		var c Changes
 		if ch := changes[p.b.Key]; ch != nil {
 			c = *ch
 		}
+		// LastSyncTime moves only when something happened to the binding. A pass runs for every
+		// binding of the load balancer; were the time to move for all of them, each would be
+		// reported, and would write its status, whenever any other binding changed: N status
+		// writes per change, which also slows the controller down so much that changes arriving
+		// together no longer land in one pass.
+		if st.LastSyncTime.IsZero() || (c == (Changes{}) && sameButSyncTime(st, prev)) {
+			st.LastSyncTime = prev.LastSyncTime
+		}
+		results[p.b.Key] = st
+		allSynced = allSynced && (st.Synced || st.Cleaned)
 		w.s.setStatus(p.b.Key, st)
 		if st != prev || c != (Changes{}) {
 			w.s.notifier.Synced(p.b.Key, p.b.UID, st, c)
@@ -357,6 +371,12 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 	w.record(results)
 	passDuration.WithLabelValues(w.lbID).Observe(now.Sub(start).Seconds())
 	return allSynced
+}
+
+// sameButSyncTime reports whether a and b differ at most in LastSyncTime.
+func sameButSyncTime(a, b Status) bool {
+	a.LastSyncTime = b.LastSyncTime
+	return a == b
 }
 
 // syncedStatus describes a binding whose writes all went through.

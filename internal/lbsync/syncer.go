@@ -121,6 +121,10 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// PassTimeout bounds one pass (default 2m).
 	PassTimeout time.Duration
+	// StartupRecheck is how long after Start a write of the previous leader may still land on
+	// the CLB (default 1m): a Batch call holds its load balancer until it is applied, even when
+	// its caller has died. Backends read in that time are read again once it has passed.
+	StartupRecheck time.Duration
 	Clock       clock.WithTicker
 }
 
@@ -140,6 +144,9 @@ func (o *Options) setDefaults() {
 	if o.PassTimeout <= 0 {
 		o.PassTimeout = 2 * time.Minute
 	}
+	if o.StartupRecheck <= 0 {
+		o.StartupRecheck = time.Minute
+	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
@@ -155,6 +162,9 @@ type Syncer struct {
 	mu       sync.Mutex
 	started  bool
 	runCtx   context.Context //nolint:containedctx // the manager's context, handed to workers started after Start
+	// recheckUntil is Start + Options.StartupRecheck. It is set before any worker runs and
+	// never changes afterwards.
+	recheckUntil time.Time
 	workers  map[string]*worker
 	statuses map[types.NamespacedName]Status
 	wg       sync.WaitGroup
@@ -180,6 +190,7 @@ func (s *Syncer) NeedLeaderElection() bool { return true }
 func (s *Syncer) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.started, s.runCtx = true, ctx
+	s.recheckUntil = s.opts.Clock.Now().Add(s.opts.StartupRecheck)
 	for _, w := range s.workers {
 		s.startWorker(w)
 	}

@@ -129,28 +129,46 @@ func (w *worker) record(results map[types.NamespacedName]Status) bool {
 	return w.pending() > 0
 }
 
-// run waits for work, gathers changes for the window, and syncs, backing off after failures.
+// run waits for work, gathers changes for the window, and syncs, backing off after failures. It
+// also syncs again when backends read right after startup must be read again.
 func (w *worker) run(ctx context.Context) {
 	clk := w.s.opts.Clock
-	var retry <-chan time.Time
+	var retry, recheck <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.dirty:
 		case <-retry:
+		case <-recheck:
 		}
-		retry = nil
+		retry, recheck = nil, nil
 		if !w.gather(ctx) {
 			return
 		}
 		if w.pass(ctx) {
 			w.failures = 0
-			continue
+		} else {
+			w.failures++
+			retry = clk.After(w.backoff())
 		}
-		w.failures++
-		retry = clk.After(w.backoff())
+		if at, ok := w.nextRecheck(); ok {
+			recheck = clk.After(at.Sub(clk.Now()))
+		}
 	}
+}
+
+// nextRecheck returns the earliest future recheckAt of the target caches. Past ones are left
+// out: their caches are stale already and are read again by the next pass that needs them.
+func (w *worker) nextRecheck() (time.Time, bool) {
+	now := w.s.opts.Clock.Now()
+	var next time.Time
+	for _, c := range w.targets {
+		if c.recheckAt.After(now) && (next.IsZero() || c.recheckAt.Before(next)) {
+			next = c.recheckAt
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // gather waits for the window to close, extending it while changes keep coming, up to MaxWindow.

@@ -103,13 +103,13 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 		&appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name, Labels: labels},
 			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To(a.Replicas),
+				Replicas: new(a.Replicas),
 				Selector: &metav1.LabelSelector{MatchLabels: labels},
 				Template: pod,
 				Strategy: appsv1.DeploymentStrategy{
 					Type: appsv1.RollingUpdateDeploymentStrategyType,
 					RollingUpdate: &appsv1.RollingUpdateDeployment{
-						MaxSurge: ptr.To(intstr.FromInt32(1)), MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+						MaxSurge: new(intstr.FromInt32(1)), MaxUnavailable: new(intstr.FromInt32(0)),
 					},
 				},
 			},
@@ -129,7 +129,7 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 				ServiceRef:     networkingv1alpha1.ServiceReference{Name: a.Name, Port: intstr.FromInt32(80)},
 				Weight:         ptr.To[int32](10),
 				Drain:          &networkingv1alpha1.DrainSpec{Seconds: a.DrainSeconds},
-				ReadinessGate:  ptr.To(true),
+				ReadinessGate:  new(true),
 			},
 		},
 	}
@@ -270,7 +270,7 @@ func (s *Sandbox) WaitSettled(ctx context.Context, app App, timeout time.Duratio
 		}
 		v, err := s.Look(ctx, app)
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error(), nil //nolint:nilerr // a failed read is retried by the next poll
 		}
 		return v.Settled(int(app.Replicas)), v.Summary(), nil
 	})

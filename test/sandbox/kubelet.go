@@ -38,6 +38,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 )
@@ -84,7 +85,7 @@ func (n *noNetwork) allocIP(context.Context) (netip.Addr, error) {
 	return ip, nil
 }
 
-func (*noNetwork) releaseIP(netip.Addr)                 {}
+func (*noNetwork) releaseIP(netip.Addr)                {}
 func (*noNetwork) listen(string) (net.Listener, error) { return nil, nil }
 
 // podRuntime is what the stand-in kubelet runs for one pod.
@@ -175,8 +176,18 @@ func (k *kubelet) registerNodes(ctx context.Context, count int) error {
 		if err != nil {
 			return fmt.Errorf("creating node %s: %w", name, err)
 		}
-		created.Status = nodeStatus(fmt.Sprintf("10.0.%d.%d", 100+i/250, 10+i%250), metav1.Now())
-		if created, err = k.cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		status := nodeStatus(fmt.Sprintf("10.0.%d.%d", 100+i/250, 10+i%250), metav1.Now())
+		// The node lifecycle controller taints new nodes at once: retry on its writes.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			current, err := k.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			current.Status = status
+			created, err = k.cs.CoreV1().Nodes().UpdateStatus(ctx, current, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("reporting node %s ready: %w", name, err)
 		}
 		k.nodes[name] = created
@@ -196,7 +207,7 @@ func (k *kubelet) heartbeatOnce(ctx context.Context) error {
 			lease = &coordinationv1.Lease{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: nodeLeaseNamespace},
 				Spec: coordinationv1.LeaseSpec{
-					HolderIdentity: ptr.To(name), LeaseDurationSeconds: ptr.To[int32](nodeLeaseSeconds), RenewTime: &now,
+					HolderIdentity: new(name), LeaseDurationSeconds: ptr.To[int32](nodeLeaseSeconds), RenewTime: &now,
 				},
 			}
 			_, err = leases.Create(ctx, lease, metav1.CreateOptions{})
@@ -207,15 +218,18 @@ func (k *kubelet) heartbeatOnce(ctx context.Context) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("renewing the Lease of node %s: %w", name, err))
 		}
-		node, err := k.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			node, err := k.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			for i := range node.Status.Conditions {
+				node.Status.Conditions[i].LastHeartbeatTime = metav1.Now()
+			}
+			_, err = k.cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("reading node %s: %w", name, err))
-			continue
-		}
-		for i := range node.Status.Conditions {
-			node.Status.Conditions[i].LastHeartbeatTime = metav1.Now()
-		}
-		if _, err := k.cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
 			errs = append(errs, fmt.Errorf("updating the status of node %s: %w", name, err))
 		}
 	}
@@ -587,7 +601,7 @@ func (k *kubelet) runningStatus(pod *corev1.Pod, run *podRuntime, containersRead
 		statuses = append(statuses, corev1.ContainerStatus{
 			Name: c.Name, Image: c.Image, ImageID: "sandbox://" + c.Image,
 			ContainerID: "sandbox://" + string(pod.UID) + "/" + c.Name,
-			Ready:       containersReady, Started: ptr.To(true),
+			Ready:       containersReady, Started: new(true),
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}},
 		})
 	}
@@ -611,7 +625,7 @@ func (k *kubelet) terminatedStatus(pod *corev1.Pod, run *podRuntime) {
 	finished := metav1.NewTime(run.terminatedAt)
 	for i := range pod.Status.ContainerStatuses {
 		cs := &pod.Status.ContainerStatuses[i]
-		cs.Ready, cs.Started = false, ptr.To(false)
+		cs.Ready, cs.Started = false, new(false)
 		cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: 0, Reason: "Completed", StartedAt: metav1.NewTime(run.started), FinishedAt: finished,
 			ContainerID: cs.ContainerID,

@@ -54,13 +54,13 @@ var (
 // netNS is a network namespace joined to the host by a veth pair. Pods get /32 addresses on the
 // namespace's end and their listeners run inside it; the host reaches them through the veth.
 type netNS struct {
-	name           string
-	hostIf, nsIf   string
-	subnet         netip.Prefix // a /20 of 198.18.0.0/15, routed to the veth
-	hostIP, nsIP   netip.Addr
-	mu             sync.Mutex
-	next           netip.Addr // next pod address
-	logf           func(format string, args ...any)
+	name         string
+	hostIf, nsIf string
+	subnet       netip.Prefix // a /20 of 198.18.0.0/15, routed to the veth
+	hostIP, nsIP netip.Addr
+	mu           sync.Mutex
+	next         netip.Addr // next pod address
+	logf         func(format string, args ...any)
 }
 
 // netnsSupport reports why the sandbox cannot build its network namespace, or nil if it can.
@@ -183,14 +183,15 @@ func newNetNS(ctx context.Context, logf func(string, ...any)) (*netNS, error) {
 	if len(n.hostIf) > 15 {
 		return nil, fmt.Errorf("veth name %q is longer than 15 characters", n.hostIf)
 	}
+	const add, link, set = "add", "link", "set"
 	steps := [][]string{
-		{"netns", "add", n.name},
-		{"link", "add", n.hostIf, "type", "veth", "peer", "name", n.nsIf, "netns", n.name},
-		{"addr", "add", netip.PrefixFrom(n.hostIP, subnet.Bits()).String(), "dev", n.hostIf},
-		{"link", "set", n.hostIf, "up"},
-		{"-n", n.name, "addr", "add", netip.PrefixFrom(n.nsIP, subnet.Bits()).String(), "dev", n.nsIf},
-		{"-n", n.name, "link", "set", n.nsIf, "up"},
-		{"-n", n.name, "link", "set", "lo", "up"},
+		{"netns", add, n.name},
+		{link, add, n.hostIf, "type", "veth", "peer", "name", n.nsIf, "netns", n.name},
+		{"addr", add, netip.PrefixFrom(n.hostIP, subnet.Bits()).String(), "dev", n.hostIf},
+		{link, set, n.hostIf, "up"},
+		{"-n", n.name, "addr", add, netip.PrefixFrom(n.nsIP, subnet.Bits()).String(), "dev", n.nsIf},
+		{"-n", n.name, link, set, n.nsIf, "up"},
+		{"-n", n.name, link, set, "lo", "up"},
 	}
 	for _, s := range steps {
 		if _, err := ipCmd(ctx, s...); err != nil {

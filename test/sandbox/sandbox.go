@@ -174,7 +174,9 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 
 func (s *Sandbox) logf(format string, args ...any) { s.opts.Logf(format, args...) }
 
-func (s *Sandbox) since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+func (s *Sandbox) since(t time.Time) time.Duration {
+	return time.Since(t).Round(100 * time.Millisecond)
+}
 
 // step runs one start-up step and reports its duration.
 func (s *Sandbox) step(name string, fn func() error) error {
@@ -197,6 +199,10 @@ func (s *Sandbox) startAll(ctx context.Context) error {
 	} else if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("creating the sandbox directory: %w", err)
 	}
+	if err := writeOwner(s.dir); err != nil {
+		return fmt.Errorf("writing the sandbox's owner: %w", err)
+	}
+	cleanupStaleProcesses(s.logf)
 	var managerBuild chan error
 	if !s.opts.NoManager {
 		// Build while the control plane starts: both take seconds.
@@ -259,6 +265,14 @@ func (s *Sandbox) startAPIServer() error {
 		return err
 	}
 	s.env = env
+	// Both under the sandbox directory, so a later run finds them if this one crashes.
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(s.dir, "etcd")}
+	env.ControlPlane.GetAPIServer().CertDir = filepath.Join(s.dir, "apiserver")
+	for _, d := range []string{env.ControlPlane.Etcd.DataDir, env.ControlPlane.APIServer.CertDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
 	if _, err := env.Start(); err != nil {
 		return fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}
@@ -339,7 +353,7 @@ func (s *Sandbox) startKubelet(ctx context.Context) error {
 	return s.waitFor(ctx, 30*time.Second, "nodes to be schedulable", func(ctx context.Context) (bool, string, error) {
 		var nodes corev1.NodeList
 		if err := s.client.List(ctx, &nodes); err != nil {
-			return false, "", nil
+			return false, err.Error(), nil //nolint:nilerr // a failed read is retried by the next poll
 		}
 		for _, n := range nodes.Items {
 			if len(n.Spec.Taints) > 0 {
@@ -424,19 +438,20 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 		return err
 	}
 	s.managerProbe = "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{
-		"--region=" + simtest.Region,
-		"--cluster-id=" + ClusterID,
-		"--clb-endpoint=" + s.cloud.Endpoint,
+	args := make([]string, 0, 16)
+	args = append(args,
+		"--region="+simtest.Region,
+		"--cluster-id="+ClusterID,
+		"--clb-endpoint="+s.cloud.Endpoint,
 		"--clb-scheme=HTTP",
-		"--credentials-dir=" + s.cloud.CredentialsDir,
+		"--credentials-dir="+s.cloud.CredentialsDir,
 		"--leader-elect=true",
-		"--leader-election-namespace=" + ManagerNamespace,
-		"--health-probe-bind-address=" + s.managerProbe,
+		"--leader-election-namespace="+ManagerNamespace,
+		"--health-probe-bind-address="+s.managerProbe,
 		"--metrics-bind-address=0",
 		"--health-fast-poll=1s",
 		"--enable-webhooks=false",
-	}
+	)
 	args = append(args, s.opts.ManagerArgs...)
 	s.logf("  %s %v", s.managerBinary, args)
 	if s.manager, err = startProcess("manager", filepath.Join(s.dir, "manager.log"), s.managerBinary, args,
@@ -538,6 +553,10 @@ func (s *Sandbox) Stop() {
 		}
 		if s.netns != nil {
 			s.netns.close()
+		}
+		if s.dir != "" {
+			_ = os.RemoveAll(filepath.Join(s.dir, "etcd"))
+			_ = os.Remove(filepath.Join(s.dir, ownerFile))
 		}
 		if err := errors.Join(errs...); err != nil {
 			s.logf("warning: %v", err)

@@ -21,7 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -125,10 +127,7 @@ func (t *Traffic) record(pod string, err error) {
 func (t *Traffic) Stats() TrafficStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := TrafficStats{Sent: t.sent, Served: t.sent - t.failed, Failed: t.failed, ByPod: map[string]int{}, Failures: append([]string(nil), t.failures...)}
-	for k, v := range t.byPod {
-		st.ByPod[k] = v
-	}
+	st := TrafficStats{Sent: t.sent, Served: t.sent - t.failed, Failed: t.failed, ByPod: maps.Clone(t.byPod), Failures: slices.Clone(t.failures)}
 	return st
 }
 

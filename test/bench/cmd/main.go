@@ -1,0 +1,214 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command bench reproduces the seed article's two performance tables against clbsim: the seed
+// strategy (a baseline that lives only here), our controller running for real (envtest API
+// server, manager, clbsim through the SDK), and the floor, under two latency models. It writes
+// bench/results.md and bench/seed-tables.svg. Run it with `make bench`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
+)
+
+type options struct {
+	out            string
+	baselineFactor float64
+	oursFactor     map[string]float64
+	rows           string
+	concurrency    int
+	// baselineRows are the rows where the seed strategy is re-run, per model; elsewhere only its
+	// analytic time is given.
+	baselineRows map[string]string
+}
+
+func main() {
+	var o options
+	var oursCal, oursFixed float64
+	flag.StringVar(&o.out, "out", "bench", "directory for results.md and seed-tables.svg")
+	flag.Float64Var(&o.baselineFactor, "baseline-compression", 20, "time compression of the seed strategy's runs (every latency divided by it)")
+	flag.Float64Var(&oursCal, "ours-compression-calibrated", 1, "time compression of our controller's runs under the calibrated model")
+	flag.Float64Var(&oursFixed, "ours-compression-fixed", 1, "time compression of our controller's runs under the fixed-cost model")
+	var seedCal, seedFixed string
+	flag.StringVar(&seedCal, "seed-rows-calibrated", "", "rows where the seed strategy is re-run under the calibrated model (empty = all)")
+	flag.StringVar(&seedFixed, "seed-rows-fixed", "1,6", "rows where the seed strategy is re-run under the fixed-cost model (empty = all, none = none)")
+	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "manager-wide MaxConcurrentReconciles for an experiment; 0 = the production wiring (controller-runtime's default, 1)")
+	flag.StringVar(&o.rows, "rows", "", "comma-separated row numbers to run (1-5 table 1, 6-9 table 2); empty = all")
+	flag.Parse()
+	o.oursFactor = map[string]float64{"calibrated": oursCal, "fixed": oursFixed}
+	o.baselineRows = map[string]string{"calibrated": seedCal, "fixed": seedFixed}
+	// The controller's own logs would drown the report; errors still go to stderr.
+	ctrl.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
+	klog.SetLogger(ctrl.Log)
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// result is everything measured for one row under one model.
+type result struct {
+	Row      row
+	Model    string
+	Baseline baselineResult
+	Ours     oursResult
+	Floor    Floor
+}
+
+func run(ctx context.Context, o options) error {
+	rows, err := selectRows(seedRows(), o.rows)
+	if err != nil {
+		return err
+	}
+	cal, calErr := calibrate(seedRows())
+	models := []Model{cal, fixedModel()}
+	logf("calibrated model (worst error on table 1 %.1f%%): %v", 100*calErr, cal)
+	logf("fixed-cost model: %v", fixedModel())
+
+	var results []result
+	for _, m := range models {
+		for _, r := range rows {
+			results = append(results, result{Row: r, Model: m.Name, Floor: m.floor(r.newTargets(), 1)})
+		}
+	}
+	at := func(model string, r row) *result {
+		for i := range results {
+			if results[i].Model == model && results[i].Row == r {
+				return &results[i]
+			}
+		}
+		return nil
+	}
+	started := time.Now()
+
+	// The seed strategy, in one clbsim.
+	dir, err := os.MkdirTemp("", "clb-bench-seed-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	srv, err := simtest.Start(clbsim.Options{MaxTargetsPerLB: 1_000_000}, dir)
+	if err != nil {
+		return err
+	}
+	for _, m := range models {
+		for _, r := range rows {
+			at(m.Name, r).Baseline = baselineResult{Predicted: m.seedPredict(r)}
+			at(m.Name, r).Baseline.PredWrites, at(m.Name, r).Baseline.PredReads = m.seedCalls(r)
+		}
+		seedRows, err := selectRows(rows, o.baselineRows[m.Name])
+		if err != nil {
+			return err
+		}
+		for _, r := range seedRows {
+			res, err := runBaseline(ctx, srv, m, r, o.baselineFactor)
+			if err != nil {
+				srv.Close()
+				return fmt.Errorf("seed strategy, %s model, %s: %w", m.Name, r.label(), err)
+			}
+			res.PredWrites, res.PredReads = at(m.Name, r).Baseline.PredWrites, at(m.Name, r).Baseline.PredReads
+			at(m.Name, r).Baseline = res
+			logf("seed strategy  %-10s %-28s %8.1fs (predicted %8.1fs, seed %8.1fs) writes %5d reads %5d",
+				m.Name, r.label(), res.Wall.Seconds(), res.Predicted.Seconds(), r.SeedSeconds, res.Calls.writes(), res.Calls.reads())
+		}
+	}
+	srv.Close()
+
+	// Our controller, one control plane per model.
+	for _, m := range models {
+		factor := o.oursFactor[m.Name]
+		ce, err := startControllerEnv(ctx, factor, o.concurrency)
+		if err != nil {
+			return err
+		}
+		for i, r := range rows {
+			res, err := ce.runOurs(ctx, m, r, i)
+			if err != nil {
+				ce.stop()
+				return fmt.Errorf("our controller, %s model, %s: %w", m.Name, r.label(), err)
+			}
+			at(m.Name, r).Ours = res
+			fl := at(m.Name, r).Floor
+			logf("our controller %-10s %-28s %8.2fs (floor %7.2fs, %.2f×) writes %4d (floor %4d) reads %3d, trailing writes %d",
+				m.Name, r.label(), res.Wall.Seconds(), fl.Wall.Seconds(), res.Wall.Seconds()/fl.Wall.Seconds(),
+				res.Calls.writes(), fl.Writes, res.Calls.reads(), res.Trailing.writes())
+		}
+		ce.stop()
+	}
+
+	rep := report{
+		Models: models, CalErr: calErr, Results: results, Options: o,
+		Started: started, Took: time.Since(started),
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "results.md"), []byte(rep.markdown()), 0o644); err != nil {
+		return err
+	}
+	if err := rep.chart(filepath.Join(o.out, "seed-tables.svg")); err != nil {
+		return err
+	}
+	logf("wrote %s and %s in %v", filepath.Join(o.out, "results.md"), filepath.Join(o.out, "seed-tables.svg"), rep.Took.Round(time.Second))
+	return nil
+}
+
+// selectRows picks, from rows, the seed rows numbered in spec (1-5 table 1, 6-9 table 2); empty
+// means all, "none" none.
+func selectRows(rows []row, spec string) ([]row, error) {
+	if spec == "" {
+		return rows, nil
+	}
+	all := seedRows()
+	var out []row
+	if spec == "none" {
+		return out, nil
+	}
+	for f := range strings.SplitSeq(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > len(all) {
+			return nil, fmt.Errorf("%q is not a row number 1-%d", f, len(all))
+		}
+		if slices.Contains(rows, all[n-1]) {
+			out = append(out, all[n-1])
+		}
+	}
+	return out, nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
