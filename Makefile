@@ -75,9 +75,12 @@ test-unit: ## Run only the tests that need no control plane (-short).
 test-e2e: ## End-to-end suite against the sandbox (control plane, clbsim, manager).
 	@echo "test-e2e: not yet: the sandbox lands with the sandbox issue"
 
+# Flags for `make bench`, for example BENCH_FLAGS="-rows 1,6 -seed-rows-fixed none".
+BENCH_FLAGS ?=
+
 .PHONY: bench
-bench: ## Benchmarks: the seed article's tables, scale and the floor.
-	@echo "bench: not yet: the benchmark scenarios land with the benchmarks issue"
+bench: envtest-assets ## Benchmarks: the seed article's tables against clbsim, written to bench/results.md and bench/seed-tables.svg.
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" go run ./test/bench/cmd -out bench $(BENCH_FLAGS)
 
 .PHONY: demo
 demo: envtest-assets ## Run the product locally: control plane, clbsim, manager and a rolling update with real traffic (DEMO_EXIT=1 to exit after it).

@@ -32,7 +32,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
@@ -54,7 +53,7 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f := newFixture()
 		lis := f.listener(8000)
 		f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 10)
+		eps := f.webPods(10)
 		f.setEndpoints("web")
 
 		sim.ResetCalls()
@@ -120,7 +119,7 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		keys := make([]types.NamespacedName, bindings)
 		for i := range bindings {
 			keys[i] = types.NamespacedName{Namespace: f.ns, Name: bindingName(i)}
-			f.expectCondition(keys[i], metav1.ConditionFalse, networkingv1alpha1.BindingCloudErrorReason)
+			f.expectNotReady(keys[i], networkingv1alpha1.BindingCloudErrorReason)
 		}
 		Expect(writes()).To(BeZero())
 
@@ -164,7 +163,7 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f := newFixture()
 		lis := f.listener(8000)
 		f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 3)
+		eps := f.webPods(3)
 		f.setEndpoints("web", eps...)
 		key := f.binding("web", lis, "web", func(b *networkingv1alpha1.CLBBackendBinding) {
 			b.Spec.Drain = &networkingv1alpha1.DrainSpec{Seconds: int32(drain / time.Second)}
@@ -235,11 +234,11 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f := newFixture()
 		exclusive, shared := f.listener(8000), f.listener(8001)
 		f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 2)
+		eps := f.webPods(2)
 		f.setEndpoints("web", eps...)
 
 		By("adding backends by hand, untagged and tagged by another cluster")
-		var foreign []clb.Target
+		foreign := make([]clb.Target, 0, 4)
 		for _, lis := range []string{exclusive, shared} {
 			foreign = append(foreign,
 				clb.Target{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.99.0.1", Port: targetPort}, Weight: 7},
@@ -262,7 +261,7 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f := newFixture()
 		lisA, lisB := f.listener(8000), f.listener(8001)
 		f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 3)
+		eps := f.webPods(3)
 		f.setEndpoints("web", eps...)
 		res, err := cloud.RegisterTargets(ctx, f.lbID, []clb.Target{
 			{TargetKey: clb.TargetKey{ListenerID: lisA, EniIP: "10.99.0.1", Port: targetPort}, Weight: 5},
@@ -295,12 +294,12 @@ var _ = Describe("CLBBackendBinding controller", func() {
 	It("waits with ListenerNotFound for a listener given by port and protocol, then binds it", func() {
 		f := newFixture()
 		f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 2)
+		eps := f.webPods(2)
 		f.setEndpoints("web", eps...)
 		key := f.binding("web", "", "web", func(b *networkingv1alpha1.CLBBackendBinding) {
 			b.Spec.Listener = networkingv1alpha1.ListenerReference{Port: 9100, Protocol: networkingv1alpha1.ProtocolTCP}
 		})
-		f.expectCondition(key, metav1.ConditionFalse, networkingv1alpha1.BindingListenerNotFoundReason)
+		f.expectNotReady(key, networkingv1alpha1.BindingListenerNotFoundReason)
 		Expect(sim.Targets(f.lbID)).To(BeEmpty())
 
 		By("creating the listener in the cloud")
@@ -314,7 +313,7 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f := newFixture()
 		lis := f.listener(8000)
 		f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 8)
+		eps := f.webPods(8)
 		f.setEndpoints("web", eps[:5]...)
 		key := f.binding("web", lis, "web")
 		tag := ownerTag(key)
@@ -335,7 +334,7 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f := newFixture()
 		lis := f.listener(8000)
 		f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 6)
+		eps := f.webPods(6)
 		f.setEndpoints("web", eps[:5]...)
 		key := f.binding("web", lis, "web")
 		tag := ownerTag(key)
@@ -365,19 +364,19 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f.expectReady(key, 5)
 	})
 
-	It("reports ServiceNotFound and deregisters the backends while the Service is missing", func() {
+	It("reports ServiceNotFound and deregisters the backends while the Service is missing, and comes back with it", func() {
 		f := newFixture()
 		lis, lis2 := f.listener(8000), f.listener(8001)
 		svc := f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 3)
+		eps := f.webPods(3)
 		f.setEndpoints("web", eps...)
 		key := f.binding("web", lis, "web")
 		f.expectBackends(key, lis, podBackends(ownerTag(key), defaultWeight, eps...))
 		f.expectReady(key, 3)
 
-		By("deleting the Service")
+		By("deleting the Service; its EndpointSlice stays, as nothing garbage-collects it here")
 		Expect(k8sClient.Delete(ctx, svc)).To(Succeed())
-		f.expectCondition(key, metav1.ConditionFalse, networkingv1alpha1.BindingServiceNotFoundReason)
+		f.expectNotReady(key, networkingv1alpha1.BindingServiceNotFoundReason)
 		f.expectBackends(key, lis, nil)
 		Eventually(func(g Gomega) {
 			st := f.get(key).Status
@@ -386,9 +385,14 @@ var _ = Describe("CLBBackendBinding controller", func() {
 			g.Expect(st.Backends).To(Equal("0/0"))
 		}).Should(Succeed(), f.dump(key))
 
+		By("creating the Service again")
+		f.service("web", corev1.ServiceTypeClusterIP)
+		f.expectBackends(key, lis, podBackends(ownerTag(key), defaultWeight, eps...))
+		f.expectReady(key, 3)
+
 		By("a binding to a Service that never existed")
 		ghost := f.binding("ghost", lis2, "absent")
-		f.expectCondition(ghost, metav1.ConditionFalse, networkingv1alpha1.BindingServiceNotFoundReason)
+		f.expectNotReady(ghost, networkingv1alpha1.BindingServiceNotFoundReason)
 		Expect(backendsOn(f.lbID, lis2)).To(BeEmpty())
 	})
 
@@ -396,7 +400,7 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f := newFixture()
 		lis, lis2 := f.listener(8000), f.listener(8001)
 		f.service("web", corev1.ServiceTypeClusterIP)
-		eps := f.readyPods("web", 3)
+		eps := f.webPods(3)
 		f.setEndpoints("web", eps...)
 		key := f.binding("web", lis, "web")
 		want := podBackends(ownerTag(key), defaultWeight, eps...)
@@ -409,13 +413,13 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		changed := stored.DeepCopy()
 		changed.Spec.ServiceRef.Port = intstr.FromInt32(81)
 		Expect(k8sClient.Patch(ctx, changed, client.MergeFrom(stored))).To(Succeed())
-		f.expectCondition(key, metav1.ConditionFalse, networkingv1alpha1.BindingInvalidSpecReason)
+		f.expectNotReady(key, networkingv1alpha1.BindingInvalidSpecReason)
 
 		By("a new binding with a port name the Service does not have")
 		wrong := f.binding("wrong", lis2, "web", func(b *networkingv1alpha1.CLBBackendBinding) {
 			b.Spec.ServiceRef.Port = intstr.FromString("grpc")
 		})
-		f.expectCondition(wrong, metav1.ConditionFalse, networkingv1alpha1.BindingInvalidSpecReason)
+		f.expectNotReady(wrong, networkingv1alpha1.BindingInvalidSpecReason)
 		Consistently(writes, time.Second).Should(BeZero())
 		Expect(backendsOn(f.lbID, lis)).To(ConsistOf(want))
 		Expect(backendsOn(f.lbID, lis2)).To(BeEmpty())
@@ -471,14 +475,14 @@ func (f *fixture) service(name string, typ corev1.ServiceType) *corev1.Service {
 	return svc
 }
 
-// readyPods creates n running, Ready pods of the Service (as a kubelet would report them) and
-// returns their endpoints, ready.
-func (f *fixture) readyPods(svc string, n int) []endpoint {
+// webPods creates n running, Ready pods web-0 … web-(n-1) of the Service web (as a kubelet
+// would report them) and returns their endpoints, ready.
+func (f *fixture) webPods(n int) []endpoint {
 	out := make([]endpoint, n)
 	for i := range n {
-		name, ip := fmt.Sprintf("%s-%d", svc, i), fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)
+		name, ip := fmt.Sprintf("web-%d", i), fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: map[string]string{"app": svc}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: map[string]string{"app": "web"}},
 			Spec: corev1.PodSpec{
 				// With a node, deleting the pod leaves it Terminating: there is no kubelet to finish it.
 				NodeName:   "node-a",
@@ -534,16 +538,16 @@ func (f *fixture) setEndpoints(svc string, eps ...endpoint) {
 	slice.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
 	slice.AddressType = discoveryv1.AddressTypeIPv4
 	slice.Ports = []discoveryv1.EndpointPort{{
-		Name: ptr.To("http"), Port: ptr.To[int32](targetPort), Protocol: ptr.To(corev1.ProtocolTCP),
+		Name: new("http"), Port: new(int32(targetPort)), Protocol: new(corev1.ProtocolTCP),
 	}}
 	slice.Endpoints = make([]discoveryv1.Endpoint, 0, len(eps))
 	for _, ep := range eps {
 		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
 			Addresses: []string{ep.ip},
 			Conditions: discoveryv1.EndpointConditions{
-				Ready: ptr.To(!ep.terminating), Serving: ptr.To(true), Terminating: ptr.To(ep.terminating),
+				Ready: new(!ep.terminating), Serving: new(true), Terminating: new(ep.terminating),
 			},
-			NodeName:  ptr.To("node-a"),
+			NodeName:  new("node-a"),
 			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: ep.pod, UID: ep.uid},
 		})
 	}
@@ -684,14 +688,14 @@ func (f *fixture) expectReady(key types.NamespacedName, n int) {
 	}).Should(Succeed(), f.dump(key))
 }
 
-// expectCondition waits for the binding's Ready condition to have status and reason.
-func (f *fixture) expectCondition(key types.NamespacedName, status metav1.ConditionStatus, reason string) {
+// expectNotReady waits for the binding's Ready condition to be False with reason.
+func (f *fixture) expectNotReady(key types.NamespacedName, reason string) {
 	GinkgoHelper()
 	Eventually(func(g Gomega) {
 		b := f.get(key)
 		c := meta.FindStatusCondition(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
 		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.Status).To(Equal(status))
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Reason).To(Equal(reason))
 		g.Expect(c.ObservedGeneration).To(Equal(b.Generation))
 	}).Should(Succeed(), f.dump(key))

@@ -55,13 +55,14 @@ func main() {
 	manager := flag.String("manager", "bin/manager", "manager binary to run; empty builds ./cmd/manager")
 	replicas := flag.Int("replicas", 4, "replicas of the demo Deployment")
 	nodes := flag.Int("nodes", 3, "fake nodes")
+	webhooks := flag.Bool("webhooks", true, "run the manager's webhooks (readiness gates injected by the pod webhook); false adds the gate to the Deployment")
 	noDataPlane := flag.Bool("no-data-plane", false, "skip the network namespace: scripted health and no traffic (what happens without root or iproute2)")
 	exit := flag.Bool("exit", os.Getenv("DEMO_EXIT") == "1", "exit after the summary instead of running until Ctrl-C (also DEMO_EXIT=1)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d := &demo{start: time.Now()}
-	if err := d.run(ctx, sandbox.Options{Nodes: *nodes, ManagerBinary: *manager, NoDataPlane: *noDataPlane}, int32(*replicas), *exit); err != nil {
+	if err := d.run(ctx, sandbox.Options{Nodes: *nodes, ManagerBinary: *manager, NoDataPlane: *noDataPlane, Webhooks: *webhooks}, int32(*replicas), *exit); err != nil {
 		if d.sb != nil {
 			d.logf("logs and state dumps are in %s", d.sb.Dir())
 			d.sb.Stop()
@@ -91,11 +92,15 @@ func (d *demo) run(ctx context.Context, opts sandbox.Options, replicas int32, ex
 	d.sb = sb
 	d.logf("try it yourself: export KUBECONFIG=%s; bin/k8s/kubectl get pods,cbb,clbh -A", sb.Kubeconfig())
 
-	d.app = sandbox.App{Namespace: "demo", Name: "web", Replicas: replicas, InjectGate: true}
+	d.app = sandbox.App{Namespace: "demo", Name: "web", Replicas: replicas, InjectGate: !sb.Webhooks()}
 	t := time.Now()
 	d.logf("applying namespace demo (label clbind.io/readiness-gate-inject=enabled), Deployment web (%d replicas, maxSurge 1, maxUnavailable 0, preStop sleep 5s, gate %s), Service web, CLBBackendBinding web (drain 5s) → %s/%s",
 		replicas, d.app.Gate(), sb.LoadBalancerID(), sb.ListenerID())
-	d.logf("  (webhooks are off in this build of the sandbox, so the Deployment carries the readiness gate itself)")
+	if sb.Webhooks() {
+		d.logf("  the Deployment has no readiness gate: the manager's pod webhook injects it")
+	} else {
+		d.logf("  (webhooks off: the Deployment carries the readiness gate itself)")
+	}
 	if err := sb.Deploy(ctx, d.app); err != nil {
 		return err
 	}

@@ -121,11 +121,12 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// PassTimeout bounds one pass (default 2m).
 	PassTimeout time.Duration
+	Clock       clock.WithTicker
+
 	// StartupRecheck is how long after Start a write of the previous leader may still land on
 	// the CLB (default 1m): a Batch call holds its load balancer until it is applied, even when
 	// its caller has died. Backends read in that time are read again once it has passed.
 	StartupRecheck time.Duration
-	Clock       clock.WithTicker
 }
 
 func (o *Options) setDefaults() {
@@ -162,12 +163,13 @@ type Syncer struct {
 	mu       sync.Mutex
 	started  bool
 	runCtx   context.Context //nolint:containedctx // the manager's context, handed to workers started after Start
-	// recheckUntil is Start + Options.StartupRecheck. It is set before any worker runs and
-	// never changes afterwards.
-	recheckUntil time.Time
 	workers  map[string]*worker
 	statuses map[types.NamespacedName]Status
 	wg       sync.WaitGroup
+
+	// recheckUntil is Start + Options.StartupRecheck. It is set before any worker runs and
+	// never changes afterwards.
+	recheckUntil time.Time
 }
 
 // New returns a Syncer writing through cloud and reporting to notifier.

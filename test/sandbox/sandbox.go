@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -85,6 +86,9 @@ type Options struct {
 	ManagerBinary string
 	// NoManager starts everything but the manager.
 	NoManager bool
+	// Webhooks runs the manager's admission webhooks as a local process (--webhook-host): it
+	// creates its certificates and webhook configurations, and injects readiness gates.
+	Webhooks bool
 	// ManagerArgs are appended to the manager's flags.
 	ManagerArgs []string
 	// Logf receives progress lines (default: discarded).
@@ -450,8 +454,17 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 		"--health-probe-bind-address="+s.managerProbe,
 		"--metrics-bind-address=0",
 		"--health-fast-poll=1s",
-		"--enable-webhooks=false",
 	)
+	if s.opts.Webhooks {
+		hookPort, err := freePort()
+		if err != nil {
+			return err
+		}
+		args = append(args, "--enable-webhooks=true", "--webhook-host=127.0.0.1", "--webhook-port="+strconv.Itoa(hookPort),
+			"--webhook-namespace="+ManagerNamespace, "--webhook-cert-dir="+filepath.Join(s.dir, "webhook-certs"))
+	} else {
+		args = append(args, "--enable-webhooks=false")
+	}
 	args = append(args, s.opts.ManagerArgs...)
 	s.logf("  %s %v", s.managerBinary, args)
 	if s.manager, err = startProcess("manager", filepath.Join(s.dir, "manager.log"), s.managerBinary, args,
@@ -472,6 +485,22 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 		}
 		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
 			return false, "leader lease has no holder", nil
+		}
+		if s.opts.Webhooks {
+			var hooks admissionregistrationv1.MutatingWebhookConfigurationList
+			if err := s.client.List(ctx, &hooks); err != nil {
+				return false, err.Error(), nil //nolint:nilerr // a failed read is retried by the next poll
+			}
+			for _, h := range hooks.Items {
+				for _, w := range h.Webhooks {
+					if len(w.ClientConfig.CABundle) == 0 {
+						return false, "webhook configuration " + h.Name + " has no CA yet", nil
+					}
+				}
+			}
+			if len(hooks.Items) == 0 {
+				return false, "no mutating webhook configuration yet", nil
+			}
 		}
 		return true, "", nil
 	})
@@ -615,6 +644,10 @@ func (s *Sandbox) PodNetwork() netip.Prefix {
 	}
 	return s.netns.subnet
 }
+
+// Webhooks reports whether the manager serves its admission webhooks (readiness gates are then
+// injected into pods of opted-in namespaces).
+func (s *Sandbox) Webhooks() bool { return s.opts.Webhooks && s.manager != nil }
 
 // ManagerLog is the path of the manager's log.
 func (s *Sandbox) ManagerLog() string { return filepath.Join(s.dir, "manager.log") }

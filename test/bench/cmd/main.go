@@ -65,8 +65,8 @@ func main() {
 	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "manager-wide MaxConcurrentReconciles for an experiment; 0 = the production wiring (controller-runtime's default, 1)")
 	flag.StringVar(&o.rows, "rows", "", "comma-separated row numbers to run (1-5 table 1, 6-9 table 2); empty = all")
 	flag.Parse()
-	o.oursFactor = map[string]float64{"calibrated": oursCal, "fixed": oursFixed}
-	o.baselineRows = map[string]string{"calibrated": seedCal, "fixed": seedFixed}
+	o.oursFactor = map[string]float64{calibratedName: oursCal, fixedName: oursFixed}
+	o.baselineRows = map[string]string{calibratedName: seedCal, fixedName: seedFixed}
 	// The controller's own logs would drown the report; errors still go to stderr.
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
 	klog.SetLogger(ctrl.Log)

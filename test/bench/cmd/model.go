@@ -70,11 +70,17 @@ func (m Model) String() string {
 		m.PerCall, m.TaskFixed, m.TaskPerTarget, m.BatchFixed, m.BatchPerTarget, m.Poll)
 }
 
+// Model names.
+const (
+	calibratedName = "calibrated"
+	fixedName      = "fixed"
+)
+
 // fixedModel is the second model: 1 s per async task whatever its size, 50 ms per call,
 // Batch* calls answered synchronously after holding the LB for 300 ms.
 func fixedModel() Model {
 	return Model{
-		Name:    "fixed",
+		Name:    fixedName,
 		PerCall: 50 * time.Millisecond, TaskFixed: time.Second,
 		BatchFixed: 300 * time.Millisecond,
 		Poll:       100 * time.Millisecond,
@@ -172,7 +178,7 @@ func (r row) missingPerRule() []int {
 func seedRows() []row {
 	t1 := []float64{31.548, 51.248, 69.118, 90.723, 106.353}
 	t2 := []float64{68.63, 141.004, 236.91, 335.674}
-	var rows []row
+	rows := make([]row, 0, len(t1)+len(t2))
 	for i, s := range t1 {
 		rows = append(rows, row{Table: 1, Rules: 200, FromRules: 200, Nodes: 10 * (i + 1), FromNodes: 1, SeedSeconds: s})
 	}
@@ -218,10 +224,10 @@ func (m Model) seedCalls(r row) (writes, reads int) {
 // poll finds it done does not hinge on a millisecond (compressed runs add real overhead to every
 // call). Batch calls get the same cost per call and per target as async tasks.
 func calibrate(rows []row) (Model, float64) {
-	best, bestErr := Model{Name: "calibrated"}, math.Inf(1)
+	best, bestErr := Model{Name: calibratedName}, math.Inf(1)
 	for _, perCall := range []time.Duration{10, 20, 30, 40, 50} {
 		for _, poll := range []time.Duration{20, 50, 100} {
-			base := Model{Name: "calibrated", PerCall: perCall * time.Millisecond, Poll: poll * time.Millisecond}
+			base := Model{Name: calibratedName, PerCall: perCall * time.Millisecond, Poll: poll * time.Millisecond}
 			for fixed := base.PerCall + base.Poll; fixed <= 300*time.Millisecond; fixed += 5 * time.Millisecond {
 				for per := 100 * time.Microsecond; per <= 20*time.Millisecond; per += 100 * time.Microsecond {
 					m := base

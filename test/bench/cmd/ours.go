@@ -33,7 +33,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -111,7 +110,7 @@ func startControllerEnv(ctx context.Context, factor float64, concurrency int) (*
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		LeaderElection:         false,
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true), MaxConcurrentReconciles: concurrency},
+		Controller:             config.Controller{SkipNameValidation: new(true), MaxConcurrentReconciles: concurrency},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -182,7 +181,9 @@ func setupBindings(mgr ctrl.Manager, cloud *clb.Client, factor float64) error {
 func (ce *controllerEnv) stop() {
 	if ce.cancel != nil {
 		ce.cancel()
-		<-ce.done
+		if err := <-ce.done; err != nil {
+			logf("manager stopped: %v", err)
+		}
 	}
 	if ce.srv != nil {
 		ce.srv.Close()
@@ -210,7 +211,7 @@ func ruleObjects(ns, lbID, listenerID, locationID string, i int, ips []string) [
 		Spec: corev1.ServiceSpec{
 			// Headless: envtest's service IP range holds a few hundred addresses only.
 			ClusterIP: corev1.ClusterIPNone,
-			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(backendPort), Protocol: corev1.ProtocolTCP}},
+			Ports:     []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(backendPort), Protocol: corev1.ProtocolTCP}},
 		},
 	}
 	binding := &networkingv1alpha1.CLBBackendBinding{
@@ -221,7 +222,7 @@ func ruleObjects(ns, lbID, listenerID, locationID string, i int, ips []string) [
 			Rule:           &networkingv1alpha1.RuleReference{LocationID: locationID},
 			ServiceRef:     networkingv1alpha1.ServiceReference{Name: name, Port: intstr.FromInt32(80)},
 			TargetType:     networkingv1alpha1.TargetTypePod,
-			ReadinessGate:  ptr.To(false),
+			ReadinessGate:  new(false),
 		},
 	}
 	return []client.Object{svc, endpointSlice(ns, name, ips), binding}
@@ -229,16 +230,16 @@ func ruleObjects(ns, lbID, listenerID, locationID string, i int, ips []string) [
 
 func endpointSlice(ns, svc string, ips []string) *discoveryv1.EndpointSlice {
 	s := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: svc + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(backendPort)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Ports:       []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(backendPort)), Protocol: new(corev1.ProtocolTCP)}},
 	}
 	// Pod endpoints (direct mode) whose pods the bench does not create: a ready endpoint of a pod
 	// the controller cannot see is registered, as the EndpointSlice API asks.
 	for i, ip := range ips {
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			Conditions: discoveryv1.EndpointConditions{Ready: new(true)},
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: fmt.Sprintf("%s-node-%d", svc, i+1)},
 		})
 	}
