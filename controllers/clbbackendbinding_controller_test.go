@@ -62,6 +62,13 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		Expect(writes()).To(BeZero(), "a binding with no endpoints writes nothing")
 		tag := ownerTag(key)
 
+		// A bystander on the same load balancer takes part in every pass of its worker, but
+		// nothing happens to it: its status must not be written again and again.
+		f.service("idle", corev1.ServiceTypeClusterIP)
+		bystander := f.binding("idle", f.listener(8001), "idle")
+		f.expectReady(bystander, 0)
+		bystanderVersion := f.get(bystander).ResourceVersion
+
 		steps := []struct {
 			name string
 			eps  []endpoint
@@ -88,6 +95,7 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f.touch(&corev1.Service{}, "web")
 		Consistently(writes, time.Second).Should(BeZero())
 		f.expectBackends(key, lis, podBackends(tag, defaultWeight, eps[0], eps[7]))
+		Expect(f.get(bystander).ResourceVersion).To(Equal(bystanderVersion), "the bystander's status was rewritten")
 	})
 
 	It("registers the backends of 50 bindings on one load balancer in ⌈targets/500⌉ calls", func() {

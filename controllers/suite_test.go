@@ -117,8 +117,8 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// testManager is one run of the controller: a manager with the binding reconciler and a fresh
-// lbsync.Syncer, wired as cmd/manager's setupBindings wires them.
+// testManager is one run of the controller: a manager with the controllers and fresh load
+// balancer workers, wired by controllers.SetupWithManager as in cmd/manager.
 type testManager struct {
 	cancel context.CancelFunc
 	done   chan error
@@ -143,21 +143,17 @@ func startManager() *testManager {
 	cfg.RateLimits = clb.RateLimitConfig{}
 	cloudClient, err := clb.New(cfg)
 	Expect(err).NotTo(HaveOccurred())
-	reconciler := &controllers.CLBBackendBindingReconciler{
-		Client:    m.GetClient(),
+	// The wiring of the manager binary: the binding and health controllers on one set of load
+	// balancer workers. Short retries, so a binding waiting for its listener sees it within a
+	// second; a startup recheck longer than the 2 s writes of the restart spec.
+	Expect(controllers.SetupWithManager(m, controllers.Deps{
+		Cloud:     cloudClient,
 		ClusterID: testClusterID,
-		Recorder:  m.GetEventRecorder("clbbackendbinding-controller"),
-	}
-	// Short retries, so a binding waiting for its listener sees it within a second; a short
-	// startup recheck, longer than the 2 s writes of the restart spec.
-	syncer, err := lbsync.New(cloudClient, reconciler, lbsync.Options{
-		Window: syncWindow, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
-		StartupRecheck: 3 * time.Second,
-	})
-	Expect(err).NotTo(HaveOccurred())
-	reconciler.Syncer = syncer
-	Expect(m.Add(syncer)).To(Succeed())
-	Expect(reconciler.SetupWithManager(m)).To(Succeed())
+		Sync: lbsync.Options{
+			Window: syncWindow, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
+			StartupRecheck: 3 * time.Second,
+		},
+	})).To(Succeed())
 
 	mctx, mcancel := context.WithCancel(ctx)
 	tm := &testManager{cancel: mcancel, done: make(chan error, 1)}

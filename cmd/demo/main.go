@@ -55,7 +55,7 @@ func main() {
 	manager := flag.String("manager", "bin/manager", "manager binary to run; empty builds ./cmd/manager")
 	replicas := flag.Int("replicas", 4, "replicas of the demo Deployment")
 	nodes := flag.Int("nodes", 3, "fake nodes")
-	webhooks := flag.Bool("webhooks", true, "run the manager's webhooks (readiness gates injected by the pod webhook); false adds the gate to the Deployment")
+	webhooks := flag.Bool("webhooks", false, "run the manager's webhooks (--webhook-host) so its pod webhook injects the readiness gate; without it the Deployment carries the gate (see the sandbox notes: the first pod can slip past a just-created webhook configuration)")
 	noDataPlane := flag.Bool("no-data-plane", false, "skip the network namespace: scripted health and no traffic (what happens without root or iproute2)")
 	exit := flag.Bool("exit", os.Getenv("DEMO_EXIT") == "1", "exit after the summary instead of running until Ctrl-C (also DEMO_EXIT=1)")
 	flag.Parse()

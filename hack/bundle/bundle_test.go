@@ -221,15 +221,25 @@ func TestBundleContents(t *testing.T) {
 			t.Errorf("install mode %s supported=%v; only AllNamespaces is", m.Type, m.Supported)
 		}
 	}
+	var examples []map[string]any
+	if err := json.Unmarshal([]byte(csv.Annotations["alm-examples"]), &examples); err != nil || len(examples) < 2 {
+		t.Errorf("alm-examples: %v, %d examples", err, len(examples))
+	}
 
 	deps := csv.Spec.InstallStrategy.StrategySpec.DeploymentSpecs
 	if len(deps) != 1 {
 		t.Fatalf("want one deployment, got %d", len(deps))
 	}
-	dep := deps[0]
+	checkDeployment(t, deps[0], o.image)
+	checkWebhooks(t, csv.Spec.WebhookDefinitions, deps[0].Name)
+	checkPermissions(t, csv.Spec.InstallStrategy.StrategySpec, deps[0].Spec.Template.Spec.ServiceAccountName)
+}
+
+func checkDeployment(t *testing.T, dep operatorsv1alpha1.StrategyDeploymentSpec, image string) {
+	t.Helper()
 	c := dep.Spec.Template.Spec.Containers[0]
-	if c.Image != o.image {
-		t.Errorf("manager image %s, want %s", c.Image, o.image)
+	if c.Image != image {
+		t.Errorf("manager image %s, want %s", c.Image, image)
 	}
 	for _, arg := range []string{"--region=$(" + regionEnv + ")", "--cluster-id=$(" + clusterIDEnv + ")", "--webhook-cert-dir=" + certDir} {
 		if !slices.Contains(c.Args, arg) {
@@ -239,35 +249,37 @@ func TestBundleContents(t *testing.T) {
 	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == 9443 }) {
 		t.Errorf("manager ports %v lack the webhook port 9443", c.Ports)
 	}
+}
 
-	hooks := csv.Spec.WebhookDefinitions
+func checkWebhooks(t *testing.T, hooks []operatorsv1alpha1.WebhookDescription, deployment string) {
+	t.Helper()
 	types := map[operatorsv1alpha1.WebhookAdmissionType]string{}
 	for _, h := range hooks {
 		types[h.Type] = h.GenerateName
-		if h.DeploymentName != dep.Name || h.ContainerPort != 9443 || h.TargetPort == nil || h.TargetPort.IntValue() != 9443 ||
-			h.WebhookPath == nil || h.SideEffects == nil || h.FailurePolicy == nil || len(h.AdmissionReviewVersions) == 0 || len(h.Rules) == 0 {
+		complete := h.DeploymentName == deployment && h.ContainerPort == 9443 && h.TargetPort != nil && h.TargetPort.IntValue() == 9443 &&
+			h.WebhookPath != nil && h.SideEffects != nil && h.FailurePolicy != nil && len(h.AdmissionReviewVersions) > 0 && len(h.Rules) > 0
+		if !complete {
 			t.Errorf("webhook %s is incomplete: %+v", h.GenerateName, h)
 		}
 	}
 	if types[operatorsv1alpha1.MutatingAdmissionWebhook] != "mpod.clbind.io" || types[operatorsv1alpha1.ValidatingAdmissionWebhook] != "vclbbackendbinding.clbind.io" {
 		t.Errorf("want the mutating pod and the validating binding webhook, got %v", types)
 	}
+}
 
-	sa := dep.Spec.Template.Spec.ServiceAccountName
-	perms := csv.Spec.InstallStrategy.StrategySpec
+func checkPermissions(t *testing.T, perms operatorsv1alpha1.StrategyDetailsDeployment, sa string) {
+	t.Helper()
 	if len(perms.ClusterPermissions) != 1 || perms.ClusterPermissions[0].ServiceAccountName != sa ||
 		len(perms.Permissions) != 1 || perms.Permissions[0].ServiceAccountName != sa {
 		t.Fatalf("want cluster and namespaced permissions for %s, got %+v / %+v", sa, perms.ClusterPermissions, perms.Permissions)
 	}
-	if !slices.ContainsFunc(perms.Permissions[0].Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "leases") }) {
+	has := func(rules []rbacv1.PolicyRule, resource string) bool {
+		return slices.ContainsFunc(rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, resource) })
+	}
+	if !has(perms.Permissions[0].Rules, "leases") {
 		t.Error("permissions lack the leader election Lease rule")
 	}
-	if !slices.ContainsFunc(perms.ClusterPermissions[0].Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "endpointslices") }) {
+	if !has(perms.ClusterPermissions[0].Rules, "endpointslices") {
 		t.Error("clusterPermissions lack the manager role's rules")
-	}
-
-	var examples []map[string]any
-	if err := json.Unmarshal([]byte(csv.Annotations["alm-examples"]), &examples); err != nil || len(examples) < 2 {
-		t.Errorf("alm-examples: %v, %d examples", err, len(examples))
 	}
 }

@@ -127,7 +127,7 @@ func specWidget(p apiextensionsv1.JSONSchemaProps) []string {
 }
 
 func statusDescriptors(status apiextensionsv1.JSONSchemaProps) []operatorsv1alpha1.StatusDescriptor {
-	var out []operatorsv1alpha1.StatusDescriptor
+	out := make([]operatorsv1alpha1.StatusDescriptor, 0, len(status.Properties))
 	for _, name := range sortedKeys(status.Properties) {
 		p := status.Properties[name]
 		d := operatorsv1alpha1.StatusDescriptor{Path: name, DisplayName: humanize(name), Description: firstSentence(p.Description)}

@@ -200,11 +200,11 @@ func rootfs(o options) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	dir := func(name string, mode int64, owner int) error {
-		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, Uid: owner, Gid: owner, ModTime: o.created})
+	dir := func(entry string, mode int64, owner int) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: entry + "/", Mode: mode, Uid: owner, Gid: owner, ModTime: o.created})
 	}
-	file := func(name string, mode int64, data []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: o.created}); err != nil {
+	file := func(entry string, mode int64, data []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: entry, Mode: mode, Size: int64(len(data)), ModTime: o.created}); err != nil {
 			return err
 		}
 		_, err := tw.Write(data)

@@ -236,7 +236,19 @@ func TestCLBBackendBindingHealth(t *testing.T) {
 	deleting.DeletionTimestamp = &now
 	deleting.Finalizers = []string{networkingv1alpha1.DeregisterTargetsFinalizer}
 
-	cases := []healthCase{
+	reasons := []string{
+		networkingv1alpha1.BindingLoadBalancerNotFoundReason, networkingv1alpha1.BindingListenerNotFoundReason,
+		networkingv1alpha1.BindingRuleNotFoundReason, networkingv1alpha1.BindingServiceNotFoundReason,
+		networkingv1alpha1.BindingConflictReason, networkingv1alpha1.BindingInvalidSpecReason,
+		networkingv1alpha1.BindingCloudErrorReason,
+	}
+	stuck := make([]healthCase, 0, len(reasons))
+	for _, reason := range reasons {
+		msg := "the CLB says " + reason
+		stuck = append(stuck, healthCase{name: "stuck: " + reason, obj: binding(1, 1, readyFalse(reason, msg)),
+			argo: degraded, kstatus: status.InProgressStatus, message: reason + ": " + msg})
+	}
+	cases := append([]healthCase{
 		{name: "created, no status yet", obj: binding(1, 0, nil), argo: progressing, kstatus: status.CurrentStatus,
 			message: "Waiting for the controller", mismatch: "kstatus cannot tell a missing status from a kind without conditions"},
 		{name: "spec changed, not observed yet", obj: binding(2, 1, synced), argo: progressing, kstatus: status.InProgressStatus,
@@ -248,17 +260,7 @@ func TestCLBBackendBindingHealth(t *testing.T) {
 			message: "Synced: 3 backends registered on listener lbl-1a2b3c4d"},
 		{name: "deleting", obj: deleting, argo: progressing, kstatus: status.TerminatingStatus,
 			message: "Deleting", mismatch: "kstatus has Terminating; Argo CD says Progressing (Pending deletion) before it runs any script"},
-	}
-	for _, reason := range []string{
-		networkingv1alpha1.BindingLoadBalancerNotFoundReason, networkingv1alpha1.BindingListenerNotFoundReason,
-		networkingv1alpha1.BindingRuleNotFoundReason, networkingv1alpha1.BindingServiceNotFoundReason,
-		networkingv1alpha1.BindingConflictReason, networkingv1alpha1.BindingInvalidSpecReason,
-		networkingv1alpha1.BindingCloudErrorReason,
-	} {
-		msg := "the CLB says " + reason
-		cases = append(cases, healthCase{name: "stuck: " + reason, obj: binding(1, 1, readyFalse(reason, msg)),
-			argo: degraded, kstatus: status.InProgressStatus, message: reason + ": " + msg})
-	}
+	}, stuck...)
 	checkCases(t, "CLBBackendBinding", cases)
 }
 
