@@ -64,16 +64,20 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 	"$(GOLANGCI_LINT)" run --fix ./...
 
 .PHONY: test
-test: verify-generated vet lint envtest-assets ## Check generation, vet, lint, then run unit and envtest suites.
-	KUBEBUILDER_ASSETS="$(K8S_BIN)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
+test: verify-generated vet lint envtest-assets kustomize ## Check generation, vet, lint, then run unit and envtest suites (test/install renders config/default with kustomize).
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
 
 .PHONY: test-unit
 test-unit: ## Run only the tests that need no control plane (-short).
 	go test -short ./...
 
+# Flags for `make test-e2e`, for example E2E_FLAGS="-ginkgo.focus=SIGKILL".
+E2E_FLAGS ?=
+
 .PHONY: test-e2e
-test-e2e: ## End-to-end suite against the sandbox (control plane, clbsim, manager).
-	@echo "test-e2e: not yet: the sandbox lands with the sandbox issue"
+test-e2e: envtest-assets ## End-to-end suite in the sandbox (control plane, stand-in kubelet, clbsim data plane, manager); needs root and iproute2.
+	go build -o $(LOCALBIN)/manager ./cmd/manager
+	E2E_MANAGER="$(LOCALBIN)/manager" KUBEBUILDER_ASSETS="$(K8S_BIN)" go test -tags e2e ./test/e2e/ -timeout 20m -count=1 -v $(E2E_FLAGS)
 
 # Flags for `make bench`, for example BENCH_FLAGS="-rows 1,6 -seed-rows-fixed none".
 BENCH_FLAGS ?=
@@ -107,10 +111,13 @@ docker-push: ## Push the manager image.
 	docker push $(IMG)
 
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Write dist/install.yaml: everything `kubectl apply` needs.
+build-installer: manifests generate kustomize ## Write dist/install.yaml for `kubectl apply --server-side` (set region and cluster id in config/default/manager_config.env).
 	mkdir -p dist
 	cd config/manager && "$(KUSTOMIZE)" edit set image controller=$(IMG)
-	"$(KUSTOMIZE)" build config/default > dist/install.yaml
+	"$(KUSTOMIZE)" build config/default > dist/install.yaml.tmp
+	mv dist/install.yaml.tmp dist/install.yaml
+	@if grep -q 'REPLACE_WITH_' dist/install.yaml; then \
+		echo "dist/install.yaml: region and cluster id are placeholders; set them in config/default/manager_config.env, or in the ConfigMap clb-binding-controller-config before applying"; fi
 
 ## Version of the OLM bundle and of the image labels (semver, no leading v).
 VERSION ?= 0.1.0

@@ -111,22 +111,27 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	}
 
 	stored := binding.DeepCopy()
-	desired, requeue, inputErr := r.desired(ctx, &binding)
-	var gone *serviceGoneError
-	if inputErr == nil || errors.As(inputErr, &gone) {
+	desired, missingGate, inputErr := r.desired(ctx, &binding)
+	_, gone := errors.AsType[*serviceGoneError](inputErr)
+	_, invalid := errors.AsType[*invalidInputError](inputErr)
+	if inputErr == nil || gone {
 		r.Syncer.Update(r.syncBinding(&binding, desired.Targets, false))
 	}
 	st, seen := r.Syncer.Status(req.NamespacedName)
 	setBindingStatus(&binding, bindingObservation{
-		desired: desired, inputErr: inputErr, sync: st, synced: seen, healthy: r.healthyCount(&binding, st),
+		desired: desired, inputErr: inputErr, sync: st, synced: seen,
+		healthy: r.healthyCount(&binding, st), podsMissingGate: missingGate,
 	})
 	recordBindingTargets(binding.Namespace, binding.Name, binding.Status)
 	if err := r.patchStatus(ctx, stored, &binding); err != nil {
 		return ctrl.Result{}, err
 	}
+	if inputErr != nil && !gone && !invalid {
+		return ctrl.Result{}, inputErr // a failed read of the cluster: retry with backoff
+	}
 	after := resyncPeriod
-	if !requeue.IsZero() {
-		after = min(after, max(requeue.Sub(r.Clock.Now()), time.Second))
+	if !desired.RequeueAt.IsZero() {
+		after = min(after, max(desired.RequeueAt.Sub(r.Clock.Now()), time.Second))
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
 }
@@ -174,14 +179,15 @@ func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, bindi
 
 // desired computes the binding's targets. An error means they are unknown, and nothing on the
 // CLB may change because of it.
-func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (targets.Result, time.Time, error) {
+// It also counts the pods that should carry the binding's readiness gate but do not.
+func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (targets.Result, int, error) {
 	var svc corev1.Service
 	if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}, &svc); err != nil {
 		if apierrors.IsNotFound(err) {
 			// The Service is gone: so are its endpoints, and the backends go too.
-			return targets.Result{}, time.Time{}, &serviceGoneError{name: b.Spec.ServiceRef.Name}
+			return targets.Result{}, 0, &serviceGoneError{name: b.Spec.ServiceRef.Name}
 		}
-		return targets.Result{}, time.Time{}, fmt.Errorf("reading Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
+		return targets.Result{}, 0, fmt.Errorf("reading Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
 	}
 	in := targets.Input{
 		Binding: targets.Binding{
@@ -202,14 +208,23 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 		in.DrainingSince = prev.(map[targets.Key]time.Time)
 	}
 	if err := r.readEndpoints(ctx, b, &in); err != nil {
-		return targets.Result{}, time.Time{}, err
+		return targets.Result{}, 0, err
 	}
 	res, err := targets.Desired(in)
 	if err != nil {
-		return targets.Result{}, time.Time{}, &invalidInputError{err: err}
+		return targets.Result{}, 0, &invalidInputError{err: err}
 	}
 	r.drainingSince.Store(client.ObjectKeyFromObject(b), res.DrainingSince)
-	return res, res.RequeueAt, nil
+	missing := 0
+	if in.Binding.ReadinessGate && in.Binding.TargetType == targets.TargetTypePod {
+		gate := networkingv1alpha1.ReadinessGateConditionType(b.Name)
+		for _, pod := range in.Pods {
+			if _, gated := pod.ReadinessGates[gate]; !gated && !pod.Terminating {
+				missing++
+			}
+		}
+	}
+	return res, missing, nil
 }
 
 // readEndpoints fills in the EndpointSlices, pods and nodes the target type needs.

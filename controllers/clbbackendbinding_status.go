@@ -53,7 +53,9 @@ type bindingObservation struct {
 	sync     lbsync.Status
 	synced   bool // the worker has reported on the binding
 	healthy  int
-	deleting bool
+	// podsMissingGate counts the Service's pods without the binding's readiness gate.
+	podsMissingGate int
+	deleting        bool
 }
 
 // setBindingStatus computes the binding's whole status from what the reconcile observed.
@@ -80,6 +82,9 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 				st.Desired++
 			}
 		}
+	}
+	if o.inputErr == nil && !o.deleting {
+		st.PodsMissingGate = int32(o.podsMissingGate)
 	}
 	st.Backends = fmt.Sprintf("%d/%d", st.Registered, st.Desired)
 	meta.SetStatusCondition(&st.Conditions, readyCondition(b, o))

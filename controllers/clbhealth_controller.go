@@ -89,7 +89,8 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	if apierrors.IsNotFound(err) || !binding.DeletionTimestamp.IsZero() {
 		r.Health.Unwatch(req.NamespacedName)
-		return ctrl.Result{}, r.releaseGates(ctx, req.NamespacedName)
+		requeue, err := r.releaseGates(ctx, req.NamespacedName, err == nil)
+		return ctrl.Result{RequeueAfter: requeue}, err
 	}
 	hc, err := r.ensureHealthObject(ctx, &binding)
 	if err != nil {
@@ -188,25 +189,42 @@ func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1al
 	return waiting, requeue, errors.Join(errs...)
 }
 
-// releaseGates turns True the gates naming a binding that is gone, so its pods are never stuck.
-func (r *CLBHealthReconciler) releaseGates(ctx context.Context, key types.NamespacedName) error {
+// bindingMissingGrace is how long a gate naming a binding that does not exist stays False: pods
+// and their binding are often applied together, and the pods may come first. After it, or at once
+// when the binding is being deleted, the gate is released so pods are never stuck.
+const bindingMissingGrace = 30 * time.Second
+
+// releaseGates handles the gates naming a binding that is gone or going. It returns when to look
+// again at pods still within the grace.
+func (r *CLBHealthReconciler) releaseGates(ctx context.Context, key types.NamespacedName, deleting bool) (time.Duration, error) {
 	gate := networkingv1alpha1.ReadinessGateConditionType(key.Name)
 	pods, err := r.gatedPods(ctx, key.Namespace, gate)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var errs []error
+	var requeue time.Duration
 	for i := range pods {
-		c := corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: corev1.ConditionTrue,
-			Reason: networkingv1alpha1.GateBindingDeletedReason, Message: "CLBBackendBinding " + key.Name + " does not exist; the gate is released"}
-		if cur := podCondition(&pods[i], gate); cur != nil && cur.Status == corev1.ConditionTrue {
+		pod := &pods[i]
+		if cur := podCondition(pod, gate); cur != nil && cur.Status == corev1.ConditionTrue {
 			continue // already passing: leave its reason as it is
 		}
-		if err := r.patchGate(ctx, &pods[i], c); err != nil {
+		c := corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: corev1.ConditionTrue,
+			Reason: networkingv1alpha1.GateBindingDeletedReason, Message: "CLBBackendBinding " + key.Name + " is deleted; the gate is released"}
+		if wait := bindingMissingGrace - r.Clock.Since(pod.CreationTimestamp.Time); !deleting && wait > 0 {
+			c.Status, c.Reason = corev1.ConditionFalse, networkingv1alpha1.GateBindingMissingReason
+			c.Message = "CLBBackendBinding " + key.Name + " does not exist; the gate is released if it does not appear soon"
+			if requeue == 0 || wait < requeue {
+				requeue = wait
+			}
+		} else if !deleting {
+			c.Message = "CLBBackendBinding " + key.Name + " does not exist; the gate is released"
+		}
+		if err := r.patchGate(ctx, pod, c); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return requeue, errors.Join(errs...)
 }
 
 // patchGate writes one pod condition, only when it changes, with the pod's UID as a

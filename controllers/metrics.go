@@ -31,9 +31,11 @@ var gateTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 // bindingTargets is the status counts of every binding, so dashboards see traffic flow without
 // reading objects.
 var bindingTargets = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-	Namespace: "clbind", Subsystem: "binding", Name: "targets",
+	Namespace: "clbind", Subsystem: bindingLabel, Name: "targets",
 	Help: "Backends of a binding by state: desired, registered, healthy, draining.",
-}, []string{"namespace", "binding", "state"})
+}, []string{"namespace", bindingLabel, "state"})
+
+const bindingLabel = "binding"
 
 func recordBindingTargets(ns, name string, st networkingv1alpha1.CLBBackendBindingStatus) {
 	for state, n := range map[string]int32{"desired": st.Desired, "registered": st.Registered, "healthy": st.Healthy, "draining": st.Draining} {
@@ -42,7 +44,7 @@ func recordBindingTargets(ns, name string, st networkingv1alpha1.CLBBackendBindi
 }
 
 func forgetBindingTargets(ns, name string) {
-	bindingTargets.DeletePartialMatch(prometheus.Labels{"namespace": ns, "binding": name})
+	bindingTargets.DeletePartialMatch(prometheus.Labels{"namespace": ns, bindingLabel: name})
 }
 
 func init() {

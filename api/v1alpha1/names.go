@@ -91,7 +91,8 @@ const (
 	GateHealthCheckPendingReason = "HealthCheckPending"
 	// GateUnhealthyReason: the CLB reports the pod unhealthy.
 	GateUnhealthyReason = "Unhealthy"
-	// GateBindingMissingReason: no binding of that name exists yet.
+	// GateBindingMissingReason: no binding of that name exists yet; the gate waits a short grace
+	// for it (pods and their binding are often applied together), then is released.
 	GateBindingMissingReason = "BindingMissing"
 	// GateBindingDeletedReason: the binding was deleted; the gate is released so pods are not stuck.
 	GateBindingDeletedReason = "BindingDeleted"

@@ -55,7 +55,7 @@ func main() {
 	manager := flag.String("manager", "bin/manager", "manager binary to run; empty builds ./cmd/manager")
 	replicas := flag.Int("replicas", 4, "replicas of the demo Deployment")
 	nodes := flag.Int("nodes", 3, "fake nodes")
-	webhooks := flag.Bool("webhooks", false, "run the manager's webhooks (--webhook-host) so its pod webhook injects the readiness gate; without it the Deployment carries the gate (see the sandbox notes: the first pod can slip past a just-created webhook configuration)")
+	webhooks := flag.Bool("webhooks", true, "run the manager's webhooks (--webhook-host) so its pod webhook injects the readiness gate (the sandbox proves injection with a dry-run pod before it deploys); -webhooks=false puts the gate in the Deployment's pod template instead")
 	noDataPlane := flag.Bool("no-data-plane", false, "skip the network namespace: scripted health and no traffic (what happens without root or iproute2)")
 	exit := flag.Bool("exit", os.Getenv("DEMO_EXIT") == "1", "exit after the summary instead of running until Ctrl-C (also DEMO_EXIT=1)")
 	flag.Parse()
@@ -97,7 +97,7 @@ func (d *demo) run(ctx context.Context, opts sandbox.Options, replicas int32, ex
 	d.logf("applying namespace demo (label clbind.io/readiness-gate-inject=enabled), Deployment web (%d replicas, maxSurge 1, maxUnavailable 0, preStop sleep 5s, gate %s), Service web, CLBBackendBinding web (drain 5s) → %s/%s",
 		replicas, d.app.Gate(), sb.LoadBalancerID(), sb.ListenerID())
 	if sb.Webhooks() {
-		d.logf("  the Deployment has no readiness gate: the manager's pod webhook injects it")
+		d.logf("  the Deployment has no readiness gate: the manager's pod webhook injects it (proven with a dry-run pod before the Deployment is created)")
 	} else {
 		d.logf("  (webhooks off: the Deployment carries the readiness gate itself)")
 	}

@@ -45,8 +45,16 @@ type App struct {
 	PreStop time.Duration
 	// DrainSeconds is the binding's drain (default 5).
 	DrainSeconds int32
-	// InjectGate adds the readiness gate to the pod template, as the webhook would.
+	// InjectGate adds the readiness gate to the pod template, as the webhook would. Without it,
+	// and with the manager's webhooks on, Deploy waits until the webhook injects the gate before
+	// it creates the Deployment.
 	InjectGate bool
+	// NoReadinessGate turns the binding's readinessGate off: pods turn Ready without waiting for
+	// the CLB (what the gate prevents).
+	NoReadinessGate bool
+	// ListenerID is the listener to bind (default: the sandbox's, ListenerID). A binding owns its
+	// listener, so apps deployed side by side each need their own (AddListener).
+	ListenerID string
 }
 
 func (a *App) defaults() {
@@ -70,15 +78,22 @@ func (a *App) defaults() {
 	}
 }
 
+func (a App) labels() map[string]string { return map[string]string{"app": a.Name} }
+
+// WantsGate reports whether the app's pods carry a readiness gate.
+func (a App) WantsGate() bool { return !a.NoReadinessGate }
+
 // Gate is the readiness gate condition type of the app's binding.
 func (a App) Gate() corev1.PodConditionType {
 	return corev1.PodConditionType(networkingv1alpha1.ReadinessGateConditionType(a.Name))
 }
 
-// Objects are the namespace (opted in to gate injection), Deployment, Service and binding.
+// Objects are the namespace (opted in to gate injection), Service, binding and Deployment, in
+// the order they must be created: the webhook injects a gate only into pods whose binding and
+// Service it already knows.
 func (a App) Objects(lbID, listenerID string) []client.Object {
 	a.defaults()
-	labels := map[string]string{"app": a.Name}
+	labels := a.labels()
 	pod := corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: labels},
 		Spec: corev1.PodSpec{
@@ -93,27 +108,11 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 			}},
 		},
 	}
-	if a.InjectGate {
+	if a.InjectGate && a.WantsGate() {
 		pod.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: a.Gate()}}
 	}
 	return []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.Namespace, Labels: map[string]string{
-			networkingv1alpha1.InjectReadinessGateLabel: networkingv1alpha1.InjectReadinessGateEnabled,
-		}}},
-		&appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name, Labels: labels},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: new(a.Replicas),
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: pod,
-				Strategy: appsv1.DeploymentStrategy{
-					Type: appsv1.RollingUpdateDeploymentStrategyType,
-					RollingUpdate: &appsv1.RollingUpdateDeployment{
-						MaxSurge: new(intstr.FromInt32(1)), MaxUnavailable: new(intstr.FromInt32(0)),
-					},
-				},
-			},
-		},
+		optedInNamespace(a.Namespace),
 		&corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name},
 			Spec: corev1.ServiceSpec{
@@ -129,19 +128,60 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 				ServiceRef:     networkingv1alpha1.ServiceReference{Name: a.Name, Port: intstr.FromInt32(80)},
 				Weight:         ptr.To[int32](10),
 				Drain:          &networkingv1alpha1.DrainSpec{Seconds: a.DrainSeconds},
-				ReadinessGate:  new(true),
+				ReadinessGate:  new(a.WantsGate()),
+			},
+		},
+		&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name, Labels: labels},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: new(a.Replicas),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: pod,
+				Strategy: appsv1.DeploymentStrategy{
+					Type: appsv1.RollingUpdateDeploymentStrategyType,
+					RollingUpdate: &appsv1.RollingUpdateDeployment{
+						MaxSurge: new(intstr.FromInt32(1)), MaxUnavailable: new(intstr.FromInt32(0)),
+					},
+				},
 			},
 		},
 	}
 }
 
-// Deploy creates the app's objects, bound to the sandbox's listener.
+// Deploy creates the app's objects, bound to the sandbox's listener (or app.ListenerID). When
+// the webhook is to inject the gate (webhooks on, gate wanted, not InjectGate), it creates the
+// Deployment only once a dry-run pod of the app gets its gate: otherwise the first pods can be
+// admitted before the webhook's cache has seen the new binding, and run without a gate.
 func (s *Sandbox) Deploy(ctx context.Context, app App) error {
 	app.defaults()
-	for _, obj := range app.Objects(s.lbID, s.listener) {
+	for _, obj := range app.Objects(s.lbID, s.appListener(app)) {
+		if _, isDeployment := obj.(*appsv1.Deployment); isDeployment && s.Webhooks() && app.WantsGate() && !app.InjectGate {
+			if err := s.waitAppInjection(ctx, app); err != nil {
+				return err
+			}
+		}
 		if err := s.client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
 		}
+	}
+	return nil
+}
+
+func (s *Sandbox) appListener(app App) string {
+	if app.ListenerID != "" {
+		return app.ListenerID
+	}
+	return s.listener
+}
+
+// Scale sets the app's replicas (app.Replicas is left alone: pass the new value on to Look's
+// callers, for example WaitSettled(ctx, app with Replicas = replicas)).
+func (s *Sandbox) Scale(ctx context.Context, app App, replicas int32) error {
+	app.defaults()
+	patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name}}
+	if err := s.client.Patch(ctx, dep, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		return fmt.Errorf("scaling deployment %s/%s to %d: %w", app.Namespace, app.Name, replicas, err)
 	}
 	return nil
 }
@@ -185,6 +225,19 @@ type View struct {
 	RolledOut bool
 	// Binding is the binding's Ready condition reason, or "".
 	Binding string
+	// HealthErr is why the backends' health could not be read (their Health is then "").
+	HealthErr error
+}
+
+// Serving counts the backends the CLB sends traffic to: healthy (Alive) with weight > 0.
+func (v View) Serving() int {
+	n := 0
+	for _, b := range v.Backends {
+		if b.Health == "Alive" && b.Weight > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // Settled reports whether every pod is Ready and not terminating, the rollout is complete and
@@ -213,7 +266,7 @@ func (s *Sandbox) Look(ctx context.Context, app App) (View, error) {
 	app.defaults()
 	var v View
 	var pods corev1.PodList
-	if err := s.client.List(ctx, &pods, client.InNamespace(app.Namespace), client.MatchingLabels{"app": app.Name}); err != nil {
+	if err := s.client.List(ctx, &pods, client.InNamespace(app.Namespace), client.MatchingLabels(app.labels())); err != nil {
 		return v, fmt.Errorf("listing pods: %w", err)
 	}
 	byIP := map[string]string{}
@@ -243,15 +296,18 @@ func (s *Sandbox) Look(ctx context.Context, app App) (View, error) {
 		}
 	}
 	health := map[string]string{}
-	if hs, err := s.clb.DescribeTargetHealth(ctx, []string{s.lbID}); err == nil {
+	if hs, err := s.clb.DescribeTargetHealth(ctx, []string{s.lbID}); err != nil {
+		v.HealthErr = err
+	} else {
 		for _, h := range hs[s.lbID] {
-			if h.ListenerID == s.listener {
+			if h.ListenerID == s.appListener(app) {
 				health[fmt.Sprintf("%s:%d", h.EniIP, h.Port)] = h.Detail
 			}
 		}
 	}
+	listener := s.appListener(app)
 	for _, t := range s.cloud.Sim.Targets(s.lbID) {
-		if t.ListenerID != s.listener {
+		if t.ListenerID != listener {
 			continue
 		}
 		v.Backends = append(v.Backends, BackendView{IP: t.EniIP, Port: t.Port, Weight: t.Weight,
@@ -297,12 +353,10 @@ func (v View) Summary() string {
 			terminating++
 		}
 	}
-	healthy := 0
-	for _, b := range v.Backends {
-		if b.Health == "Alive" && b.Weight > 0 {
-			healthy++
-		}
+	health := ""
+	if v.HealthErr != nil {
+		health = fmt.Sprintf(" (health unknown: %v)", v.HealthErr)
 	}
-	return fmt.Sprintf("pods %d (ready %d, gate True %d, terminating %d), rolled out %v, backends %d (serving %d), binding %q",
-		len(v.Pods), ready, gated, terminating, v.RolledOut, len(v.Backends), healthy, v.Binding)
+	return fmt.Sprintf("pods %d (ready %d, gate True %d, terminating %d), rolled out %v, backends %d (serving %d%s), binding %q",
+		len(v.Pods), ready, gated, terminating, v.RolledOut, len(v.Backends), v.Serving(), health, v.Binding)
 }

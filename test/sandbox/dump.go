@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,10 +59,10 @@ func (s *Sandbox) DumpState(ctx context.Context, w io.Writer) {
 				}
 			}
 		}
-		var slices discoveryv1.EndpointSliceList
-		if err := s.client.List(ctx, &slices); err == nil {
+		var eps discoveryv1.EndpointSliceList
+		if err := s.client.List(ctx, &eps); err == nil {
 			_, _ = fmt.Fprintln(w, "--- endpointslices")
-			for _, sl := range slices.Items {
+			for _, sl := range eps.Items {
 				for _, e := range sl.Endpoints {
 					_, _ = fmt.Fprintf(w, "%s/%s %v ready=%v serving=%v terminating=%v\n", sl.Namespace, sl.Name, e.Addresses,
 						deref(e.Conditions.Ready), deref(e.Conditions.Serving), deref(e.Conditions.Terminating))
@@ -86,7 +87,7 @@ func (s *Sandbox) DumpState(ctx context.Context, w io.Writer) {
 			_, _ = fmt.Fprintf(w, "--- clbsim\n%s\n", b)
 		}
 	}
-	for _, p := range []*process{s.manager, s.kcm, s.scheduler} {
+	for _, p := range append(slices.Clone(s.pastManagers), s.manager, s.kcm, s.scheduler) {
 		if p != nil {
 			_, _ = fmt.Fprintf(w, "--- last lines of %s\n%s", p.logPath, p.tail(40))
 		}

@@ -134,6 +134,9 @@ type Sandbox struct {
 	kcm, scheduler, manager *process
 	managerBinary           string
 	managerProbe            string
+	managerArgs             []string
+	managerStarts           int
+	pastManagers            []*process // killed or crashed, for the state dump
 
 	network podNetwork
 	netns   *netNS
@@ -146,6 +149,8 @@ type Sandbox struct {
 	lbID      string
 	listener  string
 	dataPlane string
+	// probeListener is where the injection probe's binding points (webhooks only).
+	probeListener string
 
 	stopOnce sync.Once
 }
@@ -465,13 +470,30 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 	} else {
 		args = append(args, "--enable-webhooks=false")
 	}
-	args = append(args, s.opts.ManagerArgs...)
-	s.logf("  %s %v", s.managerBinary, args)
-	if s.manager, err = startProcess("manager", filepath.Join(s.dir, "manager.log"), s.managerBinary, args,
+	s.managerArgs = append(args, s.opts.ManagerArgs...)
+	return s.runManager(ctx, "")
+}
+
+// runManager starts the manager process with s.managerArgs and waits until it is ready, leads
+// (holds the Lease under an identity other than previousHolder), and, with webhooks, until the
+// API server really sends pod creations through its injector.
+func (s *Sandbox) runManager(ctx context.Context, previousHolder string) error {
+	s.managerStarts++
+	if s.manager != nil {
+		s.pastManagers = append(s.pastManagers, s.manager)
+	}
+	logName := "manager.log"
+	if s.managerStarts > 1 {
+		logName = fmt.Sprintf("manager-%d.log", s.managerStarts)
+	}
+	s.logf("  %s %v", s.managerBinary, s.managerArgs)
+	var err error
+	if s.manager, err = startProcess("manager", filepath.Join(s.dir, logName), s.managerBinary, s.managerArgs,
 		[]string{"KUBECONFIG=" + s.kubeconfig}); err != nil {
 		return err
 	}
-	return s.waitFor(ctx, 60*time.Second, "the manager to be ready and lead", func(ctx context.Context) (bool, string, error) {
+	// A manager killed without releasing its Lease blocks the next one for a lease duration (15s).
+	err = s.waitFor(ctx, 90*time.Second, "the manager to be ready and lead", func(ctx context.Context) (bool, string, error) {
 		if err := s.manager.errExited(); err != nil {
 			return false, "", err
 		}
@@ -479,12 +501,15 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 		if err != nil || resp != http.StatusOK {
 			return false, fmt.Sprintf("readyz: %d %v", resp, err), nil
 		}
-		var lease coordinationv1.Lease
-		if err := s.client.Get(ctx, client.ObjectKey{Namespace: ManagerNamespace, Name: ManagerLeaseName}, &lease); err != nil {
+		holder, err := s.leaseHolder(ctx)
+		if err != nil {
 			return false, fmt.Sprintf("no leader lease yet: %v", err), nil
 		}
-		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		if holder == "" {
 			return false, "leader lease has no holder", nil
+		}
+		if holder == previousHolder {
+			return false, fmt.Sprintf("leader lease still held by the previous manager %s", holder), nil
 		}
 		if s.opts.Webhooks {
 			var hooks admissionregistrationv1.MutatingWebhookConfigurationList
@@ -504,6 +529,68 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 		}
 		return true, "", nil
 	})
+	if err != nil || !s.opts.Webhooks {
+		return err
+	}
+	return s.proveInjection(ctx)
+}
+
+// leaseHolder is the identity holding the manager's leader Lease ("" when none).
+func (s *Sandbox) leaseHolder(ctx context.Context) (string, error) {
+	var lease coordinationv1.Lease
+	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ManagerNamespace, Name: ManagerLeaseName}, &lease); err != nil {
+		return "", err
+	}
+	if lease.Spec.HolderIdentity == nil {
+		return "", nil
+	}
+	return *lease.Spec.HolderIdentity, nil
+}
+
+// KillManager kills the manager with SIGKILL, as a node failure or an OOM kill would: it
+// releases nothing (its Lease stays held until it expires) and finishes no call in flight.
+func (s *Sandbox) KillManager() error {
+	if s.manager == nil {
+		return errors.New("the sandbox runs no manager")
+	}
+	if done, _ := s.manager.exited(); done {
+		return s.manager.errExited()
+	}
+	if err := s.manager.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("killing the manager: %w", err)
+	}
+	select {
+	case <-s.manager.done:
+	case <-time.After(10 * time.Second):
+		return errors.New("the manager did not exit within 10s of SIGKILL")
+	}
+	s.logf("manager (pid %d) killed with SIGKILL", s.manager.cmd.Process.Pid)
+	return nil
+}
+
+// RestartManager starts the manager again after KillManager (or a crash), with the same flags,
+// and returns once it is ready, has taken over the leader Lease from its predecessor (up to a
+// lease duration after a SIGKILL) and, with webhooks, injects readiness gates again.
+func (s *Sandbox) RestartManager(ctx context.Context) error {
+	if s.manager == nil {
+		return errors.New("the sandbox runs no manager")
+	}
+	if done, _ := s.manager.exited(); !done {
+		return errors.New("the manager is still running: kill it first")
+	}
+	previous, err := s.leaseHolder(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the leader lease: %w", err)
+	}
+	t := time.Now()
+	if err := s.runManager(ctx, previous); err != nil {
+		if path := s.dumpToFile(); path != "" {
+			return fmt.Errorf("restarting the manager: %w (state dumped to %s)", err, path)
+		}
+		return fmt.Errorf("restarting the manager: %w", err)
+	}
+	s.logf("manager restarted and leading in %v", s.since(t))
+	return nil
 }
 
 func httpGet(ctx context.Context, url string) (int, error) {
@@ -596,6 +683,9 @@ func (s *Sandbox) Stop() {
 	})
 }
 
+// Keep makes Stop leave the sandbox directory (logs, kubeconfig, state dumps) in place.
+func (s *Sandbox) Keep() { s.opts.KeepDir = true }
+
 // Config is the admin REST config of the API server.
 func (s *Sandbox) Config() *rest.Config { return rest.CopyConfig(s.cfg) }
 
@@ -649,8 +739,14 @@ func (s *Sandbox) PodNetwork() netip.Prefix {
 // injected into pods of opted-in namespaces).
 func (s *Sandbox) Webhooks() bool { return s.opts.Webhooks && s.manager != nil }
 
-// ManagerLog is the path of the manager's log.
-func (s *Sandbox) ManagerLog() string { return filepath.Join(s.dir, "manager.log") }
+// ManagerLog is the path of the current manager's log (manager.log, then manager-2.log after a
+// restart, and so on).
+func (s *Sandbox) ManagerLog() string {
+	if s.manager == nil {
+		return filepath.Join(s.dir, "manager.log")
+	}
+	return s.manager.logPath
+}
 
 // ManagerRunning reports an error if the manager process has exited.
 func (s *Sandbox) ManagerRunning() error {

@@ -1,0 +1,193 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers_test
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/test/clbsim"
+)
+
+var _ = Describe("CLBHealth controller and pod readiness gates", func() {
+	const binding = "web"
+	gate := networkingv1alpha1.ReadinessGateConditionType(binding)
+
+	// gatedPods creates n pods that carry the binding's gate, with containers ready and the pod
+	// held back only by the gate (as the kubelet reports such a pod), and an EndpointSlice that
+	// lists them as not ready: the state in which the gate and the registration could wait on
+	// each other for ever.
+	gatedPods := func(f *fixture, n int) []*corev1.Pod {
+		pods := make([]*corev1.Pod, n)
+		slice := &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: f.ns, Name: "web-gated", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(targetPort)), Protocol: new(corev1.ProtocolTCP)}},
+		}
+		for i := range n {
+			ip := fmt.Sprintf("10.2.0.%d", i+1)
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: fmt.Sprintf("gated-%d", i), Labels: map[string]string{"app": "web"}},
+				Spec: corev1.PodSpec{
+					NodeName:       "node-a",
+					Containers:     []corev1.Container{{Name: "app", Image: "registry.example/app:1"}},
+					ReadinessGates: []corev1.PodReadinessGate{{ConditionType: corev1.PodConditionType(gate)}},
+				},
+			}
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			// A patch, not an update: the controller may already have written the gate condition.
+			created := pod.DeepCopy()
+			pod.Status = corev1.PodStatus{
+				Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
+				Conditions: []corev1.PodCondition{
+					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+					{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ReadinessGatesNotReady"},
+				},
+			}
+			Expect(k8sClient.Status().Patch(ctx, pod, client.MergeFrom(created))).To(Succeed())
+			pods[i] = pod
+			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
+				Addresses:  []string{ip},
+				Conditions: discoveryv1.EndpointConditions{Ready: new(false), Serving: new(false), Terminating: new(false)},
+				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: pod.Name, UID: pod.UID},
+			})
+		}
+		Expect(k8sClient.Create(ctx, slice)).To(Succeed())
+		return pods
+	}
+
+	gateOf := func(pod *corev1.Pod) func(g Gomega) corev1.PodCondition {
+		return func(g Gomega) corev1.PodCondition {
+			var current corev1.Pod
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), &current)).To(Succeed())
+			for _, c := range current.Status.Conditions {
+				if string(c.Type) == gate {
+					return c
+				}
+			}
+			return corev1.PodCondition{}
+		}
+	}
+	expectGate := func(pods []*corev1.Pod, status corev1.ConditionStatus, reason string) {
+		GinkgoHelper()
+		for _, pod := range pods {
+			Eventually(gateOf(pod)).Should(And(
+				HaveField("Status", status), HaveField("Reason", reason), HaveField("Message", Not(BeEmpty()))),
+				func() string { return fmt.Sprintf("gate of pod %s: %+v", pod.Name, gateOf(pod)(Default)) })
+		}
+	}
+	setPolicy := func(key types.NamespacedName, policy networkingv1alpha1.ReadinessPolicy) {
+		var h networkingv1alpha1.CLBHealth
+		Eventually(func() error { return k8sClient.Get(ctx, key, &h) }).Should(Succeed())
+		patch := client.MergeFrom(h.DeepCopy())
+		h.Spec.ReadinessPolicy = policy
+		Expect(k8sClient.Patch(ctx, &h, patch)).To(Succeed())
+	}
+
+	It("turns gates True only once the CLB reports the pods Alive, and latches them with OnceHealthy", func() {
+		f := newFixture()
+		f.service("web", corev1.ServiceTypeClusterIP)
+		lis := f.listener(80)
+		sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: f.lbID}, "Unknown")
+		pods := gatedPods(f, 3)
+		key := f.binding(binding, lis, "web")
+
+		By("registering pods held back only by the gate, whose gate then waits for the health check")
+		f.expectBackends(key, lis, []string{
+			backend("10.2.0.1", targetPort, 10, ownerTag(key)),
+			backend("10.2.0.2", targetPort, 10, ownerTag(key)),
+			backend("10.2.0.3", targetPort, 10, ownerTag(key)),
+		})
+		expectGate(pods, corev1.ConditionFalse, networkingv1alpha1.GateHealthCheckPendingReason)
+
+		By("setting the gates True within the fast poll once clbsim reports Alive")
+		alive := time.Now()
+		sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: f.lbID}, "Alive")
+		expectGate(pods, corev1.ConditionTrue, networkingv1alpha1.GateHealthyReason)
+		latency := time.Since(alive)
+		GinkgoWriter.Printf("READINESS-LATENCY clbsim Alive → pod gate True: %v (fast poll 2s)\n", latency)
+		AddReportEntry("readiness latency", latency.String())
+		Expect(latency).To(BeNumerically("<", 3*time.Second+time.Second), "fast poll 2 s + reconcile")
+
+		By("showing the health view in CLBHealth status")
+		Eventually(func(g Gomega) {
+			var h networkingv1alpha1.CLBHealth
+			g.Expect(k8sClient.Get(ctx, key, &h)).To(Succeed())
+			g.Expect(h.Status.Summary).To(Equal("3/3"))
+			g.Expect(meta.IsStatusConditionTrue(h.Status.Conditions, networkingv1alpha1.HealthReadyCondition)).To(BeTrue())
+			g.Expect(h.OwnerReferences).To(ContainElement(HaveField("Name", binding)), "owned by its binding")
+			g.Expect(h.Status.LastProbeTime).NotTo(BeNil())
+		}).Should(Succeed())
+
+		By("keeping the gates True when the CLB turns Dead, with OnceHealthy")
+		sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: f.lbID}, "Dead")
+		Eventually(func(g Gomega) {
+			var h networkingv1alpha1.CLBHealth
+			g.Expect(k8sClient.Get(ctx, key, &h)).To(Succeed())
+			g.Expect(h.Status.Unhealthy).To(BeEquivalentTo(3))
+			g.Expect(h.Status.UnhealthyTargets).To(HaveLen(3))
+			g.Expect(h.Status.UnhealthyTargets[0].Pod).To(HavePrefix("gated-"))
+			g.Expect(meta.FindStatusCondition(h.Status.Conditions, networkingv1alpha1.HealthReadyCondition)).To(
+				HaveField("Reason", networkingv1alpha1.HealthUnhealthyReason))
+		}).Should(Succeed())
+		for _, pod := range pods {
+			Consistently(gateOf(pod), time.Second).Should(HaveField("Status", corev1.ConditionTrue))
+		}
+	})
+
+	It("follows the CLB's view with FollowHealth, and releases the gates when the binding is deleted", func() {
+		f := newFixture()
+		f.service("web", corev1.ServiceTypeClusterIP)
+		lis := f.listener(80)
+		sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: f.lbID}, "Dead")
+		pods := gatedPods(f, 2)
+		key := f.binding(binding, lis, "web")
+		setPolicy(key, networkingv1alpha1.ReadinessPolicyFollowHealth)
+
+		expectGate(pods, corev1.ConditionFalse, networkingv1alpha1.GateUnhealthyReason)
+		sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: f.lbID}, "Alive")
+		expectGate(pods, corev1.ConditionTrue, networkingv1alpha1.GateHealthyReason)
+		sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: f.lbID}, "Dead")
+		expectGate(pods, corev1.ConditionFalse, networkingv1alpha1.GateUnhealthyReason)
+
+		By("releasing the gates of a deleted binding so its pods are never stuck")
+		Expect(k8sClient.Delete(ctx, f.get(key))).To(Succeed())
+		f.expectGone(key)
+		expectGate(pods, corev1.ConditionTrue, networkingv1alpha1.GateBindingDeletedReason)
+	})
+
+	It("counts the Service's pods that lack the binding's gate", func() {
+		f := newFixture()
+		f.service("web", corev1.ServiceTypeClusterIP)
+		lis := f.listener(80)
+		eps := f.webPods(2) // Ready pods created without the gate
+		f.setEndpoints("web", eps...)
+		key := f.binding(binding, lis, "web")
+		f.expectReady(key, 2)
+		Eventually(func() int32 { return f.get(key).Status.PodsMissingGate }).Should(BeEquivalentTo(2))
+	})
+})

@@ -1,0 +1,110 @@
+//go:build e2e
+
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/clbind/clb-binding-controller/test/sandbox"
+)
+
+// sb is the sandbox every spec runs in: started once, with the manager's webhooks on.
+var sb *sandbox.Sandbox
+
+// suiteStart is when the suite started, for the timings of the E2E-RESULT lines.
+var suiteStart = time.Now()
+
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	suiteConfig, reporterConfig := GinkgoConfiguration()
+	// The specs share one sandbox on a small machine: never in parallel, and in the order written.
+	suiteConfig.ParallelTotal = 1
+	if testing.Verbose() {
+		reporterConfig.Verbose = true
+	}
+	RunSpecs(t, "clb-binding-controller end-to-end", suiteConfig, reporterConfig)
+}
+
+func logf(format string, args ...any) {
+	GinkgoWriter.Printf("[%6.1fs] %s\n", time.Since(suiteStart).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// result prints one measured outcome on a line of its own, whatever the verbosity: the lines
+// `make test-e2e` is read for.
+func result(format string, args ...any) {
+	line := "E2E-RESULT " + fmt.Sprintf(format, args...)
+	_, _ = fmt.Fprintln(os.Stdout, line)
+	AddReportEntry(line)
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	var err error
+	// E2E_MANAGER is the manager binary (make test-e2e builds bin/manager); empty builds it.
+	sb, err = sandbox.Start(ctx, sandbox.Options{
+		Nodes:         3,
+		Webhooks:      true,
+		ManagerBinary: os.Getenv("E2E_MANAGER"),
+		Logf:          logf,
+		StartTimeout:  4 * time.Minute,
+	})
+	Expect(err).NotTo(HaveOccurred(), "starting the sandbox")
+	if !sb.HasDataPlane() {
+		// Without root and iproute2 no pod really listens: nothing to send requests to, and the
+		// health checks are scripted. The suite is about real traffic, so it refuses to pass.
+		Fail("the sandbox has no data plane (needs root and iproute2, see the sandbox's log above)")
+	}
+	result("sandbox started in %v (control plane, 3 nodes, clbsim, manager with webhooks, injection proven)",
+		time.Since(suiteStart).Round(100*time.Millisecond))
+}, NodeTimeout(5*time.Minute))
+
+// failed is set once a spec fails: the sandbox directory is then kept.
+var failed bool
+
+var _ = AfterSuite(func() {
+	if sb == nil {
+		return
+	}
+	if failed {
+		sb.Keep()
+		logf("a spec failed: logs and state dumps kept in %s", sb.Dir())
+	}
+	sb.Stop()
+})
+
+// dumpOnFailure writes the whole state into the spec's output and keeps the sandbox directory
+// (every process's log). Specs call it from a JustAfterEach, before their cleanups run.
+func dumpOnFailure() {
+	if !CurrentSpecReport().Failed() || sb == nil {
+		return
+	}
+	failed = true
+	sb.Keep()
+	var buf bytes.Buffer
+	sb.DumpState(context.Background(), &buf)
+	_, _ = fmt.Fprintf(os.Stdout, "\n--- state after the failed spec %q (logs kept in %s)\n%s\n",
+		CurrentSpecReport().LeafNodeText, sb.Dir(), buf.String())
+}

@@ -1,0 +1,537 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package install tests the `kubectl apply` install route end to end: it renders
+// dist/install.yaml the way `make build-installer` does (or takes $INSTALL_YAML, for example a
+// release artifact), checks what it promises, applies it with a real kubectl
+// (`kubectl apply --server-side -f install.yaml`) to a local control plane, configures it as the
+// README says (the ConfigMap, the credentials Secret), and runs the manager as a local process
+// with the Deployment's own arguments and environment, resolved the way the kubelet would, and
+// with the token of the installed ServiceAccount, so the shipped RBAC is what it runs with. Only
+// the ports, the certificate directory and the webhook address are changed for a process outside
+// the cluster (URL mode, --webhook-host=127.0.0.1), plus the emulated CLB endpoint (clbsim).
+// Then: the CRDs are Established, the validating webhook refuses a duplicate binding, a pod in an
+// opted-in namespace gets its readiness gate, a binding reaches the CLB with the Secret's
+// credentials, and the documented uninstall order leaves nothing behind.
+//
+// It needs the control plane in bin/k8s (`make envtest-assets`); kustomize is built into bin/
+// when missing.
+package install
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/test/testenv"
+)
+
+// Names config/default gives the objects (namespace and namePrefix clb-binding-controller-).
+const (
+	namespace             = "clb-binding-controller-system"
+	deploymentName        = "clb-binding-controller-controller-manager"
+	serviceAccountName    = "clb-binding-controller-controller-manager"
+	configMapName         = "clb-binding-controller-config"
+	credentialsSecretName = "clb-binding-controller-credentials"
+	certSecretName        = "clb-binding-controller-webhook-server-cert"
+	mutatingName          = "clb-binding-controller-mutating-webhook-configuration"
+	validatingName        = "clb-binding-controller-validating-webhook-configuration"
+	// leaseName is the manager's --leader-election-id default.
+	leaseName = "clb-binding-controller.clbind.io"
+
+	clusterID = "install-test"
+	appNS     = "shop"
+)
+
+var crdNames = []string{"clbbackendbindings.networking.clbind.io", "clbhealths.networking.clbind.io"}
+
+func TestKubectlApplyInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the local control plane (bin/k8s) and builds the manager")
+	}
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	it := &installTest{dir: t.TempDir()}
+	var err error
+	if it.root, err = testenv.RepoRoot(); err != nil {
+		t.Fatal(err)
+	}
+	if it.assets, err = testenv.BinaryAssetsDir(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The manager builds while the installer renders and the control plane starts.
+	it.managerBin = filepath.Join(it.dir, "manager")
+	built := make(chan error, 1)
+	go func() { built <- goBuild(ctx, it.root, it.managerBin) }()
+
+	wantImage := it.loadInstaller(ctx, t)
+	if !t.Run("Manifests", func(t *testing.T) { checkManifests(t, it.m, wantImage) }) {
+		t.FailNow()
+	}
+	it.startControlPlane(t)
+
+	// Install, as the README says.
+	it.k.must(ctx, t, "apply", "--server-side", "-f", it.installYAML)
+	it.k.must(ctx, t, "wait", "--for=condition=Established", "--timeout=60s", "crd/"+crdNames[0], "crd/"+crdNames[1])
+	var certSecret corev1.Secret
+	if err := it.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: certSecretName}, &certSecret); err != nil {
+		t.Fatalf("the certificate Secret was not installed: %v", err)
+	}
+	if len(certSecret.Data) != 0 {
+		t.Fatalf("the installed certificate Secret is not empty: %v", keys(certSecret.Data))
+	}
+
+	// The emulated CLB API, and its credentials in the Secret the Deployment reads (README).
+	sim, err := simtest.Start(clbsim.Options{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	it.k.must(ctx, t, "-n", namespace, "create", "secret", "generic", credentialsSecretName,
+		"--from-literal=secretId="+simtest.SecretID, "--from-literal=secretKey="+simtest.SecretKey)
+	it.managerAccess(ctx, t)
+	if err := <-built; err != nil {
+		t.Fatal(err)
+	}
+	it.probe, it.webhook = freePort(t), freePort(t)
+	// Only what differs for a process outside the cluster; later flags win.
+	it.local = []string{
+		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(it.probe),
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"--webhook-port=" + strconv.Itoa(it.webhook),
+		"--webhook-host=127.0.0.1",
+		"--webhook-cert-dir=" + filepath.Join(it.dir, "serving-certs"),
+		"--leader-election-namespace=" + namespace,
+		"--clb-endpoint=" + sim.Endpoint,
+		"--clb-scheme=HTTP",
+	}
+
+	t.Run("UnconfiguredRefused", func(t *testing.T) { it.unconfiguredRefused(ctx, t) })
+
+	// Configure as the README says (the values in the file's ConfigMap), apply again, then run the
+	// manager.
+	configuredYAML := it.writeInstaller(t, "install-configured.yaml", configured(simtest.Region, clusterID))
+	it.k.must(ctx, t, "apply", "--server-side", "-f", configuredYAML)
+	manager := it.runManager(ctx, t)
+
+	t.Run("SelfManagedCertificates", func(t *testing.T) { checkCertificates(ctx, t, it.c, it.webhook) })
+	t.Run("Reapply", func(t *testing.T) {
+		// An upgrade applies the file again: no conflicts, and the certificates stay. The webhook
+		// configurations are left out here only because this manager, outside the cluster,
+		// switched them from the Service to a URL, which the file's Service would contradict.
+		upgrade := it.writeInstaller(t, "install-upgrade.yaml", configured(simtest.Region, clusterID),
+			"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+		it.k.must(ctx, t, "apply", "--server-side", "-f", upgrade)
+		checkCertificates(ctx, t, it.c, it.webhook)
+	})
+	t.Run("Webhooks", func(t *testing.T) { checkWebhooks(ctx, t, it.c) })
+	t.Run("Uninstall", func(t *testing.T) { it.uninstall(ctx, t, manager) })
+	t.Logf("install, configure, run, webhooks and uninstall took %v", time.Since(began).Round(time.Second))
+}
+
+// installTest is the state the steps of TestKubectlApplyInstall share.
+type installTest struct {
+	root, assets, dir string
+	installYAML       string
+	m                 manifests
+	managerBin        string
+
+	cfg *rest.Config
+	c   client.Client
+	k   kubectl // as the cluster admin
+	// managerKubeconfig authenticates as the installed ServiceAccount.
+	managerKubeconfig string
+
+	probe, webhook int
+	// local are the flags that differ for a manager outside the cluster.
+	local []string
+}
+
+// loadInstaller renders the installer (or takes $INSTALL_YAML) and parses it; it returns the
+// image the manager should have, or "" when that is not known.
+func (it *installTest) loadInstaller(ctx context.Context, t *testing.T) (wantImage string) {
+	t.Helper()
+	it.installYAML = os.Getenv("INSTALL_YAML")
+	if it.installYAML == "" {
+		it.installYAML = renderInstaller(ctx, t, it.root, it.dir)
+		makefile, err := os.ReadFile(filepath.Join(it.root, "Makefile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantImage = makeDefault(makefile, "IMG")
+	}
+	data, err := os.ReadFile(it.installYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.m, err = parseManifests(data); err != nil {
+		t.Fatalf("%s: %v", it.installYAML, err)
+	}
+	return wantImage
+}
+
+// writeInstaller writes the installer, edited, into the test's directory.
+func (it *installTest) writeInstaller(t *testing.T, name string, edit func(document) ([]byte, error), skip ...string) string {
+	t.Helper()
+	data, err := it.m.render(edit, skip...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(it.dir, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startControlPlane starts a control plane with nothing installed (the installer brings the
+// CRDs), and an admin kubectl and client for it.
+func (it *installTest) startControlPlane(t *testing.T) {
+	t.Helper()
+	kubectlBin := os.Getenv("KUBECTL")
+	if kubectlBin == "" {
+		kubectlBin = filepath.Join(it.assets, "kubectl")
+	}
+	if _, err := os.Stat(kubectlBin); err != nil {
+		t.Fatalf("kubectl: %v; run 'make envtest-assets' to build it", err)
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: it.assets}
+	var err error
+	if it.cfg, err = env.Start(); err != nil {
+		t.Fatalf("starting the control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Logf("stopping the control plane: %v", err)
+		}
+	})
+	adminKubeconfig := filepath.Join(it.dir, "admin.kubeconfig")
+	if err := os.WriteFile(adminKubeconfig, env.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	it.k = kubectl{bin: kubectlBin, kubeconfig: adminKubeconfig}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, networkingv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if it.c, err = client.New(it.cfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// managerAccess writes the manager's kubeconfig: it authenticates as the installed
+// ServiceAccount, like its pod would, so it runs with exactly the shipped RBAC.
+func (it *installTest) managerAccess(ctx context.Context, t *testing.T) {
+	t.Helper()
+	it.managerKubeconfig = serviceAccountKubeconfig(ctx, t, it.k, it.cfg, filepath.Join(it.dir, "manager.kubeconfig"))
+	asManager := kubectl{bin: it.k.bin, kubeconfig: it.managerKubeconfig}
+	if out, err := asManager.run(ctx, "auth", "can-i", "create", "deployments", "-A"); err == nil || strings.TrimSpace(out) != "no" {
+		t.Fatalf("the ServiceAccount may create Deployments (%q, %v): RBAC is not enforced, the test proves nothing about it", out, err)
+	}
+}
+
+// processEnv is the manager's command line and environment: the Deployment's, resolved from the
+// cluster as the kubelet would, plus the local flags.
+func (it *installTest) processEnv(ctx context.Context, t *testing.T) (args, env []string) {
+	t.Helper()
+	dep, err := it.m.deployment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, podEnv, err := podProcess(ctx, it.c, managerContainer(dep), namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// HOME and TMPDIR keep the SDK's profile file and scratch files inside the test.
+	env = append([]string{"KUBECONFIG=" + it.managerKubeconfig, "HOME=" + it.dir, "TMPDIR=" + it.dir}, podEnv...)
+	return append(args, it.local...), env
+}
+
+// unconfiguredRefused: the shipped placeholders stop the manager, rather than run it with a wrong
+// region or cluster id.
+func (it *installTest) unconfiguredRefused(ctx context.Context, t *testing.T) {
+	var cm corev1.ConfigMap
+	if err := it.m.get("ConfigMap", configMapName, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cm.Data["region"], "REPLACE_WITH_") {
+		t.Skipf("the installer is configured (region %q)", cm.Data["region"])
+	}
+	args, env := it.processEnv(ctx, t)
+	p, err := startProcess(it.managerBin, args, env, filepath.Join(it.dir, "manager-unconfigured.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.stop(time.Second) }()
+	waitFor(ctx, t, 30*time.Second, "the unconfigured manager to exit", func() (bool, string, error) {
+		done, _ := p.exited()
+		return done, "still running", nil
+	})
+	_, exitErr := p.exited()
+	out := p.logTail()
+	if exitErr == nil || !strings.Contains(out, "--region") || !strings.Contains(out, "--cluster-id") {
+		t.Errorf("want the manager to refuse the placeholder region and cluster id; exit %v, output:\n%s", exitErr, out)
+	}
+}
+
+// runManager starts the configured manager and waits until it is ready and leads; the test's
+// cleanup stops it unless the test already did.
+func (it *installTest) runManager(ctx context.Context, t *testing.T) *process {
+	t.Helper()
+	args, env := it.processEnv(ctx, t)
+	if !slices.Contains(env, "TENCENTCLOUD_SECRET_ID="+simtest.SecretID) || !slices.Contains(args, "--region="+simtest.Region) {
+		t.Fatalf("the Deployment's environment did not resolve from the ConfigMap and Secret: args %q", args)
+	}
+	manager, err := startProcess(it.managerBin, args, env, filepath.Join(it.dir, "manager.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = manager.stop(15 * time.Second)
+		if t.Failed() {
+			t.Logf("manager output (end):\n%s", manager.logTail())
+		}
+	})
+	waitFor(ctx, t, 60*time.Second, "the manager to be ready and lead", func() (bool, string, error) {
+		if done, err := manager.exited(); done {
+			return false, "", fmt.Errorf("the manager exited: %v\n%s", err, manager.logTail())
+		}
+		if code, err := httpStatus(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", it.probe)); err != nil || code != http.StatusOK {
+			return false, fmt.Sprintf("readyz %d %v", code, err), nil
+		}
+		var lease coordinationv1.Lease
+		if err := it.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: leaseName}, &lease); err != nil {
+			return false, "lease: " + err.Error(), nil //nolint:nilerr // not there yet: poll again
+		}
+		return ptr.Deref(lease.Spec.HolderIdentity, "") != "", "the lease has no holder", nil
+	})
+	return manager
+}
+
+// uninstall follows the README's order: bindings first, while the manager runs (their finalizers
+// take the backends off the CLB); then the manager; then everything else.
+func (it *installTest) uninstall(ctx context.Context, t *testing.T, manager *process) {
+	it.k.must(ctx, t, "delete", "clbbackendbindings", "--all", "-A", "--timeout=60s")
+	if err := manager.stop(15 * time.Second); err != nil {
+		t.Errorf("the manager did not stop cleanly on SIGTERM: %v", err)
+	}
+	// --wait=false: no namespace controller runs here, so the namespace stays Terminating.
+	it.k.must(ctx, t, "delete", "-f", it.installYAML, "--ignore-not-found", "--wait=false")
+	waitFor(ctx, t, 60*time.Second, "the installed cluster-scoped objects to be gone", func() (bool, string, error) {
+		var left []string
+		for _, obj := range []client.Object{
+			&apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: crdNames[0]}},
+			&apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: crdNames[1]}},
+			&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: mutatingName}},
+			&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: validatingName}},
+		} {
+			if err := it.c.Get(ctx, client.ObjectKeyFromObject(obj), obj); !apierrors.IsNotFound(err) {
+				left = append(left, fmt.Sprintf("%T %s", obj, obj.GetName()))
+			}
+		}
+		var roles rbacv1.ClusterRoleList
+		if err := it.c.List(ctx, &roles); err != nil {
+			return false, "", err
+		}
+		for _, r := range roles.Items {
+			if strings.HasPrefix(r.Name, "clb-binding-controller-") {
+				left = append(left, "ClusterRole "+r.Name)
+			}
+		}
+		return len(left) == 0, fmt.Sprintf("left: %v", left), nil
+	})
+}
+
+// serviceAccountKubeconfig writes a kubeconfig with a token of the installed ServiceAccount.
+func serviceAccountKubeconfig(ctx context.Context, t *testing.T, k kubectl, cfg *rest.Config, path string) string {
+	t.Helper()
+	token := strings.TrimSpace(k.must(ctx, t, "-n", namespace, "create", "token", serviceAccountName, "--duration=1h"))
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["manager"] = &clientcmdapi.AuthInfo{Token: token}
+	kc.Contexts["manager"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "manager", Namespace: namespace}
+	kc.CurrentContext = "manager"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkCertificates: the manager filled the shipped Secret and pointed both webhook
+// configurations, with its CA, at itself.
+func checkCertificates(ctx context.Context, t *testing.T, c client.Client, port int) {
+	t.Helper()
+	var s corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: certSecretName}, &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"ca.crt", "tls.crt", "tls.key"} {
+		if len(s.Data[key]) == 0 {
+			t.Errorf("Secret %s: %s is empty; have %v", certSecretName, key, keys(s.Data))
+		}
+	}
+	prefix := fmt.Sprintf("https://localhost:%d/", port)
+	check := func(kind, name string, cc admissionregistrationv1.WebhookClientConfig) {
+		if len(cc.CABundle) == 0 || !bytesEqual(cc.CABundle, s.Data["ca.crt"]) {
+			t.Errorf("%s %s: caBundle is not the CA in the Secret", kind, name)
+		}
+		if cc.URL == nil || !strings.HasPrefix(*cc.URL, prefix) {
+			t.Errorf("%s %s: url %v, want %s...", kind, name, cc.URL, prefix)
+		}
+	}
+	var mutating admissionregistrationv1.MutatingWebhookConfiguration
+	if err := c.Get(ctx, types.NamespacedName{Name: mutatingName}, &mutating); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range mutating.Webhooks {
+		check("mutating webhook", w.Name, w.ClientConfig)
+	}
+	var validating admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := c.Get(ctx, types.NamespacedName{Name: validatingName}, &validating); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range validating.Webhooks {
+		check("validating webhook", w.Name, w.ClientConfig)
+	}
+}
+
+// checkWebhooks: a duplicate binding is refused, a pod in an opted-in namespace gets its gate, and
+// the binding reaches the CLB API with the credentials from the Secret.
+func checkWebhooks(ctx context.Context, t *testing.T, c client.Client) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS, Labels: map[string]string{
+		networkingv1alpha1.InjectReadinessGateLabel: networkingv1alpha1.InjectReadinessGateEnabled,
+	}}}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "web"},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+	newBinding := func(name string) *networkingv1alpha1.CLBBackendBinding {
+		return &networkingv1alpha1.CLBBackendBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: name},
+			Spec: networkingv1alpha1.CLBBackendBindingSpec{
+				LoadBalancerID: "lb-1a2b3c4d",
+				Listener:       networkingv1alpha1.ListenerReference{ID: "lbl-1a2b3c4d"},
+				ServiceRef:     networkingv1alpha1.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
+			},
+		}
+	}
+	for _, obj := range []client.Object{ns, svc, newBinding("web")} {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+		}
+	}
+
+	// The validator reads bindings from the manager's cache: wait until it has seen "web".
+	waitFor(ctx, t, 30*time.Second, "the validating webhook to refuse a second binding on the same listener", func() (bool, string, error) {
+		err := c.Create(ctx, newBinding("web-again"), client.DryRunAll)
+		if err == nil {
+			return false, "admitted", nil
+		}
+		return apierrors.IsInvalid(err) && strings.Contains(err.Error(), "already bound"), err.Error(), nil
+	})
+
+	// The injector also reads from the cache; dry runs leave nothing behind until it answers.
+	gate := corev1.PodConditionType(networkingv1alpha1.ReadinessGateConditionType("web"))
+	newPod := func() *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web-0", Labels: map[string]string{"app": "web"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1"}}},
+		}
+	}
+	hasGate := func(p *corev1.Pod) bool {
+		return slices.ContainsFunc(p.Spec.ReadinessGates, func(g corev1.PodReadinessGate) bool { return g.ConditionType == gate })
+	}
+	waitFor(ctx, t, 30*time.Second, "the pod webhook to inject the readiness gate", func() (bool, string, error) {
+		p := newPod()
+		if err := c.Create(ctx, p, client.DryRunAll); err != nil {
+			return false, "", err
+		}
+		return hasGate(p), fmt.Sprintf("readinessGates %v", p.Spec.ReadinessGates), nil
+	})
+	p := newPod()
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if !hasGate(p) {
+		t.Errorf("pod %s/%s was created without gate %s: %v", p.Namespace, p.Name, gate, p.Spec.ReadinessGates)
+	}
+
+	// No load balancer exists in clbsim: LoadBalancerNotFound means an authenticated call got
+	// through (a bad credential would read CloudError).
+	waitFor(ctx, t, 30*time.Second, "the binding to report what the CLB API said", func() (bool, string, error) {
+		var b networkingv1alpha1.CLBBackendBinding
+		if err := c.Get(ctx, types.NamespacedName{Namespace: appNS, Name: "web"}, &b); err != nil {
+			return false, "", err
+		}
+		cond := meta.FindStatusCondition(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
+		if cond == nil {
+			return false, "no Ready condition", nil
+		}
+		state := cond.Reason + ": " + cond.Message
+		if cond.Reason == networkingv1alpha1.BindingCloudErrorReason {
+			return false, "", fmt.Errorf("the CLB API refused the manager: %s", state)
+		}
+		return cond.Reason == networkingv1alpha1.BindingLoadBalancerNotFoundReason && slices.Contains(b.Finalizers, networkingv1alpha1.DeregisterTargetsFinalizer), state, nil
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }

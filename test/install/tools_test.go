@@ -1,0 +1,298 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package install
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// renderInstaller writes what `make build-installer` writes (kustomize build config/default with
+// the committed image, the Makefile's default IMG) to dir/install.yaml. The test renders it
+// itself instead of running make: make build-installer also regenerates config/ with
+// controller-gen, which must not race with the other packages' tests reading those files.
+func renderInstaller(ctx context.Context, t *testing.T, root, dir string) string {
+	t.Helper()
+	kustomize := kustomizeBinary(ctx, t, root)
+	out := filepath.Join(dir, "install.yaml")
+	cmd := exec.CommandContext(ctx, kustomize, "build", filepath.Join(root, "config", "default"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s build config/default: %v\n%s", kustomize, err, stderr.String())
+	}
+	if err := os.WriteFile(out, stdout.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// kustomizeBinary is $KUSTOMIZE, else bin/kustomize, built like `make kustomize` does when
+// missing (so a fresh clone needs nothing but Go).
+func kustomizeBinary(ctx context.Context, t *testing.T, root string) string {
+	t.Helper()
+	if k := os.Getenv("KUSTOMIZE"); k != "" {
+		return k
+	}
+	bin := filepath.Join(root, "bin", "kustomize")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := makeDefault(makefile, "KUSTOMIZE_VERSION")
+	if version == "" {
+		t.Fatal("Makefile: no KUSTOMIZE_VERSION default")
+	}
+	t.Logf("building kustomize %s into %s", version, bin)
+	cmd := exec.CommandContext(ctx, "go", "install", "sigs.k8s.io/kustomize/kustomize/v5@"+version)
+	cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(bin))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install kustomize %s: %v\n%s", version, err, out)
+	}
+	return bin
+}
+
+// goBuild builds ./cmd/manager into out.
+func goBuild(ctx context.Context, root, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/manager")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/manager: %w\n%s", err, b)
+	}
+	return nil
+}
+
+// kubectl runs the real kubectl against the test's control plane.
+type kubectl struct {
+	bin, kubeconfig string
+}
+
+// run runs kubectl with args and returns its standard output; a failure carries standard error.
+func (k kubectl) run(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig=" + k.kubeconfig}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %w\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// must runs kubectl and fails the test on an error.
+func (k kubectl) must(ctx context.Context, t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := k.run(ctx, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// podProcess turns a container of the manager's pod template into the arguments and environment
+// of a local process, the way the kubelet would: environment variables are resolved from the
+// ConfigMaps and Secrets in the cluster (optional ones may be missing) and from the pod's
+// namespace, then $(VAR) references in the arguments are expanded.
+func podProcess(ctx context.Context, c client.Reader, container *corev1.Container, ns string) (args, env []string, err error) {
+	values := map[string]string{}
+	for _, e := range container.Env {
+		switch from := e.ValueFrom; {
+		case from == nil:
+			values[e.Name] = e.Value
+		case from.FieldRef != nil:
+			if from.FieldRef.FieldPath != "metadata.namespace" {
+				return nil, nil, fmt.Errorf("env %s: fieldRef %s is not emulated", e.Name, from.FieldRef.FieldPath)
+			}
+			values[e.Name] = ns
+		case from.ConfigMapKeyRef != nil:
+			ref := from.ConfigMapKeyRef
+			var cm corev1.ConfigMap
+			err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm)
+			v, ok := cm.Data[ref.Key]
+			switch {
+			case err == nil && ok:
+				values[e.Name] = v
+			case ref.Optional != nil && *ref.Optional:
+			default:
+				return nil, nil, fmt.Errorf("env %s: ConfigMap %s key %s: %v (the kubelet would not start the container)", e.Name, ref.Name, ref.Key, err)
+			}
+		case from.SecretKeyRef != nil:
+			ref := from.SecretKeyRef
+			var s corev1.Secret
+			err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &s)
+			v, ok := s.Data[ref.Key]
+			switch {
+			case err == nil && ok:
+				values[e.Name] = string(v)
+			case ref.Optional != nil && *ref.Optional:
+			default:
+				return nil, nil, fmt.Errorf("env %s: Secret %s key %s: %v (the kubelet would not start the container)", e.Name, ref.Name, ref.Key, err)
+			}
+		default:
+			return nil, nil, fmt.Errorf("env %s: source not emulated", e.Name)
+		}
+		env = append(env, e.Name+"="+values[e.Name])
+	}
+	ref := regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+	for _, a := range container.Args {
+		args = append(args, ref.ReplaceAllStringFunc(a, func(m string) string {
+			if v, ok := values[m[2:len(m)-1]]; ok {
+				return v
+			}
+			return m // the kubelet leaves unknown references as they are
+		}))
+	}
+	return args, env, nil
+}
+
+// process is the manager running locally, its output in a log file.
+type process struct {
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
+}
+
+func startProcess(bin string, args, env []string, logPath string) (*process, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setDeathSignal(cmd.SysProcAttr)
+	if err := cmd.Start(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	p := &process{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exited returns the exit error once the process ended, and whether it did.
+func (p *process) exited() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// stop sends SIGTERM, as the kubelet does, and kills the process after grace.
+func (p *process) stop(grace time.Duration) error {
+	if done, err := p.exited(); done {
+		return err
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return errors.New("did not stop within the grace period; killed")
+	}
+}
+
+// logTail is the end of the process's output, for failure messages.
+func (p *process) logTail() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 6000 {
+		b = b[len(b)-6000:]
+	}
+	return string(b)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// httpStatus is the status code of a GET, or an error.
+func httpStatus(ctx context.Context, url string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// waitFor polls check every 200ms until it reports done, fails, or timeout passes; the failure
+// names what was awaited and the last state check reported.
+func waitFor(ctx context.Context, t *testing.T, timeout time.Duration, what string, check func() (done bool, state string, err error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	state := ""
+	for {
+		done, s, err := check()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if done {
+			return
+		}
+		state = s
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, state)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
