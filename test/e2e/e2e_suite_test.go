@@ -88,9 +88,9 @@ var _ = AfterSuite(func() {
 	if sb == nil {
 		return
 	}
-	if failed {
+	if failed || os.Getenv("E2E_KEEP") != "" {
 		sb.Keep()
-		logf("a spec failed: logs and state dumps kept in %s", sb.Dir())
+		logf("logs and state dumps kept in %s", sb.Dir())
 	}
 	sb.Stop()
 })

@@ -170,6 +170,9 @@ var _ = Describe("clb-binding-controller", func() {
 		result("manager-kill failed=%d of %d (4 replicas; SIGKILL %v into the rollout, leading again %v later; rollout %v) [recorded]",
 			r.Failed, r.Sent, killedAt.Sub(start).Round(100*time.Millisecond),
 			restartedAt.Sub(killedAt).Round(100*time.Millisecond), r.Took.Round(100*time.Millisecond))
+		for _, f := range r.Failures {
+			logf("manager-kill failure %s", f)
+		}
 		Expect(gatedWhileDown).To(BeEmpty(), "gates turned True while no manager ran (state at the kill: %s)", atKill)
 		exactBackends(ctx, app)
 		// Nothing of this app's pods anywhere else on the load balancer either.

@@ -340,7 +340,7 @@ func (it *installTest) runManager(ctx context.Context, t *testing.T) *process {
 	})
 	waitFor(ctx, t, 60*time.Second, "the manager to be ready and lead", func() (bool, string, error) {
 		if done, err := manager.exited(); done {
-			return false, "", fmt.Errorf("the manager exited: %v\n%s", err, manager.logTail())
+			return false, "", fmt.Errorf("the manager exited (%v); its output follows", err)
 		}
 		if code, err := httpStatus(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", it.probe)); err != nil || code != http.StatusOK {
 			return false, fmt.Sprintf("readyz %d %v", code, err), nil
