@@ -35,6 +35,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -75,6 +76,9 @@ type CLBBackendBindingReconciler struct {
 	Clock     clock.Clock
 	// Health, when set, gives the status its healthy count.
 	Health HealthView
+	// MaxConcurrentReconciles bounds parallel reconciles (default 1). Reconciles only read the
+	// cache and write status, so a few in parallel keep a burst of 1,000 bindings short.
+	MaxConcurrentReconciles int
 
 	// syncEvents carries the worker's reports back into the controller's queue.
 	syncEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
@@ -362,6 +366,7 @@ func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podBindingsInNamespace), builder.WithPredicates(podChangePredicate())).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeBindings), builder.WithPredicates(nodeChangePredicate())).
 		WatchesRawSource(source.Channel(r.syncEvents, &handler.TypedEnqueueRequestForObject[*networkingv1alpha1.CLBBackendBinding]{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("clbbackendbinding").
 		Complete(r)
 }

@@ -37,6 +37,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -69,6 +70,8 @@ type CLBHealthReconciler struct {
 	Health HealthView
 	Cloud  HealthCheckWriter
 	Clock  clock.Clock
+	// MaxConcurrentReconciles bounds parallel reconciles (default 1).
+	MaxConcurrentReconciles int
 
 	healthEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
 	// registeredSince remembers when each gated pod was first seen registered, for timeoutSeconds.
@@ -391,6 +394,7 @@ func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager, poller *health.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(gatesOfPod), builder.WithPredicates(gatedPodPredicate())).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfSlice)).
 		WatchesRawSource(source.Channel(r.healthEvents, &handler.TypedEnqueueRequestForObject[*networkingv1alpha1.CLBBackendBinding]{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("clbhealth").
 		Complete(r)
 }

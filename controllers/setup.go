@@ -34,6 +34,8 @@ type Deps struct {
 	ClusterID string
 	Sync      lbsync.Options
 	Health    health.Options
+	// MaxConcurrentReconciles of the binding controller (default 1).
+	MaxConcurrentReconciles int
 }
 
 // SetupWithManager wires the binding and health controllers to one set of load balancer workers
@@ -46,6 +48,8 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 		Client:    mgr.GetClient(),
 		ClusterID: deps.ClusterID,
 		Recorder:  mgr.GetEventRecorder("clbbackendbinding-controller"),
+
+		MaxConcurrentReconciles: deps.MaxConcurrentReconciles,
 	}
 	poller, err := health.New(deps.Cloud, nil, deps.Health)
 	if err != nil {
@@ -66,7 +70,8 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 	if err := bindings.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)
 	}
-	healthReconciler := &CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Cloud: deps.Cloud}
+	healthReconciler := &CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Cloud: deps.Cloud,
+		MaxConcurrentReconciles: deps.MaxConcurrentReconciles}
 	if err := healthReconciler.SetupWithManager(mgr, poller); err != nil {
 		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
 	}

@@ -115,6 +115,8 @@ func run(opts options) error {
 		Cloud: cloud, ClusterID: opts.clusterID,
 		Sync:   lbsync.Options{Window: opts.coalesceWindow},
 		Health: health.Options{Fast: opts.healthFastPoll, Slow: opts.healthSlowPoll},
+
+		MaxConcurrentReconciles: opts.concurrency,
 	}); err != nil {
 		return err
 	}

@@ -63,6 +63,7 @@ type options struct {
 	coalesceWindow time.Duration
 	healthFastPoll time.Duration
 	healthSlowPoll time.Duration
+	concurrency    int
 }
 
 var (
@@ -110,6 +111,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.validatingWebhookConfigName, "validating-webhook-configuration", "clb-binding-controller-validating-webhook-configuration",
 		"ValidatingWebhookConfiguration that receives the CA and is recreated or repaired when deleted or changed.")
 
+	fs.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "Bindings reconciled in parallel; they only read the cache and write status, the cloud calls are batched per load balancer.")
 	fs.DurationVar(&o.coalesceWindow, "coalesce-window", 200*time.Millisecond, "How long a load balancer's worker gathers changes from all bindings before writing them in one batch.")
 }
 
@@ -133,6 +135,9 @@ func (o *options) validate() error {
 	}
 	if o.coalesceWindow < 0 || o.coalesceWindow > 10*time.Second {
 		errs = append(errs, fmt.Errorf("--coalesce-window %v must be between 0 and 10s", o.coalesceWindow))
+	}
+	if o.concurrency < 1 || o.concurrency > 64 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles %d must be between 1 and 64", o.concurrency))
 	}
 	if o.healthFastPoll < 500*time.Millisecond || o.healthSlowPoll < o.healthFastPoll {
 		errs = append(errs, fmt.Errorf("--health-fast-poll %v must be at least 500ms and --health-slow-poll %v at least as long", o.healthFastPoll, o.healthSlowPoll))
