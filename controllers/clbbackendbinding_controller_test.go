@@ -265,6 +265,34 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f.expectReady(sharer, 2)
 	})
 
+	It("marks a second exclusive binding on the same listener Conflict without touching the cloud", func() {
+		f := newFixture()
+		lis := f.listener(8100)
+		f.service("web", corev1.ServiceTypeClusterIP)
+		f.service("other", corev1.ServiceTypeClusterIP)
+		eps := f.webPods(2)
+		f.setEndpoints("web", eps...)
+		f.setEndpoints("other", ready("other-0", "10.98.0.1"))
+		first := f.binding("first", lis, "web")
+		f.expectReady(first, 2)
+
+		By("creating a second binding on the listener (the webhook would refuse it; none runs here)")
+		sim.ResetCalls()
+		second := f.binding("second", lis, "other")
+		f.expectNotReady(second, networkingv1alpha1.BindingConflictReason)
+		Expect(meta.FindStatusCondition(f.get(second).Status.Conditions, networkingv1alpha1.BindingReadyCondition).Message).To(
+			ContainSubstring(first.String()), "the message names the binding that owns the listener")
+		Consistently(func() []string { return backendsOn(f.lbID, lis) }, time.Second).Should(
+			ConsistOf(podBackends(ownerTag(first), defaultWeight, eps...)), "the first binding's backends stay")
+		Expect(writes()).To(Equal(writeCalls{}), "no cloud write for the conflicting binding")
+
+		By("deleting the conflicting binding, which never wrote anything")
+		Expect(k8sClient.Delete(ctx, f.get(second))).To(Succeed())
+		f.expectGone(second)
+		Expect(backendsOn(f.lbID, lis)).To(ConsistOf(podBackends(ownerTag(first), defaultWeight, eps...)))
+		f.expectReady(first, 2)
+	})
+
 	It("deletes exactly the binding's backends, also once its listener is gone", func() {
 		f := newFixture()
 		lisA, lisB := f.listener(8000), f.listener(8001)
