@@ -168,12 +168,12 @@ func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1al
 	now := r.Clock.Now()
 	timeout := time.Duration(ptr.Deref(hc.Spec.TimeoutSeconds, 0)) * time.Second
 	waiting, requeue := false, time.Duration(0)
-	var errs []error
+	conds := make([]corev1.PodCondition, len(pods))
 	for i := range pods {
 		pod := &pods[i]
 		th, registered := inScope[pod.Status.PodIP]
 		registered = registered && pod.Status.PodIP != ""
-		in := gateInput{registered: registered, health: th, probed: !view.ReadAt.IsZero(), policy: hc.Spec.ReadinessPolicy,
+		in := gateInput{registered: registered, health: th, policy: hc.Spec.ReadinessPolicy,
 			current: podCondition(pod, gate), where: scopeOf(b.Status.ListenerID, b.Status.LocationID) + " of " + b.Spec.LoadBalancerID}
 		if registered && timeout > 0 {
 			first, _ := r.registeredSince.LoadOrStore(pod.UID, now)
@@ -184,12 +184,40 @@ func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1al
 			}
 		}
 		status, reason, msg := gateCondition(in)
-		waiting = waiting || status != corev1.ConditionTrue
-		if err := r.patchGate(ctx, pod, corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: status, Reason: reason, Message: msg}); err != nil {
-			errs = append(errs, err)
+		if status == corev1.ConditionTrue {
+			r.registeredSince.Delete(pod.UID)
 		}
+		waiting = waiting || status != corev1.ConditionTrue
+		conds[i] = corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: status, Reason: reason, Message: msg}
 	}
-	return waiting, requeue, errors.Join(errs...)
+	return waiting, requeue, r.patchGates(ctx, pods, conds)
+}
+
+// gatePatchers bounds the pod status patches in flight for one binding: when a poll turns many
+// backends healthy at once, the last pod must not wait for every patch before it.
+const gatePatchers = 8
+
+// patchGates writes each pod's gate condition, a few pods at a time.
+func (r *CLBHealthReconciler) patchGates(ctx context.Context, pods []corev1.Pod, conds []corev1.PodCondition) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	slots := make(chan struct{}, gatePatchers)
+	for i := range pods {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := r.patchGate(ctx, &pods[i], conds[i]); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // bindingMissingGrace is how long a gate naming a binding that does not exist stays False: pods

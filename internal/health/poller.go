@@ -138,15 +138,27 @@ func (p *Poller) View(lbID string) (Snapshot, bool) {
 // NeedLeaderElection keeps standby replicas from polling.
 func (p *Poller) NeedLeaderElection() bool { return true }
 
-// Start polls until ctx ends.
+// Start polls until ctx ends. Wake-ups (a new watcher, one turning fast) poll at once, but never
+// more often than a quarter of the fast interval: a burst of 1,000 new bindings is one poll,
+// not 1,000.
 func (p *Poller) Start(ctx context.Context) error {
+	minGap := p.opts.Fast / 4
+	var last time.Time
 	for {
+		if wait := minGap - p.opts.Clock.Since(last); !last.IsZero() && wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-p.opts.Clock.After(wait):
+			}
+		}
 		select {
 		case <-p.wake: // this poll serves the wake-up
 		default:
 		}
 		lbIDs, fast := p.wanted()
 		if len(lbIDs) > 0 {
+			last = p.opts.Clock.Now()
 			p.poll(ctx, lbIDs)
 		}
 		interval := p.opts.Slow

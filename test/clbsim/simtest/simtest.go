@@ -37,7 +37,7 @@ const (
 	Region    = "ap-guangzhou"
 	SecretID  = "AKIDsimtest"
 	SecretKey = "simtest-secret-key"
-	VpcID     = "vpc-simtest"
+	VpcID     = "vpc-simtest0" // a well-formed VPC id, so --vpc-id accepts it
 )
 
 // Server is clbsim listening on loopback.
