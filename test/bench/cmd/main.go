@@ -50,6 +50,11 @@ type options struct {
 	// baselineRows are the rows where the seed strategy is re-run, per model; elsewhere only its
 	// analytic time is given.
 	baselineRows map[string]string
+	// scenarios to run (seed, scale, readiness); managerBin is the manager binary the scale and
+	// readiness scenarios run as a process.
+	scenarios       []string
+	managerBin      string
+	rolloutReplicas int32
 }
 
 func main() {
@@ -64,7 +69,18 @@ func main() {
 	flag.StringVar(&seedFixed, "seed-rows-fixed", "1,6", "rows where the seed strategy is re-run under the fixed-cost model (empty = all, none = none)")
 	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "manager-wide MaxConcurrentReconciles for an experiment; 0 = the production wiring (controller-runtime's default, 1)")
 	flag.StringVar(&o.rows, "rows", "", "comma-separated row numbers to run (1-5 table 1, 6-9 table 2); empty = all")
+	var scenarios string
+	flag.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
+	flag.StringVar(&o.managerBin, "manager", "bin/manager", "manager binary for the scale and readiness scenarios (make bench builds it)")
+	var replicas int
+	flag.IntVar(&replicas, "rollout-replicas", 100, "replicas of the rollout scenario")
 	flag.Parse()
+	o.rolloutReplicas = int32(replicas)
+	var err error
+	if o.scenarios, err = parseScenarios(scenarios); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	o.oursFactor = map[string]float64{calibratedName: oursCal, fixedName: oursFixed}
 	o.baselineRows = map[string]string{calibratedName: seedCal, fixedName: seedFixed}
 	// The controller's own logs would drown the report; errors still go to stderr.
@@ -89,6 +105,34 @@ type result struct {
 }
 
 func run(ctx context.Context, o options) error {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	if slices.Contains(o.scenarios, scenarioSeed) {
+		if err := runSeed(ctx, o); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(o.scenarios, scenarioScale) {
+		if err := runScaleScenario(ctx, o); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(o.scenarios, scenarioReadiness) {
+		if err := runReadinessScenario(ctx, o); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(o.scenarios, scenarioRollout) {
+		if err := runRolloutScenario(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runSeed reproduces the seed article's two tables.
+func runSeed(ctx context.Context, o options) error {
 	rows, err := selectRows(seedRows(), o.rows)
 	if err != nil {
 		return err
@@ -176,7 +220,7 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(o.out, "results.md"), []byte(rep.markdown()), 0o644); err != nil {
+	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioSeed, rep.markdown()); err != nil {
 		return err
 	}
 	if err := rep.chart(filepath.Join(o.out, "seed-tables.svg")); err != nil {
