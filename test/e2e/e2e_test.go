@@ -25,8 +25,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/test/sandbox"
@@ -76,7 +79,7 @@ var _ = Describe("clb-binding-controller", func() {
 			t := time.Now()
 			Expect(sb.Scale(ctx, app, replicas)).To(Succeed())
 			app.Replicas = replicas
-			Expect(sb.WaitSettled(ctx, app, settleTimeout)).To(Succeed())
+			waitSettled(ctx, app, settleTimeout)
 			exactBackends(ctx, app)
 			result("scale to %d: settled with exactly %d backends in %v", replicas, replicas, since(t))
 		}
@@ -114,7 +117,7 @@ var _ = Describe("clb-binding-controller", func() {
 
 		var (
 			killedAt, restartedAt time.Time
-			atKill                string
+			atKill, holderAtKill  string
 			gatedAtKill           = map[string]bool{}
 			gatedWhileDown        = map[string]bool{}
 		)
@@ -131,6 +134,7 @@ var _ = Describe("clb-binding-controller", func() {
 					}
 					killedAt = time.Now()
 					atKill = describe(v)
+					holderAtKill = leaseHolder(ctx)
 					for _, name := range gatedNew(v, oldRevision) {
 						gatedAtKill[name] = true
 					}
@@ -149,8 +153,9 @@ var _ = Describe("clb-binding-controller", func() {
 					// Nobody but the manager turns a gate True: while it is down (and until the
 					// new one leads, up to a lease duration) no new pod may pass its gate. A
 					// status patch in flight at the kill may still land: the first second is
-					// not held against it.
-					if time.Since(killedAt) > time.Second {
+					// not held against it. The view was read before the Lease: if the Lease
+					// still names the killed manager, no new one could have set a gate in it.
+					if time.Since(killedAt) > time.Second && !newLeader(ctx, holderAtKill) {
 						for _, name := range gatedNew(v, oldRevision) {
 							if !gatedAtKill[name] {
 								gatedWhileDown[name] = true
@@ -208,4 +213,20 @@ func oldLeft(v sandbox.View, oldRevision string) int {
 		}
 	}
 	return n
+}
+
+// leaseHolder is the identity in the manager's leader Lease ("" when it cannot be read).
+func leaseHolder(ctx context.Context) string {
+	var lease coordinationv1.Lease
+	if err := sb.Client().Get(ctx, client.ObjectKey{Namespace: sandbox.ManagerNamespace, Name: sandbox.ManagerLeaseName}, &lease); err != nil {
+		return ""
+	}
+	return ptr.Deref(lease.Spec.HolderIdentity, "")
+}
+
+// newLeader reports whether the leader Lease names someone other than killed (a read error
+// counts as a new leader: the sample is then not held against the manager).
+func newLeader(ctx context.Context, killed string) bool {
+	h := leaseHolder(ctx)
+	return h == "" || h != killed
 }

@@ -82,9 +82,31 @@ func deployApp(ctx context.Context, app sandbox.App, hc *clb.HealthCheck) (sandb
 	t := time.Now()
 	Expect(sb.Deploy(ctx, app)).To(Succeed())
 	DeferCleanup(removeApp, app, NodeTimeout(cleanupTimeout+10*time.Second))
-	Expect(sb.WaitSettled(ctx, app, settleTimeout)).To(Succeed())
+	waitSettled(ctx, app, settleTimeout)
 	logf("%s/%s: %d pods Ready, exactly them on the CLB and healthy, in %v", app.Namespace, app.Name, app.Replicas, since(t))
 	return app, l
+}
+
+// waitSettled waits until the app settles (sandbox.View.Settled), logging every change of its
+// one-line summary on the way, so that a slow or failed wait shows where it stalled.
+func waitSettled(ctx context.Context, app sandbox.App, timeout time.Duration) {
+	GinkgoHelper()
+	last := ""
+	Expect(sb.WaitFor(ctx, timeout, fmt.Sprintf("%s/%s to settle with %d pods", app.Namespace, app.Name, app.Replicas),
+		func(ctx context.Context) (bool, string, error) {
+			if err := sb.ManagerRunning(); err != nil {
+				return false, "", err
+			}
+			v, err := sb.Look(ctx, app)
+			if err != nil {
+				return false, err.Error(), nil //nolint:nilerr // retried by the next poll
+			}
+			if sum := v.Summary(); sum != last {
+				logf("  %s/%s: %s", app.Namespace, app.Name, sum)
+				last = sum
+			}
+			return v.Settled(int(app.Replicas)), describe(v), nil
+		})).To(Succeed())
 }
 
 // removeApp deletes the app's binding and Deployment and waits until the listener has no
@@ -192,7 +214,8 @@ func exactBackends(ctx context.Context, app sandbox.App) {
 	GinkgoHelper()
 	v, err := sb.Look(ctx, app)
 	Expect(err).NotTo(HaveOccurred())
-	var ready, backends []string
+	var ready []string
+	backends := make([]string, 0, len(v.Backends))
 	for _, p := range v.Pods {
 		if p.Ready == corev1.ConditionTrue && !p.Terminating {
 			ready = append(ready, p.IP)

@@ -78,7 +78,13 @@ func (a *App) defaults() {
 	}
 }
 
-func (a App) labels() map[string]string { return map[string]string{"app": a.Name} }
+// Labels and port names of the sandbox's apps and of the injection probe.
+const (
+	appLabel     = "app"
+	httpPortName = "http"
+)
+
+func (a App) labels() map[string]string { return map[string]string{appLabel: a.Name} }
 
 // WantsGate reports whether the app's pods carry a readiness gate.
 func (a App) WantsGate() bool { return !a.NoReadinessGate }
@@ -101,7 +107,7 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 			Containers: []corev1.Container{{
 				Name:  "web",
 				Image: "registry.example/clbind/echo-pod-name:v1",
-				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: a.ContainerPort, Protocol: corev1.ProtocolTCP}},
+				Ports: []corev1.ContainerPort{{Name: httpPortName, ContainerPort: a.ContainerPort, Protocol: corev1.ProtocolTCP}},
 				Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
 					Sleep: &corev1.SleepAction{Seconds: int64(a.PreStop / time.Second)},
 				}},
@@ -117,7 +123,7 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name},
 			Spec: corev1.ServiceSpec{
 				Selector: labels,
-				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+				Ports:    []corev1.ServicePort{{Name: httpPortName, Port: 80, TargetPort: intstr.FromString(httpPortName), Protocol: corev1.ProtocolTCP}},
 			},
 		},
 		&networkingv1alpha1.CLBBackendBinding{

@@ -63,8 +63,8 @@ func (s *Sandbox) proveInjection(ctx context.Context) error {
 		&corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ProbeNamespace, Name: probeName},
 			Spec: corev1.ServiceSpec{
-				Selector: map[string]string{"app": probeName},
-				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+				Selector: map[string]string{appLabel: probeName},
+				Ports:    []corev1.ServicePort{{Name: httpPortName, Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
 			},
 		},
 		&networkingv1alpha1.CLBBackendBinding{
@@ -91,7 +91,7 @@ func (s *Sandbox) proveInjection(ctx context.Context) error {
 					return false, fmt.Sprintf("creating %T %s: %v", obj, obj.GetName(), err), nil
 				}
 			}
-			return s.dryRunGate(ctx, ProbeNamespace, map[string]string{"app": probeName}, gate)
+			return s.dryRunGate(ctx, ProbeNamespace, map[string]string{appLabel: probeName}, gate)
 		})
 	if err != nil {
 		return err

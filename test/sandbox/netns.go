@@ -218,12 +218,14 @@ func (n *netNS) allocIP(ctx context.Context) (netip.Addr, error) {
 	return ip, nil
 }
 
-// releaseIP removes a pod address from the namespace.
-func (n *netNS) releaseIP(ip netip.Addr) {
-	if _, err := ipCmd(context.Background(), "-n", n.name, "addr", "del", ip.String()+"/32", "dev", n.nsIf); err != nil {
-		n.logf("warning: %v", err)
-	}
-}
+// releaseIP keeps the address of a gone pod in the namespace, where nothing listens on it any
+// more: connections to it are refused at once. Removing it would make every connection attempt
+// wait for ARP to give up (3s), and clbsim runs the due health probes of all its backends one
+// after another, each bounded by the probe timeout (2s): a few backends of gone pods, still
+// registered for their drain, would hold up every other backend's checks for seconds (tens of
+// seconds after a scale-down), and new pods would wait that long to turn healthy. Addresses are
+// never reused, and the namespace and all its addresses go with the sandbox.
+func (n *netNS) releaseIP(netip.Addr) {}
 
 // listen opens a TCP listener inside the namespace. The socket belongs to the namespace it was
 // created in, so everything that later accepts on it needs no special thread.

@@ -149,6 +149,7 @@ type Sandbox struct {
 	lbID      string
 	listener  string
 	dataPlane string
+	probeLog  *os.File
 	// probeListener is where the injection probe's binding points (webhooks only).
 	probeListener string
 
@@ -377,6 +378,19 @@ func (s *Sandbox) startCloud(ctx context.Context) error {
 	opts := clbsim.Options{HealthInterval: s.opts.HealthInterval}
 	if s.netns != nil {
 		opts.ProbeCIDRs = []netip.Prefix{s.netns.subnet}
+		// Every real health probe goes to probes.log: when a backend is slow to turn healthy,
+		// it shows which probes failed and when.
+		probes, err := os.Create(filepath.Join(s.dir, "probes.log"))
+		if err != nil {
+			return fmt.Errorf("creating the probe log: %w", err)
+		}
+		s.probeLog = probes
+		var mu sync.Mutex
+		opts.OnProbe = func(ip string, port int64, ok bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			_, _ = fmt.Fprintf(probes, "%s %s:%d ok=%v\n", time.Now().Format("15:04:05.000"), ip, port, ok)
+		}
 	}
 	credentials := filepath.Join(s.dir, "credentials")
 	if err := os.MkdirAll(credentials, 0o700); err != nil {
@@ -660,6 +674,9 @@ func (s *Sandbox) Stop() {
 		}
 		if s.cloud != nil {
 			s.cloud.Close()
+		}
+		if s.probeLog != nil {
+			_ = s.probeLog.Close()
 		}
 		errs = append(errs, s.scheduler.stop(10*time.Second), s.kcm.stop(10*time.Second))
 		if s.env != nil {

@@ -45,7 +45,9 @@ func TestRollingUpdateWithoutFailedRequests(t *testing.T) {
 	if !sb.HasDataPlane() {
 		t.Skip("no data plane here (needs root and iproute2): nothing to send requests to")
 	}
-	app := sandbox.App{Namespace: "smoke", Name: "web", Replicas: 2, PreStop: 3 * time.Second, DrainSeconds: 3, InjectGate: true}
+	// The default preStop and drain (5s each) leave the manager seconds to set a terminating
+	// pod's weight to 0 before the pod stops serving, even on a busy machine.
+	app := sandbox.App{Namespace: "smoke", Name: "web", Replicas: 2, InjectGate: true}
 	if err := sb.Deploy(ctx, app); err != nil {
 		t.Fatal(err)
 	}
