@@ -57,11 +57,11 @@ verify-generated: manifests generate fmt ## Fail if generated or formatted files
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
-	"$(GOLANGCI_LINT)" run ./...
+	"$(GOLANGCI_LINT)" run --build-tags e2e ./...
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
-	"$(GOLANGCI_LINT)" run --fix ./...
+	"$(GOLANGCI_LINT)" run --build-tags e2e --fix ./...
 
 .PHONY: test
 test: verify-generated vet lint envtest-assets kustomize ## Check generation, vet, lint, then run unit and envtest suites (test/install renders config/default with kustomize).

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -35,11 +36,26 @@ func (s *Sim) probeLoop() {
 			return
 		case <-s.clock.After(probeTick):
 		}
-		for _, job := range s.dueProbes() {
-			ok := s.probe(job)
-			s.recordProbe(job, ok)
-		}
+		s.runProbes(s.dueProbes())
 	}
+}
+
+// probeWorkers bounds the probes in flight. They run in parallel, as on a real CLB, so a few
+// unreachable backends (each waiting for its probe timeout) do not delay everyone else's checks.
+const probeWorkers = 32
+
+// runProbes runs one tick's probes, a few at a time, and waits for all of them.
+func (s *Sim) runProbes(jobs []probeJob) {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, probeWorkers)
+	for _, job := range jobs {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			s.recordProbe(job, s.probe(job))
+		})
+	}
+	wg.Wait()
 }
 
 // dueProbes collects the probes whose time has come.
