@@ -105,7 +105,7 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	waiting, requeue, err := r.updateGates(ctx, &binding, hc, view, inScope)
+	waiting, requeue, err := r.updateGates(ctx, &binding, hc, inScope)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -159,7 +159,7 @@ func (r *CLBHealthReconciler) ensureHealthObject(ctx context.Context, b *network
 // updateGates sets the gate condition of every pod carrying the binding's gate. It reports
 // whether some pod still waits, and when a fail-open timeout falls due.
 func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding, hc *networkingv1alpha1.CLBHealth,
-	view health.Snapshot, inScope map[string]clb.TargetHealth) (bool, time.Duration, error) {
+	inScope map[string]clb.TargetHealth) (bool, time.Duration, error) {
 	gate := networkingv1alpha1.ReadinessGateConditionType(b.Name)
 	pods, err := r.gatedPods(ctx, b.Namespace, gate)
 	if err != nil {

@@ -38,10 +38,8 @@ type gateInput struct {
 	// registered is true when the CLB lists the pod as a backend of the binding's listener/rule.
 	registered bool
 	health     clb.TargetHealth
-	// probed is true once the health view has been read at least once.
-	probed  bool
-	policy  networkingv1alpha1.ReadinessPolicy
-	current *corev1.PodCondition
+	policy     networkingv1alpha1.ReadinessPolicy
+	current    *corev1.PodCondition
 	// waitedTooLong is true when the pod has been registered for longer than timeoutSeconds.
 	waitedTooLong bool
 	where         string // "listener lbl-… of lb-…", for messages
