@@ -30,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -392,7 +393,7 @@ func (r *CLBBackendBindingReconciler) bindingsOfEndpointSlice(ctx context.Contex
 func (r *CLBBackendBindingReconciler) bindingsByService(ctx context.Context, namespace, service string) []reconcile.Request {
 	var list networkingv1alpha1.CLBBackendBindingList
 	if err := r.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{serviceRefIndex: service}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing bindings of a Service", "Service", klogRef(namespace, service))
+		ctrl.LoggerFrom(ctx).Error(err, "Listing bindings of a Service", "Service", klog.KRef(namespace, service))
 		return nil
 	}
 	return requests(list.Items, func(networkingv1alpha1.CLBBackendBinding) bool { return true })

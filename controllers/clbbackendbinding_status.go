@@ -22,7 +22,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
@@ -135,5 +134,3 @@ func scopeOf(listenerID, locationID string) string {
 		return "listener " + listenerID
 	}
 }
-
-func klogRef(namespace, name string) klog.ObjectRef { return klog.KRef(namespace, name) }
