@@ -65,6 +65,7 @@ import (
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/test/clbsim"
 	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/test/proc"
 	"github.com/clbind/clb-binding-controller/test/testenv"
 )
 
@@ -304,17 +305,17 @@ func (it *installTest) unconfiguredRefused(ctx context.Context, t *testing.T) {
 		t.Skipf("the installer is configured (region %q)", cm.Data["region"])
 	}
 	args, env := it.processEnv(ctx, t)
-	p, err := startProcess(it.managerBin, args, env, filepath.Join(it.dir, "manager-unconfigured.log"))
+	p, err := proc.Start(proc.Options{Name: "manager", Bin: it.managerBin, Args: args, Env: env, LogPath: filepath.Join(it.dir, "manager-unconfigured.log")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = p.stop(time.Second) }()
+	defer func() { _ = p.Stop(time.Second) }()
 	waitFor(ctx, t, 30*time.Second, "the unconfigured manager to exit", func() (bool, string, error) {
-		done, _ := p.exited()
+		done, _ := p.Exited()
 		return done, "still running", nil
 	})
-	_, exitErr := p.exited()
-	out := p.logTail()
+	_, exitErr := p.Exited()
+	out := p.Tail(80)
 	if exitErr == nil || !strings.Contains(out, "--region") || !strings.Contains(out, "--cluster-id") {
 		t.Errorf("want the manager to refuse the placeholder region and cluster id; exit %v, output:\n%s", exitErr, out)
 	}
@@ -322,27 +323,27 @@ func (it *installTest) unconfiguredRefused(ctx context.Context, t *testing.T) {
 
 // runManager starts the configured manager and waits until it is ready and leads; the test's
 // cleanup stops it unless the test already did.
-func (it *installTest) runManager(ctx context.Context, t *testing.T) *process {
+func (it *installTest) runManager(ctx context.Context, t *testing.T) *proc.Process {
 	t.Helper()
 	args, env := it.processEnv(ctx, t)
 	if !slices.Contains(env, "TENCENTCLOUD_SECRET_ID="+simtest.SecretID) || !slices.Contains(args, "--region="+simtest.Region) {
 		t.Fatalf("the Deployment's environment did not resolve from the ConfigMap and Secret: args %q", args)
 	}
-	manager, err := startProcess(it.managerBin, args, env, filepath.Join(it.dir, "manager.log"))
+	manager, err := proc.Start(proc.Options{Name: "manager", Bin: it.managerBin, Args: args, Env: env, LogPath: filepath.Join(it.dir, "manager.log")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = manager.stop(15 * time.Second)
+		_ = manager.Stop(15 * time.Second)
 		if t.Failed() {
-			t.Logf("manager output (end):\n%s", manager.logTail())
+			t.Logf("manager output (end):\n%s", manager.Tail(80))
 		}
 	})
 	waitFor(ctx, t, 60*time.Second, "the manager to be ready and lead", func() (bool, string, error) {
-		if done, err := manager.exited(); done {
+		if done, err := manager.Exited(); done {
 			return false, "", fmt.Errorf("the manager exited (%v); its output follows", err)
 		}
-		if code, err := httpStatus(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", it.probe)); err != nil || code != http.StatusOK {
+		if code, err := proc.HTTPStatus(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", it.probe)); err != nil || code != http.StatusOK {
 			return false, fmt.Sprintf("readyz %d %v", code, err), nil
 		}
 		var lease coordinationv1.Lease
@@ -356,9 +357,9 @@ func (it *installTest) runManager(ctx context.Context, t *testing.T) *process {
 
 // uninstall follows the README's order: bindings first, while the manager runs (their finalizers
 // take the backends off the CLB); then the manager; then everything else.
-func (it *installTest) uninstall(ctx context.Context, t *testing.T, manager *process) {
+func (it *installTest) uninstall(ctx context.Context, t *testing.T, manager *proc.Process) {
 	it.k.must(ctx, t, "delete", "clbbackendbindings", "--all", "-A", "--timeout=60s")
-	if err := manager.stop(15 * time.Second); err != nil {
+	if err := manager.Stop(15 * time.Second); err != nil {
 		t.Errorf("the manager did not stop cleanly on SIGTERM: %v", err)
 	}
 	// --wait=false: no namespace controller runs here, so the namespace stays Terminating.

@@ -342,7 +342,7 @@ func (s *Sandbox) managerErr() error {
 	if s.manager == nil {
 		return nil
 	}
-	return s.manager.errExited()
+	return s.manager.ErrExited()
 }
 
 // Summary is a one-line description of a view.

@@ -89,7 +89,7 @@ func (s *Sandbox) DumpState(ctx context.Context, w io.Writer) {
 	}
 	for _, p := range append(slices.Clone(s.pastManagers), s.manager, s.kcm, s.scheduler) {
 		if p != nil {
-			_, _ = fmt.Fprintf(w, "--- last lines of %s\n%s", p.logPath, p.tail(40))
+			_, _ = fmt.Fprintf(w, "--- last lines of %s\n%s", p.LogPath(), p.Tail(40))
 		}
 	}
 }

@@ -52,6 +52,7 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/test/clbsim"
 	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/test/proc"
 	"github.com/clbind/clb-binding-controller/test/testenv"
 )
 
@@ -131,12 +132,12 @@ type Sandbox struct {
 	client     client.Client
 	clientset  kubernetes.Interface
 
-	kcm, scheduler, manager *process
+	kcm, scheduler, manager *proc.Process
 	managerBinary           string
 	managerProbe            string
 	managerArgs             []string
 	managerStarts           int
-	pastManagers            []*process // killed or crashed, for the state dump
+	pastManagers            []*proc.Process // killed or crashed, for the state dump
 
 	network podNetwork
 	netns   *netNS
@@ -323,23 +324,23 @@ func (s *Sandbox) startControllers(ctx context.Context) error {
 		"--node-monitor-period=2s",
 		"--concurrent-deployment-syncs=5", "--concurrent-replicaset-syncs=5",
 	}, common...)
-	if s.kcm, err = startProcess("kube-controller-manager", filepath.Join(s.dir, "kube-controller-manager.log"),
+	if s.kcm, err = startChild("kube-controller-manager", filepath.Join(s.dir, "kube-controller-manager.log"),
 		filepath.Join(assets, "kube-controller-manager"), kcmArgs, nil); err != nil {
 		return err
 	}
-	if s.scheduler, err = startProcess("kube-scheduler", filepath.Join(s.dir, "kube-scheduler.log"),
+	if s.scheduler, err = startChild("kube-scheduler", filepath.Join(s.dir, "kube-scheduler.log"),
 		filepath.Join(assets, "kube-scheduler"), common, nil); err != nil {
 		return err
 	}
 	// Each holds its leader Lease once it runs its controllers.
 	return s.waitFor(ctx, 60*time.Second, "kube-controller-manager and kube-scheduler to take their leases", func(ctx context.Context) (bool, string, error) {
-		for _, p := range []*process{s.kcm, s.scheduler} {
-			if err := p.errExited(); err != nil {
+		for _, p := range []*proc.Process{s.kcm, s.scheduler} {
+			if err := p.ErrExited(); err != nil {
 				return false, "", err
 			}
 			var lease coordinationv1.Lease
-			if err := s.client.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: p.name}, &lease); err != nil {
-				return false, fmt.Sprintf("no lease %s yet: %v", p.name, err), nil
+			if err := s.client.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: p.Name()}, &lease); err != nil {
+				return false, fmt.Sprintf("no lease %s yet: %v", p.Name(), err), nil
 			}
 		}
 		return true, "", nil
@@ -502,16 +503,16 @@ func (s *Sandbox) runManager(ctx context.Context, previousHolder string) error {
 	}
 	s.logf("  %s %v", s.managerBinary, s.managerArgs)
 	var err error
-	if s.manager, err = startProcess("manager", filepath.Join(s.dir, logName), s.managerBinary, s.managerArgs,
+	if s.manager, err = startChild("manager", filepath.Join(s.dir, logName), s.managerBinary, s.managerArgs,
 		[]string{"KUBECONFIG=" + s.kubeconfig}); err != nil {
 		return err
 	}
 	// A manager killed without releasing its Lease blocks the next one for a lease duration (15s).
 	err = s.waitFor(ctx, 90*time.Second, "the manager to be ready and lead", func(ctx context.Context) (bool, string, error) {
-		if err := s.manager.errExited(); err != nil {
+		if err := s.manager.ErrExited(); err != nil {
 			return false, "", err
 		}
-		resp, err := httpGet(ctx, "http://"+s.managerProbe+"/readyz")
+		resp, err := proc.HTTPStatus(ctx, "http://"+s.managerProbe+"/readyz")
 		if err != nil || resp != http.StatusOK {
 			return false, fmt.Sprintf("readyz: %d %v", resp, err), nil
 		}
@@ -567,18 +568,13 @@ func (s *Sandbox) KillManager() error {
 	if s.manager == nil {
 		return errors.New("the sandbox runs no manager")
 	}
-	if done, _ := s.manager.exited(); done {
-		return s.manager.errExited()
+	if done, _ := s.manager.Exited(); done {
+		return s.manager.ErrExited()
 	}
-	if err := s.manager.cmd.Process.Kill(); err != nil {
-		return fmt.Errorf("killing the manager: %w", err)
+	if err := s.manager.Kill(); err != nil { // returns once the process is gone
+		return err
 	}
-	select {
-	case <-s.manager.done:
-	case <-time.After(10 * time.Second):
-		return errors.New("the manager did not exit within 10s of SIGKILL")
-	}
-	s.logf("manager (pid %d) killed with SIGKILL", s.manager.cmd.Process.Pid)
+	s.logf("manager (pid %d) killed with SIGKILL", s.manager.Pid())
 	return nil
 }
 
@@ -589,7 +585,7 @@ func (s *Sandbox) RestartManager(ctx context.Context) error {
 	if s.manager == nil {
 		return errors.New("the sandbox runs no manager")
 	}
-	if done, _ := s.manager.exited(); !done {
+	if done, _ := s.manager.Exited(); !done {
 		return errors.New("the manager is still running: kill it first")
 	}
 	previous, err := s.leaseHolder(ctx)
@@ -607,19 +603,10 @@ func (s *Sandbox) RestartManager(ctx context.Context) error {
 	return nil
 }
 
-func httpGet(ctx context.Context, url string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+// startChild runs a control-plane component or the manager with the sandbox's environment plus
+// env, its output in logPath.
+func startChild(name, logPath, bin string, args, env []string) (*proc.Process, error) {
+	return proc.Start(proc.Options{Name: name, Bin: bin, Args: args, LogPath: logPath, Env: env, InheritEnv: true})
 }
 
 // WaitFor polls cond every 200ms until it holds, fails, or timeout passes. On timeout the error
@@ -661,7 +648,7 @@ func (s *Sandbox) Stop() {
 	s.stopOnce.Do(func() {
 		var errs []error
 		if s.manager != nil {
-			errs = append(errs, s.manager.stop(15*time.Second))
+			errs = append(errs, s.manager.Stop(15*time.Second))
 		}
 		if s.kcancel != nil {
 			s.kcancel()
@@ -678,7 +665,7 @@ func (s *Sandbox) Stop() {
 		if s.probeLog != nil {
 			_ = s.probeLog.Close()
 		}
-		errs = append(errs, s.scheduler.stop(10*time.Second), s.kcm.stop(10*time.Second))
+		errs = append(errs, s.scheduler.Stop(10*time.Second), s.kcm.Stop(10*time.Second))
 		if s.env != nil {
 			if err := s.env.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stopping etcd and kube-apiserver: %w", err))
@@ -762,7 +749,7 @@ func (s *Sandbox) ManagerLog() string {
 	if s.manager == nil {
 		return filepath.Join(s.dir, "manager.log")
 	}
-	return s.manager.logPath
+	return s.manager.LogPath()
 }
 
 // ManagerRunning reports an error if the manager process has exited.
@@ -770,5 +757,5 @@ func (s *Sandbox) ManagerRunning() error {
 	if s.manager == nil {
 		return errors.New("the sandbox runs no manager")
 	}
-	return s.manager.errExited()
+	return s.manager.ErrExited()
 }

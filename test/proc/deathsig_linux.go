@@ -14,9 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package install
+package proc
 
 import "syscall"
 
-// setDeathSignal kills the manager if the test process dies without stopping it.
+// setDeathSignal kills the child if this process dies without stopping it.
 func setDeathSignal(a *syscall.SysProcAttr) { a.Pdeathsig = syscall.SIGKILL }

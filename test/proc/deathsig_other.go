@@ -16,9 +16,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package install
+package proc
 
 import "syscall"
 
-// setDeathSignal: only Linux has Pdeathsig; the test's cleanup stops the manager elsewhere.
+// setDeathSignal: only Linux has Pdeathsig; callers stop their children themselves.
 func setDeathSignal(*syscall.SysProcAttr) {}
