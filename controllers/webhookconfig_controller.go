@@ -106,41 +106,39 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request)
 func (r *WebhookConfigReconciler) ensureMutating(ctx context.Context, desired *admissionregistrationv1.MutatingWebhookConfiguration, haveCA bool) error {
 	var actual admissionregistrationv1.MutatingWebhookConfiguration
 	return r.ensure(ctx, desired, &actual, func() bool {
-		if !haveCA {
-			for i := range desired.Webhooks {
-				for j := range actual.Webhooks {
-					if actual.Webhooks[j].Name == desired.Webhooks[i].Name {
-						desired.Webhooks[i].ClientConfig.CABundle = actual.Webhooks[j].ClientConfig.CABundle
-					}
-				}
-			}
-		}
-		if equality.Semantic.DeepEqual(desired.Webhooks, actual.Webhooks) {
-			return false
-		}
-		actual.Webhooks = desired.Webhooks
-		return true
+		return syncWebhooks(desired.Webhooks, &actual.Webhooks, haveCA, func(w *admissionregistrationv1.MutatingWebhook) (string, *[]byte) {
+			return w.Name, &w.ClientConfig.CABundle
+		})
 	})
 }
 
 func (r *WebhookConfigReconciler) ensureValidating(ctx context.Context, desired *admissionregistrationv1.ValidatingWebhookConfiguration, haveCA bool) error {
 	var actual admissionregistrationv1.ValidatingWebhookConfiguration
 	return r.ensure(ctx, desired, &actual, func() bool {
-		if !haveCA {
-			for i := range desired.Webhooks {
-				for j := range actual.Webhooks {
-					if actual.Webhooks[j].Name == desired.Webhooks[i].Name {
-						desired.Webhooks[i].ClientConfig.CABundle = actual.Webhooks[j].ClientConfig.CABundle
-					}
+		return syncWebhooks(desired.Webhooks, &actual.Webhooks, haveCA, func(w *admissionregistrationv1.ValidatingWebhook) (string, *[]byte) {
+			return w.Name, &w.ClientConfig.CABundle
+		})
+	})
+}
+
+// syncWebhooks makes actual equal to desired and reports whether it changed anything. Until the
+// rotator has a CA (haveCA false), the live caBundle of each webhook is kept rather than erased.
+func syncWebhooks[W any](desired []W, actual *[]W, haveCA bool, fields func(*W) (name string, caBundle *[]byte)) bool {
+	if !haveCA {
+		for i := range desired {
+			name, ca := fields(&desired[i])
+			for j := range *actual {
+				if liveName, liveCA := fields(&(*actual)[j]); liveName == name {
+					*ca = *liveCA
 				}
 			}
 		}
-		if equality.Semantic.DeepEqual(desired.Webhooks, actual.Webhooks) {
-			return false
-		}
-		actual.Webhooks = desired.Webhooks
-		return true
-	})
+	}
+	if equality.Semantic.DeepEqual(desired, *actual) {
+		return false
+	}
+	*actual = desired
+	return true
 }
 
 // ensure creates desired when missing, or reads it into actual and, when repair reports a

@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"sync"
 	"time"
@@ -392,24 +391,5 @@ func (ce *controllerEnv) waitTargets(ctx context.Context, lbID string, want int,
 
 // waitQuiet waits until no call but DescribeTargetHealth has reached clbsim for quiet.
 func (ce *controllerEnv) waitQuiet(ctx context.Context, quiet time.Duration) {
-	sim := ce.srv.Sim
-	snapshot := func() map[string]int {
-		out := map[string]int{}
-		for action, results := range sim.Calls() {
-			if action == "DescribeTargetHealth" {
-				continue
-			}
-			for _, n := range results {
-				out[action] += n
-			}
-		}
-		return out
-	}
-	prev, since := snapshot(), time.Now()
-	for time.Since(since) < quiet && ctx.Err() == nil {
-		time.Sleep(quiet / 20)
-		if cur := snapshot(); !maps.Equal(cur, prev) {
-			prev, since = cur, time.Now()
-		}
-	}
+	waitQuietSim(ctx, ce.srv.Sim, quiet)
 }
