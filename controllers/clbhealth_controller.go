@@ -50,6 +50,9 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/health"
 )
 
+// podGateIndex indexes pods by the condition types of their readiness gates that are ours.
+const podGateIndex = "spec.readinessGates.clbind"
+
 // HealthView is what the reconciler needs from internal/health.
 type HealthView interface {
 	Watch(owner types.NamespacedName, lbID string, fast bool)
@@ -288,18 +291,14 @@ func (r *CLBHealthReconciler) patchGate(ctx context.Context, pod *corev1.Pod, c 
 	return nil
 }
 
+// gatedPods lists the pods of a namespace that carry gate, through a cache index: a binding's
+// reconcile must not walk every pod of its namespace.
 func (r *CLBHealthReconciler) gatedPods(ctx context.Context, namespace, gate string) ([]corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
-		return nil, fmt.Errorf("listing pods in %s: %w", namespace, err)
+	if err := r.List(ctx, &pods, client.InNamespace(namespace), client.MatchingFields{podGateIndex: gate}); err != nil {
+		return nil, fmt.Errorf("listing pods with gate %s in %s: %w", gate, namespace, err)
 	}
-	out := pods.Items[:0]
-	for _, p := range pods.Items {
-		if hasGate(&p, gate) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return pods.Items, nil
 }
 
 // podsByIP maps the IPs of the binding's endpoints to their pods.
@@ -391,15 +390,6 @@ func podCondition(pod *corev1.Pod, condType string) *corev1.PodCondition {
 	return nil
 }
 
-func hasGate(pod *corev1.Pod, condType string) bool {
-	for _, g := range pod.Spec.ReadinessGates {
-		if string(g.ConditionType) == condType {
-			return true
-		}
-	}
-	return false
-}
-
 // SetupWithManager registers the reconciler and its watches, and hooks the poller's change
 // reports into the queue.
 func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager, poller *health.Poller) error {
@@ -412,6 +402,9 @@ func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager, poller *health.
 	r.healthEvents = make(chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], 4096)
 	if poller != nil {
 		poller.SetOnChange(r.healthChanged)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podGateIndex, ourGates); err != nil {
+		return fmt.Errorf("indexing pods by readiness gate: %w", err)
 	}
 	toBinding := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
@@ -454,6 +447,16 @@ func (r *CLBHealthReconciler) bindingsOfSlice(ctx context.Context, o client.Obje
 		return nil
 	}
 	return requests(list.Items, func(b networkingv1alpha1.CLBBackendBinding) bool { return b.Spec.ServiceRef.Name == svc })
+}
+
+// ourGates lists the condition types of a pod's readiness gates that name a binding.
+func ourGates(o client.Object) []string {
+	reqs := gatesOfPod(context.Background(), o)
+	out := make([]string, 0, len(reqs))
+	for _, req := range reqs {
+		out = append(out, networkingv1alpha1.ReadinessGateConditionType(req.Name))
+	}
+	return out
 }
 
 // gatesOfPod maps a pod to the bindings its readiness gates name.
