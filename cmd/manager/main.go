@@ -96,6 +96,9 @@ func run(opts options) error {
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionID:        opts.leaderElectionID,
 		LeaderElectionNamespace: opts.leaderElectionNamespace,
+		LeaseDuration:           &opts.leaseDuration,
+		RenewDeadline:           &opts.renewDeadline,
+		RetryPeriod:             &opts.retryPeriod,
 		// The process exits right after the manager stops, so releasing the Lease early is safe and
 		// lets a standby replica take over without waiting a whole lease duration.
 		LeaderElectionReleaseOnCancel: true,

@@ -44,6 +44,9 @@ type options struct {
 	leaderElect             bool
 	leaderElectionNamespace string
 	leaderElectionID        string
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
 	enableHTTP2             bool
 
 	// Webhooks.
@@ -89,6 +92,11 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader with a Lease so only one replica writes to the CLB.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "clb-binding-controller.clbind.io", "Name of the leader election Lease.")
+	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a standby waits after the leader's last renewal before it takes over; also the longest pause of the CLB writes when a leader dies.")
+	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader keeps trying to renew before it stops writing and exits; shorter than the lease duration, so two replicas never write at once.")
+	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve HTTP/2 on the metrics and webhook servers (off because of the HTTP/2 rapid-reset CVEs).")
 
 	fs.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the pod readiness-gate injector and the binding validator.")
@@ -141,6 +149,10 @@ func (o *options) validate() error {
 	}
 	if o.healthFastPoll < 500*time.Millisecond || o.healthSlowPoll < o.healthFastPoll {
 		errs = append(errs, fmt.Errorf("--health-fast-poll %v must be at least 500ms and --health-slow-poll %v at least as long", o.healthFastPoll, o.healthSlowPoll))
+	}
+	if o.leaderElect && (o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod*6/5 || o.leaseDuration <= o.renewDeadline) {
+		errs = append(errs, fmt.Errorf("leader election needs --leader-election-lease-duration %v > --leader-election-renew-deadline %v > 1.2 × --leader-election-retry-period %v",
+			o.leaseDuration, o.renewDeadline, o.retryPeriod))
 	}
 	if o.enableWebhooks && o.manageWebhookCerts {
 		errs = append(errs, o.validateWebhooks()...)

@@ -135,6 +135,7 @@ type Sandbox struct {
 	kcm, scheduler, manager *proc.Process
 	managerBinary           string
 	managerProbe            string
+	managerMetrics          string
 	managerArgs             []string
 	managerStarts           int
 	pastManagers            []*proc.Process // killed or crashed, for the state dump
@@ -462,6 +463,10 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 		return err
 	}
 	s.managerProbe = "127.0.0.1:" + strconv.Itoa(port)
+	if port, err = freePort(); err != nil {
+		return err
+	}
+	s.managerMetrics = "127.0.0.1:" + strconv.Itoa(port)
 	args := make([]string, 0, 16)
 	args = append(args,
 		"--region="+simtest.Region,
@@ -472,7 +477,8 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 		"--leader-elect=true",
 		"--leader-election-namespace="+ManagerNamespace,
 		"--health-probe-bind-address="+s.managerProbe,
-		"--metrics-bind-address=0",
+		"--metrics-bind-address="+s.managerMetrics,
+		"--metrics-secure=false",
 		"--health-fast-poll=1s",
 	)
 	if s.opts.Webhooks {
