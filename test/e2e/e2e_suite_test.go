@@ -61,6 +61,19 @@ func result(format string, args ...any) {
 	AddReportEntry(line)
 }
 
+// Leader election timing of every manager replica in the suite.
+const (
+	leaseDuration = 6 * time.Second
+	renewDeadline = 4 * time.Second
+	retryPeriod   = 500 * time.Millisecond
+)
+
+var leaseArgs = []string{
+	"--leader-election-lease-duration=" + leaseDuration.String(),
+	"--leader-election-renew-deadline=" + renewDeadline.String(),
+	"--leader-election-retry-period=" + retryPeriod.String(),
+}
+
 var _ = BeforeSuite(func(ctx SpecContext) {
 	var err error
 	// E2E_MANAGER is the manager binary (make test-e2e builds bin/manager); empty builds it.
@@ -70,6 +83,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		ManagerBinary: os.Getenv("E2E_MANAGER"),
 		Logf:          logf,
 		StartTimeout:  4 * time.Minute,
+		// A short lease: the crash and failover specs kill the leader many times, and each
+		// successor waits a lease duration for the killed one's Lease to expire.
+		ManagerArgs: leaseArgs,
 	})
 	Expect(err).NotTo(HaveOccurred(), "starting the sandbox")
 	if !sb.HasDataPlane() {
