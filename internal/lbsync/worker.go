@@ -45,6 +45,10 @@ type worker struct {
 	bindings map[types.NamespacedName]*entry
 	lastPass time.Time
 	dirty    chan struct{}
+	// changed is set when a binding's desired state changed since the last pass. While a failed
+	// pass waits for its retry, only such a change wakes the worker: an outage is retried on the
+	// backoff, not on every reconcile of a binding that is still not synced.
+	changed bool
 
 	listeners listenerCache
 	targets   map[string]*targetCache
@@ -91,6 +95,7 @@ func (w *worker) update(b Binding) {
 	}
 	unchanged := ok && reflect.DeepEqual(e.binding, b)
 	e.binding = b
+	w.changed = w.changed || !unchanged
 	if unchanged && e.seen && e.status.Synced && !b.Deleting && w.s.opts.Clock.Since(w.lastPass) < targetsTTL {
 		return
 	}
@@ -107,6 +112,7 @@ func (w *worker) remove(key types.NamespacedName) {
 func (w *worker) snapshot() []Binding {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.changed = false
 	out := make([]Binding, 0, len(w.bindings))
 	for _, e := range w.bindings {
 		out = append(out, e.binding)
@@ -139,6 +145,9 @@ func (w *worker) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-w.dirty:
+			if retry != nil && !w.takeChanged() {
+				continue // still failing, nothing new: wait for the retry
+			}
 		case <-retry:
 		case <-recheck:
 		}
@@ -156,6 +165,15 @@ func (w *worker) run(ctx context.Context) {
 			recheck = clk.After(at.Sub(clk.Now()))
 		}
 	}
+}
+
+// takeChanged reports whether a binding changed since it was last called.
+func (w *worker) takeChanged() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.changed
+	w.changed = false
+	return c
 }
 
 // nextRecheck returns the earliest future recheckAt of the target caches. Past ones are left

@@ -1,0 +1,144 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package lbsync_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/internal/targets"
+	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
+)
+
+// reconcilingNotifier answers every report the way the binding controller does: it reconciles
+// the binding, which hands the same desired state to the Syncer again.
+type reconcilingNotifier struct {
+	mu      sync.Mutex
+	syncer  *lbsync.Syncer
+	binding lbsync.Binding
+	reports int
+	last    lbsync.Status
+}
+
+func (n *reconcilingNotifier) Synced(_ types.NamespacedName, _ types.UID, st lbsync.Status, _ lbsync.Changes) {
+	n.mu.Lock()
+	n.reports++
+	n.last = st
+	b := n.binding
+	n.mu.Unlock()
+	go n.syncer.Update(b)
+}
+
+func (n *reconcilingNotifier) status() (lbsync.Status, int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.last, n.reports
+}
+
+// TestOutageIsRetriedOnTheBackoff: while the CLB API fails, a binding that is still not synced
+// is reconciled after every failed pass; that must not start a pass of its own, or an outage
+// is retried as fast as the controller reconciles, without bound.
+func TestOutageIsRetriedOnTheBackoff(t *testing.T) {
+	srv, err := simtest.Start(clbsim.Options{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	cfg := srv.ClientConfig(nil)
+	cfg.Retry = clb.RetryConfig{MaxRetries: 1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
+	cloud, err := clb.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbID := srv.Sim.AddLoadBalancer("outage")
+	listenerID := srv.Sim.AddListener(lbID, "TCP", 80)
+
+	notifier := &reconcilingNotifier{}
+	const retryBase, retryMax = 100 * time.Millisecond, 400 * time.Millisecond
+	syncer, err := lbsync.New(cloud, notifier, lbsync.Options{
+		Window: 5 * time.Millisecond, MaxWindow: 10 * time.Millisecond, RetryBase: retryBase, RetryMax: retryMax,
+		StartupRecheck: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := types.NamespacedName{Namespace: "ns", Name: "web"}
+	b := lbsync.Binding{
+		Key: key, UID: "uid-1", LoadBalancerID: lbID, Listener: lbsync.ListenerRef{ID: listenerID},
+		OwnerTag: targets.OwnerTag("cls-test", "uid-1"), Exclusive: true,
+	}
+	for i := range 3 {
+		b.Desired = append(b.Desired, targets.Target{
+			Key: targets.Key{EniIP: "10.0.0." + string(rune('1'+i)), Port: 8080}, Weight: 10, Tag: b.OwnerTag,
+		})
+	}
+	notifier.binding, notifier.syncer = b, syncer
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = syncer.Start(ctx) }()
+
+	srv.Sim.InjectFault(clbsim.Fault{Code: "InternalError", Rate: 1})
+	const outage = 2 * time.Second
+	syncer.Update(b)
+	time.Sleep(outage)
+	st, reports := notifier.status()
+	calls := srv.Sim.Calls()["DescribeListeners"]
+	attempts := 0
+	for _, n := range calls {
+		attempts += n
+	}
+	// Backoff 50-100ms, 100-200ms, then 200-400ms: at most 2 s / 50 ms passes in the worst
+	// case of jitter, realistically about 8. Each pass costs MaxRetries+1 = 2 attempts.
+	passes := attempts / 2
+	t.Logf("outage of %v: %d passes (%d DescribeListeners attempts), %d reports", outage, passes, attempts, reports)
+	if st.Reason != networkingv1alpha1.BindingCloudErrorReason || !strings.Contains(st.Message, "InternalError") {
+		t.Errorf("status during the outage = %q %q, want reason %s naming InternalError", st.Reason, st.Message, networkingv1alpha1.BindingCloudErrorReason)
+	}
+	if maxPasses := int(outage/(retryMax/2)) + 4; passes > maxPasses || passes < 3 {
+		t.Errorf("%d passes during a %v outage; want 3..%d (retried on the backoff, not on every reconcile)", passes, outage, maxPasses)
+	}
+	if n := srv.Sim.Calls()["BatchRegisterTargets"]; len(n) != 0 {
+		t.Errorf("wrote during the outage although nothing could be read: %v", n)
+	}
+
+	srv.Sim.ClearFaults()
+	cleared := time.Now()
+	deadline := cleared.Add(5 * time.Second)
+	for {
+		if st, _ := syncer.Status(key); st.Synced && len(srv.Sim.Targets(lbID)) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			st, _ := syncer.Status(key)
+			t.Fatalf("not synced 5s after the outage ended: %+v, %d targets", st, len(srv.Sim.Targets(lbID)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(cleared); took > retryMax+time.Second {
+		t.Errorf("recovered %v after the outage ended; the backoff tops out at %v", took, retryMax)
+	}
+}
