@@ -3,6 +3,7 @@ package clbsim
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,10 +11,13 @@ import (
 )
 
 // Fault is an injected failure or slowdown. A Fault matches calls of Action
-// ("" = every action) and fires with probability Rate; with Rate 0 and Count > 0
-// it fires on the next Count matching calls.
+// ("" = every action, or every write with Writes) and fires with probability Rate,
+// or on every Every-th matching call; with Rate 0, Every 0 and Count > 0 it fires
+// on the next Count matching calls.
 type Fault struct {
 	Action string        // "" = every action
+	Writes bool          // match only actions that change state (not Describe*)
+	Every  int           // fire on every Every-th matching call (2 = every second one)
 	Code   string        // error code returned, e.g. "RequestLimitExceeded", "InternalError"
 	Rate   float64       // probability per matching call (0 with Count>0 means "next Count calls")
 	Count  int           // stop after this many injections; 0 = unlimited (with Rate)
@@ -25,11 +29,16 @@ type Fault struct {
 	// TaskFail lets the call succeed but makes its async task end with Status 1
 	// without applying the change.
 	TaskFail bool
+
+	seen int // matching calls so far, for Every
 }
 
 // matches reports whether f applies to action.
 func (f *Fault) matches(action string) bool {
 	if len(f.FailListenerIDs) > 0 && action != "BatchRegisterTargets" && action != "BatchDeregisterTargets" {
+		return false
+	}
+	if f.Writes && strings.HasPrefix(action, "Describe") {
 		return false
 	}
 	return f.Action == "" || f.Action == action
@@ -126,10 +135,15 @@ func (c *ctlState) fire(action string) *Fault {
 		if !f.matches(action) {
 			continue
 		}
-		if f.Rate > 0 && rand.Float64() >= f.Rate {
+		if f.Every > 0 {
+			f.seen++
+			if f.seen%f.Every != 0 {
+				continue
+			}
+		} else if f.Rate > 0 && rand.Float64() >= f.Rate {
 			continue
 		}
-		if f.Rate <= 0 && f.Count <= 0 {
+		if f.Rate <= 0 && f.Every <= 0 && f.Count <= 0 {
 			continue
 		}
 		fired := *f

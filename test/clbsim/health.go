@@ -177,3 +177,40 @@ func (s *Sim) probes(b *backend, p healthParams) bool {
 func servesTraffic(status string, b *backend) bool {
 	return b.weight > 0 && (status == healthAlive || status == healthClose)
 }
+
+// TargetHealth is a backend with the health the CLB reports for it.
+type TargetHealth struct {
+	Target
+	Health string // HealthStatusDetail: Alive, Dead, Unknown, Close
+}
+
+// TargetsHealth returns every backend on the LB with its health, as DescribeTargetHealth
+// would, without a call: observers (tests, the sandbox) neither meet injected faults nor
+// count as calls.
+func (s *Sim) TargetsHealth(lbID string) []TargetHealth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	lb := s.lbs[lbID]
+	if lb == nil {
+		return nil
+	}
+	var out []TargetHealth
+	add := func(l *listener, r *rule, list []*backend) {
+		locationID := ""
+		if r != nil {
+			locationID = r.id
+		}
+		for _, b := range list {
+			t := appendTargets(nil, l.id, locationID, []*backend{b})[0]
+			out = append(out, TargetHealth{Target: t, Health: s.healthStatus(lbID, l, r, b)})
+		}
+	}
+	for _, l := range lb.sortedListeners() {
+		add(l, nil, l.backends)
+		for _, r := range l.sortedRules() {
+			add(l, r, r.backends)
+		}
+	}
+	return out
+}

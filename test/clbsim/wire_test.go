@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,26 @@ func TestRequestIDsAreUnique(t *testing.T) {
 			t.Fatalf("RequestId %s repeated", id)
 		}
 		seen[id] = true
+	}
+}
+
+func TestFaultOnEverySecondWrite(t *testing.T) {
+	e := newEnv(t, clbsim.Options{})
+	e.sim.InjectFault(clbsim.Fault{Writes: true, Every: 2, Code: "FailedOperation.ResourceInOperating"})
+	var got []string
+	for i := range 4 {
+		// A load balancer per write: a write keeps its load balancer busy until its task ends.
+		lbID, listenerID := e.l4(t)
+		if _, err := e.client.DescribeLoadBalancers(clbapi.NewDescribeLoadBalancersRequest()); err != nil {
+			t.Fatalf("a read failed under a writes-only fault: %v", err)
+		}
+		req := clbapi.NewRegisterTargetsRequest()
+		req.LoadBalancerId, req.ListenerId, req.Targets = &lbID, &listenerID, []*clbapi.Target{eni(ipN(i+1), 80)}
+		_, err := e.client.RegisterTargets(req)
+		got = append(got, code(err))
+	}
+	want := []string{"", "FailedOperation.ResourceInOperating", "", "FailedOperation.ResourceInOperating"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("codes of four writes = %q, want %q", got, want)
 	}
 }

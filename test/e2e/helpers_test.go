@@ -173,11 +173,9 @@ func rollUnderLoad(ctx context.Context, app sandbox.App, l sandbox.Listener, dur
 			if err != nil {
 				return false, err.Error(), nil //nolint:nilerr // retried by the next poll
 			}
-			if v.HealthErr == nil {
-				r.Samples++
-				if n := v.Serving(); r.MinServing < 0 || n < r.MinServing {
-					r.MinServing, r.MinServingAt = n, time.Since(start)
-				}
+			r.Samples++
+			if n := v.Serving(); r.MinServing < 0 || n < r.MinServing {
+				r.MinServing, r.MinServingAt = n, time.Since(start)
 			}
 			if during != nil {
 				if err := during(ctx, v); err != nil {

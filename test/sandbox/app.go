@@ -231,8 +231,6 @@ type View struct {
 	RolledOut bool
 	// Binding is the binding's Ready condition reason, or "".
 	Binding string
-	// HealthErr is why the backends' health could not be read (their Health is then "").
-	HealthErr error
 }
 
 // Serving counts the backends the CLB sends traffic to: healthy (Alive) with weight > 0.
@@ -301,23 +299,14 @@ func (s *Sandbox) Look(ctx context.Context, app App) (View, error) {
 			}
 		}
 	}
-	health := map[string]string{}
-	if hs, err := s.clb.DescribeTargetHealth(ctx, []string{s.lbID}); err != nil {
-		v.HealthErr = err
-	} else {
-		for _, h := range hs[s.lbID] {
-			if h.ListenerID == s.appListener(app) {
-				health[fmt.Sprintf("%s:%d", h.EniIP, h.Port)] = h.Detail
-			}
-		}
-	}
+	// Health comes from clbsim itself, not through the API: the view must not meet the faults
+	// a spec injects, nor add to the calls it counts.
 	listener := s.appListener(app)
-	for _, t := range s.cloud.Sim.Targets(s.lbID) {
+	for _, t := range s.cloud.Sim.TargetsHealth(s.lbID) {
 		if t.ListenerID != listener {
 			continue
 		}
-		v.Backends = append(v.Backends, BackendView{IP: t.EniIP, Port: t.Port, Weight: t.Weight,
-			Health: health[fmt.Sprintf("%s:%d", t.EniIP, t.Port)], Pod: byIP[t.EniIP]})
+		v.Backends = append(v.Backends, BackendView{IP: t.EniIP, Port: t.Port, Weight: t.Weight, Health: t.Health, Pod: byIP[t.EniIP]})
 	}
 	return v, nil
 }
@@ -359,10 +348,6 @@ func (v View) Summary() string {
 			terminating++
 		}
 	}
-	health := ""
-	if v.HealthErr != nil {
-		health = fmt.Sprintf(" (health unknown: %v)", v.HealthErr)
-	}
-	return fmt.Sprintf("pods %d (ready %d, gate True %d, terminating %d), rolled out %v, backends %d (serving %d%s), binding %q",
-		len(v.Pods), ready, gated, terminating, v.RolledOut, len(v.Backends), v.Serving(), health, v.Binding)
+	return fmt.Sprintf("pods %d (ready %d, gate True %d, terminating %d), rolled out %v, backends %d (serving %d), binding %q",
+		len(v.Pods), ready, gated, terminating, v.RolledOut, len(v.Backends), v.Serving(), v.Binding)
 }
