@@ -27,6 +27,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -131,6 +132,9 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.patchStatus(ctx, stored, &binding); err != nil {
 		return ctrl.Result{}, err
 	}
+	if gone || invalid {
+		r.warnNewCondition(stored, &binding)
+	}
 	if inputErr != nil && !gone && !invalid {
 		return ctrl.Result{}, inputErr // a failed read of the cluster: retry with backoff
 	}
@@ -189,8 +193,11 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 	var svc corev1.Service
 	if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}, &svc); err != nil {
 		if apierrors.IsNotFound(err) {
-			// The Service is gone: so are its endpoints, and the backends go too.
-			return targets.Result{}, 0, &serviceGoneError{name: b.Spec.ServiceRef.Name}
+			// The Service is gone: so are its endpoints, and the backends go too. spec.serviceRef has
+			// no namespace, which a Service found only in another namespace makes easy to miss.
+			return targets.Result{}, 0, &serviceGoneError{name: fmt.Sprintf(
+				"%s in namespace %s (the binding's namespace: spec.serviceRef cannot name a Service in another one)",
+				b.Spec.ServiceRef.Name, b.Namespace)}
 		}
 		return targets.Result{}, 0, fmt.Errorf("reading Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
 	}
@@ -314,6 +321,10 @@ func (r *CLBBackendBindingReconciler) Synced(key types.NamespacedName, uid types
 		for _, e := range changeEvents(c) {
 			r.Recorder.Eventf(ref, nil, corev1.EventTypeNormal, e.reason, "Sync", "%s", e.note)
 		}
+		if c.Degraded != "" {
+			// The writes went through, but the cloud failed, throttled or slowed calls on the way.
+			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, cloudRetriedReason, "Sync", "%s", c.Degraded)
+		}
 		if st.Err != nil || (!st.Synced && !st.Cleaned && st.Reason != "") {
 			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, st.Reason, "Sync", "%s", st.Message)
 		}
@@ -323,6 +334,22 @@ func (r *CLBBackendBindingReconciler) Synced(key types.NamespacedName, uid types
 	default: // the queue is flooded; the periodic resync catches up
 	}
 }
+
+// warnNewCondition records a Warning event for a Ready condition the reconcile itself found
+// (the Service or its port is missing) when it is new: the worker's findings arrive as events
+// through Synced.
+func (r *CLBBackendBindingReconciler) warnNewCondition(stored, b *networkingv1alpha1.CLBBackendBinding) {
+	c := meta.FindStatusCondition(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
+	old := meta.FindStatusCondition(stored.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
+	if r.Recorder == nil || c == nil || c.Status == metav1.ConditionTrue ||
+		(old != nil && old.Reason == c.Reason && old.Message == c.Message) {
+		return
+	}
+	r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, c.Reason, "Reconcile", "%s", c.Message)
+}
+
+// cloudRetriedReason is the Event reason of a pass whose writes succeeded only after retries.
+const cloudRetriedReason = "CloudRetried"
 
 type changeEvent struct{ reason, note string }
 

@@ -121,10 +121,13 @@ func (c *Client) do(ctx context.Context, action string, send func(context.Contex
 		if err != nil && ctx.Err() != nil {
 			// The SDK reports a canceled request as a network error; it is ours.
 			c.metrics.observe(action, codeCanceled, time.Since(start))
+			observe(ctx, Attempt{Action: action, Code: codeCanceled, Took: time.Since(start)})
 			return fmt.Errorf("calling %s: %w", action, context.Cause(ctx))
 		}
 		err = mapError(err)
-		c.metrics.observe(action, metricCode(err), time.Since(start))
+		took := time.Since(start)
+		c.metrics.observe(action, metricCode(err), took)
+		observe(ctx, Attempt{Action: action, Code: metricCode(err), Took: took})
 		if err == nil || !IsRetriable(err) || attempt >= c.retry.MaxRetries {
 			return err
 		}

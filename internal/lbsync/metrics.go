@@ -41,8 +41,13 @@ var (
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "target_writes_total",
 		Help: "Backends written to the CLB, by operation (register, reweight, deregister).",
 	}, []string{"operation"})
+	failedPasses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "failed_passes_total",
+		Help: "Sync passes of a load balancer that left a binding unsynced because of the CLB API, by cause: " +
+			"the error code of the call that failed, or FailListenerIdSet when the cloud refused a listener's part of a batch.",
+	}, []string{"load_balancer", "cause"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(pendingBindings, passDuration, targetWrites)
+	metrics.Registry.MustRegister(pendingBindings, passDuration, targetWrites, failedPasses)
 }

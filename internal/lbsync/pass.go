@@ -46,6 +46,8 @@ type plan struct {
 func (w *worker) pass(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, w.s.opts.PassTimeout)
 	defer cancel()
+	calls := &callLog{}
+	ctx = clb.WithObserver(ctx, calls.add)
 	start := w.s.opts.Clock.Now()
 	bindings := w.snapshot()
 	slices.SortFunc(bindings, func(a, b Binding) int {
@@ -67,7 +69,7 @@ func (w *worker) pass(ctx context.Context) bool {
 				p.active = false
 			}
 		}
-		return w.finish(plans, nil, start)
+		return w.finish(plans, nil, start, calls)
 	}
 	for _, p := range plans {
 		if p.active {
@@ -75,7 +77,7 @@ func (w *worker) pass(ctx context.Context) bool {
 		}
 	}
 	changes := w.write(ctx, plans)
-	return w.finish(plans, changes, start)
+	return w.finish(plans, changes, start, calls)
 }
 
 // resolve finds each binding's listener and rule, and settles conflicts between bindings.
@@ -131,10 +133,13 @@ func (w *worker) resolveOne(p *plan) {
 			fmt.Sprintf("load balancer %s does not exist in the controller's region and account; check spec.loadBalancerId", w.lbID))
 		return
 	}
-	l, ok := w.findListener(b.Listener)
-	if !ok {
-		missing(networkingv1alpha1.BindingListenerNotFoundReason,
-			fmt.Sprintf("listener %s does not exist on %s; create it or fix spec.listener", listenerName(b.Listener), w.lbID))
+	if msg := otherVPC(w.lbID, w.vpc.id, w.s.opts.VpcID); msg != "" {
+		missing(networkingv1alpha1.BindingLoadBalancerInAnotherVPCReason, msg)
+		return
+	}
+	l, reason, msg := findListener(w.lbID, w.listeners.byID, b.Listener)
+	if reason != "" {
+		missing(reason, msg)
 		return
 	}
 	p.listenerID = l.ID
@@ -142,11 +147,11 @@ func (w *worker) resolveOne(p *plan) {
 	switch {
 	case layer7 && b.Rule == nil:
 		missing(networkingv1alpha1.BindingInvalidSpecReason,
-			fmt.Sprintf("listener %s is %s and takes backends only on rules; set spec.rule", l.ID, l.Protocol))
+			fmt.Sprintf("listener %s is %s and takes backends only on rules; set spec.rule (it is immutable: re-create the binding)", l.ID, l.Protocol))
 		return
 	case !layer7 && b.Rule != nil:
 		missing(networkingv1alpha1.BindingInvalidSpecReason,
-			fmt.Sprintf("listener %s is %s and has no rules; remove spec.rule", l.ID, l.Protocol))
+			fmt.Sprintf("listener %s is %s and has no rules; remove spec.rule (it is immutable: re-create the binding)", l.ID, l.Protocol))
 		return
 	case layer7:
 		r, ok := findRule(l, *b.Rule)
@@ -161,17 +166,47 @@ func (w *worker) resolveOne(p *plan) {
 	p.active = true
 }
 
-func (w *worker) findListener(ref ListenerRef) (clb.Listener, bool) {
+// findListener finds the listener ref names among the load balancer's. When it is not found, it
+// returns the condition reason and message: ListenerNotFound, or InvalidSpec for a listener given
+// by port and protocol whose port holds listeners of other protocols only, as waiting for it to
+// appear would be waiting for the spec to change.
+func findListener(lbID string, byID map[string]clb.Listener, ref ListenerRef) (l clb.Listener, reason, message string) {
+	notFound := func() (clb.Listener, string, string) {
+		return clb.Listener{}, networkingv1alpha1.BindingListenerNotFoundReason,
+			fmt.Sprintf("listener %s does not exist on %s; create it or fix spec.listener", listenerName(ref), lbID)
+	}
 	if ref.ID != "" {
-		l, ok := w.listeners.byID[ref.ID]
-		return l, ok
-	}
-	for _, l := range w.listeners.byID {
-		if l.Port == ref.Port && strings.EqualFold(l.Protocol, ref.Protocol) {
-			return l, true
+		l, ok := byID[ref.ID]
+		if !ok {
+			return notFound()
 		}
+		return l, "", ""
 	}
-	return clb.Listener{}, false
+	var onPort []clb.Listener
+	for _, l := range byID {
+		if l.Port != ref.Port {
+			continue
+		}
+		if strings.EqualFold(l.Protocol, ref.Protocol) {
+			return l, "", ""
+		}
+		onPort = append(onPort, l)
+	}
+	if len(onPort) == 0 {
+		return notFound()
+	}
+	slices.SortFunc(onPort, func(a, b clb.Listener) int { return strings.Compare(a.ID, b.ID) })
+	what := fmt.Sprintf("listener %s on port %d is %s, not %s", onPort[0].ID, ref.Port, onPort[0].Protocol, ref.Protocol)
+	if len(onPort) > 1 {
+		names := make([]string, len(onPort))
+		for i, l := range onPort {
+			names[i] = fmt.Sprintf("%s (%s)", l.ID, l.Protocol)
+		}
+		what = fmt.Sprintf("the listeners on port %d are %s, none %s", ref.Port, strings.Join(names, ", "), ref.Protocol)
+	}
+	return clb.Listener{}, networkingv1alpha1.BindingInvalidSpecReason,
+		fmt.Sprintf("%s; fix spec.listener.protocol (it is immutable: re-create the binding), or create a %s listener on port %d of %s",
+			what, ref.Protocol, ref.Port, lbID)
 }
 
 func findRule(l clb.Listener, ref RuleRef) (clb.Rule, bool) {
@@ -293,7 +328,7 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 		batchFailed := map[string]bool{}
 		for _, id := range res.FailedListenerIDs {
 			batchFailed[id] = true
-			failed[id] = fmt.Errorf("the cloud refused the change on listener %s: %s", id, res.Message)
+			failed[id] = &refusedError{listenerID: id, message: res.Message}
 		}
 		for _, t := range batch {
 			if err != nil {
@@ -339,8 +374,10 @@ func changesFor(all map[types.NamespacedName]*Changes, p *plan) *Changes {
 }
 
 // finish computes the status of every binding after the pass, stores and reports them.
-func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes, start time.Time) bool {
+func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes, start time.Time, calls *callLog) bool {
 	now := w.s.opts.Clock.Now()
+	degraded := calls.summary()
+	causes := map[string]bool{}
 	results := make(map[types.NamespacedName]Status, len(plans))
 	allSynced := true
 	for _, p := range plans {
@@ -364,9 +401,18 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 		results[p.b.Key] = st
 		allSynced = allSynced && (st.Synced || st.Cleaned)
 		w.s.setStatus(p.b.Key, st)
+		if degraded != "" && c != (Changes{}) {
+			c.Degraded = degraded // the binding's writes went through, but not smoothly
+		}
+		if st.Err != nil {
+			causes[failureCause(st.Err)] = true
+		}
 		if st != prev || c != (Changes{}) {
 			w.s.notifier.Synced(p.b.Key, p.b.UID, st, c)
 		}
+	}
+	for cause := range causes {
+		failedPasses.WithLabelValues(w.lbID, cause).Inc()
 	}
 	w.record(results)
 	passDuration.WithLabelValues(w.lbID).Observe(now.Sub(start).Seconds())

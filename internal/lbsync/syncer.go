@@ -32,6 +32,7 @@ import (
 
 // Cloud is what the workers need from internal/clb.
 type Cloud interface {
+	GetLoadBalancer(ctx context.Context, id string) (clb.LoadBalancer, error)
 	DescribeListeners(ctx context.Context, lbID string, listenerIDs ...string) ([]clb.Listener, error)
 	DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) ([]clb.Target, error)
 	RegisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
@@ -103,6 +104,8 @@ type Status struct {
 type Changes struct {
 	Registered, Deregistered, Reweighted int
 	ListenerID, LocationID               string
+	// Degraded describes the failed (and retried) or slow API calls of the pass, if any.
+	Degraded string
 }
 
 // Notifier hears about every pass that touched a binding, so the controller can write status
@@ -127,6 +130,11 @@ type Options struct {
 	// the CLB (default 1m): a Batch call holds its load balancer until it is applied, even when
 	// its caller has died. Backends read in that time are read again once it has passed.
 	StartupRecheck time.Duration
+
+	// VpcID, when set, is the cluster's VPC: the bindings of a load balancer in another VPC are
+	// refused (LoadBalancerInAnotherVPC) and nothing is written to it, as its backends could not
+	// be the cluster's pods.
+	VpcID string
 }
 
 func (o *Options) setDefaults() {

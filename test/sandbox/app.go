@@ -39,6 +39,8 @@ import (
 type App struct {
 	Namespace, Name string
 	Replicas        int32
+	// MaxSurge is the Deployment's rolling update surge (default 1; maxUnavailable is always 0).
+	MaxSurge int32
 	// ContainerPort is where each pod listens (default 8080); the Service port is 80.
 	ContainerPort int32
 	// PreStop is the containers' preStop sleep (default 5s).
@@ -66,6 +68,9 @@ func (a *App) defaults() {
 	}
 	if a.Replicas == 0 {
 		a.Replicas = 4
+	}
+	if a.MaxSurge == 0 {
+		a.MaxSurge = 1
 	}
 	if a.ContainerPort == 0 {
 		a.ContainerPort = 8080
@@ -146,7 +151,7 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 				Strategy: appsv1.DeploymentStrategy{
 					Type: appsv1.RollingUpdateDeploymentStrategyType,
 					RollingUpdate: &appsv1.RollingUpdateDeployment{
-						MaxSurge: new(intstr.FromInt32(1)), MaxUnavailable: new(intstr.FromInt32(0)),
+						MaxSurge: new(intstr.FromInt32(a.MaxSurge)), MaxUnavailable: new(intstr.FromInt32(0)),
 					},
 				},
 			},
