@@ -175,3 +175,12 @@ func validID(id, prefix string) bool {
 	}
 	return true
 }
+
+// Busy reports whether a task holds the load balancer now: a write is being applied.
+func (s *Sim) Busy(lbID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	lb := s.lbs[lbID]
+	return lb != nil && lb.busyTask != ""
+}

@@ -93,3 +93,35 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 	}
 	return found == len(want)
 }
+
+// HistogramCount adds up the observation counts of the histogram series of name whose labels
+// include labels.
+func (m Metrics) HistogramCount(name string, labels map[string]string) float64 {
+	return m.histogram(name, labels, func(h *dto.Histogram) float64 { return float64(h.GetSampleCount()) })
+}
+
+// HistogramBucket adds up the cumulative counts of the bucket with upper bound le.
+func (m Metrics) HistogramBucket(name string, labels map[string]string, le float64) float64 {
+	return m.histogram(name, labels, func(h *dto.Histogram) float64 {
+		for _, b := range h.GetBucket() {
+			if b.GetUpperBound() == le {
+				return float64(b.GetCumulativeCount())
+			}
+		}
+		return 0
+	})
+}
+
+func (m Metrics) histogram(name string, labels map[string]string, value func(*dto.Histogram) float64) float64 {
+	f := m[name]
+	if f == nil {
+		return 0
+	}
+	total := 0.0
+	for _, metric := range f.GetMetric() {
+		if h := metric.GetHistogram(); h != nil && hasLabels(metric, labels) {
+			total += value(h)
+		}
+	}
+	return total
+}
