@@ -77,7 +77,8 @@ func run(opts options) error {
 	}
 
 	var tlsOpts []func(*tls.Config)
-	tlsOpts = append(tlsOpts, func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 })
+	// TLS 1.2 and 1.3 only, on the metrics and the webhook server (test/install/tls_test.go).
+	tlsOpts = append(tlsOpts, requireTLS12)
 	if !opts.enableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
@@ -116,7 +117,7 @@ func run(opts options) error {
 	}
 	if err := controllers.SetupWithManager(mgr, controllers.Deps{
 		Cloud: cloud, ClusterID: opts.clusterID,
-		Sync:   lbsync.Options{Window: opts.coalesceWindow},
+		Sync:   lbsync.Options{Window: opts.coalesceWindow, VpcID: opts.vpcID},
 		Health: health.Options{Fast: opts.healthFastPoll, Slow: opts.healthSlowPoll},
 
 		MaxConcurrentReconciles: opts.concurrency,

@@ -23,9 +23,10 @@ limitations under the License.
 // with the token of the installed ServiceAccount, so the shipped RBAC is what it runs with. Only
 // the ports, the certificate directory and the webhook address are changed for a process outside
 // the cluster (URL mode, --webhook-host=127.0.0.1), plus the emulated CLB endpoint (clbsim).
-// Then: the CRDs are Established, the validating webhook refuses a duplicate binding, a pod in an
-// opted-in namespace gets its readiness gate, a binding reaches the CLB with the Secret's
-// credentials, and the documented uninstall order leaves nothing behind.
+// Then: the CRDs are Established, the webhook and metrics servers speak TLS 1.2 and 1.3 only,
+// the validating webhook refuses a duplicate binding, a pod in an opted-in namespace gets its
+// readiness gate, a binding reaches the CLB with the Secret's credentials, and the documented
+// uninstall order leaves nothing behind.
 //
 // It needs the control plane in bin/k8s (`make envtest-assets`); kustomize is built into bin/
 // when missing.
@@ -138,11 +139,11 @@ func TestKubectlApplyInstall(t *testing.T) {
 	if err := <-built; err != nil {
 		t.Fatal(err)
 	}
-	it.probe, it.webhook = freePort(t), freePort(t)
+	it.probe, it.webhook, it.metrics = freePort(t), freePort(t), freePort(t)
 	// Only what differs for a process outside the cluster; later flags win.
 	it.local = []string{
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(it.probe),
-		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(it.metrics),
 		"--webhook-port=" + strconv.Itoa(it.webhook),
 		"--webhook-host=127.0.0.1",
 		"--webhook-cert-dir=" + filepath.Join(it.dir, "serving-certs"),
@@ -160,6 +161,7 @@ func TestKubectlApplyInstall(t *testing.T) {
 	manager := it.runManager(ctx, t)
 
 	t.Run("SelfManagedCertificates", func(t *testing.T) { checkCertificates(ctx, t, it.c, it.webhook) })
+	t.Run("TLSVersions", func(t *testing.T) { checkTLSVersions(ctx, t, it.c, it.webhook, it.metrics) })
 	t.Run("Reapply", func(t *testing.T) {
 		// An upgrade applies the file again: no conflicts, and the certificates stay. The webhook
 		// configurations are left out here only because this manager, outside the cluster,
@@ -187,7 +189,7 @@ type installTest struct {
 	// managerKubeconfig authenticates as the installed ServiceAccount.
 	managerKubeconfig string
 
-	probe, webhook int
+	probe, webhook, metrics int
 	// local are the flags that differ for a manager outside the cluster.
 	local []string
 }

@@ -150,7 +150,9 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment, wantImage string) {
 	checkManagerEnv(t, c)
 }
 
-// checkContainers: every container runs as non-root, read-only, unprivileged, with requests.
+// checkContainers: every container meets the "restricted" Pod Security Standard (non-root, no
+// privilege escalation, no capabilities, RuntimeDefault seccomp) with a read-only root filesystem,
+// and has requests.
 func checkContainers(t *testing.T, pod *corev1.PodSpec) {
 	t.Helper()
 	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
@@ -162,6 +164,15 @@ func checkContainers(t *testing.T, pod *corev1.PodSpec) {
 		}
 		if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 			t.Errorf("container %s: want allowPrivilegeEscalation false", c.Name)
+		}
+		if sc := c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {
+			t.Errorf("container %s: privileged", c.Name)
+		}
+		if sc := c.SecurityContext; sc == nil || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("container %s: want capabilities drop [ALL] and nothing added, got %+v", c.Name, c.SecurityContext)
+		}
+		if got := seccompProfile(pod, &c); got != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("container %s: seccompProfile %q, want RuntimeDefault (container or pod)", c.Name, got)
 		}
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 			t.Errorf("container %s: want cpu and memory requests, got %v", c.Name, c.Resources.Requests)
@@ -230,6 +241,18 @@ func runsAsNonRoot(pod *corev1.PodSpec, c *corev1.Container) bool {
 		}
 	}
 	return nonRoot && uid != 0
+}
+
+// seccompProfile is the container's effective seccomp profile type, the container overriding the
+// pod; "" when neither sets one (the runtime's default is then Unconfined).
+func seccompProfile(pod *corev1.PodSpec, c *corev1.Container) corev1.SeccompProfileType {
+	if sc := c.SecurityContext; sc != nil && sc.SeccompProfile != nil {
+		return sc.SeccompProfile.Type
+	}
+	if psc := pod.SecurityContext; psc != nil && psc.SeccompProfile != nil {
+		return psc.SeccompProfile.Type
+	}
+	return ""
 }
 
 func managerContainer(dep *appsv1.Deployment) *corev1.Container {
