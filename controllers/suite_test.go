@@ -152,6 +152,8 @@ func startManager() *testManager {
 		Sync: lbsync.Options{
 			Window: syncWindow, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
 			StartupRecheck: 3 * time.Second,
+			// The VPC of clbsim's load balancers, so the VPC check runs on every spec's load balancer.
+			VpcID: simtest.VpcID,
 		},
 	})).To(Succeed())
 

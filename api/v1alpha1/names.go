@@ -47,6 +47,8 @@ const (
 	BindingProgressingReason = "Progressing"
 	// BindingLoadBalancerNotFoundReason: the load balancer does not exist in this region.
 	BindingLoadBalancerNotFoundReason = "LoadBalancerNotFound"
+	// BindingLoadBalancerInAnotherVPCReason: the load balancer is not in the controller's VPC (--vpc-id).
+	BindingLoadBalancerInAnotherVPCReason = "LoadBalancerInAnotherVPC"
 	// BindingListenerNotFoundReason: the listener does not exist on the load balancer.
 	BindingListenerNotFoundReason = "ListenerNotFound"
 	// BindingRuleNotFoundReason: the rule does not exist on the listener.

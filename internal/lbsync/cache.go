@@ -25,7 +25,8 @@ import (
 // How long cloud reads stay trusted. They are all here, so their interplay is visible in one place.
 const (
 	// listenerTTL bounds how long a listener lookup (IDs, protocols, rules) is trusted. Listeners
-	// change rarely and only by hand; a NotFound from any write drops the cache at once.
+	// change rarely and only by hand; a NotFound from any write drops the cache at once. The load
+	// balancer's VPC (Options.VpcID) is read with the same lifetime, in its own cache (vpc.go).
 	listenerTTL = 5 * time.Minute
 	// targetsTTL bounds how long the backends read from a listener are trusted. After a successful
 	// write the cache is updated in place, so a steady cluster reads only this often, which is

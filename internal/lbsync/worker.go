@@ -51,6 +51,7 @@ type worker struct {
 	changed bool
 
 	listeners listenerCache
+	vpc       vpcCache
 	targets   map[string]*targetCache
 	failures  int
 }
@@ -218,10 +219,15 @@ func (w *worker) backoff() time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// refreshListeners reads the load balancer's listeners and rules into the cache.
+// refreshListeners reads the load balancer's listeners and rules into the cache. Those of a load
+// balancer in another VPC are not read: none of its bindings is resolved (see inVPC).
 func (w *worker) refreshListeners(ctx context.Context) error {
 	now := w.s.opts.Clock.Now()
-	ls, err := w.s.cloud.DescribeListeners(ctx, w.lbID)
+	inVPC, err := w.inVPC(ctx, now)
+	var ls []clb.Listener
+	if err == nil && inVPC {
+		ls, err = w.s.cloud.DescribeListeners(ctx, w.lbID)
+	}
 	if clb.IsNotFoundKind(err, clb.KindLoadBalancer) {
 		w.listeners = listenerCache{byID: map[string]clb.Listener{}, readAt: now, notFound: true}
 		w.targets = map[string]*targetCache{}

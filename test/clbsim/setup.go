@@ -11,6 +11,14 @@ func (s *Sim) AddLoadBalancer(name string) string {
 	return s.newLB(name, "INTERNAL", s.opts.VpcID, 1).id
 }
 
+// AddLoadBalancerInVPC creates a running INTERNAL load balancer in the given VPC, which may
+// differ from Options.VpcID, and returns its ID.
+func (s *Sim) AddLoadBalancerInVPC(name, vpcID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newLB(name, "INTERNAL", vpcID, 1).id
+}
+
 // AddListener creates a listener (TCP|UDP|HTTP|HTTPS|TCP_SSL|QUIC) and returns
 // its ID ("lbl-xxxxxxxx"), or "" if the LB does not exist.
 func (s *Sim) AddListener(lbID, protocol string, port int64) string {
