@@ -195,9 +195,7 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 		if apierrors.IsNotFound(err) {
 			// The Service is gone: so are its endpoints, and the backends go too. spec.serviceRef has
 			// no namespace, which a Service found only in another namespace makes easy to miss.
-			return targets.Result{}, 0, &serviceGoneError{name: fmt.Sprintf(
-				"%s in namespace %s (the binding's namespace: spec.serviceRef cannot name a Service in another one)",
-				b.Spec.ServiceRef.Name, b.Namespace)}
+			return targets.Result{}, 0, &serviceGoneError{namespace: b.Namespace, name: b.Spec.ServiceRef.Name}
 		}
 		return targets.Result{}, 0, fmt.Errorf("reading Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
 	}

@@ -29,10 +29,11 @@ import (
 )
 
 // serviceGoneError: the binding's Service does not exist, so it wants no backends.
-type serviceGoneError struct{ name string }
+type serviceGoneError struct{ namespace, name string }
 
 func (e *serviceGoneError) Error() string {
-	return fmt.Sprintf("Service %s does not exist; its backends are deregistered until it is created", e.name)
+	return fmt.Sprintf("Service %s in namespace %s (the binding's namespace: spec.serviceRef cannot name a Service in another one) "+
+		"does not exist; its backends are deregistered until it is created", e.name, e.namespace)
 }
 
 // invalidInputError: the Service or nodes cannot give a desired set (for example the Service

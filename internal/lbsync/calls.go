@@ -65,7 +65,7 @@ func (l *callLog) summary() string {
 	var parts []string
 	if len(l.failed) > 0 {
 		n := 0
-		var codes []string
+		codes := make([]string, 0, len(l.failed))
 		for _, code := range slices.Sorted(maps.Keys(l.failed)) {
 			n += l.failed[code]
 			codes = append(codes, fmt.Sprintf("%s ×%d", code, l.failed[code]))

@@ -25,18 +25,19 @@ import (
 const (
 	metricsNamespace = "clbind"
 	metricsSubsystem = "lbsync"
+	lbLabel          = "load_balancer"
 )
 
 var (
 	pendingBindings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "pending_bindings",
 		Help: "Bindings of a load balancer whose backends do not match the desired set yet.",
-	}, []string{"load_balancer"})
+	}, []string{lbLabel})
 	passDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "pass_duration_seconds",
 		Help:    "Duration of one sync pass of a load balancer: read, diff and write.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
-	}, []string{"load_balancer"})
+	}, []string{lbLabel})
 	targetWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "target_writes_total",
 		Help: "Backends written to the CLB, by operation (register, reweight, deregister).",
@@ -45,7 +46,7 @@ var (
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "failed_passes_total",
 		Help: "Sync passes of a load balancer that left a binding unsynced because of the CLB API, by cause: " +
 			"the error code of the call that failed, or FailListenerIdSet when the cloud refused a listener's part of a batch.",
-	}, []string{"load_balancer", "cause"})
+	}, []string{lbLabel, "cause"})
 )
 
 func init() {

@@ -237,7 +237,8 @@ func TestCLBBackendBindingHealth(t *testing.T) {
 	deleting.Finalizers = []string{networkingv1alpha1.DeregisterTargetsFinalizer}
 
 	reasons := []string{
-		networkingv1alpha1.BindingLoadBalancerNotFoundReason, networkingv1alpha1.BindingListenerNotFoundReason,
+		networkingv1alpha1.BindingLoadBalancerNotFoundReason, networkingv1alpha1.BindingLoadBalancerInAnotherVPCReason,
+		networkingv1alpha1.BindingListenerNotFoundReason,
 		networkingv1alpha1.BindingRuleNotFoundReason, networkingv1alpha1.BindingServiceNotFoundReason,
 		networkingv1alpha1.BindingConflictReason, networkingv1alpha1.BindingInvalidSpecReason,
 		networkingv1alpha1.BindingCloudErrorReason,

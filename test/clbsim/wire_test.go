@@ -199,7 +199,7 @@ func TestRequestIDsAreUnique(t *testing.T) {
 func TestFaultOnEverySecondWrite(t *testing.T) {
 	e := newEnv(t, clbsim.Options{})
 	e.sim.InjectFault(clbsim.Fault{Writes: true, Every: 2, Code: "FailedOperation.ResourceInOperating"})
-	var got []string
+	got := make([]string, 0, 4)
 	for i := range 4 {
 		// A load balancer per write: a write keeps its load balancer busy until its task ends.
 		lbID, listenerID := e.l4(t)

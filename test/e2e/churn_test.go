@@ -16,7 +16,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 package e2e
 
 import (
@@ -33,7 +32,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
@@ -74,7 +72,7 @@ func deployChurn(ctx context.Context, ns string, n int, multiCluster bool) *chur
 	Expect(cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	Expect(cl.Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.Name},
-		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}}},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}}},
 	})).To(Succeed())
 	for i, s := range c.slices() {
 		Expect(cl.Create(ctx, s)).To(Succeed(), "creating EndpointSlice %d", i)
@@ -86,7 +84,7 @@ func deployChurn(ctx context.Context, ns string, n int, multiCluster bool) *chur
 			Listener:       networkingv1alpha1.ListenerReference{ID: l.ID},
 			ServiceRef:     networkingv1alpha1.ServiceReference{Name: c.Name, Port: intstr.FromInt32(80)},
 			TargetType:     networkingv1alpha1.TargetTypePod,
-			ReadinessGate:  ptr.To(false),
+			ReadinessGate:  new(false),
 			MultiCluster:   multiCluster,
 		},
 	})).To(Succeed())
@@ -115,12 +113,12 @@ func (c *churn) slices() []*discoveryv1.EndpointSlice {
 			ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: fmt.Sprintf("%s-%d", c.Name, i),
 				Labels: map[string]string{discoveryv1.LabelServiceName: c.Name}},
 			AddressType: discoveryv1.AddressTypeIPv4,
-			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP)}},
+			Ports:       []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(8080)), Protocol: new(corev1.ProtocolTCP)}},
 		}
 		for _, ip := range c.ips[i*churnSliceSize : min(len(c.ips), (i+1)*churnSliceSize)] {
 			s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
 				Addresses:  []string{ip},
-				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+				Conditions: discoveryv1.EndpointConditions{Ready: new(true)},
 				// A pod the controller cannot see: a ready endpoint of it is registered.
 				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: c.Namespace, Name: "churn-" + ip},
 			})
@@ -136,9 +134,9 @@ func (c *churn) step(ctx context.Context, k int) error {
 	for range k {
 		c.ips[c.rng.IntN(len(c.ips))] = c.fresh()
 	}
-	slices := c.slices()
+	updated := c.slices()
 	c.mu.Unlock()
-	for _, s := range slices {
+	for _, s := range updated {
 		if err := sb.Client().Update(ctx, s); err != nil {
 			return fmt.Errorf("updating EndpointSlice %s: %w", s.Name, err)
 		}

@@ -16,7 +16,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 package e2e
 
 import (
@@ -45,7 +44,7 @@ var _ = Describe("crashes", func() {
 		lonely, err := sb.AddListener(nextPort)
 		nextPort++
 		Expect(err).NotTo(HaveOccurred())
-		var foreign []clb.Target
+		foreign := make([]clb.Target, 0, 3)
 		for i, listenerID := range []string{ch.Listener.ID, ch.Listener.ID, lonely.ID} {
 			foreign = append(foreign, clb.Target{
 				TargetKey: clb.TargetKey{ListenerID: listenerID, EniIP: fmt.Sprintf("10.241.0.%d", i+1), Port: 9000},
@@ -103,4 +102,3 @@ func foreignTargets() []clbsim.Target {
 	}
 	return out
 }
-

@@ -37,25 +37,30 @@ func (s *Sandbox) ManagerMetrics(ctx context.Context) (Metrics, error) {
 	if s.managerMetrics == "" {
 		return nil, errors.New("the sandbox runs no manager")
 	}
+	return scrapeMetrics(ctx, s.managerMetrics)
+}
+
+// scrapeMetrics scrapes a manager's /metrics endpoint at addr (plain HTTP on loopback).
+func scrapeMetrics(ctx context.Context, addr string) (Metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.managerMetrics+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scraping the manager's metrics: %w", err)
+		return nil, fmt.Errorf("scraping the metrics of %s: %w", addr, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, fmt.Errorf("scraping the manager's metrics: %s: %s", resp.Status, b)
+		return nil, fmt.Errorf("scraping the metrics of %s: %s: %s", addr, resp.Status, b)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the manager's metrics: %w", err)
+		return nil, fmt.Errorf("parsing the metrics of %s: %w", addr, err)
 	}
 	return families, nil
 }

@@ -79,6 +79,8 @@ type Options struct {
 	// HealthInterval is clbsim's health-check interval (default 1s; 3 passing checks make a
 	// backend healthy).
 	HealthInterval time.Duration
+	// MaxTargetsPerLB is clbsim's backend quota per load balancer (0: the cloud's default, 200).
+	MaxTargetsPerLB int
 	// ListenerPort is the port of the TCP listener of the load balancer (default 80).
 	ListenerPort int64
 	// NoDataPlane forces the fallback: no network namespace, scripted health, no traffic.
@@ -154,6 +156,9 @@ type Sandbox struct {
 	probeLog  *os.File
 	// probeListener is where the injection probe's binding points (webhooks only).
 	probeListener string
+
+	// replicas are the standbys and the recorded cloud calls of every manager (replicas.go).
+	replicas replicaSet
 
 	stopOnce sync.Once
 }
@@ -377,7 +382,7 @@ func (s *Sandbox) startKubelet(ctx context.Context) error {
 }
 
 func (s *Sandbox) startCloud(ctx context.Context) error {
-	opts := clbsim.Options{HealthInterval: s.opts.HealthInterval}
+	opts := clbsim.Options{HealthInterval: s.opts.HealthInterval, MaxTargetsPerLB: s.opts.MaxTargetsPerLB}
 	if s.netns != nil {
 		opts.ProbeCIDRs = []netip.Prefix{s.netns.subnet}
 		// Every real health probe goes to probes.log: when a backend is slow to turn healthy,
@@ -471,7 +476,6 @@ func (s *Sandbox) startManager(ctx context.Context) error {
 	args = append(args,
 		"--region="+simtest.Region,
 		"--cluster-id="+ClusterID,
-		"--clb-endpoint="+s.cloud.Endpoint,
 		"--clb-scheme=HTTP",
 		"--credentials-dir="+s.cloud.CredentialsDir,
 		"--leader-elect=true",
@@ -503,18 +507,18 @@ func (s *Sandbox) runManager(ctx context.Context, previousHolder string) error {
 	if s.manager != nil {
 		s.pastManagers = append(s.pastManagers, s.manager)
 	}
-	logName := "manager.log"
+	name := "manager" // its log is name.log
 	if s.managerStarts > 1 {
-		logName = fmt.Sprintf("manager-%d.log", s.managerStarts)
+		name = fmt.Sprintf("manager-%d", s.managerStarts)
 	}
-	s.logf("  %s %v", s.managerBinary, s.managerArgs)
-	var err error
-	if s.manager, err = startChild("manager", filepath.Join(s.dir, logName), s.managerBinary, s.managerArgs,
-		[]string{"KUBECONFIG=" + s.kubeconfig}); err != nil {
+	// Each start reaches clbsim through a recording listener of its own (replicas.go).
+	r := &Replica{Name: name, args: s.managerArgs}
+	if err := s.startReplica(r); err != nil {
 		return err
 	}
+	s.manager = r.proc
 	// A manager killed without releasing its Lease blocks the next one for a lease duration (15s).
-	err = s.waitFor(ctx, 90*time.Second, "the manager to be ready and lead", func(ctx context.Context) (bool, string, error) {
+	err := s.waitFor(ctx, 90*time.Second, "the manager to be ready and lead", func(ctx context.Context) (bool, string, error) {
 		if err := s.manager.ErrExited(); err != nil {
 			return false, "", err
 		}
@@ -656,6 +660,7 @@ func (s *Sandbox) Stop() {
 		if s.manager != nil {
 			errs = append(errs, s.manager.Stop(15*time.Second))
 		}
+		errs = append(errs, s.stopReplicas())
 		if s.kcancel != nil {
 			s.kcancel()
 		}

@@ -7,6 +7,7 @@
 -- Uses only the base library, so it runs with Argo CD's standard libraries off.
 local degradedReasons = {
   LoadBalancerNotFound = true,
+  LoadBalancerInAnotherVPC = true,
   ListenerNotFound = true,
   RuleNotFound = true,
   ServiceNotFound = true,
