@@ -27,8 +27,11 @@ const (
 
 // Defaults applied by New for zero fields of Config.
 const (
-	DefaultQPS              = 20 // the cloud's documented per-action limit
-	DefaultMaxRetries       = 5
+	DefaultQPS = 20 // the cloud's documented per-action limit
+	// DefaultMaxRetries keeps a call's retries to about 3.5 s (0.5 s, 1 s, 2 s apart): a
+	// longer outage fails the pass, shows on the binding as CloudError, and is retried on the
+	// sync's own backoff instead of hiding inside one call.
+	DefaultMaxRetries       = 3
 	DefaultRetryBaseDelay   = 500 * time.Millisecond
 	DefaultRetryMaxDelay    = 10 * time.Second
 	DefaultTaskPollInterval = 500 * time.Millisecond

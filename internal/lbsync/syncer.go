@@ -120,7 +120,8 @@ type Options struct {
 	Window time.Duration
 	// MaxWindow caps the gathering when changes keep arriving (default 2s).
 	MaxWindow time.Duration
-	// RetryBase and RetryMax bound the backoff after a failed pass (defaults 1s and 2m).
+	// RetryBase and RetryMax bound the backoff after a failed pass (defaults 1s and 30s): an
+	// outage costs a load balancer one pass per 30 s at most, and its end is noticed within 30 s.
 	RetryBase, RetryMax time.Duration
 	// PassTimeout bounds one pass (default 2m).
 	PassTimeout time.Duration
@@ -148,7 +149,7 @@ func (o *Options) setDefaults() {
 		o.RetryBase = time.Second
 	}
 	if o.RetryMax < o.RetryBase {
-		o.RetryMax = max(2*time.Minute, o.RetryBase)
+		o.RetryMax = max(30*time.Second, o.RetryBase)
 	}
 	if o.PassTimeout <= 0 {
 		o.PassTimeout = 2 * time.Minute
