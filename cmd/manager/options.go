@@ -150,9 +150,12 @@ func (o *options) validate() error {
 	if o.healthFastPoll < 500*time.Millisecond || o.healthSlowPoll < o.healthFastPoll {
 		errs = append(errs, fmt.Errorf("--health-fast-poll %v must be at least 500ms and --health-slow-poll %v at least as long", o.healthFastPoll, o.healthSlowPoll))
 	}
-	if o.leaderElect && (o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod*6/5 || o.leaseDuration <= o.renewDeadline) {
-		errs = append(errs, fmt.Errorf("leader election needs --leader-election-lease-duration %v > --leader-election-renew-deadline %v > 1.2 × --leader-election-retry-period %v",
-			o.leaseDuration, o.renewDeadline, o.retryPeriod))
+	// A standby may take over up to a second before the lease expires (client-go compares Lease
+	// records cut to whole seconds), and the leader stops writing at the renew deadline: the
+	// second between them is what keeps two replicas from writing at once.
+	if o.leaderElect && (o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod*6/5 || o.leaseDuration < o.renewDeadline+time.Second) {
+		errs = append(errs, fmt.Errorf("leader election needs --leader-election-lease-duration %v ≥ --leader-election-renew-deadline %v + 1s, "+
+			"and the renew deadline > 1.2 × --leader-election-retry-period %v", o.leaseDuration, o.renewDeadline, o.retryPeriod))
 	}
 	if o.enableWebhooks && o.manageWebhookCerts {
 		errs = append(errs, o.validateWebhooks()...)

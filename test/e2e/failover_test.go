@@ -217,7 +217,10 @@ var _ = Describe("failover", func() {
 		// Takeover: within the bound, and never before the killed leader's Lease expired.
 		Expect(tk.Holder).NotTo(Equal(killedHolder), "the Lease still names the killed leader")
 		Expect(tk.LastRenew).NotTo(BeZero(), "the killed leader's last renewal was not seen")
-		Expect(tk.Acquired.Sub(tk.LastRenew)).To(BeNumerically(">=", leaseDuration),
+		// client-go compares Lease records with their times cut to whole seconds: renewals less
+		// than a second apart look alike, and a standby may count the lease from an earlier one
+		// of them. So the Lease may change hands up to a second before it expired.
+		Expect(tk.Acquired.Sub(tk.LastRenew)).To(BeNumerically(">=", leaseDuration-time.Second),
 			"%s took the Lease %v after the killed leader's last renewal, before it expired", standby.Name, tk.Acquired.Sub(tk.LastRenew))
 		Expect(acquired).To(BeNumerically("<=", takeoverBound), "%s acquired the Lease %v after the kill", standby.Name, acquired)
 		Expect(seen).To(BeNumerically("<=", takeoverBound), "%s was seen leading %v after the kill", standby.Name, seen)
