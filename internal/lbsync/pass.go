@@ -283,9 +283,12 @@ func (p *plan) diffOptions() targets.DiffOptions {
 	return targets.DiffOptions{OwnerTag: p.b.OwnerTag, Exclusive: p.b.Exclusive, ListenerID: p.listenerID, LocationID: p.locationID}
 }
 
-// write applies every active binding's diff with one batch per kind of write: registers first,
-// then weights, then deregisters, so capacity never dips. A listener the cloud reports failed
-// fails only the bindings on it.
+// write applies every active binding's diff with one batch per kind of write: weights first,
+// then registers, then deregisters. Weights come first because they drain terminating pods,
+// whose preStop clock is already running; a new backend serves only once the CLB's health
+// check passes, so registering it a call later costs no capacity. A write the cloud refuses or
+// slows down thus never holds up a drain. A listener the cloud reports failed fails only the
+// bindings on it.
 func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedName]*Changes {
 	changes := map[types.NamespacedName]*Changes{}
 	failed := map[string]error{} // listener ID → why
@@ -296,9 +299,6 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 		apply func(*targetCache, clb.Target)
 		count func(*Changes, int)
 	}{
-		{"register", func(d targets.Plan) []targets.Target { return d.Register }, w.s.cloud.RegisterTargets,
-			func(c *targetCache, t clb.Target) { c.targets[t.TargetKey] = t },
-			func(c *Changes, n int) { c.Registered += n }},
 		{"reweight", func(d targets.Plan) []targets.Target { return d.ModifyWeight }, w.s.cloud.ModifyTargetWeights,
 			func(c *targetCache, t clb.Target) {
 				if old, ok := c.targets[t.TargetKey]; ok {
@@ -307,6 +307,9 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 				}
 			},
 			func(c *Changes, n int) { c.Reweighted += n }},
+		{"register", func(d targets.Plan) []targets.Target { return d.Register }, w.s.cloud.RegisterTargets,
+			func(c *targetCache, t clb.Target) { c.targets[t.TargetKey] = t },
+			func(c *Changes, n int) { c.Registered += n }},
 		{"deregister", func(d targets.Plan) []targets.Target { return d.Deregister }, w.s.cloud.DeregisterTargets,
 			func(c *targetCache, t clb.Target) { delete(c.targets, t.TargetKey) },
 			func(c *Changes, n int) { c.Deregistered += n }},
