@@ -183,11 +183,31 @@ func (c *churn) ours() []string {
 // foreignTag marks backends that another owner registered by hand.
 const foreignTag = "someone-else"
 
-// exact reports whether the listener holds exactly the current addresses, once each.
-func (c *churn) exact() (bool, string) {
-	c.mu.Lock()
-	want := slices.Sorted(slices.Values(c.ips))
-	c.mu.Unlock()
+// endpoints are the addresses the Service's EndpointSlices hold in the API server: what the
+// binding must register. A step cut short (its context ended between two slice updates) leaves
+// them apart from c.ips, so they, not c.ips, are the truth.
+func (c *churn) endpoints(ctx context.Context) ([]string, error) {
+	var list discoveryv1.EndpointSliceList
+	if err := sb.Client().List(ctx, &list, client.InNamespace(c.Namespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: c.Name}); err != nil {
+		return nil, fmt.Errorf("listing the EndpointSlices of %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	var out []string
+	for _, s := range list.Items {
+		for _, ep := range s.Endpoints {
+			out = append(out, ep.Addresses...)
+		}
+	}
+	return out, nil
+}
+
+// exact reports whether the listener holds exactly the Service's endpoints, once each.
+func (c *churn) exact(ctx context.Context) (bool, string) {
+	want, err := c.endpoints(ctx)
+	if err != nil {
+		return false, err.Error()
+	}
+	slices.Sort(want)
 	got := c.ours()
 	slices.Sort(got)
 	if slices.Equal(got, want) {
@@ -207,8 +227,8 @@ func (c *churn) exact() (bool, string) {
 func (c *churn) waitExact(ctx context.Context, timeout time.Duration) {
 	GinkgoHelper()
 	Expect(sb.WaitFor(ctx, timeout, fmt.Sprintf("the churn listener to hold exactly its %d endpoints", len(c.ips)),
-		func(context.Context) (bool, string, error) {
-			ok, msg := c.exact()
+		func(ctx context.Context) (bool, string, error) {
+			ok, msg := c.exact(ctx)
 			return ok, msg, nil
 		})).To(Succeed())
 }

@@ -85,7 +85,7 @@ var _ = Describe("crashes", func() {
 		ch.waitExact(ctx, settleTimeout)
 		converged := time.Since(t)
 		Expect(foreignTargets()).To(Equal(foreignBefore), "a foreign backend was changed")
-		ok, msg := ch.exact()
+		ok, msg := ch.exact(ctx)
 		Expect(ok).To(BeTrue(), msg)
 		result("crashes: %d SIGKILLs (%d with a Batch write in flight), %d churn steps of 40 on 300 endpoints; successor leading within %v of a kill (lease %v); exact %v after the last restart; foreign backends untouched: %d",
 			kills, midWrite, kills, longestTakeover.Round(100*time.Millisecond), leaseDuration, converged.Round(100*time.Millisecond), len(foreignBefore))

@@ -176,7 +176,7 @@ var _ = Describe("cloud faults during a 20-pod rollout and 500-target churn", Or
 				Expect(outageWrites).To(BeNumerically("<=", 6*int(fc.lasts/time.Second)), "writes attempted during the outage")
 				Expect(reasons).To(HaveKey(networkingv1alpha1.BindingCloudErrorReason), "the churn binding never showed Ready=False CloudError during the outage")
 			}
-			if ok, msg := ch.exact(); !ok {
+			if ok, msg := ch.exact(ctx); !ok {
 				lost++
 				Fail("churn listener: " + msg)
 			}
