@@ -120,14 +120,11 @@ func (c *Client) do(ctx context.Context, action string, send func(context.Contex
 		err := send(ctx)
 		if err != nil && ctx.Err() != nil {
 			// The SDK reports a canceled request as a network error; it is ours.
-			c.metrics.observe(action, codeCanceled, time.Since(start))
-			observe(ctx, Attempt{Action: action, Code: codeCanceled, Took: time.Since(start)})
+			c.record(ctx, action, codeCanceled, time.Since(start))
 			return fmt.Errorf("calling %s: %w", action, context.Cause(ctx))
 		}
 		err = mapError(err)
-		took := time.Since(start)
-		c.metrics.observe(action, metricCode(err), took)
-		observe(ctx, Attempt{Action: action, Code: metricCode(err), Took: took})
+		c.record(ctx, action, metricCode(err), time.Since(start))
 		if err == nil || !IsRetriable(err) || attempt >= c.retry.MaxRetries {
 			return err
 		}
@@ -138,6 +135,12 @@ func (c *Client) do(ctx context.Context, action string, send func(context.Contex
 			return fmt.Errorf("retrying %s: %w (last error: %v)", action, werr, err)
 		}
 	}
+}
+
+// record reports one attempt to the metrics and to the context's observer (WithObserver).
+func (c *Client) record(ctx context.Context, action, code string, took time.Duration) {
+	c.metrics.observe(action, code, took)
+	observe(ctx, Attempt{Action: action, Code: code, Took: took})
 }
 
 func metricCode(err error) string {

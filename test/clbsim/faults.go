@@ -33,12 +33,15 @@ type Fault struct {
 	seen int // matching calls so far, for Every
 }
 
+// IsWrite reports whether an action may change the cloud: every action but the Describe ones.
+func IsWrite(action string) bool { return !strings.HasPrefix(action, "Describe") }
+
 // matches reports whether f applies to action.
 func (f *Fault) matches(action string) bool {
 	if len(f.FailListenerIDs) > 0 && action != "BatchRegisterTargets" && action != "BatchDeregisterTargets" {
 		return false
 	}
-	if f.Writes && strings.HasPrefix(action, "Describe") {
+	if f.Writes && !IsWrite(action) {
 		return false
 	}
 	return f.Action == "" || f.Action == action

@@ -25,11 +25,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/test/sandbox"
@@ -217,8 +215,8 @@ func oldLeft(v sandbox.View, oldRevision string) int {
 
 // leaseHolder is the identity in the manager's leader Lease ("" when it cannot be read).
 func leaseHolder(ctx context.Context) string {
-	var lease coordinationv1.Lease
-	if err := sb.Client().Get(ctx, client.ObjectKey{Namespace: sandbox.ManagerNamespace, Name: sandbox.ManagerLeaseName}, &lease); err != nil {
+	lease, err := sb.ManagerLease(ctx)
+	if err != nil {
 		return ""
 	}
 	return ptr.Deref(lease.Spec.HolderIdentity, "")

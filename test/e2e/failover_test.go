@@ -28,9 +28,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/clbind/clb-binding-controller/test/sandbox"
 )
@@ -260,7 +258,6 @@ var _ = Describe("failover", func() {
 func watchTakeover(ctx context.Context, standby *sandbox.Replica, killedHolder string, timeout time.Duration) takeover {
 	var t takeover
 	deadline := time.Now().Add(timeout)
-	key := client.ObjectKey{Namespace: sandbox.ManagerNamespace, Name: sandbox.ManagerLeaseName}
 	wait := func(d time.Duration) bool {
 		if time.Now().After(deadline) {
 			t.Err = fmt.Errorf("%s did not take over within %v", standby.Name, timeout)
@@ -275,8 +272,7 @@ func watchTakeover(ctx context.Context, standby *sandbox.Replica, killedHolder s
 		}
 	}
 	for {
-		var lease coordinationv1.Lease
-		if err := sb.Client().Get(ctx, key, &lease); err == nil && ptr.Deref(lease.Spec.HolderIdentity, "") == killedHolder && lease.Spec.RenewTime != nil {
+		if lease, err := sb.ManagerLease(ctx); err == nil && ptr.Deref(lease.Spec.HolderIdentity, "") == killedHolder && lease.Spec.RenewTime != nil {
 			t.LastRenew = lease.Spec.RenewTime.Time
 		}
 		if leading, _ := standby.Leading(ctx); leading {
@@ -291,9 +287,9 @@ func watchTakeover(ctx context.Context, standby *sandbox.Replica, killedHolder s
 			return t
 		}
 	}
-	var lease coordinationv1.Lease
-	if err := sb.Client().Get(ctx, key, &lease); err != nil {
-		t.Err = fmt.Errorf("reading the Lease: %w", err)
+	lease, err := sb.ManagerLease(ctx)
+	if err != nil {
+		t.Err = err
 		return t
 	}
 	t.Holder = ptr.Deref(lease.Spec.HolderIdentity, "")

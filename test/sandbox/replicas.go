@@ -37,6 +37,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
+	"github.com/clbind/clb-binding-controller/test/clbsim"
 	"github.com/clbind/clb-binding-controller/test/proc"
 )
 
@@ -77,7 +78,7 @@ type CloudCall struct {
 // In the sandbox clbsim applies a write's task before answering (no task latency), so a
 // write's effect lies within [Start, End]; with task latency set, the load balancer stays
 // locked until the task ends and clbsim refuses other writes to it (ResourceInOperating).
-func (c CloudCall) IsWrite() bool { return !strings.HasPrefix(c.Action, "Describe") }
+func (c CloudCall) IsWrite() bool { return clbsim.IsWrite(c.Action) }
 
 // Replica is one manager process: the sandbox's manager (Manager) or a standby (StartStandby).
 type Replica struct {

@@ -45,6 +45,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -562,14 +563,20 @@ func (s *Sandbox) runManager(ctx context.Context, previousHolder string) error {
 
 // leaseHolder is the identity holding the manager's leader Lease ("" when none).
 func (s *Sandbox) leaseHolder(ctx context.Context) (string, error) {
-	var lease coordinationv1.Lease
-	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ManagerNamespace, Name: ManagerLeaseName}, &lease); err != nil {
+	lease, err := s.ManagerLease(ctx)
+	if err != nil {
 		return "", err
 	}
-	if lease.Spec.HolderIdentity == nil {
-		return "", nil
+	return ptr.Deref(lease.Spec.HolderIdentity, ""), nil
+}
+
+// ManagerLease reads the managers' leader election Lease.
+func (s *Sandbox) ManagerLease(ctx context.Context) (*coordinationv1.Lease, error) {
+	var lease coordinationv1.Lease
+	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ManagerNamespace, Name: ManagerLeaseName}, &lease); err != nil {
+		return nil, fmt.Errorf("reading the leader Lease %s/%s: %w", ManagerNamespace, ManagerLeaseName, err)
 	}
-	return *lease.Spec.HolderIdentity, nil
+	return &lease, nil
 }
 
 // KillManager kills the manager with SIGKILL, as a node failure or an OOM kill would: it
