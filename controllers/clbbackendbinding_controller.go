@@ -289,6 +289,7 @@ func (r *CLBBackendBindingReconciler) syncBinding(b *networkingv1alpha1.CLBBacke
 		Listener:       lbsync.ListenerRef{ID: b.Spec.Listener.ID, Port: int64(b.Spec.Listener.Port), Protocol: string(b.Spec.Listener.Protocol)},
 		OwnerTag:       targets.OwnerTag(r.ClusterID, b.UID),
 		Exclusive:      !b.Spec.MultiCluster,
+		ByInstance:     b.Spec.TargetType == networkingv1alpha1.TargetTypeNode,
 		Desired:        desired,
 		Deleting:       deleting,
 		CreatedAt:      b.CreationTimestamp.Time,

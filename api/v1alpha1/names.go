@@ -60,6 +60,12 @@ const (
 	// BindingInvalidSpecReason: the spec cannot work with what exists (for example a rule on an
 	// L4 listener given by ID).
 	BindingInvalidSpecReason = "InvalidSpec"
+	// BindingBackendNotRoutableReason: some backends are not addresses the load balancer can
+	// reach (pod IPs outside its VPC without a cross-VPC binding); the others are registered.
+	BindingBackendNotRoutableReason = "BackendNotRoutable"
+	// BindingQuotaExceededReason: the listener or rule holds as many backends as the CLB's quota
+	// (TOTAL_TARGET_BIND_QUOTA) allows; backends past it are not registered.
+	BindingQuotaExceededReason = "QuotaExceeded"
 	// BindingCloudErrorReason: the CLB API keeps failing; the message has the last error.
 	BindingCloudErrorReason = "CloudError"
 	// BindingDeletingReason: the binding is deleting its backends from the CLB.

@@ -24,13 +24,15 @@ const (
 	actionBatchRegisterTargets    = "BatchRegisterTargets"
 	actionBatchDeregisterTargets  = "BatchDeregisterTargets"
 	actionBatchModifyTargetWeight = "BatchModifyTargetWeight"
+	actionBatchModifyTargetTag    = "BatchModifyTargetTag"
+	actionDescribeQuota           = "DescribeQuota"
 	actionModifyListener          = "ModifyListener"
 	actionModifyRule              = "ModifyRule"
 )
 
 // Per-call limits documented by the SDK (reference §1.4).
 const (
-	maxBatchTargets          = 500 // BatchRegisterTargets, BatchDeregisterTargets
+	maxBatchTargets          = 500 // BatchRegisterTargets, BatchDeregisterTargets, BatchModifyTargetTag
 	maxWeightTargets         = 500 // BatchModifyTargetWeight, all rules together
 	maxWeightRules           = 100 // BatchModifyTargetWeight.ModifyList
 	maxWeightTargetsPerRule  = 50  // RsWeightRule.Targets
@@ -52,6 +54,7 @@ type Client struct {
 	retry       RetryConfig
 	taskPoll    time.Duration
 	taskTimeout time.Duration
+	pending     pendingTasks // the last batch write's task per load balancer (pacing.go)
 }
 
 // New builds a Client from cfg; zero fields get the Default* values.

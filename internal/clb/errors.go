@@ -3,6 +3,8 @@ package clb
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
@@ -302,4 +304,38 @@ func describe(what, code, msg, requestID string) string {
 		b.WriteString(" [request " + requestID + "]")
 	}
 	return b.String()
+}
+
+// RefusedAddresses returns the addresses a refused registration names as not routable: the CLB
+// refuses a whole BatchRegisterTargets when one EniIp is not an address the load balancer's VPC
+// can route (outside the VPC without a cross-VPC binding), and names each as "EniIp <ip>". The
+// real message is not documented; this is clbsim's shape, and an error naming none gives nil.
+func RefusedAddresses(err error) []string {
+	ic, ok := errors.AsType[*InvalidConfigError](err)
+	if !ok || ic.Reason != ReasonInvalidParameter {
+		return nil
+	}
+	var out []string
+	msg := ic.Message
+	for {
+		i := strings.Index(msg, "EniIp ")
+		if i < 0 {
+			return out
+		}
+		msg = msg[i+len("EniIp "):]
+		end := strings.IndexFunc(msg, func(r rune) bool {
+			return !(r == '.' || r == ':' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'f') || ('A' <= r && r <= 'F'))
+		})
+		if end < 0 {
+			end = len(msg)
+		}
+		addr, perr := netip.ParseAddr(msg[:end])
+		if perr != nil { // the sentence may go on right after the address ("EniIp 10.0.0.5.")
+			addr, perr = netip.ParseAddr(strings.TrimRight(msg[:end], ".:"))
+		}
+		if perr == nil && !slices.Contains(out, addr.String()) {
+			out = append(out, addr.String())
+		}
+		msg = msg[end:]
+	}
 }

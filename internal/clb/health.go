@@ -24,7 +24,9 @@ const (
 	protocolHTTPS = "HTTPS"
 )
 
-// TargetHealth is the cloud's health verdict on one target.
+// TargetHealth is the cloud's health verdict on one target. Its key carries the target's IP
+// whenever the cloud reports one, and also its instance ID when TargetId is an "ins-" ID, so
+// both may be set: match pods by EniIP, nodes by InstanceID.
 type TargetHealth struct {
 	TargetKey
 	// Healthy is true only for a passing check; the CLB sends traffic to a
@@ -113,10 +115,12 @@ func targetHealth(listenerID, locationID string, t *clbapi.TargetHealth) TargetH
 	if h.Detail == "" {
 		h.Detail = str(t.HealthStatusDetial) //nolint:staticcheck // the old spelling, still the only one some regions send
 	}
+	// Keyed by IP whenever the cloud gives one: TargetId may be the instance an ENI IP is attached
+	// to, and Type may say CVM for a pod's IP, so neither tells how the target was registered.
+	// An instance ID is kept beside the IP for node targets.
+	h.EniIP = str(t.IP)
 	if id := str(t.TargetId); strings.HasPrefix(id, "ins-") {
-		h.InstanceID = id // a CVM target, registered by instance
-	} else {
-		h.EniIP = str(t.IP)
+		h.InstanceID = id
 	}
 	return h
 }

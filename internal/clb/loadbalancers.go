@@ -19,6 +19,9 @@ type LoadBalancer struct {
 	VIPs  []string
 	// Running is false while the instance is being created.
 	Running bool
+	// SnatPro is the cross-VPC binding: only with it may backends outside the load balancer's
+	// VPC (a GlobalRouter cluster's pod IPs, routed to it through CCN) be registered.
+	SnatPro bool
 }
 
 // DescribeLoadBalancers returns the load balancers with the given IDs that
@@ -61,6 +64,7 @@ func (c *Client) describeLoadBalancers(ctx context.Context, ids []string) ([]Loa
 			VpcID:   str(lb.VpcId),
 			VIPs:    strs(lb.LoadBalancerVips),
 			Running: lb.Status != nil && *lb.Status == 1,
+			SnatPro: lb.SnatPro != nil && *lb.SnatPro,
 		})
 	}
 	return out, nil

@@ -32,6 +32,49 @@ type Target struct {
 	Weight int64
 	// Tag marks ownership (a short id of cluster and binding).
 	Tag string
+	// Reported is the backend's identity as DescribeTargets gave it: the cloud may report a pod's
+	// ENI IP as a CVM backend carrying an instance ID, so which of the two keys it is depends on
+	// how it was registered (see Keyed). Empty on targets we build.
+	Reported Identity
+}
+
+// Identity is what the cloud reports of a backend's address: its instance ID (a CVM, or the
+// CVM an ENI is attached to) and its private IP. Either may be empty.
+type Identity struct {
+	InstanceID string
+	IP         string
+}
+
+// Keyed returns t keyed the way it was registered: by IP for pod targets (byIP), by instance
+// for node targets. The Type and TargetId the cloud reports (ENI, CVM, cvm, GLOBALROUTE, CCN,
+// an ins- ID for an ENI IP) do not decide it, so a diff never mistakes a backend for another.
+func (t Target) Keyed(byIP bool) Target {
+	switch {
+	case byIP && t.Reported.IP != "":
+		t.EniIP, t.InstanceID = t.Reported.IP, ""
+	case !byIP && t.Reported.InstanceID != "":
+		t.EniIP, t.InstanceID = "", t.Reported.InstanceID
+	}
+	return t
+}
+
+// TargetsRead is the answer of DescribeTargets.
+type TargetsRead struct {
+	Targets []Target
+	// Listeners are the IDs of the listeners the answer held. The API leaves a listener that does
+	// not exist out of its answer without an error, so a requested ID missing here was deleted.
+	Listeners []string
+}
+
+// Missing returns the IDs of requested that the answer did not hold.
+func (r TargetsRead) Missing(requested []string) []string {
+	var out []string
+	for _, id := range uniqueSorted(requested) {
+		if !slices.Contains(r.Listeners, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // BatchResult reports a partial failure of a batch write: the targets of the
@@ -40,28 +83,35 @@ type Target struct {
 type BatchResult struct {
 	FailedListenerIDs []string
 	Message           string
+	// Refused are targets the cloud refused as not routable from the load balancer (an EniIp
+	// outside its VPC without a cross-VPC binding); they were left out and the rest written.
+	Refused []Target
+	// Gone are targets the cloud no longer had (removed out of band); they were left out and the
+	// rest written.
+	Gone []Target
 }
 
 // DescribeTargets returns the backends of the given listeners of lbID, or of
-// all its listeners if listenerIDs is empty. It calls DescribeTargets once per
-// 20 distinct listener IDs.
-func (c *Client) DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) ([]Target, error) {
+// all its listeners if listenerIDs is empty, and which listeners the cloud
+// answered for. It calls DescribeTargets once per 20 distinct listener IDs.
+func (c *Client) DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, error) {
 	ids := uniqueSorted(listenerIDs)
 	if len(ids) == 0 {
 		return c.describeTargets(ctx, lbID, nil)
 	}
-	var out []Target
+	var out TargetsRead
 	for part := range slices.Chunk(ids, maxDescribeTargetsLBLs) {
-		ts, err := c.describeTargets(ctx, lbID, part)
+		read, err := c.describeTargets(ctx, lbID, part)
 		if err != nil {
-			return nil, err
+			return TargetsRead{}, err
 		}
-		out = append(out, ts...)
+		out.Targets = append(out.Targets, read.Targets...)
+		out.Listeners = append(out.Listeners, read.Listeners...)
 	}
 	return out, nil
 }
 
-func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs []string) ([]Target, error) {
+func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, error) {
 	req := clbapi.NewDescribeTargetsRequest()
 	req.LoadBalancerId = new(lbID)
 	req.ListenerIds = ptrs(listenerIDs)
@@ -71,64 +121,73 @@ func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs [
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("describing targets of %s: %w", lbID, err)
+		return TargetsRead{}, fmt.Errorf("describing targets of %s: %w", lbID, err)
 	}
+	var out TargetsRead
 	if resp.Response == nil {
-		return nil, nil
+		return out, nil
 	}
-	var out []Target
 	for _, l := range resp.Response.Listeners {
 		lid := str(l.ListenerId)
+		out.Listeners = append(out.Listeners, lid)
 		for _, b := range l.Targets {
-			out = append(out, backendTarget(lid, "", b))
+			out.Targets = append(out.Targets, backendTarget(lid, "", b))
 		}
 		for _, r := range l.Rules {
 			loc := str(r.LocationId)
 			for _, b := range r.Targets {
-				out = append(out, backendTarget(lid, loc, b))
+				out.Targets = append(out.Targets, backendTarget(lid, loc, b))
 			}
 		}
 	}
 	return out, nil
 }
 
-// backendTarget converts a DescribeTargets backend. CVM backends are keyed by
-// instance, everything else (ENI, pod IPs) by private IP, matching how we
-// register them.
+// backendTarget converts a DescribeTargets backend. Its key is a default only: a CVM backend
+// (Type CVM or cvm) with an instance ID is keyed by instance, everything else by private IP;
+// Target.Keyed re-keys it the way its binding registers.
 func backendTarget(listenerID, locationID string, b *clbapi.Backend) Target {
 	t := Target{
 		TargetKey: TargetKey{ListenerID: listenerID, LocationID: locationID, Port: i64(b.Port)},
 		Weight:    i64(b.Weight),
 		Tag:       str(b.Tag),
+		Reported:  Identity{InstanceID: str(b.InstanceId)},
 	}
-	if str(b.Type) == "CVM" && str(b.InstanceId) != "" {
-		t.InstanceID = str(b.InstanceId)
-	} else if len(b.PrivateIpAddresses) > 0 {
-		t.EniIP = str(b.PrivateIpAddresses[0])
+	if len(b.PrivateIpAddresses) > 0 {
+		t.Reported.IP = str(b.PrivateIpAddresses[0])
+	}
+	if strings.EqualFold(str(b.Type), "CVM") && t.Reported.InstanceID != "" || t.Reported.IP == "" {
+		t.InstanceID = t.Reported.InstanceID
+	} else {
+		t.EniIP = t.Reported.IP
 	}
 	return t
 }
 
 // RegisterTargets binds targets to lbID with BatchRegisterTargets, 500 targets
 // a call (duplicates by TargetKey are dropped, the last one wins). The call is
-// synchronous, so no task is awaited. Listeners the cloud reports in
-// FailListenerIdSet are merged into the result. When a call fails, its
-// listeners are added to the result and its error is returned (joined with
-// the others); see stopAfter for when the remaining calls are still sent.
+// synchronous; the load balancer stays busy for a while after it, which the
+// next write waits out (pacing.go). Listeners the cloud reports in
+// FailListenerIdSet are merged into the result. A chunk refused because some
+// of its addresses are not routable from the load balancer is sent again
+// without them, and they are reported in BatchResult.Refused. When a call
+// fails, its listeners are added to the result and its error is returned
+// (joined with the others); see stopAfter for when the remaining calls are
+// still sent.
 func (c *Client) RegisterTargets(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	res, err := writeInChunks(ctx, targets, func(ctx context.Context, part []Target) ([]*string, *string, error) {
-		req := clbapi.NewBatchRegisterTargetsRequest()
-		req.LoadBalancerId = new(lbID)
-		req.Targets = toBatchTargets(part, true)
-		var resp *clbapi.BatchRegisterTargetsResponse
-		err := c.do(ctx, actionBatchRegisterTargets, func(ctx context.Context) (err error) {
-			resp, err = c.api.BatchRegisterTargetsWithContext(ctx, req)
-			return err
-		})
-		if err != nil || resp.Response == nil {
-			return nil, nil, err
+	res, err := writeInChunks(ctx, targets, func(ctx context.Context, part []Target) (chunkOutcome, error) {
+		var out chunkOutcome
+		for len(part) > 0 {
+			failed, msg, err := c.registerChunk(ctx, lbID, part)
+			refused := refusedIn(part, RefusedAddresses(err))
+			if err == nil || len(refused) == 0 {
+				out.failed, out.msg = failed, msg
+				return out, err
+			}
+			out.refused = append(out.refused, refused...)
+			part = slices.DeleteFunc(slices.Clone(part), func(t Target) bool { return slices.Contains(refused, t) })
 		}
-		return resp.Response.FailListenerIdSet, resp.Response.Message, nil
+		return out, nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("registering %d targets on %s: %w", len(targets), lbID, err)
@@ -136,23 +195,51 @@ func (c *Client) RegisterTargets(ctx context.Context, lbID string, targets []Tar
 	return res, nil
 }
 
+func (c *Client) registerChunk(ctx context.Context, lbID string, part []Target) ([]*string, *string, error) {
+	if err := c.settle(ctx, lbID); err != nil {
+		return nil, nil, err
+	}
+	req := clbapi.NewBatchRegisterTargetsRequest()
+	req.LoadBalancerId = new(lbID)
+	req.Targets = toBatchTargets(part, true)
+	var resp *clbapi.BatchRegisterTargetsResponse
+	err := c.do(ctx, actionBatchRegisterTargets, func(ctx context.Context) (err error) {
+		resp, err = c.api.BatchRegisterTargetsWithContext(ctx, req)
+		return err
+	})
+	if err != nil || resp.Response == nil {
+		return nil, nil, err
+	}
+	c.pending.set(lbID, str(resp.Response.RequestId))
+	return resp.Response.FailListenerIdSet, resp.Response.Message, nil
+}
+
+// refusedIn returns the targets of part whose EniIp is one of addrs.
+func refusedIn(part []Target, addrs []string) []Target {
+	var out []Target
+	for _, t := range part {
+		if t.EniIP != "" && slices.Contains(addrs, t.EniIP) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // DeregisterTargets unbinds targets from lbID with BatchDeregisterTargets, 500
-// targets a call. Only the TargetKey matters. Partial failures are handled as
-// in RegisterTargets.
+// targets a call. Only the TargetKey matters. The cloud refuses a whole call
+// when one of its targets is no longer bound (removed by hand, or a CVM that
+// was terminated): the chunk's listeners are then read again and the chunk is
+// sent once more without the targets that are gone (BatchResult.Gone).
+// Partial failures are handled as in RegisterTargets.
 func (c *Client) DeregisterTargets(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	res, err := writeInChunks(ctx, targets, func(ctx context.Context, part []Target) ([]*string, *string, error) {
-		req := clbapi.NewBatchDeregisterTargetsRequest()
-		req.LoadBalancerId = new(lbID)
-		req.Targets = toBatchTargets(part, false)
-		var resp *clbapi.BatchDeregisterTargetsResponse
-		err := c.do(ctx, actionBatchDeregisterTargets, func(ctx context.Context) (err error) {
-			resp, err = c.api.BatchDeregisterTargetsWithContext(ctx, req)
+	res, err := writeInChunks(ctx, targets, func(ctx context.Context, part []Target) (chunkOutcome, error) {
+		var failed []*string
+		out, err := c.mendStale(ctx, lbID, part, func(ctx context.Context, part []Target) (err error) {
+			failed, err = c.deregisterChunk(ctx, lbID, part)
 			return err
 		})
-		if err != nil || resp.Response == nil {
-			return nil, nil, err
-		}
-		return resp.Response.FailListenerIdSet, nil, nil // this action returns no Message
+		out.failed = failed
+		return out, err
 	})
 	if err != nil {
 		return res, fmt.Errorf("deregistering %d targets from %s: %w", len(targets), lbID, err)
@@ -160,16 +247,101 @@ func (c *Client) DeregisterTargets(ctx context.Context, lbID string, targets []T
 	return res, nil
 }
 
-// sendBatch sends one chunk and returns the cloud's FailListenerIdSet and Message.
-type sendBatch func(ctx context.Context, part []Target) (failed []*string, msg *string, err error)
+func (c *Client) deregisterChunk(ctx context.Context, lbID string, part []Target) ([]*string, error) {
+	if err := c.settle(ctx, lbID); err != nil {
+		return nil, err
+	}
+	req := clbapi.NewBatchDeregisterTargetsRequest()
+	req.LoadBalancerId = new(lbID)
+	req.Targets = toBatchTargets(part, false)
+	var resp *clbapi.BatchDeregisterTargetsResponse
+	err := c.do(ctx, actionBatchDeregisterTargets, func(ctx context.Context) (err error) {
+		resp, err = c.api.BatchDeregisterTargetsWithContext(ctx, req)
+		return err
+	})
+	if err != nil || resp.Response == nil {
+		return nil, err
+	}
+	c.pending.set(lbID, str(resp.Response.RequestId))
+	return resp.Response.FailListenerIdSet, nil // this action returns no Message
+}
+
+// mendStale sends part; if the cloud refuses it as a bad parameter, which is how it answers a
+// write naming a target it no longer has, it reads the part's listeners again and sends once
+// more without the targets that are gone. A refusal with nothing gone is a real one and is
+// returned as it is.
+func (c *Client) mendStale(ctx context.Context, lbID string, part []Target, send func(context.Context, []Target) error) (chunkOutcome, error) {
+	var out chunkOutcome
+	err := send(ctx, part)
+	if !isParameterRefusal(err) {
+		return out, err
+	}
+	present, gone, rerr := c.splitGone(ctx, lbID, part)
+	if rerr != nil || len(gone) == 0 {
+		return out, err
+	}
+	out.gone = gone
+	if len(present) == 0 {
+		return out, nil
+	}
+	return out, send(ctx, present)
+}
+
+// isParameterRefusal reports whether err is the cloud refusing a request's parameters (not a
+// missing load balancer or listener, which have their own codes).
+func isParameterRefusal(err error) bool {
+	ic, ok := errors.AsType[*InvalidConfigError](err)
+	return ok && ic.Reason == ReasonInvalidParameter
+}
+
+// splitGone reads the listeners of part and splits it into the targets still bound and those
+// gone. A target is matched by the address it was written with (Target.Reported), whatever
+// Type the cloud reports.
+func (c *Client) splitGone(ctx context.Context, lbID string, part []Target) (present, gone []Target, err error) {
+	var ids []string
+	for _, t := range part {
+		ids = append(ids, t.ListenerID)
+	}
+	read, err := c.DescribeTargets(ctx, lbID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	bound := map[TargetKey]bool{}
+	for _, t := range read.Targets {
+		for _, byIP := range []bool{true, false} {
+			bound[t.Keyed(byIP).TargetKey] = true
+		}
+	}
+	for _, t := range part {
+		if bound[t.TargetKey] {
+			present = append(present, t)
+		} else {
+			gone = append(gone, t)
+		}
+	}
+	return present, gone, nil
+}
+
+// chunkOutcome is what one chunk's write reports besides its error.
+type chunkOutcome struct {
+	failed  []*string // FailListenerIdSet
+	msg     *string
+	refused []Target // left out: not routable
+	gone    []Target // left out: no longer bound
+}
+
+// sendChunk writes one chunk.
+type sendChunk func(ctx context.Context, part []Target) (chunkOutcome, error)
 
 // writeInChunks sends the distinct targets, sorted, in chunks of 500 and
 // merges the outcomes.
-func writeInChunks(ctx context.Context, targets []Target, send sendBatch) (BatchResult, error) {
+func writeInChunks(ctx context.Context, targets []Target, send sendChunk) (BatchResult, error) {
 	var acc batchAccumulator
 	parts := slices.Collect(slices.Chunk(dedupeTargets(targets), maxBatchTargets))
 	for i, part := range parts {
-		failed, msg, err := send(ctx, part)
+		out, err := send(ctx, part)
+		acc.refused = append(acc.refused, out.refused...)
+		acc.gone = append(acc.gone, out.gone...)
 		if err != nil {
 			acc.failChunk(part, err)
 			if stopAfter(ctx, err) {
@@ -180,7 +352,7 @@ func writeInChunks(ctx context.Context, targets []Target, send sendBatch) (Batch
 			}
 			continue
 		}
-		acc.add(strs(failed), str(msg))
+		acc.add(strs(out.failed), str(out.msg))
 	}
 	return acc.result()
 }
@@ -196,9 +368,11 @@ func stopAfter(ctx context.Context, err error) bool {
 
 // batchAccumulator merges the outcomes of the chunks of one batch write.
 type batchAccumulator struct {
-	failed map[string]struct{}
-	msgs   []string
-	errs   []error
+	failed  map[string]struct{}
+	msgs    []string
+	errs    []error
+	refused []Target
+	gone    []Target
 }
 
 func (a *batchAccumulator) add(failedListenerIDs []string, msg string) {
@@ -227,7 +401,7 @@ func (a *batchAccumulator) failChunk(part []Target, err error) {
 }
 
 func (a *batchAccumulator) result() (BatchResult, error) {
-	res := BatchResult{Message: strings.Join(a.msgs, "; ")}
+	res := BatchResult{Message: strings.Join(a.msgs, "; "), Refused: a.refused, Gone: a.gone}
 	if len(a.failed) > 0 {
 		res.FailedListenerIDs = slices.Sorted(maps.Keys(a.failed))
 	}
@@ -285,7 +459,11 @@ func (c *Client) ModifyTargetWeights(ctx context.Context, lbID string, targets [
 	var acc batchAccumulator
 	calls := packWeightRules(dedupeTargets(targets))
 	for i, call := range calls {
-		if err := c.modifyWeights(ctx, lbID, call); err != nil {
+		out, err := c.mendStale(ctx, lbID, call.targets(), func(ctx context.Context, ts []Target) error {
+			return c.modifyWeights(ctx, lbID, packOne(ts))
+		})
+		acc.gone = append(acc.gone, out.gone...)
+		if err != nil {
 			acc.failChunk(call.targets(), err)
 			if stopAfter(ctx, err) {
 				for _, rest := range calls[i+1:] {
@@ -303,6 +481,9 @@ func (c *Client) ModifyTargetWeights(ctx context.Context, lbID string, targets [
 }
 
 func (c *Client) modifyWeights(ctx context.Context, lbID string, call weightCall) error {
+	if err := c.settle(ctx, lbID); err != nil {
+		return err
+	}
 	req := clbapi.NewBatchModifyTargetWeightRequest()
 	req.LoadBalancerId = new(lbID)
 	for _, r := range call {
@@ -331,7 +512,77 @@ func (c *Client) modifyWeights(ctx context.Context, lbID string, call weightCall
 	return c.waitResponseTask(ctx, resp.Response.RequestId)
 }
 
-// weightRule is one RsWeightRule: targets of one listener and rule.
+// ModifyTargetTags sets the Tag of existing targets of lbID with BatchModifyTargetTag, a
+// synchronous call of at most 500 targets. Targets are grouped by listener, rule and tag into
+// RsTagRules packed as for BatchModifyTargetWeight. Failures are reported as in
+// ModifyTargetWeights.
+func (c *Client) ModifyTargetTags(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
+	var acc batchAccumulator
+	byTag := map[string][]Target{}
+	for _, t := range dedupeTargets(targets) {
+		byTag[t.Tag] = append(byTag[t.Tag], t)
+	}
+	var calls []weightCall
+	for _, tag := range slices.Sorted(maps.Keys(byTag)) {
+		calls = append(calls, packWeightRules(byTag[tag])...)
+	}
+	for i, call := range calls {
+		out, err := c.mendStale(ctx, lbID, call.targets(), func(ctx context.Context, ts []Target) error {
+			return c.modifyTags(ctx, lbID, packOne(ts))
+		})
+		acc.gone = append(acc.gone, out.gone...)
+		if err != nil {
+			acc.failChunk(call.targets(), err)
+			if stopAfter(ctx, err) {
+				for _, rest := range calls[i+1:] {
+					acc.failChunk(rest.targets(), nil)
+				}
+				break
+			}
+		}
+	}
+	res, err := acc.result()
+	if err != nil {
+		return res, fmt.Errorf("re-tagging %d targets on %s: %w", len(targets), lbID, err)
+	}
+	return res, nil
+}
+
+// modifyTags sends one BatchModifyTargetTag call; every target of call carries the same tag.
+func (c *Client) modifyTags(ctx context.Context, lbID string, call weightCall) error {
+	if err := c.settle(ctx, lbID); err != nil {
+		return err
+	}
+	req := clbapi.NewBatchModifyTargetTagRequest()
+	req.LoadBalancerId = new(lbID)
+	for _, r := range call {
+		tag := r.targets[0].Tag
+		rule := &clbapi.RsTagRule{ListenerId: new(r.listenerID), LocationId: optional(r.locationID), Tag: new(tag)}
+		for _, t := range r.targets {
+			rule.Targets = append(rule.Targets, &clbapi.Target{
+				Port:       new(t.Port),
+				EniIp:      optional(t.EniIP),
+				InstanceId: optional(t.InstanceID),
+				Tag:        new(tag),
+			})
+		}
+		req.ModifyList = append(req.ModifyList, rule)
+	}
+	var resp *clbapi.BatchModifyTargetTagResponse
+	err := c.do(ctx, actionBatchModifyTargetTag, func(ctx context.Context) (err error) {
+		resp, err = c.api.BatchModifyTargetTagWithContext(ctx, req)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if resp.Response != nil {
+		c.pending.set(lbID, str(resp.Response.RequestId))
+	}
+	return nil
+}
+
+// weightRule is one RsWeightRule (or RsTagRule): targets of one listener and rule.
 type weightRule struct {
 	listenerID, locationID string
 	targets                []Target
@@ -344,6 +595,15 @@ func (w weightCall) targets() []Target {
 	var out []Target
 	for _, r := range w {
 		out = append(out, r.targets...)
+	}
+	return out
+}
+
+// packOne packs the targets of one call, or fewer, into that call again.
+func packOne(ts []Target) weightCall {
+	var out weightCall
+	for _, call := range packWeightRules(ts) {
+		out = append(out, call...)
 	}
 	return out
 }

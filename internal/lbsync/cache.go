@@ -32,7 +32,25 @@ const (
 	// write the cache is updated in place, so a steady cluster reads only this often, which is
 	// also how soon a backend removed by hand in the console is put back.
 	targetsTTL = 10 * time.Minute
+	// unroutableTTL bounds how long an address the cloud refused as not routable from the load
+	// balancer is left out of registrations. Enabling the cross-VPC binding or routing the
+	// container CIDR is done by hand, so one refused write per this period is all it costs to
+	// notice the fix.
+	unroutableTTL = 5 * time.Minute
+	// quotaTTL bounds how long the backends-per-listener quota (TOTAL_TARGET_BIND_QUOTA) is
+	// trusted. It is an account setting raised by ticket; a LimitExceeded answer drops it at once.
+	quotaTTL = time.Hour
 )
+
+// quotaCache is the account's backends-per-listener-or-rule quota as last read; 0 is unknown.
+type quotaCache struct {
+	limit  int
+	readAt time.Time
+}
+
+func (c *quotaCache) fresh(now time.Time) bool {
+	return !c.readAt.IsZero() && now.Sub(c.readAt) < quotaTTL
+}
 
 // listenerCache is the load balancer's listeners as last read.
 type listenerCache struct {

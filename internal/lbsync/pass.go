@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
@@ -39,6 +40,11 @@ type plan struct {
 	diff       targets.Plan
 	status     Status
 	active     bool // resolved, not in conflict: its diff is written
+	// unroutable are the addresses of wanted backends the cloud refuses as not routable.
+	unroutable []string
+	// overQuota counts wanted backends left unregistered by the quota; quotaLimit is the quota and
+	// quotaFinal the backends the scope would hold once every write of the pass is done.
+	overQuota, quotaLimit, quotaFinal int
 }
 
 // pass syncs every binding of the load balancer once and reports whether all of them are synced
@@ -56,7 +62,17 @@ func (w *worker) pass(ctx context.Context) bool {
 
 	plans, err := w.resolve(ctx, bindings)
 	if err == nil {
-		err = w.readTargets(ctx, plans)
+		var vanished bool
+		vanished, err = w.readTargets(ctx, plans)
+		if err == nil && vanished {
+			// A listener was deleted behind our back. Read the listeners again now, so that a
+			// binding given by port and protocol finds the listener re-created in its place in
+			// this pass, and one given by ID reports ListenerNotFound.
+			w.listeners.readAt = time.Time{}
+			if plans, err = w.resolve(ctx, bindings); err == nil {
+				_, err = w.readTargets(ctx, plans)
+			}
+		}
 	}
 	if err != nil {
 		// A read failed: the backends are unknown, so no binding is synced. The plans must turn
@@ -73,11 +89,30 @@ func (w *worker) pass(ctx context.Context) bool {
 	}
 	for _, p := range plans {
 		if p.active {
-			p.diff = targets.Diff(p.desired(), w.actual(p.listenerID), p.diffOptions())
+			w.planWrites(p, start)
 		}
 	}
+	w.applyQuota(ctx, plans, start)
 	changes := w.write(ctx, plans)
 	return w.finish(plans, changes, start, calls)
+}
+
+// planWrites diffs the binding against its listener's backends, leaving out registrations of
+// addresses the cloud refused as not routable a short while ago: they would only be refused again.
+func (w *worker) planWrites(p *plan, now time.Time) {
+	p.diff = targets.Diff(p.desired(), w.actual(p.listenerID), p.diffOptions())
+	p.unroutable = nil
+	p.diff.Register = slices.DeleteFunc(p.diff.Register, func(t targets.Target) bool {
+		at, refused := w.unroutable[t.EniIP]
+		if refused && now.Sub(at) >= unroutableTTL {
+			delete(w.unroutable, t.EniIP)
+			refused = false
+		}
+		if refused {
+			p.unroutable = append(p.unroutable, t.EniIP)
+		}
+		return refused
+	})
 }
 
 // resolve finds each binding's listener and rule, and settles conflicts between bindings.
@@ -220,38 +255,50 @@ func findRule(l clb.Listener, ref RuleRef) (clb.Rule, bool) {
 }
 
 // readTargets reads, in as few calls as possible, the backends of every listener an active
-// binding uses whose cache is stale.
-func (w *worker) readTargets(ctx context.Context, plans []*plan) error {
+// binding uses whose cache is stale. It reports whether one of them has vanished: the API leaves
+// a deleted listener out of its answer.
+func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool, err error) {
 	now := w.s.opts.Clock.Now()
 	var stale []string
+	byIP := map[string]bool{} // listener → its pod backends are keyed by IP (see clb.Target.Keyed)
 	for _, p := range plans {
-		if p.active && !w.targets[p.listenerID].fresh(now) && !slices.Contains(stale, p.listenerID) {
+		if !p.active {
+			continue
+		}
+		byIP[p.listenerID] = byIP[p.listenerID] || !p.b.ByInstance
+		if !w.targets[p.listenerID].fresh(now) && !slices.Contains(stale, p.listenerID) {
 			stale = append(stale, p.listenerID)
 		}
 	}
 	if len(stale) == 0 {
-		return nil
+		return false, nil
 	}
 	read, err := w.s.cloud.DescribeTargets(ctx, w.lbID, stale)
 	if err != nil {
 		if clb.IsNotFound(err) {
 			w.listeners.readAt = time.Time{} // a listener vanished: look again next pass
 		}
-		return err
+		return false, err
 	}
+	missing := read.Missing(stale)
 	for _, id := range stale {
+		if slices.Contains(missing, id) {
+			delete(w.targets, id)
+			continue
+		}
 		c := &targetCache{targets: map[clb.TargetKey]clb.Target{}, readAt: now}
 		if now.Before(w.s.recheckUntil) {
 			c.recheckAt = w.s.recheckUntil
 		}
 		w.targets[id] = c
 	}
-	for _, t := range read {
+	for _, t := range read.Targets {
 		if c, ok := w.targets[t.ListenerID]; ok {
+			t = t.Keyed(byIP[t.ListenerID])
 			c.targets[t.TargetKey] = t
 		}
 	}
-	return nil
+	return len(missing) > 0, nil
 }
 
 // actual is a listener's cached backends.
@@ -283,22 +330,85 @@ func (p *plan) diffOptions() targets.DiffOptions {
 	return targets.DiffOptions{OwnerTag: p.b.OwnerTag, Exclusive: p.b.Exclusive, ListenerID: p.listenerID, LocationID: p.locationID}
 }
 
+// applyQuota trims registrations to what the listener's or rule's backend quota
+// (TOTAL_TARGET_BIND_QUOTA, read once per quotaTTL) leaves room for, counting every backend in
+// the scope, ours or not: a write past it would be refused whole. Registrations are written
+// before deregistrations, so a scope at its quota during a rolling update takes the rest in the
+// next pass.
+func (w *worker) applyQuota(ctx context.Context, plans []*plan, now time.Time) {
+	if !slices.ContainsFunc(plans, func(p *plan) bool { return p.active && len(p.diff.Register) > 0 }) {
+		return
+	}
+	if !w.quota.fresh(now) {
+		limit, err := w.s.cloud.TargetQuota(ctx)
+		if err != nil {
+			// Unknown: register without trimming (the cloud refuses what is too much), and ask
+			// again after a listener's lifetime rather than on every pass.
+			ctrllog.FromContext(ctx).V(1).Info("Reading the backend quota failed", "LoadBalancer", w.lbID, "err", err.Error())
+			limit, now = 0, now.Add(listenerTTL-quotaTTL)
+		}
+		w.quota = quotaCache{limit: limit, readAt: now}
+	}
+	limit := w.quota.limit
+	if limit <= 0 {
+		return
+	}
+	onCLB, final := map[string]int{}, map[string]int{}
+	for _, p := range plans {
+		if !p.active {
+			continue
+		}
+		scope := p.listenerID + "/" + p.locationID
+		if _, counted := onCLB[scope]; !counted {
+			n := 0
+			if c := w.targets[p.listenerID]; c != nil {
+				for k := range c.targets {
+					if k.LocationID == p.locationID {
+						n++
+					}
+				}
+			}
+			onCLB[scope], final[scope] = n, n
+		}
+		final[scope] += len(p.diff.Register) - len(p.diff.Deregister)
+	}
+	for _, p := range plans {
+		if !p.active {
+			continue
+		}
+		scope := p.listenerID + "/" + p.locationID
+		room := max(limit-onCLB[scope], 0)
+		if n := len(p.diff.Register); n > room {
+			p.overQuota = n - room
+			p.diff.Register = p.diff.Register[:room]
+		}
+		onCLB[scope] += len(p.diff.Register)
+		p.quotaLimit, p.quotaFinal = limit, final[scope]
+	}
+}
+
+// writeStep is one kind of batch write.
+type writeStep struct {
+	op    string
+	pick  func(targets.Plan) []targets.Target
+	call  func(context.Context, string, []clb.Target) (clb.BatchResult, error)
+	apply func(*targetCache, clb.Target)
+	count func(*Changes, int)
+}
+
 // write applies every active binding's diff with one batch per kind of write: weights first,
-// then registers, then deregisters. Weights come first because they drain terminating pods,
-// whose preStop clock is already running; a new backend serves only once the CLB's health
+// then registers, then deregisters, then tags. Weights come first because they drain terminating
+// pods, whose preStop clock is already running; a new backend serves only once the CLB's health
 // check passes, so registering it a call later costs no capacity. A write the cloud refuses or
 // slows down thus never holds up a drain. A listener the cloud reports failed fails only the
-// bindings on it.
+// bindings on it. Backends the cloud refuses as not routable are left out and remembered;
+// backends that vanished out of band are left out of the write (internal/clb re-reads and
+// retries the rest), and the pass asks for another if they were wanted.
 func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedName]*Changes {
 	changes := map[types.NamespacedName]*Changes{}
 	failed := map[string]error{} // listener ID → why
-	steps := []struct {
-		op    string
-		pick  func(targets.Plan) []targets.Target
-		call  func(context.Context, string, []clb.Target) (clb.BatchResult, error)
-		apply func(*targetCache, clb.Target)
-		count func(*Changes, int)
-	}{
+	now := w.s.opts.Clock.Now()
+	steps := []writeStep{
 		{"reweight", func(d targets.Plan) []targets.Target { return d.ModifyWeight }, w.s.cloud.ModifyTargetWeights,
 			func(c *targetCache, t clb.Target) {
 				if old, ok := c.targets[t.TargetKey]; ok {
@@ -313,6 +423,14 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 		{"deregister", func(d targets.Plan) []targets.Target { return d.Deregister }, w.s.cloud.DeregisterTargets,
 			func(c *targetCache, t clb.Target) { delete(c.targets, t.TargetKey) },
 			func(c *Changes, n int) { c.Deregistered += n }},
+		{"retag", func(d targets.Plan) []targets.Target { return d.Retag }, w.s.cloud.ModifyTargetTags,
+			func(c *targetCache, t clb.Target) {
+				if old, ok := c.targets[t.TargetKey]; ok {
+					old.Tag = t.Tag
+					c.targets[t.TargetKey] = old
+				}
+			},
+			func(*Changes, int) {}},
 	}
 	for _, step := range steps {
 		var batch []clb.Target
@@ -333,6 +451,21 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 			batchFailed[id] = true
 			failed[id] = &refusedError{listenerID: id, message: res.Message}
 		}
+		left, refused := map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{} // not written: refused or gone
+		for _, t := range res.Refused {
+			left[t.TargetKey], refused[t.TargetKey] = true, true
+			w.unroutable[t.EniIP] = now
+		}
+		for _, t := range res.Gone {
+			left[t.TargetKey] = true
+			if c := w.targets[t.ListenerID]; c != nil {
+				delete(c.targets, t.TargetKey) // gone from the CLB: the next diff registers it again if wanted
+			}
+			if step.op != "deregister" {
+				w.again = true
+			}
+		}
+		written := map[clb.TargetKey]bool{}
 		for _, t := range batch {
 			if err != nil {
 				failed[t.ListenerID] = err
@@ -341,21 +474,37 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 				delete(w.targets, t.ListenerID) // unknown state: read it again
 				continue
 			}
+			if left[t.TargetKey] {
+				continue
+			}
+			written[t.TargetKey] = true
 			targetWrites.WithLabelValues(step.op).Inc()
 			if c := w.targets[t.ListenerID]; c != nil {
 				step.apply(c, t)
 			}
 		}
 		for _, p := range plans {
-			if p.active && failed[p.listenerID] == nil {
-				if n := len(step.pick(p.diff)); n > 0 {
-					c := changesFor(changes, p)
-					step.count(c, n)
+			if !p.active || failed[p.listenerID] != nil {
+				continue
+			}
+			n := 0
+			for _, t := range step.pick(p.diff) {
+				if written[toCloud(t).TargetKey] {
+					n++
 				}
+				if refused[toCloud(t).TargetKey] {
+					p.unroutable = append(p.unroutable, t.EniIP)
+				}
+			}
+			if n > 0 {
+				step.count(changesFor(changes, p), n)
 			}
 		}
 		if err != nil && clb.IsNotFound(err) {
 			w.listeners.readAt = time.Time{}
+		}
+		if err != nil && clb.Code(err) == "LimitExceeded" {
+			w.quota = quotaCache{} // the quota, or what shares it, changed: read it again
 		}
 	}
 	for _, p := range plans {
@@ -442,7 +591,38 @@ func (w *worker) syncedStatus(p *plan, now time.Time) Status {
 		st.Message = fmt.Sprintf("%d wanted backends on %s are registered by another owner (another cluster, or by hand); "+
 			"they are left alone until their owner removes them", n, scopeName(p.listenerID, p.locationID))
 	}
+	if p.overQuota > 0 {
+		st.Synced, st.OverQuota = false, p.overQuota
+		st.Reason, st.Message = networkingv1alpha1.BindingProgressingReason, fmt.Sprintf(
+			"%s is at its quota of %d backends: %d more are registered once the backends leaving it are deregistered",
+			scopeName(p.listenerID, p.locationID), p.quotaLimit, p.overQuota)
+		if p.quotaFinal > p.quotaLimit {
+			st.Reason, st.Message = networkingv1alpha1.BindingQuotaExceededReason, fmt.Sprintf(
+				"%s of %s would need %d backends, but the CLB allows %d per listener or rule (quota TOTAL_TARGET_BIND_QUOTA): "+
+					"%d of the binding's %d wanted backends are not registered; ask Tencent Cloud to raise the quota, "+
+					"or spread the Service over more listeners or rules", scopeName(p.listenerID, p.locationID), w.lbID,
+				p.quotaFinal, p.quotaLimit, p.overQuota, len(p.desired()))
+		}
+	}
+	if n := len(p.unroutable); n > 0 {
+		slices.Sort(p.unroutable)
+		p.unroutable = slices.Compact(p.unroutable)
+		st.Synced, st.Unroutable = false, len(p.unroutable)
+		st.Reason = networkingv1alpha1.BindingBackendNotRoutableReason
+		st.Message = fmt.Sprintf("%d of the binding's backends cannot be registered on %s: the load balancer cannot route to %s. "+
+			"Pod IPs must be addresses of the load balancer's VPC (VPC-CNI), or, for a GlobalRouter cluster, the load balancer "+
+			"needs its cross-VPC binding (SnatPro) and the container CIDR routed to it through CCN; the other backends are "+
+			"registered, and these are tried again every %s", st.Unroutable, w.lbID, sample(p.unroutable, 3), unroutableTTL)
+	}
 	return st
+}
+
+// sample names up to n of items, and how many more there are.
+func sample(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
 
 func cloudErrorStatus(p *plan, err error) Status {

@@ -34,10 +34,12 @@ import (
 type Cloud interface {
 	GetLoadBalancer(ctx context.Context, id string) (clb.LoadBalancer, error)
 	DescribeListeners(ctx context.Context, lbID string, listenerIDs ...string) ([]clb.Listener, error)
-	DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) ([]clb.Target, error)
+	DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) (clb.TargetsRead, error)
 	RegisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
 	ModifyTargetWeights(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
 	DeregisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
+	ModifyTargetTags(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
+	TargetQuota(ctx context.Context) (int, error)
 }
 
 var _ Cloud = (*clb.Client)(nil)
@@ -68,6 +70,9 @@ type Binding struct {
 	OwnerTag string
 	// Exclusive is true unless the binding is multiCluster.
 	Exclusive bool
+	// ByInstance is true in Node mode: backends are CVM instances, not pod IPs. It tells how a
+	// backend the cloud reports with both an instance ID and an IP was registered.
+	ByInstance bool
 	// Desired are the targets the binding wants. Their ListenerID and LocationID are filled in by
 	// the worker once it has resolved the listener and rule.
 	Desired []targets.Target
@@ -98,6 +103,10 @@ type Status struct {
 	Cleaned bool
 	// Conflicts are wanted backends owned by someone else (multiCluster).
 	Conflicts int
+	// Unroutable are wanted backends left out because the load balancer cannot reach them.
+	Unroutable int
+	// OverQuota are wanted backends left out because the listener or rule is at its quota.
+	OverQuota int
 }
 
 // Changes are the writes one pass made for one binding.

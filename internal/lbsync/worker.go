@@ -53,7 +53,13 @@ type worker struct {
 	listeners listenerCache
 	vpc       vpcCache
 	targets   map[string]*targetCache
-	failures  int
+	// unroutable holds the addresses the cloud refused as not routable from the load balancer,
+	// with when; they are not sent again for unroutableTTL.
+	unroutable map[string]time.Time
+	quota      quotaCache
+	// again asks for another pass at once: a wanted backend vanished during this one.
+	again    bool
+	failures int
 }
 
 func newWorker(lbID string, s *Syncer) *worker {
@@ -62,6 +68,8 @@ func newWorker(lbID string, s *Syncer) *worker {
 		bindings: map[types.NamespacedName]*entry{},
 		dirty:    make(chan struct{}, 1),
 		targets:  map[string]*targetCache{},
+
+		unroutable: map[string]time.Time{},
 	}
 }
 
@@ -164,6 +172,13 @@ func (w *worker) run(ctx context.Context) {
 		}
 		if at, ok := w.nextRecheck(); ok {
 			recheck = clk.After(at.Sub(clk.Now()))
+		}
+		if w.again {
+			w.again = false
+			w.mu.Lock()
+			w.changed = true // wakes the worker even while it backs off
+			w.markDirty()
+			w.mu.Unlock()
 		}
 	}
 }

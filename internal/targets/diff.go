@@ -93,15 +93,16 @@ type Plan struct {
 	// tag or none. They are not ours: the binding neither changes them nor registers over them,
 	// and waits for their owner to remove them.
 	Conflicts []Target
-	// Adopted (exclusive only) holds backends at a wanted key that carry another tag or none.
-	// They already send traffic to the right place, so the binding keeps them as its own rather
-	// than taking a serving backend out just to re-tag it.
-	Adopted []Target
+	// Retag (exclusive only) holds backends at a wanted key that carry another tag or none, with
+	// the owner tag they must get (BatchModifyTargetTag). They already send traffic to the right
+	// place, so the binding adopts them in place rather than taking a serving backend out just to
+	// register it again with its tag.
+	Retag []Target
 }
 
-// Empty reports whether the plan has no writes; Conflicts and Adopted are not writes.
+// Empty reports whether the plan has no writes; Conflicts are not writes.
 func (p Plan) Empty() bool {
-	return len(p.Register) == 0 && len(p.ModifyWeight) == 0 && len(p.Deregister) == 0
+	return len(p.Register) == 0 && len(p.ModifyWeight) == 0 && len(p.Deregister) == 0 && len(p.Retag) == 0
 }
 
 // Diff plans the writes that make the binding's part of actual equal to desired. It is minimal:
@@ -111,9 +112,9 @@ func (p Plan) Empty() bool {
 // Ownership of a backend at a wanted key:
 //   - none there: register it with opts.OwnerTag (unless it is draining);
 //   - our tag: keep it and fix its weight;
-//   - another tag or none, exclusive: adopt it (keep it, fix its weight, report it in Adopted).
-//     The CLB cannot re-tag a backend, and deregistering it to re-register would cut a serving
-//     backend, and with a re-created binding every backend at once;
+//   - another tag or none, exclusive: adopt it (keep it, fix its weight, re-tag it in place).
+//     Deregistering it to register it again would cut a serving backend, and with a re-created
+//     binding every backend at once;
 //   - another tag or none, multiCluster: report a conflict and leave it alone. The key may be a
 //     pod IP that another cluster still has registered; its owner deregisters it, and the next
 //     Diff registers ours.
@@ -142,7 +143,9 @@ func Diff(desired, actual []Target, opts DiffOptions) Plan {
 			}
 		default:
 			if got.Tag != opts.OwnerTag {
-				plan.Adopted = append(plan.Adopted, got)
+				retag := got
+				retag.Tag = opts.OwnerTag
+				plan.Retag = append(plan.Retag, retag)
 			}
 			if got.Weight != w.Weight {
 				got.Weight = w.Weight
@@ -169,6 +172,10 @@ func Apply(actual []Target, plan Plan) []Target {
 	for _, t := range plan.ModifyWeight {
 		weights[t.Key] = t.Weight
 	}
+	tags := make(map[Key]string, len(plan.Retag))
+	for _, t := range plan.Retag {
+		tags[t.Key] = t.Tag
+	}
 	out := make([]Target, 0, len(actual)+len(plan.Register))
 	for _, t := range actual {
 		if gone[t.Key] {
@@ -176,6 +183,9 @@ func Apply(actual []Target, plan Plan) []Target {
 		}
 		if w, ok := weights[t.Key]; ok {
 			t.Weight = w
+		}
+		if tag, ok := tags[t.Key]; ok {
+			t.Tag = tag
 		}
 		out = append(out, t)
 	}

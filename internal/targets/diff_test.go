@@ -118,13 +118,13 @@ func TestDiff(t *testing.T) {
 			want:    Plan{ModifyWeight: []Target{eni(1, 20, ourTag)}},
 		},
 		{
-			name:    "exclusive: a foreign backend at a wanted key is adopted, not re-registered",
+			name:    "exclusive: a foreign backend at a wanted key is adopted and re-tagged in place, not re-registered",
 			desired: []Target{eni(1, 10, ""), eni(2, 10, "")},
 			actual:  []Target{eni(1, 30, otherTag), eni(2, 10, "")},
 			opts:    exclusive,
 			want: Plan{
 				ModifyWeight: []Target{eni(1, 10, otherTag)},
-				Adopted:      []Target{eni(1, 30, otherTag), eni(2, 10, "")},
+				Retag:        []Target{eni(1, 30, ourTag), eni(2, 10, ourTag)},
 			},
 		},
 		{

@@ -8,6 +8,8 @@
 local degradedReasons = {
   LoadBalancerNotFound = true,
   LoadBalancerInAnotherVPC = true,
+  BackendNotRoutable = true,
+  QuotaExceeded = true,
   ListenerNotFound = true,
   RuleNotFound = true,
   ServiceNotFound = true,
