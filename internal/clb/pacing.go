@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // A load balancer stays busy for a while after a synchronous batch write returns: the next write
@@ -53,22 +51,18 @@ func (c *Client) settle(ctx context.Context, lbID string) error {
 	if id == "" {
 		return nil
 	}
-	backoff := wait.Backoff{Duration: firstPacingPoll, Factor: 2, Cap: c.taskPoll, Steps: 1 << 20}
 	ctx, cancel := context.WithTimeout(ctx, c.taskTimeout)
 	defer cancel()
-	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+	for delay := firstPacingPoll; ; delay = min(2*delay, c.taskPoll) {
 		status, err := c.taskStatus(ctx, id)
-		if err != nil {
-			return false, err
+		if err != nil || status != taskRunning {
+			return nil
 		}
-		return status != taskRunning, nil
-	})
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return context.Cause(ctx)
-	default:
-		return nil
+		if err := sleep(ctx, delay); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil // waited long enough: the write retries a busy answer
+			}
+			return err
+		}
 	}
 }
