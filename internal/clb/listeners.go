@@ -1,10 +1,12 @@
 package clb
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
@@ -50,6 +52,14 @@ type HealthCheck struct {
 	// SourceIPType selects the probe source: 0 the CLB VIP, 1 100.64.0.0/10,
 	// which pod security groups and NetworkPolicies must allow. Nil keeps it.
 	SourceIPType *int64
+	// HTTPVersion of an HTTP check of an L4 listener, which requires it:
+	// HTTP/1.0 or HTTP/1.1.
+	HTTPVersion string
+	// ContextType (HEX or TEXT), SendContext and RecvContext make a CUSTOM
+	// check of a TCP or UDP listener: what to send, and what the answer holds.
+	ContextType string
+	SendContext string
+	RecvContext string
 }
 
 // DescribeListeners returns the listeners of lbID with the given IDs, or all
@@ -175,6 +185,10 @@ func toSDKHealthCheck(hc HealthCheck) *clbapi.HealthCheck {
 		HttpCheckMethod: optional(hc.HTTPCheckMethod),
 		CheckPort:       optionalInt(hc.CheckPort),
 		SourceIpType:    hc.SourceIPType,
+		HttpVersion:     optional(hc.HTTPVersion),
+		ContextType:     optional(hc.ContextType),
+		SendContext:     optional(hc.SendContext),
+		RecvContext:     optional(hc.RecvContext),
 	}
 }
 
@@ -194,6 +208,10 @@ func fromSDKHealthCheck(h *clbapi.HealthCheck) *HealthCheck {
 		HTTPCheckDomain:    str(h.HttpCheckDomain),
 		HTTPCheckMethod:    str(h.HttpCheckMethod),
 		CheckPort:          i64(h.CheckPort),
+		HTTPVersion:        str(h.HttpVersion),
+		ContextType:        str(h.ContextType),
+		SendContext:        str(h.SendContext),
+		RecvContext:        str(h.RecvContext),
 	}
 	if h.SourceIpType != nil {
 		hc.SourceIPType = new(*h.SourceIpType)
@@ -206,4 +224,208 @@ func optionalInt(v int64) *int64 {
 		return nil
 	}
 	return &v
+}
+
+// Health-check types, as HealthCheck.CheckType names them.
+const (
+	CheckTCP    = "TCP"
+	CheckHTTP   = "HTTP"
+	CheckHTTPS  = "HTTPS"
+	CheckGRPC   = "GRPC"
+	CheckPING   = "PING"
+	CheckCUSTOM = "CUSTOM"
+)
+
+// Defaults the controller sends for fields the API requires or defaults.
+const (
+	// DefaultHTTPVersion is sent with an HTTP check of an L4 listener that names none.
+	DefaultHTTPVersion = "HTTP/1.1"
+	// DefaultHTTPCode counts every status class as healthy, as the API does.
+	DefaultHTTPCode = 31
+	// MaxCustomContext bounds SendContext and RecvContext.
+	MaxCustomContext = 500
+)
+
+// healthCheckTypes are the check types of each listener protocol (of its rules, for HTTP and
+// HTTPS), as the SDK documents HealthCheck.CheckType.
+var healthCheckTypes = map[string][]string{
+	"UDP":     {CheckPING, CheckCUSTOM},
+	"TCP":     {CheckTCP, CheckHTTP, CheckCUSTOM},
+	"TCP_SSL": {CheckTCP, CheckHTTP},
+	"QUIC":    {CheckTCP, CheckHTTP},
+	"HTTP":    {CheckHTTP, CheckGRPC},
+	"HTTPS":   {CheckHTTP, CheckHTTPS, CheckGRPC},
+}
+
+// HealthCheckTypes returns the check types the API accepts on a listener of protocol, or on
+// its rules for HTTP and HTTPS; nil for an unknown protocol.
+func HealthCheckTypes(protocol string) []string {
+	return slices.Clone(healthCheckTypes[strings.ToUpper(protocol)])
+}
+
+// IsLayer7 reports whether protocol is HTTP or HTTPS, whose checks belong to rules.
+func IsLayer7(protocol string) bool {
+	return strings.EqualFold(protocol, "HTTP") || strings.EqualFold(protocol, "HTTPS")
+}
+
+// DefaultHealthCheckType is the check type of a listener (rule, for HTTP and HTTPS) that was
+// never given one: PING for UDP, HTTP for rules, TCP otherwise.
+func DefaultHealthCheckType(protocol string) string {
+	switch {
+	case strings.EqualFold(protocol, "UDP"):
+		return CheckPING
+	case IsLayer7(protocol):
+		return CheckHTTP
+	}
+	return CheckTCP
+}
+
+// InvalidHealthCheckError is a health check the CLB API refuses on a listener of Protocol.
+type InvalidHealthCheckError struct {
+	// Field is the HealthCheck field at fault, as the API names it: CheckType, HttpCheckDomain,
+	// HttpVersion, ContextType, SendContext or RecvContext.
+	Field    string
+	Protocol string
+	// Problem says what is wrong, in words that follow the field's name; Fix what would do.
+	Problem string
+	Fix     string
+}
+
+func (e *InvalidHealthCheckError) Error() string {
+	return "HealthCheck." + e.Field + " " + e.Problem + "; " + e.Fix
+}
+
+// MergeHealthCheck returns cur with every field that want sets over it, as ModifyListener and
+// ModifyRule apply a health check: Enabled always, the zero fields of want not at all.
+func MergeHealthCheck(cur, want HealthCheck) HealthCheck {
+	out := cur
+	out.Enabled = want.Enabled
+	setString := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	setInt := func(dst *int64, v int64) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	setString(&out.CheckType, want.CheckType)
+	setInt(&out.TimeoutSeconds, want.TimeoutSeconds)
+	setInt(&out.IntervalSeconds, want.IntervalSeconds)
+	setInt(&out.HealthyThreshold, want.HealthyThreshold)
+	setInt(&out.UnhealthyThreshold, want.UnhealthyThreshold)
+	setInt(&out.HTTPCode, want.HTTPCode)
+	setString(&out.HTTPCheckPath, want.HTTPCheckPath)
+	setString(&out.HTTPCheckDomain, want.HTTPCheckDomain)
+	setString(&out.HTTPCheckMethod, want.HTTPCheckMethod)
+	setInt(&out.CheckPort, want.CheckPort)
+	if want.SourceIPType != nil {
+		out.SourceIPType = new(*want.SourceIPType)
+	}
+	setString(&out.HTTPVersion, want.HTTPVersion)
+	setString(&out.ContextType, want.ContextType)
+	setString(&out.SendContext, want.SendContext)
+	setString(&out.RecvContext, want.RecvContext)
+	return out
+}
+
+// CompleteHealthCheck adds to want what the API requires or defaults and want leaves out, unless
+// cur (the listener's or rule's check now, nil when unknown) has it already: HttpVersion
+// HTTP/1.1 for an HTTP check of an L4 listener, and HttpCode 31 for HTTP and HTTPS checks.
+func CompleteHealthCheck(protocol string, cur *HealthCheck, want HealthCheck) HealthCheck {
+	var now HealthCheck
+	if cur != nil {
+		now = *cur
+	}
+	merged := MergeHealthCheck(now, want)
+	checkType := cmp.Or(strings.ToUpper(merged.CheckType), DefaultHealthCheckType(protocol))
+	if checkType == CheckHTTP && !IsLayer7(protocol) && merged.HTTPVersion == "" {
+		want.HTTPVersion = DefaultHTTPVersion
+	}
+	if (checkType == CheckHTTP || checkType == CheckHTTPS) && merged.HTTPCode == 0 {
+		want.HTTPCode = DefaultHTTPCode
+	}
+	return want
+}
+
+// ValidateHealthCheck checks hc, a listener's or rule's check as it is to be (see
+// MergeHealthCheck), against what the API accepts on a listener of protocol, and returns an
+// *InvalidHealthCheckError when it would be refused. An empty CheckType is the protocol's
+// default. The ranges of the numeric fields are not checked here: the CRD enforces them.
+func ValidateHealthCheck(protocol string, hc HealthCheck) error {
+	protocol = strings.ToUpper(protocol)
+	refuse := func(field, problem, fix string) error {
+		return &InvalidHealthCheckError{Field: field, Protocol: protocol, Problem: problem, Fix: fix}
+	}
+	what := "a " + protocol + " listener"
+	if IsLayer7(protocol) {
+		what = "a rule of a " + protocol + " listener"
+	}
+	checkType := cmp.Or(strings.ToUpper(hc.CheckType), DefaultHealthCheckType(protocol))
+	if allowed := healthCheckTypes[protocol]; !slices.Contains(allowed, checkType) {
+		return refuse("CheckType", checkType+" is not supported on "+what, "use "+orList(allowed))
+	}
+	if v := hc.HTTPVersion; v != "" && v != "HTTP/1.0" && v != "HTTP/1.1" {
+		return refuse("HttpVersion", v+" is not an HTTP version the check speaks", "use HTTP/1.0 or HTTP/1.1")
+	}
+	if checkType == CheckHTTP && !IsLayer7(protocol) {
+		if hc.HTTPCheckDomain == "" {
+			return refuse("HttpCheckDomain", "is required by an HTTP check on "+what, "set the host name the check sends")
+		}
+		if hc.HTTPVersion == "" {
+			return refuse("HttpVersion", "is required by an HTTP check on "+what, "use HTTP/1.0 or HTTP/1.1")
+		}
+	}
+	if checkType != CheckCUSTOM {
+		return nil
+	}
+	switch hc.ContextType {
+	case "HEX", "TEXT":
+	case "":
+		return refuse("ContextType", "is required by a CUSTOM check", "use HEX or TEXT")
+	default:
+		return refuse("ContextType", hc.ContextType+" is not a context type", "use HEX or TEXT")
+	}
+	for _, f := range []struct{ name, v string }{{"SendContext", hc.SendContext}, {"RecvContext", hc.RecvContext}} {
+		switch {
+		case f.v == "":
+			return refuse(f.name, "is required by a CUSTOM check", "set it")
+		case len(f.v) > MaxCustomContext:
+			return refuse(f.name, fmt.Sprintf("is %d characters long", len(f.v)), fmt.Sprintf("shorten it to %d", MaxCustomContext))
+		case strings.ContainsFunc(f.v, func(r rune) bool { return r < ' ' || r > '~' }):
+			return refuse(f.name, "holds characters that are not visible ASCII", "use only ASCII characters from space to ~")
+		case hc.ContextType == "HEX" && (len(f.v)%2 != 0 || strings.Trim(f.v, "0123456789ABCDEF") != ""):
+			return refuse(f.name, "is not hexadecimal while ContextType is HEX",
+				"use an even number of the characters 0-9 and A-F, or ContextType TEXT")
+		}
+	}
+	return nil
+}
+
+// SatisfiedBy reports whether cur, a listener's or rule's check now, already has every field
+// that want sets, so that writing want would change nothing.
+func (want HealthCheck) SatisfiedBy(cur *HealthCheck) bool {
+	if cur == nil || cur.Enabled != want.Enabled {
+		return false
+	}
+	same := func(w, c string) bool { return w == "" || strings.EqualFold(w, c) }
+	exact := func(w, c string) bool { return w == "" || w == c }
+	num := func(w, c int64) bool { return w == 0 || w == c }
+	return same(want.CheckType, cur.CheckType) && num(want.TimeoutSeconds, cur.TimeoutSeconds) &&
+		num(want.IntervalSeconds, cur.IntervalSeconds) && num(want.HealthyThreshold, cur.HealthyThreshold) &&
+		num(want.UnhealthyThreshold, cur.UnhealthyThreshold) && num(want.HTTPCode, cur.HTTPCode) &&
+		exact(want.HTTPCheckPath, cur.HTTPCheckPath) && same(want.HTTPCheckDomain, cur.HTTPCheckDomain) &&
+		same(want.HTTPCheckMethod, cur.HTTPCheckMethod) && num(want.CheckPort, cur.CheckPort) &&
+		(want.SourceIPType == nil || (cur.SourceIPType != nil && *cur.SourceIPType == *want.SourceIPType)) &&
+		same(want.HTTPVersion, cur.HTTPVersion) && same(want.ContextType, cur.ContextType) &&
+		exact(want.SendContext, cur.SendContext) && exact(want.RecvContext, cur.RecvContext)
+}
+
+// orList joins ["a", "b", "c"] as "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }

@@ -37,7 +37,7 @@ func newEnv(t *testing.T, mutate func(*Config)) *env {
 	t.Helper()
 	sim := clbsim.New(clbsim.Options{
 		SecretID: testSecretID, SecretKey: testSecretKey, Region: testRegion,
-		VpcID: "vpc-test", DefaultQPS: -1, MaxTargetsPerLB: 100000,
+		VpcID: "vpc-test", DefaultQPS: -1, MaxTargetsPerRule: 100000,
 	})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() {
@@ -426,7 +426,9 @@ func TestTargetsListenersAndHealthRoundTrip(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	got, err := e.c.DescribeTargets(ctx, lb, nil)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got).To(ConsistOf(targets), "weight 0 and tags survive the round trip")
+	g.Expect(withoutReported(got.Targets)).To(ConsistOf(targets), "weight 0 and tags survive the round trip")
+	g.Expect(got.Listeners).To(ConsistOf(tcp, web))
+	g.Expect(got.Missing([]string{tcp, "lbl-gone0000"})).To(Equal([]string{"lbl-gone0000"}))
 
 	e.sim.SetHealth(clbsim.HealthSelector{IP: "10.0.0.1"}, "Alive")
 	e.sim.SetHealth(clbsim.HealthSelector{IP: "10.0.0.2"}, "Dead")
