@@ -56,7 +56,7 @@ const (
 // writeActions are all CLB actions that change backends.
 var writeActions = []string{
 	"RegisterTargets", "DeregisterTargets", "BatchRegisterTargets", "BatchDeregisterTargets",
-	"ModifyTargetWeight", "BatchModifyTargetWeight",
+	"ModifyTargetWeight", "BatchModifyTargetWeight", "BatchModifyTargetTag",
 }
 
 // badInput is one row of the table. arrange builds the row's world, which may write to the

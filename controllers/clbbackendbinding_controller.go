@@ -320,6 +320,12 @@ func (r *CLBBackendBindingReconciler) Synced(key types.NamespacedName, uid types
 		for _, e := range changeEvents(c) {
 			r.Recorder.Eventf(ref, nil, corev1.EventTypeNormal, e.reason, "Sync", "%s", e.note)
 		}
+		if c.Vanished > 0 {
+			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, backendsVanishedReason, "Sync",
+				"%d backends of %s were no longer on the CLB when the controller went to change them: someone removed them "+
+					"by hand or with another tool; they were left out of the write, and wanted ones are registered again",
+				c.Vanished, scopeOf(c.ListenerID, c.LocationID))
+		}
 		if c.Degraded != "" {
 			// The writes went through, but the cloud failed, throttled or slowed calls on the way.
 			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, cloudRetriedReason, "Sync", "%s", c.Degraded)
@@ -349,6 +355,9 @@ func (r *CLBBackendBindingReconciler) warnNewCondition(stored, b *networkingv1al
 
 // cloudRetriedReason is the Event reason of a pass whose writes succeeded only after retries.
 const cloudRetriedReason = "CloudRetried"
+
+// backendsVanishedReason is the Event reason of a pass that found backends removed out of band.
+const backendsVanishedReason = "BackendsRemovedOutOfBand"
 
 type changeEvent struct{ reason, note string }
 

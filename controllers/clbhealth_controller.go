@@ -43,11 +43,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/health"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
 )
 
 // podGateIndex indexes pods by the condition types of their readiness gates that are ours.
@@ -60,19 +62,25 @@ type HealthView interface {
 	View(lbID string) (health.Snapshot, bool)
 }
 
-// HealthCheckWriter applies CLBHealth spec.healthCheck to the listener or rule.
-type HealthCheckWriter interface {
-	ModifyListenerHealthCheck(ctx context.Context, lbID, listenerID string, hc clb.HealthCheck) error
-	ModifyRuleHealthCheck(ctx context.Context, lbID, listenerID, locationID string, hc clb.HealthCheck) error
+// HealthCheckSyncer is what the reconciler needs from internal/lbsync to apply spec.healthCheck:
+// the load balancer's worker writes it, as it writes backends, so that two writes never race on
+// one load balancer (the CLB refuses the second with FailedOperation.ResourceInOperating).
+type HealthCheckSyncer interface {
+	SetHealthCheck(key types.NamespacedName, lbID string, req lbsync.HealthCheckRequest)
+	ClearHealthCheck(key types.NamespacedName)
+	HealthCheckResult(key types.NamespacedName) (lbsync.HealthCheckOutcome, bool)
 }
 
 // CLBHealthReconciler publishes the CLB's health view of a binding's backends to its CLBHealth
-// status and to the readiness gates of its pods. Requests are named after the binding.
+// status and to the readiness gates of its pods, and has spec.healthCheck applied to the
+// listener or rule. Requests are named after the binding.
 type CLBHealthReconciler struct {
 	client.Client
 	Health HealthView
-	Cloud  HealthCheckWriter
-	Clock  clock.Clock
+	// Checks applies spec.healthCheck; nil leaves every listener's health check alone.
+	Checks   HealthCheckSyncer
+	Recorder recorder.EventRecorder
+	Clock    clock.Clock
 	// MaxConcurrentReconciles bounds parallel reconciles (default 1).
 	MaxConcurrentReconciles int
 
@@ -95,6 +103,9 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	if apierrors.IsNotFound(err) || !binding.DeletionTimestamp.IsZero() {
 		r.Health.Unwatch(req.NamespacedName)
+		if r.Checks != nil {
+			r.Checks.ClearHealthCheck(req.NamespacedName)
+		}
 		requeue, err := r.releaseGates(ctx, req.NamespacedName, err == nil)
 		return ctrl.Result{RequeueAfter: requeue}, err
 	}
@@ -116,21 +127,16 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	r.Health.Watch(req.NamespacedName, binding.Spec.LoadBalancerID, waiting || !ready)
 
 	stored := hc.DeepCopy()
-	applyErr := r.applyHealthCheck(ctx, &binding, hc)
+	r.syncHealthCheck(&binding, hc)
 	setHealthStatus(hc, healthObservation{
 		targets: mine(inScope, binding.Spec.MultiCluster, podOf), podOf: podOf,
 		readAt: view.ReadAt, readErr: view.Err, now: r.Clock.Now(), previous: stored.Status.UnhealthyTargets,
 	})
-	if applyErr == nil {
-		hc.Status.ObservedGeneration = hc.Generation
-	}
 	if !equality.Semantic.DeepEqual(stored.Status, hc.Status) {
 		if err := r.Status().Patch(ctx, hc, client.MergeFrom(stored)); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("writing status of CLBHealth %s: %w", req.NamespacedName, err))
 		}
-	}
-	if applyErr != nil {
-		return ctrl.Result{}, applyErr
+		r.warnHealthCheck(stored, hc)
 	}
 	if requeue > 0 {
 		return ctrl.Result{RequeueAfter: requeue}, nil
@@ -322,29 +328,56 @@ func (r *CLBHealthReconciler) podsByIP(ctx context.Context, b *networkingv1alpha
 	return out, nil
 }
 
-// applyHealthCheck writes spec.healthCheck to the listener or rule once per generation. Absent
-// means the controller never touches the health-check settings.
-func (r *CLBHealthReconciler) applyHealthCheck(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding, hc *networkingv1alpha1.CLBHealth) error {
-	spec := hc.Spec.HealthCheck
-	if spec == nil || hc.Status.ObservedGeneration == hc.Generation || r.Cloud == nil || b.Status.ListenerID == "" {
-		return nil
+// syncHealthCheck hands spec.healthCheck to the load balancer's worker, which validates it
+// against the listener's protocol and writes it, and sets the HealthCheckApplied condition and
+// observedGeneration from the worker's last outcome. The worker reports each new outcome through
+// healthCheckDone, which queues the binding again.
+func (r *CLBHealthReconciler) syncHealthCheck(b *networkingv1alpha1.CLBBackendBinding, hc *networkingv1alpha1.CLBHealth) {
+	key := client.ObjectKeyFromObject(hc)
+	if hc.Spec.HealthCheck == nil || r.Checks == nil {
+		if r.Checks != nil {
+			r.Checks.ClearHealthCheck(key)
+		}
+		meta.RemoveStatusCondition(&hc.Status.Conditions, networkingv1alpha1.HealthCheckAppliedCondition)
+		hc.Status.ObservedGeneration = hc.Generation
+		return
 	}
-	want := clb.HealthCheck{
-		Enabled: ptr.Deref(spec.Enabled, true), CheckType: string(spec.Type),
-		IntervalSeconds: int64(ptr.Deref(spec.IntervalSeconds, 0)), TimeoutSeconds: int64(ptr.Deref(spec.TimeoutSeconds, 0)),
-		HealthyThreshold: int64(ptr.Deref(spec.HealthyThreshold, 0)), UnhealthyThreshold: int64(ptr.Deref(spec.UnhealthyThreshold, 0)),
-		HTTPCode: int64(ptr.Deref(spec.HTTPCodes, 0)), HTTPCheckPath: spec.HTTPPath, HTTPCheckDomain: spec.HTTPDomain,
+	var req *lbsync.HealthCheckRequest
+	var outcome *lbsync.HealthCheckOutcome
+	if b.Status.ListenerID != "" {
+		req = &lbsync.HealthCheckRequest{ListenerID: b.Status.ListenerID, LocationID: b.Status.LocationID,
+			Check: lbsync.HealthCheckFromSpec(hc.Spec.HealthCheck), Generation: hc.Generation}
+		r.Checks.SetHealthCheck(key, b.Spec.LoadBalancerID, *req)
+		if o, ok := r.Checks.HealthCheckResult(key); ok && o.For(*req) {
+			outcome = &o
+		}
 	}
-	var err error
-	if b.Status.LocationID != "" {
-		err = r.Cloud.ModifyRuleHealthCheck(ctx, b.Spec.LoadBalancerID, b.Status.ListenerID, b.Status.LocationID, want)
-	} else {
-		err = r.Cloud.ModifyListenerHealthCheck(ctx, b.Spec.LoadBalancerID, b.Status.ListenerID, want)
+	c, observed := healthCheckCondition(hc, b, outcome)
+	meta.SetStatusCondition(&hc.Status.Conditions, c)
+	if observed {
+		hc.Status.ObservedGeneration = hc.Generation
 	}
-	if err != nil {
-		return fmt.Errorf("applying spec.healthCheck of CLBHealth %s/%s to %s: %w", hc.Namespace, hc.Name, b.Status.ListenerID, err)
+}
+
+// warnHealthCheck records a Warning event when the HealthCheckApplied condition newly reports
+// a refusal or a failure.
+func (r *CLBHealthReconciler) warnHealthCheck(stored, hc *networkingv1alpha1.CLBHealth) {
+	c := meta.FindStatusCondition(hc.Status.Conditions, networkingv1alpha1.HealthCheckAppliedCondition)
+	old := meta.FindStatusCondition(stored.Status.Conditions, networkingv1alpha1.HealthCheckAppliedCondition)
+	if r.Recorder == nil || c == nil || c.Status != metav1.ConditionFalse || c.Reason == networkingv1alpha1.HealthCheckApplyingReason ||
+		(old != nil && old.Reason == c.Reason && old.Message == c.Message) {
+		return
 	}
-	return nil
+	r.Recorder.Eventf(hc, nil, corev1.EventTypeWarning, c.Reason, "ApplyHealthCheck", "%s", c.Message)
+}
+
+// healthCheckDone queues the binding whose health-check request has a new outcome.
+func (r *CLBHealthReconciler) healthCheckDone(key types.NamespacedName) {
+	b := &networkingv1alpha1.CLBBackendBinding{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	select {
+	case r.healthEvents <- event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]{Object: b}:
+	default: // flooded: the next health poll queues it again
+	}
 }
 
 // backendsInScope indexes by IP (or instance ID) the backends on the binding's listener or rule.

@@ -22,8 +22,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	. "github.com/onsi/gomega/gstruct"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -180,6 +182,54 @@ var _ = Describe("CLBHealth controller and pod readiness gates", func() {
 		expectGate(pods, corev1.ConditionTrue, networkingv1alpha1.GateBindingDeletedReason)
 	})
 
+	It("refuses a health check the listener's protocol does not take, without writing it, and applies a fixed one once", func() {
+		f := newFixture()
+		f.service("web", corev1.ServiceTypeClusterIP)
+		lis := f.listener(80) // TCP
+		key := f.binding(binding, lis, "web")
+		Eventually(func() string { return f.get(key).Status.ListenerID }).Should(Equal(lis))
+		writesBefore := modifyListenerCalls()
+
+		By("setting a PING check, which a TCP listener does not take")
+		setHealthCheck(key, &networkingv1alpha1.HealthCheckSpec{Type: networkingv1alpha1.HealthCheckPING})
+		Eventually(func(g Gomega) {
+			c := healthCheckApplied(g, key)
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Reason).To(Equal(networkingv1alpha1.HealthCheckInvalidReason))
+			g.Expect(c.Message).To(And(ContainSubstring("listener "+lis), ContainSubstring("is TCP"),
+				ContainSubstring("spec.healthCheck.type PING"), ContainSubstring("use TCP, HTTP or CUSTOM")))
+		}).Should(Succeed())
+		Eventually(func() []eventsv1.Event { return healthWarnings(key) }).Should(ConsistOf(And(
+			HaveField("Reason", networkingv1alpha1.HealthCheckInvalidReason), HaveField("Note", ContainSubstring("spec.healthCheck.type")))))
+
+		By("never writing it, nor trying again while nothing changes")
+		Consistently(modifyListenerCalls, 2*time.Second).Should(Equal(writesBefore))
+		Expect(healthWarnings(key)).To(ConsistOf(HaveField("Series", BeNil())), "one Warning event, not repeated")
+
+		By("writing the check once it is fixed, with the HTTP version and codes the API requires")
+		setHealthCheck(key, &networkingv1alpha1.HealthCheckSpec{Type: networkingv1alpha1.HealthCheckHTTP,
+			HTTPDomain: "web.example.com", HTTPPath: "/healthz"})
+		Eventually(func(g Gomega) {
+			c := healthCheckApplied(g, key)
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(c.Reason).To(Equal(networkingv1alpha1.HealthCheckAppliedReason))
+			var h networkingv1alpha1.CLBHealth
+			g.Expect(k8sClient.Get(ctx, key, &h)).To(Succeed())
+			g.Expect(h.Status.ObservedGeneration).To(Equal(h.Generation))
+		}).Should(Succeed())
+		Expect(modifyListenerCalls()).To(Equal(writesBefore + 1))
+		ls, err := cloud.DescribeListeners(ctx, f.lbID, lis)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ls[0].HealthCheck).To(PointTo(MatchFields(IgnoreExtras, Fields{
+			"CheckType": Equal("HTTP"), "HTTPCheckDomain": Equal("web.example.com"), "HTTPCheckPath": Equal("/healthz"),
+			"HTTPVersion": Equal("HTTP/1.1"), "HTTPCode": BeEquivalentTo(31),
+		})))
+
+		By("not writing it again when the CLBHealth changes elsewhere")
+		setPolicy(key, networkingv1alpha1.ReadinessPolicyFollowHealth)
+		Consistently(modifyListenerCalls, time.Second).Should(Equal(writesBefore + 1))
+	})
+
 	It("counts the Service's pods that lack the binding's gate", func() {
 		f := newFixture()
 		f.service("web", corev1.ServiceTypeClusterIP)
@@ -191,3 +241,49 @@ var _ = Describe("CLBHealth controller and pod readiness gates", func() {
 		Eventually(func() int32 { return f.get(key).Status.PodsMissingGate }).Should(BeEquivalentTo(2))
 	})
 })
+
+// setHealthCheck sets spec.healthCheck of the binding's CLBHealth, once the controller created it.
+func setHealthCheck(key types.NamespacedName, hc *networkingv1alpha1.HealthCheckSpec) {
+	GinkgoHelper()
+	Eventually(func() error {
+		var h networkingv1alpha1.CLBHealth
+		if err := k8sClient.Get(ctx, key, &h); err != nil {
+			return err
+		}
+		patch := client.MergeFrom(h.DeepCopy())
+		h.Spec.HealthCheck = hc
+		return k8sClient.Patch(ctx, &h, patch)
+	}).Should(Succeed())
+}
+
+// healthCheckApplied returns the HealthCheckApplied condition of a CLBHealth.
+func healthCheckApplied(g Gomega, key types.NamespacedName) metav1.Condition {
+	var h networkingv1alpha1.CLBHealth
+	g.Expect(k8sClient.Get(ctx, key, &h)).To(Succeed())
+	c := meta.FindStatusCondition(h.Status.Conditions, networkingv1alpha1.HealthCheckAppliedCondition)
+	g.Expect(c).NotTo(BeNil(), "no %s condition: %+v", networkingv1alpha1.HealthCheckAppliedCondition, h.Status.Conditions)
+	g.Expect(c.ObservedGeneration).To(Equal(h.Generation))
+	return *c
+}
+
+// healthWarnings lists the Warning events recorded on a CLBHealth.
+func healthWarnings(key types.NamespacedName) []eventsv1.Event {
+	var list eventsv1.EventList
+	Expect(k8sClient.List(ctx, &list, client.InNamespace(key.Namespace))).To(Succeed())
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "CLBHealth" && e.Regarding.Name == key.Name && e.Type == corev1.EventTypeWarning {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// modifyListenerCalls counts the ModifyListener calls clbsim received, failed ones included.
+func modifyListenerCalls() int {
+	n := 0
+	for _, c := range sim.Calls()["ModifyListener"] {
+		n += c
+	}
+	return n
+}

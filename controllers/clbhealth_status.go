@@ -28,6 +28,7 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
 )
 
 // maxUnhealthyListed caps status.unhealthyTargets (the CRD allows 50).
@@ -165,4 +166,29 @@ func healthReadyCondition(h *networkingv1alpha1.CLBHealth, o healthObservation) 
 		c.Message = fmt.Sprintf("all %d backends are healthy", st.Registered)
 	}
 	return c
+}
+
+// healthCheckCondition is the HealthCheckApplied condition of a CLBHealth with spec.healthCheck,
+// from the load balancer worker's outcome of its current request (nil while there is none).
+// observed is true when the outcome stays as it is for this generation of the CLBHealth.
+func healthCheckCondition(h *networkingv1alpha1.CLBHealth, b *networkingv1alpha1.CLBBackendBinding,
+	out *lbsync.HealthCheckOutcome) (c metav1.Condition, observed bool) {
+	c = metav1.Condition{Type: networkingv1alpha1.HealthCheckAppliedCondition, Status: metav1.ConditionFalse,
+		ObservedGeneration: h.Generation, Reason: networkingv1alpha1.HealthCheckApplyingReason}
+	where := scopeOf(b.Status.ListenerID, b.Status.LocationID) + " of " + b.Spec.LoadBalancerID
+	switch {
+	case b.Status.ListenerID == "":
+		c.Message = fmt.Sprintf("waiting for CLBBackendBinding %s to find its listener on %s", b.Name, b.Spec.LoadBalancerID)
+	case out == nil:
+		c.Message = "waiting for the controller to write spec.healthCheck to " + where
+	case out.Applied:
+		c.Status, c.Reason = metav1.ConditionTrue, networkingv1alpha1.HealthCheckAppliedReason
+		c.Message = where + " has the settings of spec.healthCheck"
+	default:
+		c.Reason, c.Message = out.Reason, out.Message
+		if !out.RetryAt.IsZero() {
+			c.Message += "; the controller tries again"
+		}
+	}
+	return c, out != nil && out.Final()
 }

@@ -27,6 +27,7 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
 )
 
 func TestGateCondition(t *testing.T) {
@@ -148,4 +149,45 @@ func TestSetHealthStatus(t *testing.T) {
 		g.Expect(h.Status.UnhealthyTargets).To(HaveLen(maxUnhealthyListed))
 		g.Expect(h.Status.Unhealthy).To(BeEquivalentTo(80))
 	})
+}
+
+func TestHealthCheckCondition(t *testing.T) {
+	h := &networkingv1alpha1.CLBHealth{ObjectMeta: metav1.ObjectMeta{Name: "web", Generation: 3}}
+	b := &networkingv1alpha1.CLBBackendBinding{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec:   networkingv1alpha1.CLBBackendBindingSpec{LoadBalancerID: "lb-1"},
+		Status: networkingv1alpha1.CLBBackendBindingStatus{ListenerID: "lbl-1"}}
+	unresolved := b.DeepCopy()
+	unresolved.Status.ListenerID = ""
+	tests := []struct {
+		name         string
+		b            *networkingv1alpha1.CLBBackendBinding
+		out          *lbsync.HealthCheckOutcome
+		wantStatus   metav1.ConditionStatus
+		wantReason   string
+		wantMessage  string
+		wantObserved bool
+	}{
+		{"listener not resolved yet", unresolved, nil, metav1.ConditionFalse, networkingv1alpha1.HealthCheckApplyingReason,
+			"waiting for CLBBackendBinding web to find its listener on lb-1", false},
+		{"no outcome yet", b, nil, metav1.ConditionFalse, networkingv1alpha1.HealthCheckApplyingReason,
+			"waiting for the controller to write spec.healthCheck to listener lbl-1 of lb-1", false},
+		{"applied", b, &lbsync.HealthCheckOutcome{Applied: true}, metav1.ConditionTrue, networkingv1alpha1.HealthCheckAppliedReason,
+			"listener lbl-1 of lb-1 has the settings of spec.healthCheck", true},
+		{"refused", b, &lbsync.HealthCheckOutcome{Reason: networkingv1alpha1.HealthCheckInvalidReason, Message: "listener lbl-1 of lb-1 is UDP, and …"},
+			metav1.ConditionFalse, networkingv1alpha1.HealthCheckInvalidReason, "listener lbl-1 of lb-1 is UDP, and …", true},
+		{"failed, tried again", b, &lbsync.HealthCheckOutcome{Reason: networkingv1alpha1.HealthCheckCloudErrorReason, Message: "writing failed",
+			RetryAt: time.Unix(100, 0)}, metav1.ConditionFalse, networkingv1alpha1.HealthCheckCloudErrorReason,
+			"writing failed; the controller tries again", false},
+		{"waiting for the listener", b, &lbsync.HealthCheckOutcome{Reason: networkingv1alpha1.HealthCheckApplyingReason, Message: "waiting for listener"},
+			metav1.ConditionFalse, networkingv1alpha1.HealthCheckApplyingReason, "waiting for listener", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			c, observed := healthCheckCondition(h, tt.b, tt.out)
+			g.Expect(c).To(Equal(metav1.Condition{Type: networkingv1alpha1.HealthCheckAppliedCondition, Status: tt.wantStatus,
+				ObservedGeneration: 3, Reason: tt.wantReason, Message: tt.wantMessage}))
+			g.Expect(observed).To(Equal(tt.wantObserved))
+		})
+	}
 }

@@ -70,10 +70,13 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 	if err := bindings.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)
 	}
-	healthReconciler := &CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Cloud: deps.Cloud,
+	// Health checks are written by the same workers as backends: one writer per load balancer.
+	healthReconciler := &CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Checks: syncer,
+		Recorder:                mgr.GetEventRecorder("clbhealth-controller"),
 		MaxConcurrentReconciles: deps.MaxConcurrentReconciles}
 	if err := healthReconciler.SetupWithManager(mgr, poller); err != nil {
 		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
 	}
+	syncer.OnHealthCheck(healthReconciler.healthCheckDone)
 	return nil
 }

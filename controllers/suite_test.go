@@ -93,7 +93,7 @@ var _ = BeforeSuite(func() {
 
 	// The per-LB quota is raised above the documented 200 so that the batching test can need
 	// more than one 500-target call; everything else is clbsim's default (20 QPS per action).
-	simServer, err = simtest.Start(clbsim.Options{MaxTargetsPerLB: 5000}, GinkgoT().TempDir())
+	simServer, err = simtest.Start(clbsim.Options{MaxTargetsPerRule: 5000}, GinkgoT().TempDir())
 	Expect(err).NotTo(HaveOccurred())
 	sim = simServer.Sim
 	cloud, err = simServer.Client()

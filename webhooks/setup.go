@@ -22,11 +22,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
-// SetupWithManager registers both webhooks, their cache index and informers. Call it before the
+// SetupWithManager registers the webhooks, their cache index and informers. Call it before the
 // manager starts.
 func SetupWithManager(mgr ctrl.Manager) error {
 	if err := SetupCLBBackendBindingWebhookWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CLBBackendBinding webhook: %w", err)
+	}
+	if err := SetupCLBHealthWebhookWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CLBHealth webhook: %w", err)
 	}
 	if err := SetupPodWebhookWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the pod webhook: %w", err)

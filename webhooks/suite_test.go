@@ -182,9 +182,11 @@ func expectRepaired(g Gomega) {
 	g.Expect(mwc.Webhooks).To(Equal(want.Webhooks))
 	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 	g.Expect(k8sClient.Get(ctx, types.NamespacedName{Name: validatingName}, &vwc)).To(Succeed())
-	g.Expect(vwc.Webhooks).To(HaveLen(1))
+	g.Expect(vwc.Webhooks).To(HaveLen(2))
 	g.Expect(vwc.Webhooks[0].ClientConfig.CABundle).To(Equal(ca))
 	g.Expect(*vwc.Webhooks[0].ClientConfig.URL).To(Equal("https://localhost:" + strconv.Itoa(webhookPort) + "/validate-networking-clbind-io-v1alpha1-clbbackendbinding"))
+	g.Expect(vwc.Webhooks[1].ClientConfig.CABundle).To(Equal(ca))
+	g.Expect(*vwc.Webhooks[1].ClientConfig.URL).To(Equal("https://localhost:" + strconv.Itoa(webhookPort) + "/validate-networking-clbind-io-v1alpha1-clbhealth"))
 
 	g.Expect(servedCertificate(ca)).To(Equal(pemBlock(secret.Data[certs.CertKey])), "the server serves another certificate")
 }

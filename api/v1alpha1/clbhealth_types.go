@@ -34,19 +34,83 @@ const (
 	ReadinessPolicyFollowHealth ReadinessPolicy = "FollowHealth"
 )
 
-// HealthCheckType is the kind of probe CLB sends to backends.
-// +kubebuilder:validation:Enum=TCP;HTTP;HTTPS;PING;CUSTOM
+// HealthCheckType is the kind of probe CLB sends to backends. Which types a listener takes
+// depends on its protocol: UDP PING or CUSTOM; TCP TCP, HTTP or CUSTOM; TCP_SSL and QUIC TCP or
+// HTTP; the rules of HTTP listeners HTTP or GRPC, those of HTTPS listeners HTTPS too.
+// +kubebuilder:validation:Enum=TCP;HTTP;HTTPS;GRPC;PING;CUSTOM
 type HealthCheckType string
 
+// Health-check types.
+const (
+	HealthCheckTCP    HealthCheckType = "TCP"
+	HealthCheckHTTP   HealthCheckType = "HTTP"
+	HealthCheckHTTPS  HealthCheckType = "HTTPS"
+	HealthCheckGRPC   HealthCheckType = "GRPC"
+	HealthCheckPING   HealthCheckType = "PING"
+	HealthCheckCUSTOM HealthCheckType = "CUSTOM"
+)
+
+// HTTPVersion is the HTTP version an HTTP check of a TCP listener speaks.
+// +kubebuilder:validation:Enum="HTTP/1.0";"HTTP/1.1"
+type HTTPVersion string
+
+// CustomContextType says how the payloads of a CUSTOM check are written.
+// +kubebuilder:validation:Enum=HEX;TEXT
+type CustomContextType string
+
+// Payload encodings of a CUSTOM check.
+const (
+	// CustomContextHex: the payloads are bytes in hexadecimal, two characters 0-9A-F a byte.
+	CustomContextHex CustomContextType = "HEX"
+	// CustomContextText: the payloads are ASCII text.
+	CustomContextText CustomContextType = "TEXT"
+)
+
+// CustomHealthCheck is the request a CUSTOM check sends to a backend of a TCP or UDP listener,
+// and what the answer must hold for the backend to count as healthy.
+// +kubebuilder:validation:XValidation:rule="self.contextType != 'HEX' || self.send.matches('^([0-9A-F]{2})+$')",message="custom.send must be an even number of the characters 0-9 and A-F while custom.contextType is HEX",fieldPath=".send"
+// +kubebuilder:validation:XValidation:rule="self.contextType != 'HEX' || self.receive.matches('^([0-9A-F]{2})+$')",message="custom.receive must be an even number of the characters 0-9 and A-F while custom.contextType is HEX",fieldPath=".receive"
+type CustomHealthCheck struct {
+	// ContextType is HEX (send and receive are bytes written as hexadecimal, for example 0A1B)
+	// or TEXT (they are ASCII text).
+	// +required
+	ContextType CustomContextType `json:"contextType"`
+
+	// Send is what the check sends to the backend: visible ASCII characters and spaces.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=500
+	// +kubebuilder:validation:Pattern=`^[ -~]+$`
+	// +required
+	Send string `json:"send"`
+
+	// Receive is what the backend's answer must hold: visible ASCII characters and spaces.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=500
+	// +kubebuilder:validation:Pattern=`^[ -~]+$`
+	// +required
+	Receive string `json:"receive"`
+}
+
 // HealthCheckSpec are the CLB health-check settings of the bound listener or rule. Fields left
-// out keep the value the listener or rule already has.
+// out keep the value the listener or rule already has. The controller checks the settings
+// against the listener's protocol before it writes them, and refuses (condition
+// HealthCheckApplied False, reason InvalidHealthCheck) what the CLB API would refuse.
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || self.type != 'CUSTOM' || has(self.custom)",message="healthCheck.custom is required when healthCheck.type is CUSTOM",fieldPath=".custom"
+// +kubebuilder:validation:XValidation:rule="!has(self.custom) || (has(self.type) && self.type == 'CUSTOM')",message="healthCheck.custom is only allowed with healthCheck.type CUSTOM",fieldPath=".custom"
+// +kubebuilder:validation:XValidation:rule="!has(self.httpVersion) || !has(self.type) || self.type == 'HTTP'",message="healthCheck.httpVersion is only allowed with healthCheck.type HTTP",fieldPath=".httpVersion"
+// +kubebuilder:validation:XValidation:rule="!has(self.httpDomain) || !has(self.type) || self.type in ['HTTP', 'HTTPS', 'GRPC']",message="healthCheck.httpDomain is only allowed with healthCheck.type HTTP, HTTPS or GRPC",fieldPath=".httpDomain"
+// +kubebuilder:validation:XValidation:rule="!has(self.httpPath) || !has(self.type) || self.type in ['HTTP', 'HTTPS', 'GRPC']",message="healthCheck.httpPath is only allowed with healthCheck.type HTTP, HTTPS or GRPC",fieldPath=".httpPath"
+// +kubebuilder:validation:XValidation:rule="!has(self.httpCodes) || !has(self.type) || self.type in ['HTTP', 'HTTPS']",message="healthCheck.httpCodes is only allowed with healthCheck.type HTTP or HTTPS",fieldPath=".httpCodes"
 type HealthCheckSpec struct {
 	// Enabled turns the CLB health check on or off. With it off, CLB reports every backend as
 	// Close and readiness gates pass as soon as the pod is registered.
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
 
-	// Type of the probe.
+	// Type of the probe: TCP, HTTP, HTTPS, GRPC, PING or CUSTOM. Which types a listener takes
+	// depends on its protocol: UDP PING or CUSTOM; TCP TCP, HTTP or CUSTOM; TCP_SSL and QUIC TCP
+	// or HTTP; HTTP rules HTTP or GRPC; HTTPS rules HTTP, HTTPS or GRPC. An HTTP check of a TCP,
+	// TCP_SSL or QUIC listener needs httpDomain.
 	// +optional
 	Type HealthCheckType `json:"type,omitempty"`
 
@@ -80,17 +144,29 @@ type HealthCheckSpec struct {
 	// +optional
 	HTTPPath string `json:"httpPath,omitempty"`
 
-	// HTTPDomain sent as Host by HTTP and HTTPS checks.
+	// HTTPDomain sent as Host by HTTP and HTTPS checks. An HTTP check of a TCP, TCP_SSL or QUIC
+	// listener needs it.
 	// +kubebuilder:validation:MaxLength=80
 	// +optional
 	HTTPDomain string `json:"httpDomain,omitempty"`
 
+	// HTTPVersion an HTTP check of a TCP, TCP_SSL or QUIC listener speaks: HTTP/1.0 or HTTP/1.1
+	// (the default). The checks of HTTP and HTTPS rules do not use it.
+	// +optional
+	HTTPVersion HTTPVersion `json:"httpVersion,omitempty"`
+
 	// HTTPCodes is the CLB bit mask of HTTP status classes counted as healthy:
-	// 1=1xx, 2=2xx, 4=3xx, 8=4xx, 16=5xx; for example 2 or 6.
+	// 1=1xx, 2=2xx, 4=3xx, 8=4xx, 16=5xx; for example 2 or 6. The CLB's default is 31, every
+	// class.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=31
 	// +optional
 	HTTPCodes *int32 `json:"httpCodes,omitempty"`
+
+	// Custom is the request and the expected answer of a CUSTOM check (TCP and UDP listeners);
+	// required with type CUSTOM, and only allowed with it.
+	// +optional
+	Custom *CustomHealthCheck `json:"custom,omitempty"`
 }
 
 // CLBHealthSpec says how the CLB's health view of a binding's backends is used.
@@ -115,6 +191,23 @@ type CLBHealthSpec struct {
 	// +optional
 	HealthCheck *HealthCheckSpec `json:"healthCheck,omitempty"`
 }
+
+// The HealthCheckApplied condition of a CLBHealth with spec.healthCheck, and its reasons.
+const (
+	// HealthCheckAppliedCondition is True once the listener or rule has spec.healthCheck.
+	HealthCheckAppliedCondition = "HealthCheckApplied"
+	// HealthCheckAppliedReason: the listener or rule has the settings of spec.healthCheck.
+	HealthCheckAppliedReason = "Applied"
+	// HealthCheckApplyingReason: the settings are not written yet, for example because the
+	// binding's listener is not resolved yet.
+	HealthCheckApplyingReason = "Applying"
+	// HealthCheckInvalidReason: the CLB API does not accept the settings on the listener (its
+	// protocol does not take them, or a field they need is missing). Nothing was written; the
+	// controller tries again when spec.healthCheck or the listener changes.
+	HealthCheckInvalidReason = "InvalidHealthCheck"
+	// HealthCheckCloudErrorReason: writing the settings failed; the message has the error.
+	HealthCheckCloudErrorReason = "CloudError"
+)
 
 // UnhealthyTarget is one backend the CLB does not report healthy.
 type UnhealthyTarget struct {
@@ -146,7 +239,8 @@ type CLBHealthStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready is True when every registered backend is healthy.
+	// Conditions: Ready is True when every registered backend is healthy; HealthCheckApplied,
+	// present while spec.healthCheck is set, is True once the listener or rule has it.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

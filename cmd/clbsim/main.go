@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -31,7 +32,7 @@ type config struct {
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("clbsim", flag.ContinueOnError)
-	c := &config{}
+	c := &config{opts: clbsim.Options{VPCCIDRs: map[string][]netip.Prefix{}}}
 	var probeCIDRs string
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address of the CLB API (POST /, Tencent Cloud API v3)")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:8081", "listen address of the admin API (faults, latency, health, setup, /metrics)")
@@ -44,18 +45,53 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.opts.Latency.TaskFixed, "task-fixed", 0, "fixed duration of every async task (the LB is locked meanwhile)")
 	fs.DurationVar(&c.opts.Latency.TaskPerTarget, "task-per-target", 0, "extra task duration per target touched")
 	fs.BoolVar(&c.opts.Latency.BatchSync, "batch-sync", false, "Batch(De)RegisterTargets hold the LB for their task duration before answering")
+	fs.DurationVar(&c.opts.Latency.BusyFixed, "busy-fixed", clbsim.DefaultBusyFixed,
+		"after a BatchRegisterTargets, BatchDeregisterTargets or BatchModifyTargetTag the LB stays busy (ResourceInOperating) this long, plus --busy-per-target per target; 0 = off")
+	fs.DurationVar(&c.opts.Latency.BusyPerTarget, "busy-per-target", clbsim.DefaultBusyPerTarget, "extra busy time per target of the batch; 0 = off")
+	fs.Var(vpcFlag(c.opts.VPCCIDRs), "vpc-cidr",
+		"VPC CIDRs as vpc-x=10.0.0.0/16[,cidr...]; repeatable. EniIp targets outside their load balancer's VPC are refused; a VPC without this flag has the RFC 1918 ranges")
 	fs.StringVar(&probeCIDRs, "probe-cidrs", "", "comma-separated CIDRs that real health probes and the data plane may connect to; empty = never connect anywhere")
-	fs.IntVar(&c.opts.MaxTargetsPerLB, "max-targets-per-lb", 200, "backend quota per load balancer (LimitExceeded past it)")
+	fs.IntVar(&c.opts.MaxTargetsPerRule, "max-targets-per-rule", 200, "TOTAL_TARGET_BIND_QUOTA: backends per L4 listener or L7 rule (LimitExceeded past it)")
 	fs.DurationVar(&c.opts.HealthInterval, "health-interval", 5*time.Second, "health-check interval of listeners and rules that do not set IntervalTime")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("parse flags: %w", err)
 	}
 	prefixes, err := parsePrefixes(probeCIDRs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--probe-cidrs: %w", err)
 	}
 	c.opts.ProbeCIDRs = prefixes
 	return c, nil
+}
+
+// vpcFlag collects --vpc-cidr vpc-x=cidr[,cidr...]; a VPC named again gets more CIDRs.
+type vpcFlag map[string][]netip.Prefix
+
+func (v vpcFlag) String() string {
+	parts := make([]string, 0, len(v))
+	for vpc, cidrs := range v {
+		for _, p := range cidrs {
+			parts = append(parts, vpc+"="+p.String())
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+func (v vpcFlag) Set(s string) error {
+	vpc, list, ok := strings.Cut(s, "=")
+	if !ok || vpc == "" {
+		return fmt.Errorf("--vpc-cidr %q: want vpc-id=cidr[,cidr...]", s)
+	}
+	cidrs, err := parsePrefixes(list)
+	if err != nil {
+		return fmt.Errorf("--vpc-cidr %q: %w", s, err)
+	}
+	if len(cidrs) == 0 {
+		return fmt.Errorf("--vpc-cidr %q: no CIDR", s)
+	}
+	v[vpc] = append(v[vpc], cidrs...)
+	return nil
 }
 
 func parsePrefixes(list string) ([]netip.Prefix, error) {
@@ -66,7 +102,7 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("parse --probe-cidrs: %w", err)
+			return nil, fmt.Errorf("parse CIDR: %w", err)
 		}
 		out = append(out, p)
 	}
@@ -93,7 +129,8 @@ func run(args []string) error {
 			}
 		}()
 	}
-	log.Printf("clbsim: API on %s, admin on %s, region %q, probe CIDRs %v", c.addr, c.adminAddr, c.opts.Region, c.opts.ProbeCIDRs)
+	log.Printf("clbsim: API on %s, admin on %s, region %q, probe CIDRs %v, VPC CIDRs %v (others RFC 1918), busy %v + %v/target",
+		c.addr, c.adminAddr, c.opts.Region, c.opts.ProbeCIDRs, vpcFlag(c.opts.VPCCIDRs), c.opts.Latency.BusyFixed, c.opts.Latency.BusyPerTarget)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	select {

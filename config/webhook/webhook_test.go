@@ -54,7 +54,7 @@ func TestRender(t *testing.T) {
 			g.Expect(mwc.Name).To(Equal("m"))
 			g.Expect(vwc.Name).To(Equal("v"))
 			g.Expect(mwc.Webhooks).To(HaveLen(1))
-			g.Expect(vwc.Webhooks).To(HaveLen(1))
+			g.Expect(vwc.Webhooks).To(HaveLen(2))
 
 			pod := mwc.Webhooks[0]
 			g.Expect(pod.ClientConfig.URL).To(Equal(tt.wantMutURL))
@@ -74,6 +74,10 @@ func TestRender(t *testing.T) {
 			g.Expect(*binding.FailurePolicy).To(Equal(admissionregistrationv1.Fail))
 			g.Expect(binding.NamespaceSelector).NotTo(BeNil())
 			g.Expect(binding.ObjectSelector).NotTo(BeNil())
+			// The controller creates CLBHealths itself and checks spec.healthCheck again: the
+			// CLBHealth webhook must not stop it when the webhook server is down.
+			g.Expect(vwc.Webhooks[1].Name).To(Equal("vclbhealth.clbind.io"))
+			g.Expect(*vwc.Webhooks[1].FailurePolicy).To(Equal(admissionregistrationv1.Ignore))
 		})
 	}
 

@@ -339,3 +339,14 @@ func RefusedAddresses(err error) []string {
 		msg = msg[end:]
 	}
 }
+
+// RetriableCode reports whether the client retries a call answered with code: throttling, a busy
+// load balancer, a server or network failure. Other codes are refusals the caller handles.
+func RetriableCode(code string) bool {
+	switch lookupCode(code, "").class {
+	case classThrottled, classConflict, classUnavailable:
+		return true
+	default:
+		return false
+	}
+}

@@ -45,7 +45,9 @@ func (l *callLog) add(a clb.Attempt) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
-	if a.Code != "OK" {
+	// Only what the client retried: a refusal (a backend gone, an address not routable) is
+	// handled by the pass and reported by its own status, not as a flaky cloud.
+	if a.Code != "OK" && clb.RetriableCode(a.Code) {
 		if l.failed == nil {
 			l.failed = map[string]int{}
 		}

@@ -62,6 +62,7 @@ func (w *worker) pass(ctx context.Context) bool {
 
 	plans, err := w.resolve(ctx, bindings)
 	if err == nil {
+		w.applyHealthChecks(ctx)
 		var vanished bool
 		vanished, err = w.readTargets(ctx, plans)
 		if err == nil && vanished {
@@ -451,13 +452,13 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 			batchFailed[id] = true
 			failed[id] = &refusedError{listenerID: id, message: res.Message}
 		}
-		left, refused := map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{} // not written: refused or gone
+		left, refused, vanished := map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{} // not written
 		for _, t := range res.Refused {
 			left[t.TargetKey], refused[t.TargetKey] = true, true
 			w.unroutable[t.EniIP] = now
 		}
 		for _, t := range res.Gone {
-			left[t.TargetKey] = true
+			left[t.TargetKey], vanished[t.TargetKey] = true, true
 			if c := w.targets[t.ListenerID]; c != nil {
 				delete(c.targets, t.TargetKey) // gone from the CLB: the next diff registers it again if wanted
 			}
@@ -487,17 +488,23 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 			if !p.active || failed[p.listenerID] != nil {
 				continue
 			}
-			n := 0
+			n, gone := 0, 0
 			for _, t := range step.pick(p.diff) {
-				if written[toCloud(t).TargetKey] {
+				key := toCloud(t).TargetKey
+				switch {
+				case written[key]:
 					n++
-				}
-				if refused[toCloud(t).TargetKey] {
+				case refused[key]:
 					p.unroutable = append(p.unroutable, t.EniIP)
+				case vanished[key]:
+					gone++
 				}
 			}
 			if n > 0 {
 				step.count(changesFor(changes, p), n)
+			}
+			if gone > 0 {
+				changesFor(changes, p).Vanished += gone
 			}
 		}
 		if err != nil && clb.IsNotFound(err) {

@@ -38,6 +38,8 @@ type Cloud interface {
 	RegisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
 	ModifyTargetWeights(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
 	DeregisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
+	ModifyListenerHealthCheck(ctx context.Context, lbID, listenerID string, hc clb.HealthCheck) error
+	ModifyRuleHealthCheck(ctx context.Context, lbID, listenerID, locationID string, hc clb.HealthCheck) error
 	ModifyTargetTags(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
 	TargetQuota(ctx context.Context) (int, error)
 }
@@ -115,6 +117,9 @@ type Changes struct {
 	ListenerID, LocationID               string
 	// Degraded describes the failed (and retried) or slow API calls of the pass, if any.
 	Degraded string
+	// Vanished counts the binding's backends the cloud no longer had when the pass went to change
+	// them: removed behind the controller's back. They were left out of the write.
+	Vanished int
 }
 
 // Notifier hears about every pass that touched a binding, so the controller can write status
@@ -184,6 +189,10 @@ type Syncer struct {
 	workers  map[string]*worker
 	statuses map[types.NamespacedName]Status
 	wg       sync.WaitGroup
+
+	// checkOutcomes and onHealthCheck report on the health-check requests (healthcheck.go).
+	checkOutcomes map[types.NamespacedName]HealthCheckOutcome
+	onHealthCheck func(key types.NamespacedName)
 
 	// recheckUntil is Start + Options.StartupRecheck. It is set before any worker runs and
 	// never changes afterwards.

@@ -45,6 +45,8 @@ type worker struct {
 	bindings map[types.NamespacedName]*entry
 	lastPass time.Time
 	dirty    chan struct{}
+	// checks are the health-check requests of the CLBHealths on the load balancer (healthcheck.go).
+	checks map[types.NamespacedName]*checkEntry
 	// changed is set when a binding's desired state changed since the last pass. While a failed
 	// pass waits for its retry, only such a change wakes the worker: an outage is retried on the
 	// backoff, not on every reconcile of a binding that is still not synced.

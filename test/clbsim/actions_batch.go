@@ -85,9 +85,10 @@ func (p *batchPlan) fail(listenerID, why string) {
 	}
 }
 
-// runBatch applies a batch synchronously. With Latency.BatchSync it holds the
-// LB for the batch's duration before answering; DescribeTaskStatus on its
-// RequestId then reports 0, like the real (synchronous) Batch* calls.
+// runBatch validates and applies a Batch(De)RegisterTargets request
+// synchronously (runSync). Registering refuses unreachable EniIps and the
+// quota; deregistering refuses targets that are not bound. Either refusal
+// fails the whole request and applies nothing.
 func (s *Sim) runBatch(c *call, lbID *string, targets []*clbapi.BatchTarget, register bool) (*batchPlan, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,28 +97,42 @@ func (s *Sim) runBatch(c *call, lbID *string, targets []*clbapi.BatchTarget, reg
 	if err != nil {
 		return nil, err
 	}
-	if register {
-		if err := s.checkQuota(p.lb, p.specs); err != nil {
-			return nil, err
-		}
-	}
 	apply := func() { removeBackends(p.specs) }
 	if register {
+		if err := s.checkReachable(p.lb, p.specs); err != nil {
+			return nil, err
+		}
+		if err := s.checkQuota(p.specs); err != nil {
+			return nil, err
+		}
 		apply = func() { s.addBackends(p.specs) }
+	} else if err := checkBound(p.specs); err != nil {
+		return nil, err
 	}
+	s.runSync(c, p.lb.id, len(p.specs), len(targets), apply)
+	return p, nil
+}
+
+// runSync runs a synchronous write (the Batch* target calls apply their
+// change before answering). With Latency.BatchSync it holds the LB for the
+// task duration of applied targets before answering; DescribeTaskStatus on
+// its RequestId then reports 0. After that the LB stays busy for BusyFixed +
+// called×BusyPerTarget, with the task reported running. Callers hold s.mu,
+// which is released while the call waits.
+func (s *Sim) runSync(c *call, lbID string, applied, called int, apply func()) {
 	lat := s.ctl.latency()
 	var d time.Duration
 	if lat.BatchSync {
-		d = lat.TaskFixed + time.Duration(len(p.specs))*lat.TaskPerTarget
+		d = lat.TaskFixed + time.Duration(applied)*lat.TaskPerTarget
 	}
-	s.startTaskFor(c, []string{p.lb.id}, d, apply)
+	t := s.startTaskFor(c, []string{lbID}, d, apply)
 	if d > 0 {
 		s.mu.Unlock()
 		s.wait(c.cancelled, d)
 		s.mu.Lock()
 		s.settle()
 	}
-	return p, nil
+	s.holdAfter(t, lat.BusyFixed+time.Duration(called)*lat.BusyPerTarget)
 }
 
 func (s *Sim) batchRegisterTargets(c *call) (any, error) {

@@ -33,15 +33,18 @@ func (s *Sim) describeTargets(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Unknown listener IDs are left out of the answer: the documented errors of
+	// DescribeTargets have no ListenerIdNotFound (tke-extend reads a missing
+	// listener as an empty result). Malformed IDs are still refused.
 	for _, id := range req.ListenerIds {
-		if _, err := lookupListener(lb, id); err != nil {
-			return nil, err
+		if id == nil || !validID(*id, "lbl-") {
+			return nil, errf(codeFormatError, "ListenerId %q is malformed", deref(id))
 		}
 	}
 	out := []*clbapi.ListenerBackend{}
 	for _, l := range lb.sortedListeners() {
 		if listenerSelected(l, req.ListenerIds, req.Protocol, req.Port) {
-			out = append(out, listenerBackend(l, filters))
+			out = append(out, listenerBackend(l, filters, s.shape))
 		}
 	}
 	return &clbapi.DescribeTargetsResponseParams{Listeners: out, RequestId: &c.requestID}, nil
@@ -66,10 +69,10 @@ func filterAccepts(filters map[string][]string, name, value string) bool {
 	return !ok || slices.Contains(values, value)
 }
 
-func listenerBackend(l *listener, filters map[string][]string) *clbapi.ListenerBackend {
+func listenerBackend(l *listener, filters map[string][]string, shape TargetShape) *clbapi.ListenerBackend {
 	out := &clbapi.ListenerBackend{ListenerId: new(l.id), Protocol: new(l.protocol), Port: new(l.port)}
 	if !isL7(l.protocol) {
-		out.Targets = backendsOutput(l.backends, filters)
+		out.Targets = backendsOutput(l.backends, filters, shape)
 		return out
 	}
 	out.Rules = []*clbapi.RuleTargets{}
@@ -78,22 +81,24 @@ func listenerBackend(l *listener, filters map[string][]string) *clbapi.ListenerB
 			continue
 		}
 		out.Rules = append(out.Rules, &clbapi.RuleTargets{
-			LocationId: new(r.id), Domain: new(r.domain), Url: new(r.url), Targets: backendsOutput(r.backends, filters),
+			LocationId: new(r.id), Domain: new(r.domain), Url: new(r.url), Targets: backendsOutput(r.backends, filters, shape),
 		})
 	}
 	return out
 }
 
-func backendsOutput(list []*backend, filters map[string][]string) []*clbapi.Backend {
+// backendsOutput presents backends as Backend, their Type and InstanceId as
+// the target shape says.
+func backendsOutput(list []*backend, filters map[string][]string, shape TargetShape) []*clbapi.Backend {
 	out := []*clbapi.Backend{}
 	for _, b := range list {
 		if !filterAccepts(filters, "private-ip-address", b.eniIP) || !filterAccepts(filters, "tag", b.tag) {
 			continue
 		}
 		be := &clbapi.Backend{
-			Type: new(b.typ), Port: new(b.port), Weight: new(b.weight), Tag: new(b.tag),
+			Type: new(shape.backendType(b)), Port: new(b.port), Weight: new(b.weight), Tag: new(b.tag),
 			RegisteredTime: new(unixTime(b.registeredAt)), PublicIpAddresses: []*string{}, PrivateIpAddresses: []*string{},
-			InstanceId: new(b.instanceID),
+			InstanceId: new(shape.backendInstanceID(b)),
 		}
 		if b.eniIP != "" {
 			be.PrivateIpAddresses = []*string{new(b.eniIP)}
@@ -144,8 +149,9 @@ func (s *Sim) lbHealth(lb *loadBalancer, req *describeTargetHealthRequest) *clba
 		}
 		lh := &clbapi.ListenerHealth{ListenerId: new(l.id), ListenerName: new(l.name), Protocol: new(l.protocol), Port: new(l.port)}
 		if !isL7(l.protocol) {
-			// L4 listeners report one rule with no Domain and Url (reference §1.3).
-			lh.Rules = []*clbapi.RuleHealth{{Targets: s.targetsHealth(lb.id, l, nil, l.backends)}}
+			// L4 listeners report one rule with no Domain and Url (reference §1.3), but with a
+			// LocationId, as the official example shows; clbsim derives a stable one.
+			lh.Rules = []*clbapi.RuleHealth{{LocationId: new(l4LocationID(l)), Targets: s.targetsHealth(lb.id, l, nil, l.backends)}}
 		}
 		for _, r := range l.sortedRules() {
 			if len(req.LocationIds) > 0 && !slices.ContainsFunc(req.LocationIds, func(id *string) bool { return deref(id) == r.id }) {
@@ -163,14 +169,14 @@ func (s *Sim) targetsHealth(lbID string, l *listener, r *rule, list []*backend) 
 	out := make([]*clbapi.TargetHealth, 0, len(list))
 	for _, b := range list {
 		status := s.healthStatus(lbID, l, r, b)
-		id := b.instanceID
-		if id == "" {
-			id = b.eniIP
-		}
 		out = append(out, &clbapi.TargetHealth{
-			IP: new(b.eniIP), Port: new(b.port), TargetId: new(id),
+			IP: new(b.eniIP), Port: new(b.port), TargetId: new(s.shape.targetID(b)),
 			HealthStatus: new(status == healthAlive), HealthStatusDetail: new(status), HealthStatusDetial: new(status), //nolint:staticcheck // bk-bcs still reads the misspelt field.
 		})
 	}
 	return out
 }
+
+// l4LocationID is the LocationId DescribeTargetHealth reports for the one rule
+// of an L4 listener: stable per listener, never accepted as a rule ID.
+func l4LocationID(l *listener) string { return fakeID("loc-", l.id) }

@@ -190,6 +190,7 @@ func lbOutput(lb *loadBalancer) *clbapi.LoadBalancer {
 		CreateTime:       new(unixTime(lb.createdAt)),
 		VpcId:            new(lb.vpcID),
 		AddressIPVersion: new("ipv4"),
+		SnatPro:          new(lb.snatPro),
 	}
 }
 

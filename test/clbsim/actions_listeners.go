@@ -108,7 +108,7 @@ func validateCreateListener(lb *loadBalancer, req *clbapi.CreateListenerRequestP
 	if err := validateListenerScheduler(req.Scheduler); err != nil {
 		return err
 	}
-	return validateListenerHealth(*req.Protocol, req.HealthCheck)
+	return validateListenerHealth(*req.Protocol, nil, req.HealthCheck)
 }
 
 func validateListenerScheduler(scheduler *string) error {
@@ -138,15 +138,16 @@ func validatePorts(lb *loadBalancer, protocol string, ports []*int64) error {
 }
 
 // validateListenerHealth refuses listener-level health checks on L7
-// listeners: there, health checks belong to rules.
-func validateListenerHealth(protocol string, hc *clbapi.HealthCheck) error {
+// listeners: there, health checks belong to rules. stored is the listener's
+// check before the request (nil on create).
+func validateListenerHealth(protocol string, stored, hc *clbapi.HealthCheck) error {
 	if hc == nil {
 		return nil
 	}
 	if isL7(protocol) {
 		return errf(codeInvalidParameter, "HealthCheck applies to TCP/UDP/TCP_SSL/QUIC listeners; set it on the rules of %s listeners", protocol)
 	}
-	return validateHealthCheck(hc)
+	return validateHealthCheck(protocol, stored, hc)
 }
 
 func (s *Sim) deleteListener(c *call) (any, error) {
@@ -188,7 +189,7 @@ func (s *Sim) modifyListener(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := validateListenerHealth(l.protocol, req.HealthCheck); err != nil {
+	if err := validateListenerHealth(l.protocol, &l.health, req.HealthCheck); err != nil {
 		return nil, err
 	}
 	if err := validateListenerScheduler(req.Scheduler); err != nil {
@@ -247,13 +248,13 @@ func (s *Sim) listenerOutput(l *listener) *clbapi.Listener {
 		Scheduler: new(l.scheduler), CreateTime: new(unixTime(l.createdAt)), TargetType: new("NODE"),
 	}
 	if !isL7(l.protocol) {
-		out.HealthCheck = s.healthOutput(l.health, false)
+		out.HealthCheck = s.healthOutput(l.health, l.protocol)
 		return out
 	}
 	for _, r := range l.sortedRules() {
 		out.Rules = append(out.Rules, &clbapi.RuleOutput{
 			LocationId: new(r.id), Domain: new(r.domain), Url: new(r.url), ListenerId: new(l.id),
-			Scheduler: new(r.scheduler), HealthCheck: s.healthOutput(r.health, true),
+			Scheduler: new(r.scheduler), HealthCheck: s.healthOutput(r.health, l.protocol),
 			CreateTime: new(unixTime(r.createdAt)), TargetType: new("NODE"), Domains: []*string{new(r.domain)},
 		})
 	}

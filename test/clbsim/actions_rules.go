@@ -123,7 +123,7 @@ func validateRuleInput(l *listener, in *clbapi.RuleInput, accepted []*rule) (dom
 		return "", "", err
 	}
 	if in.HealthCheck != nil {
-		return domain, url, validateHealthCheck(in.HealthCheck)
+		return domain, url, validateHealthCheck(l.protocol, nil, in.HealthCheck)
 	}
 	return domain, url, nil
 }
@@ -234,7 +234,7 @@ func validateRuleChange(l *listener, r *rule, req *clbapi.ModifyRuleRequestParam
 		return err
 	}
 	if req.HealthCheck != nil {
-		return validateHealthCheck(req.HealthCheck)
+		return validateHealthCheck(l.protocol, &r.health, req.HealthCheck)
 	}
 	return nil
 }

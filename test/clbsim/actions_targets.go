@@ -76,10 +76,15 @@ func (s *Sim) targetsTask(c *call, req targetsRequest, register bool) error {
 	}
 	apply := func() { removeBackends(specs) }
 	if register {
-		if err := s.checkQuota(lb, specs); err != nil {
+		if err := s.checkReachable(lb, specs); err != nil {
+			return err
+		}
+		if err := s.checkQuota(specs); err != nil {
 			return err
 		}
 		apply = func() { s.addBackends(specs) }
+	} else if err := checkBound(specs); err != nil {
+		return err
 	}
 	s.startTask(c, []string{lb.id}, len(specs), apply)
 	return nil
@@ -170,6 +175,83 @@ func checkWeightBatchShape(list []*clbapi.RsWeightRule) error {
 	}
 	if total > maxTargetsPerBatch {
 		return errf(codeLength, "ModifyList holds at most %d targets in total", maxTargetsPerBatch)
+	}
+	return nil
+}
+
+func (s *Sim) batchModifyTargetTag(c *call) (any, error) {
+	req, err := decode[clbapi.BatchModifyTargetTagRequestParams](c)
+	if err != nil {
+		return nil, err
+	}
+	total, err := checkTagBatchShape(req.ModifyList)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	lb, err := s.writableLB(req.LoadBalancerId)
+	if err != nil {
+		return nil, err
+	}
+	var all []targetSpec
+	for _, rt := range req.ModifyList {
+		l, r, err := resolveGroup(lb, rt.ListenerId, rt.LocationId, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		specs, err := specsFor(l, r, rt.Targets)
+		if err != nil {
+			return nil, err
+		}
+		if err := withRuleTag(specs, rt); err != nil {
+			return nil, err
+		}
+		all = append(all, specs...)
+	}
+	if err := checkDuplicates(all); err != nil {
+		return nil, err
+	}
+	if err := checkBound(all); err != nil {
+		return nil, err
+	}
+	s.runSync(c, lb.id, len(all), total, func() { setTags(all) })
+	return &clbapi.BatchModifyTargetTagResponseParams{RequestId: &c.requestID}, nil
+}
+
+// checkTagBatchShape enforces "批量修改的资源数量上限为500" (at most 500 targets)
+// and returns the number of targets.
+func checkTagBatchShape(list []*clbapi.RsTagRule) (int, error) {
+	if len(list) == 0 {
+		return 0, errf(codeMissingParameter, "ModifyList is required")
+	}
+	total := 0
+	for _, rt := range list {
+		if rt == nil || len(rt.Targets) == 0 {
+			return 0, errf(codeMissingParameter, "ModifyList[].Targets is required")
+		}
+		total += len(rt.Targets)
+	}
+	if total > maxTargetsPerBatch {
+		return 0, errf(codeLength, "ModifyList holds at most %d targets in total", maxTargetsPerBatch)
+	}
+	return total, nil
+}
+
+// withRuleTag gives every spec without its own Tag the RsTagRule's: the SDK
+// says Target.Tag wins over RsTagRule.Tag. A target with neither is refused,
+// since the request would not say what to set.
+func withRuleTag(specs []targetSpec, rt *clbapi.RsTagRule) error {
+	for i, t := range rt.Targets {
+		switch {
+		case t.Tag != nil:
+		case rt.Tag != nil:
+			specs[i].tg = *rt.Tag
+		default:
+			return errf(codeMissingParameter, "Tag is required on ModifyList[] of listener %s or on its target %s:%d",
+				deref(rt.ListenerId), specs[i].addr(), specs[i].port)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 )
 
 // AdminHandler serves the admin JSON API (a separate port in the binary):
@@ -12,7 +13,7 @@ import (
 //	GET    /calls, DELETE /calls    call counters by action and result; reset
 //	GET    /metrics                 the same counters as Prometheus metrics
 //	POST   /faults, DELETE /faults  add a Fault (JSON; Delay in nanoseconds); clear all
-//	PUT    /latency                 replace the Latency model (JSON; durations in nanoseconds)
+//	PUT    /latency                 replace the Latency model (JSON; durations in nanoseconds, BusyFixed and BusyPerTarget included)
 //	PUT    /qps                     {"Action":"RegisterTargets","QPS":5}; Action "" = default
 //	POST   /health                  {"Selector":{...HealthSelector},"State":"Alive"}
 //	POST   /loadbalancers           {"Name":"x"} → {"LoadBalancerId":"lb-…"}
@@ -20,6 +21,9 @@ import (
 //	DELETE /listeners/{lb}/{listener}
 //	POST   /rules                   {"LoadBalancerId","ListenerId","Domain","Url"} → {"LocationId":"loc-…"}
 //	POST   /serve                   {"LoadBalancerId","ListenerId"} → {"Addr":"127.0.0.1:port"}
+//	PUT    /vpcs/{vpc}              ["10.0.0.0/16",...]: the VPC's CIDRs; [] = the RFC 1918 default
+//	PUT    /loadbalancers/{lb}/crossvpc  {"SnatPro":true,"Routed":["172.20.0.0/16"]}
+//	PUT    /targetshape             {"ENIType":"cvm","CVMType":"","ENITargetID":"instance"} (TargetShape)
 //
 // Bodies are decoded case-insensitively, so "LoadBalancerId" and "LoadBalancerID" both work.
 func (s *Sim) AdminHandler() http.Handler {
@@ -41,6 +45,24 @@ func (s *Sim) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("POST /rules", adminBody(s.adminAddRule))
 	mux.HandleFunc("POST /serve", adminBody(s.adminServe))
+	mux.HandleFunc("PUT /vpcs/{vpc}", func(w http.ResponseWriter, r *http.Request) {
+		adminBody(func(cidrs []netip.Prefix) (any, error) {
+			s.SetVPCCIDRs(r.PathValue("vpc"), cidrs)
+			return cidrs, nil
+		})(w, r)
+	})
+	mux.HandleFunc("PUT /loadbalancers/{lb}/crossvpc", func(w http.ResponseWriter, r *http.Request) {
+		adminBody(func(req crossVPCRequest) (any, error) {
+			return req, s.SetCrossVPC(r.PathValue("lb"), req.SnatPro, req.Routed)
+		})(w, r)
+	})
+	mux.HandleFunc("PUT /targetshape", adminBody(func(ts TargetShape) (any, error) {
+		if err := ts.validate(); err != nil {
+			return nil, err
+		}
+		s.SetTargetShape(ts)
+		return ts, nil
+	}))
 	return mux
 }
 
@@ -62,6 +84,11 @@ type qpsRequest struct {
 func (s *Sim) adminQPS(req qpsRequest) (any, error) {
 	s.SetQPS(req.Action, req.QPS)
 	return req, nil
+}
+
+type crossVPCRequest struct {
+	SnatPro bool
+	Routed  []netip.Prefix
 }
 
 type healthRequest struct {

@@ -65,8 +65,12 @@ func echoServer(t *testing.T, name string) (port int64, stop func()) {
 	return int64(ln.Addr().(*net.TCPAddr).Port), func() { _ = ln.Close() }
 }
 
+// loopbackVPC lets the load balancers of these tests (no VpcID) reach loopback backends,
+// which clbsim would otherwise refuse as outside their VPC.
+var loopbackVPC = map[string][]netip.Prefix{"": {netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}}
+
 func loopbackOptions(rec *dialRecorder) clbsim.Options {
-	return clbsim.Options{ProbeCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Dial: rec.dial}
+	return clbsim.Options{ProbeCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Dial: rec.dial, VPCCIDRs: loopbackVPC}
 }
 
 // stepUntil advances the fake clock a second at a time, whenever the prober
@@ -83,7 +87,7 @@ func (e *env) stepUntil(t *testing.T, what string, cond func() bool) {
 
 func TestNoDialWithoutProbeCIDRs(t *testing.T) {
 	rec := &dialRecorder{}
-	e := newEnv(t, clbsim.Options{Dial: rec.dial})
+	e := newEnv(t, clbsim.Options{Dial: rec.dial, VPCCIDRs: loopbackVPC})
 	lbID, listenerID := e.l4(t)
 	port, _ := echoServer(t, "a")
 	e.register(t, lbID, listenerID, eni("10.0.0.1", 80), eni("127.0.0.1", port))

@@ -73,21 +73,19 @@ type healthParams struct {
 	httpCode, checkPort    int64
 }
 
-// effectiveHealth fills the documented defaults into hc.
-func (s *Sim) effectiveHealth(hc clbapi.HealthCheck, l7 bool) healthParams {
+// effectiveHealth fills the documented defaults into hc, the check of a listener of protocol
+// (or of a rule, for HTTP and HTTPS listeners).
+func (s *Sim) effectiveHealth(hc clbapi.HealthCheck, protocol string) healthParams {
 	p := healthParams{
 		on:          hc.HealthSwitch == nil || *hc.HealthSwitch == 1,
 		interval:    s.opts.HealthInterval,
 		timeout:     defaultProbeTimeout,
 		healthNum:   defaultHealthNum,
 		unhealthNum: defaultUnHealthNum,
-		checkType:   protoTCP,
+		checkType:   defaultCheckType(protocol),
 		path:        "/",
 		method:      "HEAD",
-		httpCode:    2 | 4, // 2xx and 3xx
-	}
-	if l7 {
-		p.checkType = protoHTTP
+		httpCode:    defaultHTTPCode,
 	}
 	setDuration(&p.interval, hc.IntervalTime)
 	setDuration(&p.timeout, hc.TimeOut)
@@ -126,7 +124,7 @@ func (s *Sim) healthStatus(lbID string, l *listener, r *rule, b *backend) string
 	if r != nil {
 		hc, locationID = r.health, r.id
 	}
-	p := s.effectiveHealth(hc, r != nil)
+	p := s.effectiveHealth(hc, l.protocol)
 	if !p.on {
 		return healthClose
 	}

@@ -80,9 +80,9 @@ func (s *Sim) dueProbes() []probeJob {
 	}
 	for _, lb := range s.lbs {
 		for _, l := range lb.listeners {
-			add(s.effectiveHealth(l.health, false), l.backends)
+			add(s.effectiveHealth(l.health, l.protocol), l.backends)
 			for _, r := range l.rules {
-				add(s.effectiveHealth(r.health, true), r.backends)
+				add(s.effectiveHealth(r.health, l.protocol), r.backends)
 			}
 		}
 	}

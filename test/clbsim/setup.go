@@ -1,5 +1,7 @@
 package clbsim
 
+import "slices"
+
 // Quick setup for tests. These calls change state at once, without tasks,
 // locks, rate limits or faults; the same is possible through the API actions.
 
@@ -55,4 +57,34 @@ func (s *Sim) DeleteListener(lbID, listenerID string) {
 		delete(lb.listeners, listenerID)
 	}
 	s.dp.closeListener(lbID, listenerID)
+}
+
+// RemoveBackends removes the LB's backends that match at once, without a task
+// or lock, as a console user or another tool would, and returns how many it
+// removed. match sees each backend as Targets reports it.
+func (s *Sim) RemoveBackends(lbID string, match func(Target) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	lb := s.lbs[lbID]
+	if lb == nil {
+		return 0
+	}
+	n := 0
+	remove := func(listenerID, locationID string, list *[]*backend) {
+		*list = slices.DeleteFunc(*list, func(b *backend) bool {
+			hit := match(appendTargets(nil, listenerID, locationID, []*backend{b})[0])
+			if hit {
+				n++
+			}
+			return hit
+		})
+	}
+	for _, l := range lb.listeners {
+		remove(l.id, "", &l.backends)
+		for _, r := range l.rules {
+			remove(l.id, r.id, &r.backends)
+		}
+	}
+	return n
 }

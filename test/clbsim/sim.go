@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,25 +13,45 @@ import (
 
 // Defaults taken from the reference (§1.3, §1.4, §1.5).
 const (
-	defaultMaxTargetsPerLB = 200
-	defaultQPS             = 20
-	defaultHealthInterval  = 5 * time.Second
-	defaultHealthNum       = 3
-	defaultUnHealthNum     = 3
-	defaultProbeTimeout    = 2 * time.Second
-	maxTimestampSkew       = 5 * time.Minute
+	defaultMaxTargetsPerRule = 200 // TOTAL_TARGET_BIND_QUOTA of a real account (tke-extend quota.go)
+	defaultQPS               = 20
+	defaultHealthInterval    = 5 * time.Second
+	defaultHealthNum         = 3
+	defaultUnHealthNum       = 3
+	defaultProbeTimeout      = 2 * time.Second
+	maxTimestampSkew         = 5 * time.Minute
 )
+
+// Default post-write busy time of DefaultBusy: 500 targets keep the load
+// balancer busy for 0.6 s. The real figure is not published; this is a guess
+// in the range where tke-extend-network-controller saw ResourceInOperating.
+const (
+	DefaultBusyFixed     = 100 * time.Millisecond
+	DefaultBusyPerTarget = time.Millisecond
+)
+
+// DefaultBusy is a Latency with only the default post-write busy time: what
+// the clbsim binary, the sandbox and the bench run with.
+func DefaultBusy() Latency {
+	return Latency{BusyFixed: DefaultBusyFixed, BusyPerTarget: DefaultBusyPerTarget}
+}
 
 // Options configure a Sim.
 type Options struct {
 	SecretID, SecretKey string // TC3 signature is verified against these; empty SecretKey disables the check
 	Region              string // requests for another X-TC-Region get UnsupportedRegion; empty = any region
 	VpcID               string // default VPC of created LBs
-	MaxTargetsPerLB     int    // backend quota per LB (LimitExceeded past it); 0 = 200, the documented default
-	DefaultQPS          float64
-	Latency             Latency        // zero value = no artificial latency (what unit tests want)
-	ProbeCIDRs          []netip.Prefix // real health probes / data plane only inside these; empty = never dial anything
-	Clock               clock.Clock    // nil = real clock
+	// MaxTargetsPerRule is TOTAL_TARGET_BIND_QUOTA: the backends one L4
+	// listener or one L7 rule may hold (LimitExceeded past it); 0 = 200.
+	MaxTargetsPerRule int
+	DefaultQPS        float64
+	// VPCCIDRs are the CIDRs of each VPC (VPC ID → CIDRs). A VPC without an
+	// entry has the RFC 1918 ranges (DefaultVPCCIDRs). An EniIp target outside
+	// its load balancer's VPC is refused unless routed to it (SetCrossVPC).
+	VPCCIDRs   map[string][]netip.Prefix
+	Latency    Latency        // zero value = no artificial latency (what unit tests want)
+	ProbeCIDRs []netip.Prefix // real health probes / data plane only inside these; empty = never dial anything
+	Clock      clock.Clock    // nil = real clock
 
 	// HealthInterval replaces the default 5 s health-check interval of
 	// listeners and rules that do not set IntervalTime; 0 = 5 s.
@@ -48,6 +69,13 @@ type Latency struct {
 	TaskFixed     time.Duration // async task duration, fixed part
 	TaskPerTarget time.Duration // async task duration, per target touched
 	BatchSync     bool          // Batch* calls hold the LB for their task duration, then answer
+	// BusyFixed and BusyPerTarget keep the LB busy after a successful
+	// BatchRegisterTargets, BatchDeregisterTargets or BatchModifyTargetTag, for
+	// BusyFixed + n×BusyPerTarget (n targets in the call): writes meanwhile get
+	// FailedOperation.ResourceInOperating and DescribeTaskStatus on the call's
+	// RequestId reports 2 (running). Zero = no busy time.
+	BusyFixed     time.Duration
+	BusyPerTarget time.Duration
 }
 
 // Sim is an in-memory CLB API server. Create it with New and stop it with Close.
@@ -62,6 +90,8 @@ type Sim struct {
 	pending   []*task
 	overrides []healthOverride
 	applyAt   time.Time // end time of the task being applied, so targets register when their task ends
+	vpcCIDRs  map[string][]netip.Prefix
+	shape     TargetShape
 
 	ctl ctlState  // faults, latency and rate limits
 	obs observer  // call counters and metrics
@@ -75,8 +105,8 @@ type Sim struct {
 // New returns a Sim configured by opts. It starts the prober only when
 // opts.ProbeCIDRs is not empty.
 func New(opts Options) *Sim {
-	if opts.MaxTargetsPerLB == 0 {
-		opts.MaxTargetsPerLB = defaultMaxTargetsPerLB
+	if opts.MaxTargetsPerRule == 0 {
+		opts.MaxTargetsPerRule = defaultMaxTargetsPerRule
 	}
 	if opts.DefaultQPS == 0 {
 		opts.DefaultQPS = defaultQPS
@@ -95,6 +125,11 @@ func New(opts Options) *Sim {
 		tasks: map[string]*task{},
 		deals: map[string]string{},
 		stop:  make(chan struct{}),
+
+		vpcCIDRs: map[string][]netip.Prefix{},
+	}
+	for vpc, cidrs := range opts.VPCCIDRs {
+		s.vpcCIDRs[vpc] = slices.Clone(cidrs)
 	}
 	s.ctl.init(opts)
 	s.obs.init()

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -19,6 +21,8 @@ type loadBalancer struct {
 	listeners               map[string]*listener
 	busyTask                string // ID of the task that holds the LB, "" when idle
 	busyUntil               time.Time
+	snatPro                 bool           // cross-VPC binding (SNAT Pro) is on
+	routed                  []netip.Prefix // CIDRs routed to the LB from other VPCs (CCN)
 }
 
 // listener is one CLB listener. L4 listeners keep backends directly; L7
@@ -190,13 +194,18 @@ type stateDump struct {
 	LoadBalancers []lbDump     `json:"loadBalancers"`
 	PendingTasks  []string     `json:"pendingTasks"`
 	HealthRules   []healthDump `json:"healthOverrides"`
+	// VPCCIDRs are the configured VPCs; the others have DefaultVPCCIDRs.
+	VPCCIDRs    map[string][]netip.Prefix `json:"vpcCIDRs,omitempty"`
+	TargetShape TargetShape               `json:"targetShape"`
 }
 
 type lbDump struct {
 	ID, Name, Type, VpcID string
 	Status                int64
-	BusyTask              string    `json:",omitempty"`
-	BusyUntil             time.Time `json:",omitzero"`
+	BusyTask              string         `json:",omitempty"`
+	BusyUntil             time.Time      `json:",omitzero"`
+	SnatPro               bool           `json:",omitempty"`
+	Routed                []netip.Prefix `json:",omitempty"`
 	Listeners             []listenerDump
 }
 
@@ -233,7 +242,8 @@ func (s *Sim) DumpState() ([]byte, error) {
 
 func (s *Sim) dumpLocked() stateDump {
 	s.settle()
-	d := stateDump{Now: s.now(), LoadBalancers: make([]lbDump, 0, len(s.lbs)), PendingTasks: make([]string, 0, len(s.pending))}
+	d := stateDump{Now: s.now(), LoadBalancers: make([]lbDump, 0, len(s.lbs)), PendingTasks: make([]string, 0, len(s.pending)),
+		VPCCIDRs: maps.Clone(s.vpcCIDRs), TargetShape: s.shape}
 	for _, t := range s.pending {
 		d.PendingTasks = append(d.PendingTasks, t.id)
 	}
@@ -242,7 +252,8 @@ func (s *Sim) dumpLocked() stateDump {
 		d.HealthRules = append(d.HealthRules, healthDump{Selector: o.sel, State: o.state})
 	}
 	for _, lb := range s.lbs {
-		ld := lbDump{ID: lb.id, Name: lb.name, Type: lb.lbType, VpcID: lb.vpcID, Status: lb.status, BusyTask: lb.busyTask, BusyUntil: lb.busyUntil}
+		ld := lbDump{ID: lb.id, Name: lb.name, Type: lb.lbType, VpcID: lb.vpcID, Status: lb.status, BusyTask: lb.busyTask, BusyUntil: lb.busyUntil,
+			SnatPro: lb.snatPro, Routed: lb.routed}
 		for _, l := range lb.sortedListeners() {
 			ld.Listeners = append(ld.Listeners, dumpListener(l))
 		}

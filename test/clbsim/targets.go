@@ -1,8 +1,10 @@
 package clbsim
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 )
@@ -137,35 +139,65 @@ func checkDuplicates(specs []targetSpec) error {
 	for _, t := range specs {
 		k := t.groupKey() + "|" + t.key()
 		if seen[k] {
-			return errf(codeDuplicate, "target %s:%d appears more than once", t.eniIP+t.instanceID, t.port)
+			return errf(codeDuplicate, "target %s:%d appears more than once on %s", t.addr(), t.port, t.groupName())
 		}
 		seen[k] = true
 	}
 	return nil
 }
 
-// checkQuota refuses registrations that would pass the per-LB backend quota.
-func (s *Sim) checkQuota(lb *loadBalancer, specs []targetSpec) error {
-	added := 0
-	for _, t := range specs {
-		if !t.bound() {
-			added++
-		}
+// groupName names the listener or rule a spec belongs to, for messages.
+func (t targetSpec) groupName() string {
+	if t.r != nil {
+		return "rule " + t.r.id + " of listener " + t.l.id
 	}
-	if n := lb.backendCount() + added; n > s.opts.MaxTargetsPerLB {
-		return errf(codeLimitExceeded, "load balancer %s would have %d backends; the quota is %d", lb.id, n, s.opts.MaxTargetsPerLB)
-	}
-	return nil
+	return "listener " + t.l.id
 }
 
-// checkBound refuses weight changes for targets that are not registered.
-func checkBound(specs []targetSpec) error {
+// addr is the target's EniIp or InstanceId.
+func (t targetSpec) addr() string { return t.eniIP + t.instanceID }
+
+// checkQuota refuses registrations that would take a listener (L4) or a rule
+// (L7) past TOTAL_TARGET_BIND_QUOTA, which DescribeQuota documents per rule.
+func (s *Sim) checkQuota(specs []targetSpec) error {
+	added := map[string]int{}
+	var groups []targetSpec // the first spec of each group, in request order
 	for _, t := range specs {
-		if !t.bound() {
-			return errf(codeInvalidParameter, "target %s:%d is not bound to %s", t.eniIP+t.instanceID, t.port, t.groupKey())
+		if t.bound() {
+			continue
+		}
+		if added[t.groupKey()] == 0 {
+			groups = append(groups, t)
+		}
+		added[t.groupKey()]++
+	}
+	var over []string
+	for _, t := range groups {
+		if n := len(*t.list()) + added[t.groupKey()]; n > s.opts.MaxTargetsPerRule {
+			over = append(over, fmt.Sprintf("%s would have %d targets", t.groupName(), n))
 		}
 	}
-	return nil
+	if len(over) == 0 {
+		return nil
+	}
+	return errf(codeLimitExceeded, "%s; the quota (TOTAL_TARGET_BIND_QUOTA) is %d per listener or rule",
+		strings.Join(over, "; "), s.opts.MaxTargetsPerRule)
+}
+
+// checkBound refuses a request that names targets not registered where it
+// says: deregistering, re-weighting or re-tagging them fails the whole
+// request with InvalidParameter, naming each one.
+func checkBound(specs []targetSpec) error {
+	var missing []string
+	for _, t := range specs {
+		if !t.bound() {
+			missing = append(missing, fmt.Sprintf("target %s:%d is not bound to %s", t.addr(), t.port, t.groupName()))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return errf(codeInvalidParameter, "%s", strings.Join(missing, "; "))
 }
 
 // addBackends registers specs. Registering a target that is already bound
@@ -189,8 +221,9 @@ func (s *Sim) addBackends(specs []targetSpec) {
 	}
 }
 
-// removeBackends deregisters specs. Deregistering a target that is not bound
-// is a no-op, for the same reason as in addBackends.
+// removeBackends deregisters specs. Callers have refused targets that are not
+// bound (checkBound): the real API fails such a request with InvalidParameter
+// (terraform-provider-tencentcloud swallows exactly that error).
 func removeBackends(specs []targetSpec) {
 	for _, t := range specs {
 		list := t.list()
@@ -217,6 +250,16 @@ func setWeights(specs []targetSpec) {
 		list := *t.list()
 		if i := findBackend(list, t.key()); i >= 0 && t.weight != nil {
 			list[i].weight = *t.weight
+		}
+	}
+}
+
+// setTags applies the specs' tags to their bound backends.
+func setTags(specs []targetSpec) {
+	for _, t := range specs {
+		list := *t.list()
+		if i := findBackend(list, t.key()); i >= 0 {
+			list[i].tag = t.tg
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestRegisterTargetsErrors(t *testing.T) {
-	e := newEnv(t, clbsim.Options{MaxTargetsPerLB: 25})
+	e := newEnv(t, clbsim.Options{MaxTargetsPerRule: 25})
 	lbID, tcpID := e.l4(t)
 	httpID := e.sim.AddListener(lbID, "HTTP", 8080)
 	e.sim.AddRule(lbID, httpID, "a.example.com", "/")
@@ -37,7 +37,7 @@ func TestRegisterTargetsErrors(t *testing.T) {
 		{"IP and instance", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{{EniIp: new("10.0.0.1"), InstanceId: new("ins-abcdefgh"), Port: common.Int64Ptr(80)}}, "InvalidParameter.FormatError"},
 		{"no port", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{{EniIp: new("10.0.0.1")}}, "MissingParameter"},
 		{"weight 101", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{{EniIp: new("10.0.0.1"), Port: common.Int64Ptr(80), Weight: common.Int64Ptr(101)}}, "InvalidParameterValue.Range"},
-		{"quota", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{eni("10.7.0.1", 1), eni("10.7.0.2", 1), eni("10.7.0.3", 1), eni("10.7.0.4", 1), eni("10.7.0.5", 1)}, "LimitExceeded"},
+		{"quota of the listener", &lbID, &tcpID, nil, nil, nil, []*clbapi.Target{eni("10.7.0.1", 1), eni("10.7.0.2", 1), eni("10.7.0.3", 1), eni("10.7.0.4", 1), eni("10.7.0.5", 1), eni("10.7.0.6", 1)}, "LimitExceeded"},
 		{"re-register is idempotent", &lbID, &tcpID, nil, nil, nil, eniTargets(3), ""},
 	}
 	for _, tc := range cases {
@@ -86,8 +86,15 @@ func TestRegisterDescribeModifyDeregister(t *testing.T) {
 		t.Fatalf("Targets = %+v, want %+v", got, want)
 	}
 
+	// A target that is not bound fails the whole request.
 	dr := clbapi.NewDeregisterTargetsRequest()
 	dr.LoadBalancerId, dr.ListenerId, dr.Targets = &lbID, &listenerID, []*clbapi.Target{eni("10.0.0.1", 8080), eni("10.0.0.99", 8080)}
+	_, err = e.client.DeregisterTargets(dr)
+	wantCode(t, err, "InvalidParameter")
+	if n := len(e.sim.Targets(lbID)); n != 2 {
+		t.Fatalf("a refused deregister applied: %d targets", n)
+	}
+	dr.Targets = dr.Targets[:1]
 	_, err = e.client.DeregisterTargets(dr)
 	must(t, err)
 	dr.Targets = eniTargets(21)
@@ -107,7 +114,7 @@ func batchOf(listenerID string, n int) []*clbapi.BatchTarget {
 }
 
 func TestBatchRegisterLimitsAndPartialFailure(t *testing.T) {
-	e := newEnv(t, clbsim.Options{MaxTargetsPerLB: 2000})
+	e := newEnv(t, clbsim.Options{MaxTargetsPerRule: 2000})
 	lbID, tcpID := e.l4(t)
 	httpID := e.sim.AddListener(lbID, "HTTP", 8080)
 	locID := e.sim.AddRule(lbID, httpID, "a.example.com", "/")
@@ -216,7 +223,7 @@ func TestBatchSyncHoldsTheLB(t *testing.T) {
 }
 
 func TestBatchModifyTargetWeight(t *testing.T) {
-	e := newEnv(t, clbsim.Options{MaxTargetsPerLB: 1000})
+	e := newEnv(t, clbsim.Options{MaxTargetsPerRule: 1000})
 	lbID, tcpID := e.l4(t)
 	breq := clbapi.NewBatchRegisterTargetsRequest()
 	breq.LoadBalancerId, breq.Targets = &lbID, batchOf(tcpID, 500)

@@ -117,6 +117,25 @@ func (s *Sim) startTaskFor(c *call, lbIDs []string, d time.Duration, apply func(
 	return t
 }
 
+// holdAfter keeps a finished task's load balancers busy for d more: the real
+// CLB refuses writes for a while after a large synchronous batch, whose change
+// it applied before answering. DescribeTaskStatus reports the task running
+// until then. A task still pending (its call was cancelled) is left alone.
+// Callers hold s.mu.
+func (s *Sim) holdAfter(t *task, d time.Duration) {
+	if d <= 0 || t.status == taskRunning {
+		return
+	}
+	// finish reports Status 0 again, or 1 for an injected failure; the change is already applied.
+	t.apply, t.status, t.message, t.end = nil, taskRunning, "", s.now().Add(d)
+	for _, id := range t.lbIDs {
+		if lb := s.lbs[id]; lb != nil {
+			lb.busyTask, lb.busyUntil = t.id, t.end
+		}
+	}
+	s.pending = append(s.pending, t)
+}
+
 func (s *Sim) describeTaskStatus(c *call) (any, error) {
 	req, err := decode[clbapi.DescribeTaskStatusRequestParams](c)
 	if err != nil {
@@ -176,7 +195,8 @@ func validID(id, prefix string) bool {
 	return true
 }
 
-// Busy reports whether a task holds the load balancer now: a write is being applied.
+// Busy reports whether a task holds the load balancer now: a write is being
+// applied, or a synchronous batch's busy time (Latency.BusyFixed) runs.
 func (s *Sim) Busy(lbID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

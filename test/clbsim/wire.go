@@ -47,9 +47,11 @@ var actions = map[string]actionFunc{
 	"BatchDeregisterTargets":  (*Sim).batchDeregisterTargets,
 	"ModifyTargetWeight":      (*Sim).modifyTargetWeight,
 	"BatchModifyTargetWeight": (*Sim).batchModifyTargetWeight,
+	"BatchModifyTargetTag":    (*Sim).batchModifyTargetTag,
 	"DescribeTargets":         (*Sim).describeTargets,
 	"DescribeTargetHealth":    (*Sim).describeTargetHealth,
 	"DescribeTaskStatus":      (*Sim).describeTaskStatus,
+	"DescribeQuota":           (*Sim).describeQuota,
 }
 
 // ServeHTTP is the Tencent Cloud API v3 endpoint (POST /). It always answers

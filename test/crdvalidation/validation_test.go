@@ -240,9 +240,54 @@ var _ = Describe("CLBHealth admission by the API server", func() {
 			"spec.healthCheck.healthyThreshold", "less than or equal to 10"),
 		Entry("http codes 32", obj{"healthCheck": obj{"httpCodes": int64(32)}},
 			"spec.healthCheck.httpCodes", "less than or equal to 31"),
-		Entry("unknown probe type", obj{"healthCheck": obj{"type": "GRPC"}}, "spec.healthCheck.type", "Unsupported value"),
+		Entry("unknown probe type", obj{"healthCheck": obj{"type": "ICMP"}}, "spec.healthCheck.type", "Unsupported value"),
+		Entry("CUSTOM without its payloads", obj{"healthCheck": obj{"type": "CUSTOM"}},
+			"spec.healthCheck.custom", "healthCheck.custom is required when healthCheck.type is CUSTOM"),
+		Entry("payloads with another type", obj{"healthCheck": obj{"type": "TCP", "custom": customCheck("TEXT", "ping", "pong")}},
+			"spec.healthCheck.custom", "healthCheck.custom is only allowed with healthCheck.type CUSTOM"),
+		Entry("payloads without a type", obj{"healthCheck": obj{"custom": customCheck("TEXT", "ping", "pong")}},
+			"spec.healthCheck.custom", "healthCheck.custom is only allowed with healthCheck.type CUSTOM"),
+		Entry("unknown payload encoding", obj{"healthCheck": obj{"type": "CUSTOM", "custom": customCheck("JSON", "a", "b")}},
+			"spec.healthCheck.custom.contextType", "Unsupported value"),
+		Entry("HEX payload of odd length", obj{"healthCheck": obj{"type": "CUSTOM", "custom": customCheck("HEX", "0A1", "FF")}},
+			"spec.healthCheck.custom.send", "custom.send must be an even number of the characters 0-9 and A-F"),
+		Entry("HEX payload in lower case", obj{"healthCheck": obj{"type": "CUSTOM", "custom": customCheck("HEX", "0A", "ff")}},
+			"spec.healthCheck.custom.receive", "custom.receive must be an even number of the characters 0-9 and A-F"),
+		Entry("payload with a control character", obj{"healthCheck": obj{"type": "CUSTOM", "custom": customCheck("TEXT", "PING\r\n", "PONG")}},
+			"spec.healthCheck.custom.send", "should match"),
+		Entry("payload over 500 characters", obj{"healthCheck": obj{"type": "CUSTOM", "custom": customCheck("TEXT", "a", strings.Repeat("b", 501))}},
+			"spec.healthCheck.custom.receive", "Too long"),
+		Entry("empty payload", obj{"healthCheck": obj{"type": "CUSTOM", "custom": customCheck("TEXT", "", "b")}},
+			"spec.healthCheck.custom.send", "at least 1 chars long"),
+		Entry("unknown HTTP version", obj{"healthCheck": obj{"type": "HTTP", "httpVersion": "HTTP/2"}},
+			"spec.healthCheck.httpVersion", "Unsupported value"),
+		Entry("HTTP version with a TCP check", obj{"healthCheck": obj{"type": "TCP", "httpVersion": "HTTP/1.1"}},
+			"spec.healthCheck.httpVersion", "healthCheck.httpVersion is only allowed with healthCheck.type HTTP"),
+		Entry("HTTP domain with a PING check", obj{"healthCheck": obj{"type": "PING", "httpDomain": "www.example.com"}},
+			"spec.healthCheck.httpDomain", "healthCheck.httpDomain is only allowed with healthCheck.type HTTP, HTTPS or GRPC"),
+		Entry("HTTP path with a TCP check", obj{"healthCheck": obj{"type": "TCP", "httpPath": "/healthz"}},
+			"spec.healthCheck.httpPath", "healthCheck.httpPath is only allowed with healthCheck.type HTTP, HTTPS or GRPC"),
+		Entry("HTTP codes with a GRPC check", obj{"healthCheck": obj{"type": "GRPC", "httpCodes": int64(2)}},
+			"spec.healthCheck.httpCodes", "healthCheck.httpCodes is only allowed with healthCheck.type HTTP or HTTPS"),
+	)
+
+	DescribeTable("accepts the health checks the listener decides on",
+		func(check obj) {
+			Expect(k8sClient.Create(ctx, health(ns, "good", obj{"healthCheck": check}))).To(Succeed())
+		},
+		Entry("HTTP of a TCP listener", obj{"type": "HTTP", "httpDomain": "www.example.com", "httpVersion": "HTTP/1.0",
+			"httpPath": "/healthz", "httpCodes": int64(6)}),
+		Entry("GRPC of a rule", obj{"type": "GRPC", "httpPath": "/grpc.health.v1.Health/Check"}),
+		Entry("CUSTOM in HEX", obj{"type": "CUSTOM", "custom": customCheck("HEX", "0A1B", "FF")}),
+		Entry("CUSTOM in text with spaces", obj{"type": "CUSTOM", "custom": customCheck("TEXT", "PING now", strings.Repeat("b", 500))}),
+		Entry("HTTP settings while the listener keeps its type", obj{"httpPath": "/healthz", "httpVersion": "HTTP/1.1"}),
+		Entry("PING", obj{"type": "PING", "intervalSeconds": int64(5)}),
 	)
 })
+
+func customCheck(contextType, send, receive string) obj {
+	return obj{"contextType": contextType, "send": send, "receive": receive}
+}
 
 var _ = Describe("config/samples", func() {
 	It("are all accepted by the API server", func() {

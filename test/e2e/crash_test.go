@@ -59,8 +59,10 @@ var _ = Describe("crashes", func() {
 
 		// Writes that take a while, so that kills land in the middle of them too: each Batch
 		// call holds the load balancer for its task and answers when it is done.
-		Expect(admin(ctx, http.MethodPut, "/latency", clbsim.Latency{TaskFixed: 300 * time.Millisecond, TaskPerTarget: 2 * time.Millisecond, BatchSync: true})).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) { _ = admin(ctx, http.MethodPut, "/latency", clbsim.Latency{}) })
+		slow := clbsim.DefaultBusy() // the sandbox's post-write busy time stays on
+		slow.TaskFixed, slow.TaskPerTarget, slow.BatchSync = 300*time.Millisecond, 2*time.Millisecond, true
+		Expect(admin(ctx, http.MethodPut, "/latency", slow)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { _ = admin(ctx, http.MethodPut, "/latency", clbsim.DefaultBusy()) })
 
 		rng := rand.New(rand.NewPCG(uint64(GinkgoRandomSeed()), kills))
 		var longestTakeover time.Duration

@@ -92,7 +92,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		ManagerArgs: leaseArgs,
 		// The fault and crash specs churn 500 and 300 targets on the sandbox's load balancer,
 		// beyond the cloud's default quota of 200 backends (raised on request in real accounts).
-		MaxTargetsPerLB: 2000,
+		MaxTargetsPerRule: 2000,
 	})
 	Expect(err).NotTo(HaveOccurred(), "starting the sandbox")
 	if !sb.HasDataPlane() {

@@ -80,8 +80,9 @@ type Options struct {
 	// HealthInterval is clbsim's health-check interval (default 1s; 3 passing checks make a
 	// backend healthy).
 	HealthInterval time.Duration
-	// MaxTargetsPerLB is clbsim's backend quota per load balancer (0: the cloud's default, 200).
-	MaxTargetsPerLB int
+	// MaxTargetsPerRule is clbsim's backend quota (TOTAL_TARGET_BIND_QUOTA) per L4 listener or
+	// L7 rule (0: the cloud's default, 200).
+	MaxTargetsPerRule int
 	// ListenerPort is the port of the TCP listener of the load balancer (default 80).
 	ListenerPort int64
 	// NoDataPlane forces the fallback: no network namespace, scripted health, no traffic.
@@ -383,7 +384,14 @@ func (s *Sandbox) startKubelet(ctx context.Context) error {
 }
 
 func (s *Sandbox) startCloud(ctx context.Context) error {
-	opts := clbsim.Options{HealthInterval: s.opts.HealthInterval, MaxTargetsPerLB: s.opts.MaxTargetsPerLB}
+	// The load balancer stays busy after each batch, as the real one does (clbsim.DefaultBusy).
+	// Pod IPs come from 198.18.0.0/15, outside RFC 1918: the LB's VPC holds that range too, as
+	// in a VPC-CNI cluster where pod IPs are ENI IPs of the VPC (nodes stay in 10.0.0.0/8).
+	opts := clbsim.Options{
+		HealthInterval: s.opts.HealthInterval, MaxTargetsPerRule: s.opts.MaxTargetsPerRule,
+		Latency: clbsim.DefaultBusy(), VpcID: simtest.VpcID,
+		VPCCIDRs: map[string][]netip.Prefix{simtest.VpcID: append(clbsim.DefaultVPCCIDRs(), benchRange)},
+	}
 	if s.netns != nil {
 		opts.ProbeCIDRs = []netip.Prefix{s.netns.subnet}
 		// Every real health probe goes to probes.log: when a backend is slow to turn healthy,

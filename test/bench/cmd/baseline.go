@@ -158,7 +158,7 @@ type baselineResult struct {
 // then times the seed strategy under the model compressed by factor.
 func runBaseline(ctx context.Context, srv *simtest.Server, m Model, r row, factor float64) (baselineResult, error) {
 	sim := srv.Sim
-	sim.SetLatency(clbsim.Latency{})
+	sim.SetLatency(clbsim.DefaultBusy())
 	sim.SetQPS("", -1)
 	lbID := sim.AddLoadBalancer(fmt.Sprintf("seed-%d-%d-%d", r.Table, r.Rules, r.Nodes))
 	lisID := sim.AddListener(lbID, "HTTP", 80)
@@ -194,7 +194,7 @@ func runBaseline(ctx context.Context, srv *simtest.Server, m Model, r row, facto
 	}
 	wall := time.Since(t0)
 	calls := diffCalls(before, sim.Calls())
-	sim.SetLatency(clbsim.Latency{})
+	sim.SetLatency(clbsim.DefaultBusy())
 	if got, want := len(sim.Targets(lbID)), r.Rules*r.Nodes; got != want {
 		return baselineResult{}, fmt.Errorf("seed strategy left %d targets, want %d", got, want)
 	}

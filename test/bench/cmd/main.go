@@ -164,7 +164,7 @@ func runSeed(ctx context.Context, o options) error {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	srv, err := simtest.Start(clbsim.Options{MaxTargetsPerLB: 1_000_000}, dir)
+	srv, err := simtest.Start(clbsim.Options{MaxTargetsPerRule: 1_000_000, Latency: clbsim.DefaultBusy()}, dir)
 	if err != nil {
 		return err
 	}

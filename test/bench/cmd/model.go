@@ -58,6 +58,9 @@ func (m Model) simLatency(batch bool, factor float64) clbsim.Latency {
 	l.PerCall = compress(l.PerCall, factor)
 	l.TaskFixed = compress(l.TaskFixed, factor)
 	l.TaskPerTarget = compress(l.TaskPerTarget, factor)
+	// Every model keeps the LB busy after each Batch call, as the real cloud does.
+	l.BusyFixed = compress(clbsim.DefaultBusyFixed, factor)
+	l.BusyPerTarget = compress(clbsim.DefaultBusyPerTarget, factor)
 	return l
 }
 

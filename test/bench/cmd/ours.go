@@ -100,7 +100,7 @@ func startControllerEnv(ctx context.Context, factor float64, concurrency int) (*
 	if err != nil {
 		return nil, err
 	}
-	if ce.srv, err = simtest.Start(clbsim.Options{MaxTargetsPerLB: 1_000_000}, dir); err != nil {
+	if ce.srv, err = simtest.Start(clbsim.Options{MaxTargetsPerRule: 1_000_000, Latency: clbsim.DefaultBusy()}, dir); err != nil {
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -156,7 +156,7 @@ func setupBindings(mgr ctrl.Manager, cloud *clb.Client, factor float64) error {
 		return err
 	}
 	reconciler.Health = poller
-	healthReconciler := &controllers.CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Cloud: cloud}
+	healthReconciler := &controllers.CLBHealthReconciler{Client: mgr.GetClient(), Health: poller}
 	if err := healthReconciler.SetupWithManager(mgr, poller); err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func parallel[T any](items []T, fn func(T) error) error {
 // under the model compressed by the environment's factor.
 func (ce *controllerEnv) runOurs(ctx context.Context, m Model, r row, idx int) (oursResult, error) {
 	sim, factor := ce.srv.Sim, ce.factor
-	sim.SetLatency(clbsim.Latency{})
+	sim.SetLatency(clbsim.DefaultBusy())
 	sim.SetQPS("", -1)
 	ns := fmt.Sprintf("%s-%d", m.Name, idx)
 	if err := ce.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -338,7 +338,7 @@ func (ce *controllerEnv) runOurs(ctx context.Context, m Model, r row, idx int) (
 	wall := time.Since(t0)
 	atConvergence := sim.Calls()
 	ce.waitQuiet(ctx, scale(5*time.Second, factor))
-	sim.SetLatency(clbsim.Latency{})
+	sim.SetLatency(clbsim.DefaultBusy())
 	res := oursResult{
 		Wall:     time.Duration(float64(wall) * factor),
 		Issue:    time.Duration(float64(issued) * factor),

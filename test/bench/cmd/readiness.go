@@ -62,7 +62,7 @@ func readyIP(i int) string { return fmt.Sprintf("10.2.%d.%d", (i+1)/256, (i+1)%2
 
 func runReadiness(ctx context.Context, managerBin string) (readinessResult, error) {
 	res := readinessResult{Pods: readyPods, TargetP99: readyTarget, FastPoll: 2 * time.Second}
-	pe, err := startProcEnv(ctx, managerBin, clbsim.Options{MaxTargetsPerLB: 1_000_000})
+	pe, err := startProcEnv(ctx, managerBin, clbsim.Options{MaxTargetsPerRule: 1_000_000, Latency: clbsim.DefaultBusy()})
 	if err != nil {
 		return res, err
 	}

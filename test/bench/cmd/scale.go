@@ -173,7 +173,7 @@ func waitConverged(ctx context.Context, pe *procEnv, want map[string]map[string]
 
 func runScale(ctx context.Context, managerBin string) (scaleResult, error) {
 	var res scaleResult
-	pe, err := startProcEnv(ctx, managerBin, clbsim.Options{MaxTargetsPerLB: 1_000_000})
+	pe, err := startProcEnv(ctx, managerBin, clbsim.Options{MaxTargetsPerRule: 1_000_000, Latency: clbsim.DefaultBusy()})
 	if err != nil {
 		return res, err
 	}

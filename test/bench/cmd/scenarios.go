@@ -143,8 +143,8 @@ func scaleMarkdown(res scaleResult, started time.Time, took time.Duration) strin
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Scale: %d LBs, %d bindings, %d pod endpoints\n\n", scaleLBs, scaleLBs*scaleListenersLB, scaleLBs*scaleListenersLB*scaleEndpointsPer)
 	w("%s\n\n", machineLine(started, took))
-	w("- **Setup.** envtest's kube-apiserver + etcd; clbsim in process (MaxTargetsPerLB 1,000,000, default 20 QPS per action) under the **fixed** latency model " +
-		"(50 ms per call, Batch* calls hold the LB 300 ms), real time (no compression). The manager is `bin/manager` as its own process with production defaults " +
+	w("- **Setup.** envtest's kube-apiserver + etcd; clbsim in process (MaxTargetsPerRule 1,000,000, default 20 QPS per action) under the **fixed** latency model " +
+		"(50 ms per call, Batch* calls hold the LB 300 ms, then keep it busy 100 ms + 1 ms per target), real time (no compression). The manager is `bin/manager` as its own process with production defaults " +
 		"(`--leader-elect=false --enable-webhooks=false --metrics-bind-address=0`, client 20 QPS per action, 200 ms coalescing window, health polls 2 s / 30 s).\n")
 	w("- **Objects.** %d LBs × %d TCP listeners, one CLBBackendBinding per listener (readiness gate off), each with a headless Service and one EndpointSlice of %d ready pod endpoints "+
 		"(targetRef Pod, pods not created: a ready endpoint of an unseen pod is registered, internal/targets/desired.go). All %d objects are created at once by 16 client workers; "+
