@@ -253,17 +253,19 @@ func checkDeployment(t *testing.T, dep operatorsv1alpha1.StrategyDeploymentSpec,
 
 func checkWebhooks(t *testing.T, hooks []operatorsv1alpha1.WebhookDescription, deployment string) {
 	t.Helper()
-	types := map[operatorsv1alpha1.WebhookAdmissionType]string{}
+	types := map[operatorsv1alpha1.WebhookAdmissionType][]string{}
 	for _, h := range hooks {
-		types[h.Type] = h.GenerateName
+		types[h.Type] = append(types[h.Type], h.GenerateName)
 		complete := h.DeploymentName == deployment && h.ContainerPort == 9443 && h.TargetPort != nil && h.TargetPort.IntValue() == 9443 &&
 			h.WebhookPath != nil && h.SideEffects != nil && h.FailurePolicy != nil && len(h.AdmissionReviewVersions) > 0 && len(h.Rules) > 0
 		if !complete {
 			t.Errorf("webhook %s is incomplete: %+v", h.GenerateName, h)
 		}
 	}
-	if types[operatorsv1alpha1.MutatingAdmissionWebhook] != "mpod.clbind.io" || types[operatorsv1alpha1.ValidatingAdmissionWebhook] != "vclbbackendbinding.clbind.io" {
-		t.Errorf("want the mutating pod and the validating binding webhook, got %v", types)
+	slices.Sort(types[operatorsv1alpha1.ValidatingAdmissionWebhook])
+	if !slices.Equal(types[operatorsv1alpha1.MutatingAdmissionWebhook], []string{"mpod.clbind.io"}) ||
+		!slices.Equal(types[operatorsv1alpha1.ValidatingAdmissionWebhook], []string{"vclbbackendbinding.clbind.io", "vclbhealth.clbind.io"}) {
+		t.Errorf("want the mutating pod webhook and the validating binding and CLBHealth webhooks, got %v", types)
 	}
 }
 
