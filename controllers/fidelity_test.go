@@ -18,6 +18,7 @@ package controllers_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,7 +169,7 @@ func unroutableRow() fidelityCase {
 			By("the binding's other pods come and go for 2 s; the refused addresses are not sent again")
 			hold := time.Now()
 			for _, eps := range [][]endpoint{near[:4], near[:5], near[1:5]} {
-				f.setEndpoints("web", append(eps[:len(eps):len(eps)], far...)...)
+				f.setEndpoints("web", append(slices.Clip(eps), far...)...)
 				f.expectBackends(key, lis, podBackends(tag, defaultWeight, eps...))
 			}
 			refused := func() int { return sim.Calls()["BatchRegisterTargets"]["InvalidParameterValue"] }
@@ -327,8 +328,9 @@ func adoptedRow() fidelityCase {
 
 // warningReasons lists the reasons of the Warning events on a binding, one per Event object.
 func warningReasons(key types.NamespacedName) []string {
-	var out []string
-	for _, e := range warnings(key) {
+	events := warnings(key)
+	out := make([]string, 0, len(events))
+	for _, e := range events {
 		out = append(out, e.Reason)
 	}
 	return out

@@ -324,7 +324,8 @@ func RefusedAddresses(err error) []string {
 		}
 		msg = msg[i+len("EniIp "):]
 		end := strings.IndexFunc(msg, func(r rune) bool {
-			return !(r == '.' || r == ':' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'f') || ('A' <= r && r <= 'F'))
+			isAddr := r == '.' || r == ':' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'f') || ('A' <= r && r <= 'F')
+			return !isAddr
 		})
 		if end < 0 {
 			end = len(msg)

@@ -298,7 +298,7 @@ func isParameterRefusal(err error) bool {
 // gone. A target is matched by the address it was written with (Target.Reported), whatever
 // Type the cloud reports.
 func (c *Client) splitGone(ctx context.Context, lbID string, part []Target) (present, gone []Target, err error) {
-	var ids []string
+	ids := make([]string, 0, len(part))
 	for _, t := range part {
 		ids = append(ids, t.ListenerID)
 	}
@@ -456,11 +456,21 @@ func compareKeys(a, b TargetKey) int {
 // per-listener failure for this action, so the result lists the listeners of
 // calls that failed.
 func (c *Client) ModifyTargetWeights(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
+	res, err := c.sendCalls(ctx, lbID, packWeightRules(dedupeTargets(targets)), c.modifyWeights)
+	if err != nil {
+		return res, fmt.Errorf("modifying the weights of %d targets on %s: %w", len(targets), lbID, err)
+	}
+	return res, nil
+}
+
+// sendCalls sends packed calls one after the other, each mended if it names targets gone out of
+// band, and merges the outcomes. After a call fails, the rest are sent unless stopAfter says no.
+func (c *Client) sendCalls(ctx context.Context, lbID string, calls []weightCall,
+	send func(context.Context, string, weightCall) error) (BatchResult, error) {
 	var acc batchAccumulator
-	calls := packWeightRules(dedupeTargets(targets))
 	for i, call := range calls {
 		out, err := c.mendStale(ctx, lbID, call.targets(), func(ctx context.Context, ts []Target) error {
-			return c.modifyWeights(ctx, lbID, packOne(ts))
+			return send(ctx, lbID, packOne(ts))
 		})
 		acc.gone = append(acc.gone, out.gone...)
 		if err != nil {
@@ -473,11 +483,7 @@ func (c *Client) ModifyTargetWeights(ctx context.Context, lbID string, targets [
 			}
 		}
 	}
-	res, err := acc.result()
-	if err != nil {
-		return res, fmt.Errorf("modifying the weights of %d targets on %s: %w", len(targets), lbID, err)
-	}
-	return res, nil
+	return acc.result()
 }
 
 func (c *Client) modifyWeights(ctx context.Context, lbID string, call weightCall) error {
@@ -517,31 +523,15 @@ func (c *Client) modifyWeights(ctx context.Context, lbID string, call weightCall
 // RsTagRules packed as for BatchModifyTargetWeight. Failures are reported as in
 // ModifyTargetWeights.
 func (c *Client) ModifyTargetTags(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	var acc batchAccumulator
 	byTag := map[string][]Target{}
 	for _, t := range dedupeTargets(targets) {
 		byTag[t.Tag] = append(byTag[t.Tag], t)
 	}
-	var calls []weightCall
+	calls := make([]weightCall, 0, len(byTag))
 	for _, tag := range slices.Sorted(maps.Keys(byTag)) {
 		calls = append(calls, packWeightRules(byTag[tag])...)
 	}
-	for i, call := range calls {
-		out, err := c.mendStale(ctx, lbID, call.targets(), func(ctx context.Context, ts []Target) error {
-			return c.modifyTags(ctx, lbID, packOne(ts))
-		})
-		acc.gone = append(acc.gone, out.gone...)
-		if err != nil {
-			acc.failChunk(call.targets(), err)
-			if stopAfter(ctx, err) {
-				for _, rest := range calls[i+1:] {
-					acc.failChunk(rest.targets(), nil)
-				}
-				break
-			}
-		}
-	}
-	res, err := acc.result()
+	res, err := c.sendCalls(ctx, lbID, calls, c.modifyTags)
 	if err != nil {
 		return res, fmt.Errorf("re-tagging %d targets on %s: %w", len(targets), lbID, err)
 	}

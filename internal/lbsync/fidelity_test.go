@@ -160,7 +160,7 @@ func (e *fidelityEnv) backends(listenerID string) []string {
 }
 
 func wanted(b lbsync.Binding) []string {
-	var out []string
+	out := make([]string, 0, len(b.Desired))
 	for _, t := range b.Desired {
 		out = append(out, fmt.Sprintf("%s:%d@%d", t.EniIP, t.Port, t.Weight))
 	}
@@ -369,7 +369,7 @@ func TestQuotaIsPerListener(t *testing.T) {
 	e := startFidelityEnv(t, clbsim.Options{MaxTargetsPerRule: 10})
 	first := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
 	second := e.srv.Sim.AddListener(e.lbID, "TCP", 81)
-	var many []string
+	many := make([]string, 0, 12)
 	for i := range 12 {
 		many = append(many, ipOf(i))
 	}

@@ -434,85 +434,7 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 			func(*Changes, int) {}},
 	}
 	for _, step := range steps {
-		var batch []clb.Target
-		for _, p := range plans {
-			if !p.active || failed[p.listenerID] != nil {
-				continue
-			}
-			for _, t := range step.pick(p.diff) {
-				batch = append(batch, toCloud(t))
-			}
-		}
-		if len(batch) == 0 {
-			continue
-		}
-		res, err := step.call(ctx, w.lbID, batch)
-		batchFailed := map[string]bool{}
-		for _, id := range res.FailedListenerIDs {
-			batchFailed[id] = true
-			failed[id] = &refusedError{listenerID: id, message: res.Message}
-		}
-		left, refused, vanished := map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{} // not written
-		for _, t := range res.Refused {
-			left[t.TargetKey], refused[t.TargetKey] = true, true
-			w.unroutable[t.EniIP] = now
-		}
-		for _, t := range res.Gone {
-			left[t.TargetKey], vanished[t.TargetKey] = true, true
-			if c := w.targets[t.ListenerID]; c != nil {
-				delete(c.targets, t.TargetKey) // gone from the CLB: the next diff registers it again if wanted
-			}
-			if step.op != "deregister" {
-				w.again = true
-			}
-		}
-		written := map[clb.TargetKey]bool{}
-		for _, t := range batch {
-			if err != nil {
-				failed[t.ListenerID] = err
-			}
-			if err != nil || batchFailed[t.ListenerID] {
-				delete(w.targets, t.ListenerID) // unknown state: read it again
-				continue
-			}
-			if left[t.TargetKey] {
-				continue
-			}
-			written[t.TargetKey] = true
-			targetWrites.WithLabelValues(step.op).Inc()
-			if c := w.targets[t.ListenerID]; c != nil {
-				step.apply(c, t)
-			}
-		}
-		for _, p := range plans {
-			if !p.active || failed[p.listenerID] != nil {
-				continue
-			}
-			n, gone := 0, 0
-			for _, t := range step.pick(p.diff) {
-				key := toCloud(t).TargetKey
-				switch {
-				case written[key]:
-					n++
-				case refused[key]:
-					p.unroutable = append(p.unroutable, t.EniIP)
-				case vanished[key]:
-					gone++
-				}
-			}
-			if n > 0 {
-				step.count(changesFor(changes, p), n)
-			}
-			if gone > 0 {
-				changesFor(changes, p).Vanished += gone
-			}
-		}
-		if err != nil && clb.IsNotFound(err) {
-			w.listeners.readAt = time.Time{}
-		}
-		if err != nil && clb.Code(err) == "LimitExceeded" {
-			w.quota = quotaCache{} // the quota, or what shares it, changed: read it again
-		}
+		w.writeStep(ctx, step, plans, failed, changes, now)
 	}
 	for _, p := range plans {
 		if err := failed[p.listenerID]; p.active && err != nil {
@@ -521,6 +443,91 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 		}
 	}
 	return changes
+}
+
+// writeStep sends one kind of write for every active binding whose listener has not failed, and
+// records the outcome: the caches, the per-binding counts, failed listeners, refused addresses.
+func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, failed map[string]error,
+	changes map[types.NamespacedName]*Changes, now time.Time) {
+	var batch []clb.Target
+	for _, p := range plans {
+		if !p.active || failed[p.listenerID] != nil {
+			continue
+		}
+		for _, t := range step.pick(p.diff) {
+			batch = append(batch, toCloud(t))
+		}
+	}
+	if len(batch) == 0 {
+		return
+	}
+	res, err := step.call(ctx, w.lbID, batch)
+	batchFailed := map[string]bool{}
+	for _, id := range res.FailedListenerIDs {
+		batchFailed[id] = true
+		failed[id] = &refusedError{listenerID: id, message: res.Message}
+	}
+	left, refused, vanished := map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{} // not written
+	for _, t := range res.Refused {
+		left[t.TargetKey], refused[t.TargetKey] = true, true
+		w.unroutable[t.EniIP] = now
+	}
+	for _, t := range res.Gone {
+		left[t.TargetKey], vanished[t.TargetKey] = true, true
+		if c := w.targets[t.ListenerID]; c != nil {
+			delete(c.targets, t.TargetKey) // gone from the CLB: the next diff registers it again if wanted
+		}
+		if step.op != "deregister" {
+			w.again = true
+		}
+	}
+	written := map[clb.TargetKey]bool{}
+	for _, t := range batch {
+		if err != nil {
+			failed[t.ListenerID] = err
+		}
+		if err != nil || batchFailed[t.ListenerID] {
+			delete(w.targets, t.ListenerID) // unknown state: read it again
+			continue
+		}
+		if left[t.TargetKey] {
+			continue
+		}
+		written[t.TargetKey] = true
+		targetWrites.WithLabelValues(step.op).Inc()
+		if c := w.targets[t.ListenerID]; c != nil {
+			step.apply(c, t)
+		}
+	}
+	for _, p := range plans {
+		if !p.active || failed[p.listenerID] != nil {
+			continue
+		}
+		n, gone := 0, 0
+		for _, t := range step.pick(p.diff) {
+			key := toCloud(t).TargetKey
+			switch {
+			case written[key]:
+				n++
+			case refused[key]:
+				p.unroutable = append(p.unroutable, t.EniIP)
+			case vanished[key]:
+				gone++
+			}
+		}
+		if n > 0 {
+			step.count(changesFor(changes, p), n)
+		}
+		if gone > 0 {
+			changesFor(changes, p).Vanished += gone
+		}
+	}
+	if err != nil && clb.IsNotFound(err) {
+		w.listeners.readAt = time.Time{}
+	}
+	if err != nil && clb.Code(err) == "LimitExceeded" {
+		w.quota = quotaCache{} // the quota, or what shares it, changed: read it again
+	}
 }
 
 func changesFor(all map[types.NamespacedName]*Changes, p *plan) *Changes {
