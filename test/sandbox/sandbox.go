@@ -419,6 +419,10 @@ func (s *Sandbox) startCloud(ctx context.Context) error {
 	s.cloud = cloud
 	cfg := cloud.ClientConfig(nil)
 	cfg.RateLimits = clb.RateLimitConfig{QPS: 5}
+	// This client is another actor on the load balancer (a console user, another tool): it does
+	// not know the manager's writes, so it meets the load balancer busy after them and waits
+	// its turn longer than the manager, which paces its own writes.
+	cfg.Retry = clb.RetryConfig{MaxRetries: 20, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
 	if s.clb, err = clb.New(cfg); err != nil {
 		return fmt.Errorf("creating the CLB client: %w", err)
 	}
