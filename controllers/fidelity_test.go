@@ -283,7 +283,6 @@ func removedByHandRow() fidelityCase {
 		answers:  map[string]map[string]int{"BatchDeregisterTargets": {"InvalidParameter": 1, "OK": 1}},
 		check: func(f *fixture, key types.NamespacedName) {
 			Expect(backendsOn(f.lbID, lis)).To(ConsistOf(podBackends(ownerTag(key), defaultWeight, append(eps[:10:10], eps[20:]...)...)))
-			Expect(warningReasons(key)).NotTo(ContainElement(networkingv1alpha1.BindingCloudErrorReason))
 		},
 	}
 }

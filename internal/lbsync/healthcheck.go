@@ -102,14 +102,7 @@ func (s *Syncer) SetHealthCheck(key types.NamespacedName, lbID string, req Healt
 			w.dropCheck(key)
 		}
 	}
-	w, ok := s.workers[lbID]
-	if !ok {
-		w = newWorker(lbID, s)
-		s.workers[lbID] = w
-		if s.started {
-			s.startWorker(w)
-		}
-	}
+	w := s.workerFor(lbID)
 	w.setCheck(key, req)
 }
 

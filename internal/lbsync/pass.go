@@ -20,6 +20,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -88,9 +89,10 @@ func (w *worker) pass(ctx context.Context) bool {
 		}
 		return w.finish(plans, nil, start, calls)
 	}
+	maps.DeleteFunc(w.unroutable, func(_ string, at time.Time) bool { return start.Sub(at) >= unroutableTTL })
 	for _, p := range plans {
 		if p.active {
-			w.planWrites(p, start)
+			w.planWrites(p)
 		}
 	}
 	w.applyQuota(ctx, plans, start)
@@ -100,15 +102,11 @@ func (w *worker) pass(ctx context.Context) bool {
 
 // planWrites diffs the binding against its listener's backends, leaving out registrations of
 // addresses the cloud refused as not routable a short while ago: they would only be refused again.
-func (w *worker) planWrites(p *plan, now time.Time) {
+func (w *worker) planWrites(p *plan) {
 	p.diff = targets.Diff(p.desired(), w.actual(p.listenerID), p.diffOptions())
 	p.unroutable = nil
 	p.diff.Register = slices.DeleteFunc(p.diff.Register, func(t targets.Target) bool {
-		at, refused := w.unroutable[t.EniIP]
-		if refused && now.Sub(at) >= unroutableTTL {
-			delete(w.unroutable, t.EniIP)
-			refused = false
-		}
+		_, refused := w.unroutable[t.EniIP]
 		if refused {
 			p.unroutable = append(p.unroutable, t.EniIP)
 		}
@@ -467,13 +465,13 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 		batchFailed[id] = true
 		failed[id] = &refusedError{listenerID: id, message: res.Message}
 	}
-	left, refused, vanished := map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{} // not written
+	refused, vanished := map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{} // left out of the write
 	for _, t := range res.Refused {
-		left[t.TargetKey], refused[t.TargetKey] = true, true
+		refused[t.TargetKey] = true
 		w.unroutable[t.EniIP] = now
 	}
 	for _, t := range res.Gone {
-		left[t.TargetKey], vanished[t.TargetKey] = true, true
+		vanished[t.TargetKey] = true
 		if c := w.targets[t.ListenerID]; c != nil {
 			delete(c.targets, t.TargetKey) // gone from the CLB: the next diff registers it again if wanted
 		}
@@ -490,7 +488,7 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 			delete(w.targets, t.ListenerID) // unknown state: read it again
 			continue
 		}
-		if left[t.TargetKey] {
+		if refused[t.TargetKey] || vanished[t.TargetKey] {
 			continue
 		}
 		written[t.TargetKey] = true

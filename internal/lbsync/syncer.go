@@ -247,15 +247,22 @@ func (s *Syncer) Update(b Binding) {
 			w.remove(b.Key)
 		}
 	}
-	w, ok := s.workers[b.LoadBalancerID]
+	w := s.workerFor(b.LoadBalancerID)
+	w.update(b)
+}
+
+// workerFor returns the worker of lbID, creating it (and starting it, once the Syncer runs) if
+// there is none. Callers hold s.mu.
+func (s *Syncer) workerFor(lbID string) *worker {
+	w, ok := s.workers[lbID]
 	if !ok {
-		w = newWorker(b.LoadBalancerID, s)
-		s.workers[b.LoadBalancerID] = w
+		w = newWorker(lbID, s)
+		s.workers[lbID] = w
 		if s.started {
 			s.startWorker(w)
 		}
 	}
-	w.update(b)
+	return w
 }
 
 // Forget drops a binding whose deletion finished.
