@@ -395,6 +395,20 @@ type writeStep struct {
 	count func(*Changes, int)
 }
 
+// batch gathers the step's writes of every active binding whose listener has not failed.
+func (step writeStep) batch(plans []*plan, failed map[string]error) []clb.Target {
+	var out []clb.Target
+	for _, p := range plans {
+		if !p.active || failed[p.listenerID] != nil {
+			continue
+		}
+		for _, t := range step.pick(p.diff) {
+			out = append(out, toCloud(t))
+		}
+	}
+	return out
+}
+
 // write applies every active binding's diff with one batch per kind of write: weights first,
 // then registers, then deregisters, then tags. Weights come first because they drain terminating
 // pods, whose preStop clock is already running; a new backend serves only once the CLB's health
@@ -447,15 +461,7 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 // records the outcome: the caches, the per-binding counts, failed listeners, refused addresses.
 func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, failed map[string]error,
 	changes map[types.NamespacedName]*Changes, now time.Time) {
-	var batch []clb.Target
-	for _, p := range plans {
-		if !p.active || failed[p.listenerID] != nil {
-			continue
-		}
-		for _, t := range step.pick(p.diff) {
-			batch = append(batch, toCloud(t))
-		}
-	}
+	batch := step.batch(plans, failed)
 	if len(batch) == 0 {
 		return
 	}
