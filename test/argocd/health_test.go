@@ -291,6 +291,15 @@ func health(gen, observed int64, registered, healthyN, unhealthy, unknown int32,
 	return h
 }
 
+// refusedCheck adds the condition of a spec.healthCheck the listener's protocol does not take.
+func refusedCheck(h *networkingv1alpha1.CLBHealth) *networkingv1alpha1.CLBHealth {
+	meta.SetStatusCondition(&h.Status.Conditions, metav1.Condition{
+		Type: networkingv1alpha1.HealthCheckAppliedCondition, Status: metav1.ConditionFalse, Reason: networkingv1alpha1.HealthCheckInvalidReason,
+		Message: "spec.healthCheck.type PING is not allowed on TCP listener lbl-1a2b3c4d; use TCP, HTTP or CUSTOM", ObservedGeneration: h.Generation,
+	})
+	return h
+}
+
 func TestCLBHealthHealth(t *testing.T) {
 	allHealthy := &metav1.Condition{Status: metav1.ConditionTrue, Reason: networkingv1alpha1.HealthAllHealthyReason, Message: "all 3 backends are healthy"}
 	cases := []healthCase{
@@ -310,6 +319,8 @@ func TestCLBHealthHealth(t *testing.T) {
 			message: "AllHealthy: all 3 backends are healthy"},
 		{name: "health check change not applied yet", obj: health(3, 2, 3, 3, 0, 0, allHealthy), argo: progressing, kstatus: status.InProgressStatus,
 			message: "apply generation 3"},
+		{name: "health check refused by the listener", obj: refusedCheck(health(2, 2, 3, 3, 0, 0, allHealthy)), argo: degraded, kstatus: status.CurrentStatus,
+			message: "InvalidHealthCheck: spec.healthCheck.type PING", mismatch: "kstatus reads only the Ready condition, which is True"},
 	}
 	checkCases(t, "CLBHealth", cases)
 }

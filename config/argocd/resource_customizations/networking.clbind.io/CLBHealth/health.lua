@@ -3,7 +3,8 @@
 --
 -- Ready=True (AllHealthy) is Healthy. Backends the CLB has not judged yet (HealthCheckPending) or
 -- a binding with no backends yet (NoTargets) are Progressing; backends failing the CLB health
--- check (Unhealthy) or a missing binding (BindingMissing) are Degraded. Like the binding's check,
+-- check (Unhealthy), a missing binding (BindingMissing) or a spec.healthCheck the listener
+-- refuses (HealthCheckApplied=False, InvalidHealthCheck) are Degraded. Like the binding's check,
 -- it waits for status.observedGeneration, and it uses only the base library.
 local degradedReasons = {
   Unhealthy = true,
@@ -23,12 +24,22 @@ if generation ~= nil and observed ~= nil and observed < generation then
 end
 
 local ready = nil
+local applied = nil
 if obj.status.conditions ~= nil then
   for _, c in ipairs(obj.status.conditions) do
     if c.type == "Ready" then
       ready = c
+    elseif c.type == "HealthCheckApplied" then
+      applied = c
     end
   end
+end
+-- spec.healthCheck refused (the listener's protocol does not take it): nothing changes until the
+-- spec does, whatever the backends' health.
+if applied ~= nil and applied.status == "False" and applied.reason == "InvalidHealthCheck" then
+  hs.status = "Degraded"
+  hs.message = "InvalidHealthCheck: " .. (applied.message or "")
+  return hs
 end
 if ready == nil then
   hs.message = "Waiting for the Ready condition"
