@@ -17,7 +17,11 @@ limitations under the License.
 package lbsync
 
 import (
+	"context"
+	"sync"
 	"time"
+
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
 )
@@ -43,13 +47,38 @@ const (
 )
 
 // quotaCache is the account's backends-per-listener-or-rule quota as last read; 0 is unknown.
+// The quota is the account's in the region, the same for every load balancer, so the workers
+// share one read.
 type quotaCache struct {
+	mu     sync.Mutex
 	limit  int
 	readAt time.Time
 }
 
-func (c *quotaCache) fresh(now time.Time) bool {
-	return !c.readAt.IsZero() && now.Sub(c.readAt) < quotaTTL
+// targetQuota returns the backends-per-listener-or-rule quota, reading it when stale; 0 means
+// unknown (register without trimming: the cloud refuses what is too much). A failed read is
+// tried again after a listener's lifetime, not on every pass.
+func (s *Syncer) targetQuota(ctx context.Context, now time.Time) int {
+	c := &s.quota
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.readAt.IsZero() && now.Sub(c.readAt) < quotaTTL {
+		return c.limit
+	}
+	limit, err := s.cloud.TargetQuota(ctx)
+	if err != nil {
+		ctrllog.FromContext(ctx).V(1).Info("Reading the backend quota failed", "err", err.Error())
+		limit, now = 0, now.Add(listenerTTL-quotaTTL)
+	}
+	c.limit, c.readAt = limit, now
+	return limit
+}
+
+// dropQuota forgets the quota, so the next pass that registers reads it again.
+func (s *Syncer) dropQuota() {
+	s.quota.mu.Lock()
+	defer s.quota.mu.Unlock()
+	s.quota.readAt = time.Time{}
 }
 
 // listenerCache is the load balancer's listeners as last read.

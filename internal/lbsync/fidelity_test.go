@@ -398,8 +398,18 @@ func TestQuotaIsPerListener(t *testing.T) {
 	if n := e.calls("BatchRegisterTargets", "LimitExceeded"); n > 0 {
 		t.Errorf("%d registrations refused for the quota; the worker registers up to it", n)
 	}
+	// A second load balancer shares the account's quota, read once for all.
+	otherLB := e.srv.Sim.AddLoadBalancer("fidelity-2")
+	third := e.srv.Sim.AddListener(otherLB, "TCP", 80)
+	elsewhere := e.binding("elsewhere", lbsync.ListenerRef{ID: third}, many[:3]...)
+	elsewhere.LoadBalancerID = otherLB
+	e.syncer.Update(elsewhere)
+	e.await("the other load balancer synced", func() bool {
+		st, _ := e.syncer.Status(elsewhere.Key)
+		return st.Synced && len(e.srv.Sim.Targets(otherLB)) == 3
+	})
 	if n := e.calls("DescribeQuota", "OK"); n != 1 {
-		t.Errorf("%d DescribeQuota calls, want 1 (cached)", n)
+		t.Errorf("%d DescribeQuota calls for two load balancers, want 1 (the account's quota, cached)", n)
 	}
 	// At the quota, a rolling update swaps backends over two passes.
 	big = withIPs(big, append(many[2:10], ipOf(100), ipOf(101))...)

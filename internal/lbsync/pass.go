@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
@@ -338,17 +337,7 @@ func (w *worker) applyQuota(ctx context.Context, plans []*plan, now time.Time) {
 	if !slices.ContainsFunc(plans, func(p *plan) bool { return p.active && len(p.diff.Register) > 0 }) {
 		return
 	}
-	if !w.quota.fresh(now) {
-		limit, err := w.s.cloud.TargetQuota(ctx)
-		if err != nil {
-			// Unknown: register without trimming (the cloud refuses what is too much), and ask
-			// again after a listener's lifetime rather than on every pass.
-			ctrllog.FromContext(ctx).V(1).Info("Reading the backend quota failed", "LoadBalancer", w.lbID, "err", err.Error())
-			limit, now = 0, now.Add(listenerTTL-quotaTTL)
-		}
-		w.quota = quotaCache{limit: limit, readAt: now}
-	}
-	limit := w.quota.limit
+	limit := w.s.targetQuota(ctx, now)
 	if limit <= 0 {
 		return
 	}
@@ -530,7 +519,7 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 		w.listeners.readAt = time.Time{}
 	}
 	if err != nil && clb.Code(err) == "LimitExceeded" {
-		w.quota = quotaCache{} // the quota, or what shares it, changed: read it again
+		w.s.dropQuota() // the quota, or what shares it, changed: read it again
 	}
 }
 

@@ -192,6 +192,8 @@ type Syncer struct {
 
 	// checkOutcomes and onHealthCheck report on the health-check requests (healthcheck.go).
 	checkOutcomes map[types.NamespacedName]HealthCheckOutcome
+	// quota is the backends-per-listener-or-rule quota all workers share (cache.go).
+	quota         quotaCache
 	onHealthCheck func(key types.NamespacedName)
 
 	// recheckUntil is Start + Options.StartupRecheck. It is set before any worker runs and

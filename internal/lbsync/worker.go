@@ -58,7 +58,6 @@ type worker struct {
 	// unroutable holds the addresses the cloud refused as not routable from the load balancer,
 	// with when; they are not sent again for unroutableTTL, after which each pass forgets them.
 	unroutable map[string]time.Time
-	quota      quotaCache
 	// again asks for another pass at once: a wanted backend vanished during this one.
 	again    bool
 	failures int
