@@ -217,11 +217,11 @@ type callCounts struct {
 }
 
 var (
-	writeActions = []string{"BatchRegisterTargets", "BatchDeregisterTargets", "BatchModifyTargetWeight",
+	writeActions = []string{"BatchRegisterTargets", "BatchDeregisterTargets", "BatchModifyTargetWeight", "BatchModifyTargetTag",
 		"RegisterTargets", "DeregisterTargets", "ModifyTargetWeight"}
 	// syncReadActions are the reads of a sync; DescribeTargetHealth (the health poller's) is
 	// counted apart.
-	syncReadActions = []string{"DescribeTargets", "DescribeListeners", "DescribeTaskStatus", "DescribeLoadBalancers"}
+	syncReadActions = []string{"DescribeTargets", "DescribeListeners", "DescribeTaskStatus", "DescribeLoadBalancers", "DescribeQuota"}
 )
 
 func (c callCounts) sum(actions []string) int {
@@ -234,6 +234,16 @@ func (c callCounts) sum(actions []string) int {
 
 func (c callCounts) writes() int { return c.sum(writeActions) }
 func (c callCounts) reads() int  { return c.sum(syncReadActions) }
+
+// busy counts the writes the load balancer answered FailedOperation.ResourceInOperating: a
+// writer that waits out the busy time after its own batch calls meets none.
+func (c callCounts) busy() int {
+	n := 0
+	for _, a := range writeActions {
+		n += c.Errors[a+"/FailedOperation.ResourceInOperating"]
+	}
+	return n
+}
 
 func diffCalls(before, after map[string]map[string]int) callCounts {
 	out := callCounts{ByAction: map[string]int{}, Errors: map[string]int{}}

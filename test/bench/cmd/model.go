@@ -137,6 +137,11 @@ func (m Model) floor(targets, listeners int) Floor {
 	f := Floor{Writes: ceilDiv(targets, batchLimit), Reads: ceilDiv(listeners, describeListenerIn)}
 	f.Wall = time.Duration(f.Reads)*m.PerCall +
 		time.Duration(f.Writes)*(m.PerCall+m.BatchFixed) + time.Duration(targets)*m.BatchPerTarget
+	// The load balancer stays busy after each Batch call (clbsim's default busy time, as the real
+	// CLB after large batches): the one writer waits it out before every write but the first.
+	if f.Writes > 1 {
+		f.Wall += time.Duration(f.Writes-1)*clbsim.DefaultBusyFixed + time.Duration(targets-batchLimit)*clbsim.DefaultBusyPerTarget
+	}
 	return f
 }
 

@@ -79,7 +79,7 @@ func (rep report) markdown() string {
 		"production defaults), clbsim through the SDK. Each rule is one CLBBackendBinding with its own Service and EndpointSlice. The bench builds the starting state through the API without latency, " +
 		"waits until clbsim holds it and the controller is quiet, switches the latency model on, then writes the change through the API (table 1: updates the EndpointSlices to N endpoints; " +
 		"table 2: creates the new Services, EndpointSlices and bindings) and times **from the first API write until clbsim holds every target**. The listener and backends caches of the worker are warm from the starting state, as in a running cluster.\n")
-	w("- **Floor** under a model: one write in flight per LB, ⌈new targets/500⌉ Batch calls (the write lower bound), ⌈listeners/20⌉ = 1 DescribeTargets; wall = reads × PerCall + writes × (PerCall + Batch hold) + targets × Batch per-target cost. " +
+	w("- **Floor** under a model: one write in flight per LB, ⌈new targets/500⌉ Batch calls (the write lower bound), ⌈listeners/20⌉ = 1 DescribeTargets; wall = reads × PerCall + writes × (PerCall + Batch hold) + targets × Batch per-target cost, plus the busy time after every write but the last (100 ms + 1 ms per target, compressed like the rest). " +
 		"It leaves out everything on the Kubernetes side (API writes, watch delivery, reconciles, the 200 ms coalescing window).\n")
 	w("- **Calls.** Writes = every target write call (RegisterTargets, BatchRegisterTargets, …, errors included); reads = DescribeTargets, DescribeListeners, DescribeTaskStatus, DescribeLoadBalancers. " +
 		"The health poller's DescribeTargetHealth calls (part of the production wiring, never holding the LB) are listed apart. \"Trailing writes\" are writes in the 5 s (model) after convergence: steady state must write nothing.\n\n")
@@ -104,21 +104,21 @@ func (rep report) markdown() string {
 				continue
 			}
 			w("## %s (%s model)\n\n", title, m.Name)
-			w("| change | new targets | seed published (s) | seed strategy re-run (s) | seed strategy, analytic (s) | ours (s) | floor (s) | ours / floor | seed strategy / ours | writes: seed strategy / ours / floor | reads: seed strategy / ours / floor | ours: health reads, trailing writes |\n")
-			w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+			w("| change | new targets | seed published (s) | seed strategy re-run (s) | seed strategy, analytic (s) | ours (s) | floor (s) | ours / floor | seed strategy / ours | writes: seed strategy / ours / floor | reads: seed strategy / ours / floor | ours: health reads, trailing writes | ours: writes met busy |\n")
+			w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, res := range rs {
 				rerun, sw, sr := "—", fmt.Sprintf("%d (a)", res.Baseline.PredWrites), fmt.Sprintf("%d (a)", res.Baseline.PredReads)
 				if res.Baseline.Ran {
 					rerun = fmt.Sprintf("%.1f", res.Baseline.Wall.Seconds())
 					sw, sr = fmt.Sprint(res.Baseline.Calls.writes()), fmt.Sprint(res.Baseline.Calls.reads())
 				}
-				w("| %s | %d | %.3f | %s | %.1f | %.2f | %.2f | %.2f× | %.1f× | %s / %d / %d | %s / %d / %d | %d, %d |\n",
+				w("| %s | %d | %.3f | %s | %.1f | %.2f | %.2f | %.2f× | %.1f× | %s / %d / %d | %s / %d / %d | %d, %d | %d |\n",
 					res.Row.label(), res.Row.newTargets(), res.Row.SeedSeconds, rerun, res.Baseline.Predicted.Seconds(),
 					res.Ours.Wall.Seconds(), res.Floor.Wall.Seconds(), res.Ours.Wall.Seconds()/res.Floor.Wall.Seconds(),
 					res.seedTime().Seconds()/res.Ours.Wall.Seconds(),
 					sw, res.Ours.Calls.writes(), res.Floor.Writes,
 					sr, res.Ours.Calls.reads(), res.Floor.Reads,
-					res.Ours.HealthAPI, res.Ours.Trailing.writes())
+					res.Ours.HealthAPI, res.Ours.Trailing.writes(), res.Ours.Calls.busy())
 			}
 			w("\n(a) analytic: the seed strategy was not re-run on this row; its time and calls come from the model (validated on the rows re-run). \"seed strategy / ours\" uses the re-run time where there is one, else the analytic time.\n")
 			w("\nOur time split (model s): writing the change to the API server / first API write → first CLB write. Our calls by action:\n\n")
