@@ -29,6 +29,12 @@ const (
 
 	// DeregisterTargetsFinalizer holds a binding until its backends are off the CLB.
 	DeregisterTargetsFinalizer = "clbind.io/deregister-targets"
+
+	// SkipCloudCleanupAnnotation, set to "true" on a binding being deleted, lets the deletion
+	// finish without deregistering its backends: the way out when the load balancer is gone, the
+	// credentials are revoked or the cloud keeps refusing. The controller records which backends
+	// it left on which listener in a Warning Event.
+	SkipCloudCleanupAnnotation = "clbind.io/skip-cloud-cleanup"
 )
 
 // ReadinessGateConditionType is the pod condition type of the readiness gate for a binding.
@@ -66,6 +72,14 @@ const (
 	// BindingQuotaExceededReason: the listener or rule holds as many backends as the CLB's quota
 	// (TOTAL_TARGET_BIND_QUOTA) allows; backends past it are not registered.
 	BindingQuotaExceededReason = "QuotaExceeded"
+	// BindingForbiddenReason: no CLBBindingPolicy allows the binding's namespace to bind this load
+	// balancer or listener (or exclusively, or shared with another namespace). Nothing is written
+	// to the CLB for it; what it registered before stays until it is deleted or allowed again.
+	BindingForbiddenReason = "Forbidden"
+	// BindingOwnershipConflictReason: backends carrying this binding's tag appeared on the CLB
+	// that this controller did not write, so another manager uses the same --cluster-id. They are
+	// left alone instead of being fought over.
+	BindingOwnershipConflictReason = "OwnershipConflict"
 	// BindingCloudErrorReason: the CLB API keeps failing; the message has the last error.
 	BindingCloudErrorReason = "CloudError"
 	// BindingDeletingReason: the binding is deleting its backends from the CLB.
