@@ -22,6 +22,8 @@ type LoadBalancer struct {
 	// SnatPro is the cross-VPC binding: only with it may backends outside the load balancer's
 	// VPC (a GlobalRouter cluster's pod IPs, routed to it through CCN) be registered.
 	SnatPro bool
+	// Tags are the load balancer's resource tags (key → value), which binding policies match.
+	Tags map[string]string
 }
 
 // DescribeLoadBalancers returns the load balancers with the given IDs that
@@ -65,6 +67,7 @@ func (c *Client) describeLoadBalancers(ctx context.Context, ids []string) ([]Loa
 			VIPs:    strs(lb.LoadBalancerVips),
 			Running: lb.Status != nil && *lb.Status == 1,
 			SnatPro: lb.SnatPro != nil && *lb.SnatPro,
+			Tags:    tags(lb.Tags),
 		})
 	}
 	return out, nil
@@ -86,4 +89,18 @@ func (c *Client) GetLoadBalancer(ctx context.Context, id string) (LoadBalancer, 
 		Kind:    KindLoadBalancer,
 		Message: fmt.Sprintf("load balancer %s does not exist in region %s; check the ID and the controller's region", id, c.region),
 	}
+}
+
+// tags maps the API's tag list; nil when there is none.
+func tags(in []*clbapi.TagInfo) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for _, t := range in {
+		if t != nil && t.TagKey != nil {
+			out[*t.TagKey] = str(t.TagValue)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package clbsim
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"unicode/utf8"
@@ -55,6 +56,14 @@ func (s *Sim) createLoadBalancer(c *call) (any, error) {
 	ids := make([]string, 0, number)
 	for range number {
 		lb := s.newLB(deref(req.LoadBalancerName), *req.LoadBalancerType, vpcID, 0)
+		for _, t := range req.Tags {
+			if t != nil && t.TagKey != nil {
+				if lb.tags == nil {
+					lb.tags = map[string]string{}
+				}
+				lb.tags[*t.TagKey] = deref(t.TagValue)
+			}
+		}
 		created = append(created, lb)
 		ids = append(ids, lb.id)
 	}
@@ -191,7 +200,17 @@ func lbOutput(lb *loadBalancer) *clbapi.LoadBalancer {
 		VpcId:            new(lb.vpcID),
 		AddressIPVersion: new("ipv4"),
 		SnatPro:          new(lb.snatPro),
+		Tags:             tagInfos(lb.tags),
 	}
+}
+
+// tagInfos lists a load balancer's tags as the API does, sorted by key.
+func tagInfos(tags map[string]string) []*clbapi.TagInfo {
+	out := make([]*clbapi.TagInfo, 0, len(tags))
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		out = append(out, &clbapi.TagInfo{TagKey: new(k), TagValue: new(tags[k])})
+	}
+	return out
 }
 
 func deref[T any](p *T) T {

@@ -56,6 +56,14 @@ func (s *Sim) AdminHandler() http.Handler {
 			return req, s.SetCrossVPC(r.PathValue("lb"), req.SnatPro, req.Routed)
 		})(w, r)
 	})
+	mux.HandleFunc("PUT /loadbalancers/{lb}/tags", func(w http.ResponseWriter, r *http.Request) {
+		adminBody(func(tags map[string]string) (any, error) {
+			if !s.SetLoadBalancerTags(r.PathValue("lb"), tags) {
+				return nil, fmt.Errorf("load balancer %q not found", r.PathValue("lb"))
+			}
+			return tags, nil
+		})(w, r)
+	})
 	mux.HandleFunc("PUT /targetshape", adminBody(func(ts TargetShape) (any, error) {
 		if err := ts.validate(); err != nil {
 			return nil, err

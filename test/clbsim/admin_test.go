@@ -110,3 +110,42 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatal("DELETE /listeners left targets")
 	}
 }
+
+// TestAdminSetsLoadBalancerTags: tags set through the admin API, or given to CreateLoadBalancer,
+// come back from DescribeLoadBalancers, where binding policies read them.
+func TestAdminSetsLoadBalancerTags(t *testing.T) {
+	e := newEnv(t, clbsim.Options{})
+	admin := httptest.NewServer(e.sim.AdminHandler())
+	t.Cleanup(admin.Close)
+	lbID := adminID(t, admin, "/loadbalancers", `{"Name":"tagged"}`, "LoadBalancerId")
+	if status, out := adminDo(t, admin, http.MethodPut, "/loadbalancers/"+lbID+"/tags", `{"team":"a","env":"prod"}`); status != http.StatusOK {
+		t.Fatalf("PUT tags: %d %s", status, out)
+	}
+	if status, _ := adminDo(t, admin, http.MethodPut, "/loadbalancers/lb-00000000/tags", `{}`); status != http.StatusBadRequest {
+		t.Fatalf("tags of a missing load balancer accepted: %d", status)
+	}
+	create := clbapi.NewCreateLoadBalancerRequest()
+	create.LoadBalancerType = new("INTERNAL")
+	create.Tags = []*clbapi.TagInfo{{TagKey: new("team"), TagValue: new("b")}}
+	created, err := e.client.CreateLoadBalancer(create)
+	must(t, err)
+	req := clbapi.NewDescribeLoadBalancersRequest()
+	req.LoadBalancerIds = []*string{&lbID, created.Response.LoadBalancerIds[0]}
+	resp, err := e.client.DescribeLoadBalancers(req)
+	must(t, err)
+	got := map[string]string{}
+	for _, lb := range resp.Response.LoadBalancerSet {
+		for _, tag := range lb.Tags {
+			got[*lb.LoadBalancerId+"/"+*tag.TagKey] = *tag.TagValue
+		}
+	}
+	want := map[string]string{lbID + "/team": "a", lbID + "/env": "prod", *created.Response.LoadBalancerIds[0] + "/team": "b"}
+	if len(got) != len(want) {
+		t.Fatalf("tags = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("tags = %v, want %v", got, want)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package clbsim
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Quick setup for tests. These calls change state at once, without tasks,
 // locks, rate limits or faults; the same is possible through the API actions.
@@ -19,6 +22,19 @@ func (s *Sim) AddLoadBalancerInVPC(name, vpcID string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.newLB(name, "INTERNAL", vpcID, 1).id
+}
+
+// SetLoadBalancerTags replaces the resource tags of a load balancer, as the console or the tag
+// API does; DescribeLoadBalancers reports them. It reports whether the load balancer exists.
+func (s *Sim) SetLoadBalancerTags(lbID string, tags map[string]string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lb := s.lbs[lbID]
+	if lb == nil {
+		return false
+	}
+	lb.tags = maps.Clone(tags)
+	return true
 }
 
 // AddListener creates a listener (TCP|UDP|HTTP|HTTPS|TCP_SSL|QUIC) and returns

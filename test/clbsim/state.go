@@ -23,6 +23,7 @@ type loadBalancer struct {
 	busyUntil               time.Time
 	snatPro                 bool           // cross-VPC binding (SNAT Pro) is on
 	routed                  []netip.Prefix // CIDRs routed to the LB from other VPCs (CCN)
+	tags                    map[string]string
 }
 
 // listener is one CLB listener. L4 listeners keep backends directly; L7
