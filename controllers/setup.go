@@ -36,6 +36,9 @@ type Deps struct {
 	Health    health.Options
 	// MaxConcurrentReconciles of the binding controller (default 1).
 	MaxConcurrentReconciles int
+	// EnforcePolicies has the load balancer workers write for a binding only while a
+	// CLBBindingPolicy allows it (the manager's --enforce-binding-policies, on by default).
+	EnforcePolicies bool
 }
 
 // SetupWithManager wires the binding and health controllers to one set of load balancer workers

@@ -43,7 +43,7 @@ func TestEvaluate(t *testing.T) {
 		LoadBalancers: byID("lb-aaaaaaaa"),
 	})
 	labelled := pol("labelled", networkingv1alpha1.CLBBindingPolicySpec{
-		Namespaces: networkingv1alpha1.NamespaceSelection{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "b"}}},
+		Namespaces:    networkingv1alpha1.NamespaceSelection{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "b"}}},
 		LoadBalancers: []networkingv1alpha1.LoadBalancerMatch{{Tag: &networkingv1alpha1.LoadBalancerTag{Key: "owner", Value: "b"}}},
 		Listeners:     []networkingv1alpha1.ListenerMatch{{Port: 80, Protocol: networkingv1alpha1.ProtocolTCP}, {ID: "lbl-bbbbbbbb"}},
 		Exclusive:     networkingv1alpha1.ExclusiveForbidden,
@@ -103,7 +103,7 @@ func TestEvaluate(t *testing.T) {
 				Tags: map[string]string{"owner": "a"}, TagsKnown: true},
 			want: []string{"(its tags: owner=a)"}},
 		{name: "shared with a shareable neighbor", policies: all,
-			req: Request{Namespace: "d", LoadBalancerID: "lb-cccccccc", Neighbors: []Neighbor{{Namespace: "c", Name: "x", Shareable: true}}},
+			req:     Request{Namespace: "d", LoadBalancerID: "lb-cccccccc", Neighbors: []Neighbor{{Namespace: "c", Name: "x", Shareable: true}}},
 			allowed: true, policy: "shared"},
 		{name: "the neighbor's policy does not share", policies: all,
 			req:  Request{Namespace: "d", LoadBalancerID: "lb-cccccccc", Neighbors: []Neighbor{{Namespace: "c", Name: "x"}}},
