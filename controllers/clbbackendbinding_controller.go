@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,7 @@ type BindingSyncer interface {
 	Update(b lbsync.Binding)
 	Forget(key types.NamespacedName)
 	Status(key types.NamespacedName) (lbsync.Status, bool)
+	Leftovers(key types.NamespacedName) (lbsync.Leftovers, bool)
 }
 
 // CLBBackendBindingReconciler computes each binding's desired backends from its Service's
@@ -86,6 +88,8 @@ type CLBBackendBindingReconciler struct {
 	syncEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
 	// drainingSince remembers when each terminating backend was first seen, per binding.
 	drainingSince sync.Map // types.NamespacedName → map[targets.Key]time.Time
+	// forbidden are the bindings whose last status says no policy allows them (the gauge).
+	forbidden forbiddenSet
 }
 
 // +kubebuilder:rbac:groups=networking.clbind.io,resources=clbbackendbindings,verbs=get;list;watch;update;patch
@@ -103,6 +107,7 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		if apierrors.IsNotFound(err) {
 			r.Syncer.Forget(req.NamespacedName)
 			r.drainingSince.Delete(req.NamespacedName)
+			r.forbidden.set(req.NamespacedName, false)
 			forgetBindingTargets(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -129,6 +134,7 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		healthy: r.healthyCount(&binding, st), podsMissingGate: missingGate,
 	})
 	recordBindingTargets(binding.Namespace, binding.Name, binding.Status)
+	r.forbidden.set(req.NamespacedName, seen && st.Reason == networkingv1alpha1.BindingForbiddenReason)
 	if err := r.patchStatus(ctx, stored, &binding); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -166,15 +172,26 @@ func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, bindi
 		return ctrl.Result{}, nil
 	}
 	key := client.ObjectKeyFromObject(binding)
-	r.Syncer.Update(r.syncBinding(binding, nil, true))
+	skip := binding.Annotations[networkingv1alpha1.SkipCloudCleanupAnnotation] == "true"
+	if !skip {
+		r.Syncer.Update(r.syncBinding(binding, nil, true))
+	}
 	st, seen := r.Syncer.Status(key)
-	if seen && st.Cleaned {
+	if skip || (seen && st.Cleaned) {
+		left, _ := r.Syncer.Leftovers(key)
+		if skip {
+			r.Syncer.Forget(key) // no pass writes for it any more
+		}
 		controllerutil.RemoveFinalizer(binding, networkingv1alpha1.DeregisterTargetsFinalizer)
 		if err := r.Update(ctx, binding); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
+		if skip && !(seen && st.Cleaned) {
+			r.reportSkippedCleanup(ctx, binding, left)
+		}
 		r.Syncer.Forget(key)
 		r.drainingSince.Delete(key)
+		r.forbidden.set(key, false)
 		return ctrl.Result{}, nil
 	}
 	stored := binding.DeepCopy()
@@ -185,6 +202,37 @@ func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, bindi
 	// The worker reports back when the backends are off; this is only a safety net.
 	return ctrl.Result{RequeueAfter: time.Minute}, nil
 }
+
+// reportSkippedCleanup records, in a Warning Event and the log, which backends a deletion with
+// clbind.io/skip-cloud-cleanup left on the CLB, so that someone can remove them by hand.
+func (r *CLBBackendBindingReconciler) reportSkippedCleanup(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding, lo lbsync.Leftovers) {
+	tag := targets.OwnerTag(r.ClusterID, b.UID)
+	var msg string
+	switch {
+	case lo.Known && len(lo.Backends) == 0:
+		msg = fmt.Sprintf("deleted without cleaning up the CLB (%s): the controller knew of no backend of the binding left on %s",
+			networkingv1alpha1.SkipCloudCleanupAnnotation, lo.Scope)
+	case lo.Known:
+		msg = fmt.Sprintf("deleted without cleaning up the CLB (%s): left %d backends on %s: %s; those of them that carry tag %s "+
+			"were registered by this binding, remove them in the CLB console if they should go",
+			networkingv1alpha1.SkipCloudCleanupAnnotation, len(lo.Backends), lo.Scope, strings.Join(lo.Backends, ", "), tag)
+	default:
+		scope := lo.Scope
+		if scope == "" {
+			scope = "load balancer " + b.Spec.LoadBalancerID
+		}
+		msg = fmt.Sprintf("deleted without cleaning up the CLB (%s): the controller could not read %s, so backends this binding "+
+			"registered may be left there; they carry tag %s", networkingv1alpha1.SkipCloudCleanupAnnotation, scope, tag)
+	}
+	ctrl.LoggerFrom(ctx).Info("Binding deleted without cloud cleanup", "loadBalancer", b.Spec.LoadBalancerID,
+		"scope", lo.Scope, "backends", lo.Backends, "known", lo.Known, "ownerTag", tag)
+	if r.Recorder != nil {
+		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, cloudCleanupSkippedReason, "Delete", "%s", msg)
+	}
+}
+
+// cloudCleanupSkippedReason is the Event reason of a deletion that left backends on the CLB.
+const cloudCleanupSkippedReason = "CloudCleanupSkipped"
 
 // desired computes the binding's targets. An error means they are unknown, and nothing on the
 // CLB may change because of it.

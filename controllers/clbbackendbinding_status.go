@@ -97,8 +97,10 @@ func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservatio
 	case o.deleting:
 		c.Reason = networkingv1alpha1.BindingDeletingReason
 		c.Message = "deregistering the binding's backends from the CLB"
-		if o.synced && o.sync.Err != nil {
-			c.Message += ": " + o.sync.Message
+		if o.synced && !o.sync.Cleaned && o.sync.Reason != "" && o.sync.Reason != networkingv1alpha1.BindingDeletingReason {
+			c.Message += fmt.Sprintf(" is held up (%s): %s; if the load balancer cannot be reached for good, annotate the binding "+
+				"%s=true to finish the deletion without touching the CLB (a Warning Event then names what is left there)",
+				o.sync.Reason, o.sync.Message, networkingv1alpha1.SkipCloudCleanupAnnotation)
 		}
 	case errors.As(o.inputErr, &gone):
 		c.Reason, c.Message = networkingv1alpha1.BindingServiceNotFoundReason, o.inputErr.Error()

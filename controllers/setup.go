@@ -62,6 +62,11 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 		return fmt.Errorf("adding the health poller: %w", err)
 	}
 	bindings.Health = poller
+	var policies *CLBBindingPolicyReconciler
+	if deps.EnforcePolicies {
+		policies = &CLBBindingPolicyReconciler{Client: mgr.GetClient()}
+		deps.Sync.Policies = policies
+	}
 	syncer, err := lbsync.New(deps.Cloud, bindings, deps.Sync)
 	if err != nil {
 		return fmt.Errorf("creating the load balancer workers: %w", err)
@@ -73,6 +78,9 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 	if err := bindings.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)
 	}
+	if err := setupPolicies(mgr, policies, syncer); err != nil {
+		return err
+	}
 	// Health checks are written by the same workers as backends: one writer per load balancer.
 	healthReconciler := &CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Checks: syncer,
 		Recorder:                mgr.GetEventRecorder("clbhealth-controller"),
@@ -81,5 +89,24 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
 	}
 	syncer.OnHealthCheck(healthReconciler.healthCheckDone)
+	return nil
+}
+
+// setupPolicies starts the policy controller and the startup report of bindings no policy allows,
+// or, with enforcement off, says so once.
+func setupPolicies(mgr ctrl.Manager, policies *CLBBindingPolicyReconciler, syncer *lbsync.Syncer) error {
+	log := mgr.GetLogger().WithName("setup")
+	if policies == nil {
+		log.Info("Binding policies are not enforced (--enforce-binding-policies=false): every namespace may bind " +
+			"every load balancer the manager's credentials reach")
+		return nil
+	}
+	policies.Syncer = syncer
+	if err := policies.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CLBBindingPolicy controller: %w", err)
+	}
+	if err := mgr.Add(&forbiddenReport{reader: mgr.GetClient(), statuses: syncer, log: mgr.GetLogger().WithName("policy")}); err != nil {
+		return fmt.Errorf("adding the binding policy report: %w", err)
+	}
 	return nil
 }

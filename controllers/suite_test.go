@@ -66,6 +66,10 @@ var (
 
 	// mgr is the running controller; restartManager replaces it.
 	mgr *testManager
+	// enforcePolicies and targetsTTL are read by startManager: the binding policy specs run a
+	// manager that enforces policies and reads backends every few seconds.
+	enforcePolicies bool
+	targetsTTL      time.Duration
 )
 
 func TestControllers(t *testing.T) {
@@ -153,8 +157,10 @@ func startManager() *testManager {
 			Window: syncWindow, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
 			StartupRecheck: 3 * time.Second,
 			// The VPC of clbsim's load balancers, so the VPC check runs on every spec's load balancer.
-			VpcID: simtest.VpcID,
+			VpcID:      simtest.VpcID,
+			TargetsTTL: targetsTTL,
 		},
+		EnforcePolicies: enforcePolicies,
 	})).To(Succeed())
 
 	mctx, mcancel := context.WithCancel(ctx)

@@ -18,8 +18,10 @@ package webhooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,31 +38,44 @@ import (
 // duplicate-listener lookup.
 const LoadBalancerIDIndex = "webhooks.spec.loadBalancerId"
 
-// SetupCLBBackendBindingWebhookWithManager registers the binding validator and the cache index it
-// uses.
-func SetupCLBBackendBindingWebhookWithManager(mgr ctrl.Manager) error {
+// SetupCLBBackendBindingWebhookWithManager registers the binding validator and the cache index
+// and informers it uses.
+func SetupCLBBackendBindingWebhookWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &networkingv1alpha1.CLBBackendBinding{}, LoadBalancerIDIndex,
 		func(obj client.Object) []string {
 			return []string{obj.(*networkingv1alpha1.CLBBackendBinding).Spec.LoadBalancerID}
 		}); err != nil {
 		return fmt.Errorf("indexing bindings by load balancer: %w", err)
 	}
-	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Service{}); err != nil {
-		return err
+	informers := []client.Object{&corev1.Service{}}
+	v := &CLBBackendBindingValidator{Reader: mgr.GetClient()}
+	if opts.EnforcePolicies {
+		informers = append(informers, &corev1.Namespace{}, &networkingv1alpha1.CLBBindingPolicy{})
+		v.Policies = NewPolicyChecker(mgr.GetClient(), opts.Cloud, opts.Clock)
+	}
+	for _, obj := range informers {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
+			return err
+		}
 	}
 	return ctrl.NewWebhookManagedBy(mgr, &networkingv1alpha1.CLBBackendBinding{}).
-		WithValidator(&CLBBackendBindingValidator{Reader: mgr.GetClient()}).
+		WithValidator(v).
 		Complete()
 }
 
 // +kubebuilder:webhook:path=/validate-networking-clbind-io-v1alpha1-clbbackendbinding,mutating=false,failurePolicy=fail,sideEffects=None,groups=networking.clbind.io,resources=clbbackendbindings,verbs=create;update,versions=v1alpha1,name=vclbbackendbinding.clbind.io,admissionReviewVersions=v1,timeoutSeconds=10
 
+// +kubebuilder:rbac:groups=networking.clbind.io,resources=clbbindingpolicies,verbs=get;list;watch
+
 // CLBBackendBindingValidator checks what the CRD's CEL rules cannot: rules that need other objects.
-// It refuses a second binding on the same listener (or rule) unless both are multiCluster, and
-// warns about Services that are missing or cannot work with the binding.
+// It refuses a second binding on the same listener (or rule) unless both are multiCluster, with
+// Policies a binding no CLBBindingPolicy allows, and warns about Services that are missing or
+// cannot work with the binding.
 type CLBBackendBindingValidator struct {
 	// Reader is the manager's cache-backed client; it must have LoadBalancerIDIndex.
 	Reader client.Reader
+	// Policies is nil when policies are not enforced.
+	Policies *PolicyChecker
 }
 
 // ValidateCreate validates a new binding.
@@ -69,10 +84,11 @@ func (v *CLBBackendBindingValidator) ValidateCreate(ctx context.Context, b *netw
 }
 
 // ValidateUpdate validates a changed binding, for example multiCluster turned off while another
-// binding shares the listener. Updates that change neither multiCluster nor the Service (the
-// controller's finalizer and metadata updates among them), and updates of a binding being
-// deleted, are let through unchecked: a conflict that already exists is reported by the
-// controller in status, and refusing those updates would only wedge the binding.
+// binding shares the listener, or turned on or off where no policy allows it. Updates that change
+// neither multiCluster nor the Service (the controller's finalizer and metadata updates among
+// them), and updates of a binding being deleted, are let through unchecked: a conflict that
+// already exists, or a binding a policy no longer allows, is reported by the controller in
+// status, and refusing those updates would only wedge the binding.
 func (v *CLBBackendBindingValidator) ValidateUpdate(ctx context.Context, old, b *networkingv1alpha1.CLBBackendBinding) (admission.Warnings, error) {
 	if !b.DeletionTimestamp.IsZero() {
 		return nil, nil
@@ -98,20 +114,17 @@ func (v *CLBBackendBindingValidator) validate(ctx context.Context, old, b *netwo
 		return warnings, nil // the load balancer, listener and rule are immutable (CEL)
 	}
 
-	var allErrs field.ErrorList
-	var others networkingv1alpha1.CLBBackendBindingList
-	if err := v.Reader.List(ctx, &others, client.MatchingFields{LoadBalancerIDIndex: b.Spec.LoadBalancerID}); err != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("listing bindings of load balancer %s: %w", b.Spec.LoadBalancerID, err))
+	others, err := v.othersOnTarget(ctx, b)
+	if err != nil {
+		return nil, err
 	}
-	for i := range others.Items {
-		other := &others.Items[i]
-		if other.Namespace == b.Namespace && other.Name == b.Name {
-			continue
-		}
+	var allErrs field.ErrorList
+	var neighbors []*networkingv1alpha1.CLBBackendBinding
+	for _, other := range others {
 		if b.Spec.MultiCluster && other.Spec.MultiCluster {
-			continue
-		}
-		if !SameTarget(b, other) {
+			if other.Namespace != b.Namespace {
+				neighbors = append(neighbors, other)
+			}
 			continue
 		}
 		path := field.NewPath("spec", "listener")
@@ -127,11 +140,62 @@ func (v *CLBBackendBindingValidator) validate(ctx context.Context, old, b *netwo
 		}
 		allErrs = append(allErrs, field.Forbidden(path, msg))
 	}
+	if len(allErrs) == 0 && v.Policies != nil {
+		allErrs, err = v.checkPolicies(ctx, b, neighbors)
+		if err != nil {
+			return warnings, err
+		}
+	}
 
 	if len(allErrs) > 0 {
-		return warnings, apierrors.NewInvalid(networkingv1alpha1.SchemeGroupVersion.WithKind("CLBBackendBinding").GroupKind(), b.Name, allErrs)
+		return warnings, apierrors.NewInvalid(bindingGroupKind, b.Name, allErrs)
 	}
 	return warnings, nil
+}
+
+// policyCheckTimeout bounds the cloud reads of one admission below the webhook's 10 s timeout,
+// so that a slow or throttled CLB API gets our message (what failed, retry) rather than the API
+// server's bare timeout.
+const policyCheckTimeout = 7 * time.Second
+
+var bindingGroupKind = networkingv1alpha1.SchemeGroupVersion.WithKind("CLBBackendBinding").GroupKind()
+
+// othersOnTarget returns the other bindings on b's listener or rule.
+func (v *CLBBackendBindingValidator) othersOnTarget(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) ([]*networkingv1alpha1.CLBBackendBinding, error) {
+	var list networkingv1alpha1.CLBBackendBindingList
+	if err := v.Reader.List(ctx, &list, client.MatchingFields{LoadBalancerIDIndex: b.Spec.LoadBalancerID}); err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("listing bindings of load balancer %s: %w", b.Spec.LoadBalancerID, err))
+	}
+	var out []*networkingv1alpha1.CLBBackendBinding
+	for i := range list.Items {
+		other := &list.Items[i]
+		if (other.Namespace != b.Namespace || other.Name != b.Name) && SameTarget(b, other) {
+			out = append(out, other)
+		}
+	}
+	return out, nil
+}
+
+// checkPolicies refuses b unless a CLBBindingPolicy allows it, with the policy's message as is.
+// A cloud read that fails refuses it too, as retriable: admitting it unchecked would let any
+// namespace in whenever the cloud API is slow.
+func (v *CLBBackendBindingValidator) checkPolicies(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding,
+	neighbors []*networkingv1alpha1.CLBBackendBinding) (field.ErrorList, error) {
+	ctx, cancel := context.WithTimeout(ctx, policyCheckTimeout)
+	defer cancel()
+	d, err := v.Policies.Check(ctx, b, neighbors)
+	if cloudErr, ok := errors.AsType[*CloudError](err); ok {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("the CLBBindingPolicies that may allow namespace %s to bind load balancer %s "+
+			"could not be checked: %v; retry in a few seconds, and if it persists check that the manager reaches the CLB API "+
+			"and that its credentials may call DescribeLoadBalancers and DescribeListeners", b.Namespace, b.Spec.LoadBalancerID, cloudErr))
+	}
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("checking the CLBBindingPolicies of namespace %s: %w", b.Namespace, err))
+	}
+	if d.Allowed {
+		return nil, nil
+	}
+	return field.ErrorList{field.Forbidden(field.NewPath("spec", "loadBalancerId"), d.Message)}, nil
 }
 
 // serviceWarnings warns, without refusing, about a Service that does not exist (yet) or that

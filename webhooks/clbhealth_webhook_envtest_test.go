@@ -29,7 +29,7 @@ var _ = Describe("CLBHealth validation", func() {
 	It("refuses a health check the binding's listener protocol does not take, and lets the rest through", func() {
 		ns := newNamespace(false)
 		createService(ns, "web", map[string]string{"app": "web"}, "")
-		udp := newBinding(ns, "dns", "lb-"+randomID(), "web", 53)
+		udp := newBinding(ns, "dns", newLB(), "web", 53)
 		udp.Spec.Listener.Protocol = networkingv1alpha1.ProtocolUDP
 		createBinding(udp)
 		health := func(hc *networkingv1alpha1.HealthCheckSpec) *networkingv1alpha1.CLBHealth {

@@ -15,5 +15,6 @@ limitations under the License.
 */
 
 // Package webhooks holds the admission webhooks: the pod mutator that injects readiness gates and
-// the CLBBackendBinding validator for the rules CEL cannot express.
+// the CLBBackendBinding validator for the rules CEL cannot express, among them the
+// CLBBindingPolicies that say which namespaces may bind which load balancers.
 package webhooks

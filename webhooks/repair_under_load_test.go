@@ -219,7 +219,7 @@ func expectProbeGated(g Gomega, ns, gate string) {
 var _ = Describe("Self-repair while pods are being created", Serial, func() {
 	It("repairs configurations, caBundle and Secret tampered with for rounds, and gates every pod created after the repair", func() {
 		ns := newNamespace(true)
-		lb := "lb-" + randomID()
+		lb := newLB()
 		createService(ns, "web", map[string]string{"app": "web"}, "")
 		createBinding(newBinding(ns, "web", lb, "web", 80))
 		gate := networkingv1alpha1.ReadinessGateConditionType("web")
@@ -348,7 +348,7 @@ var _ = Describe("CRD conversion", Serial, func() {
 		crdClient := newCRDClient()
 		crdKey := types.NamespacedName{Name: "clbbackendbindings.networking.clbind.io"}
 		ns := newNamespace(false)
-		lb := "lb-" + randomID()
+		lb := newLB()
 		createService(ns, "web", map[string]string{"app": "web"}, "")
 		first := newBinding(ns, "first", lb, "web", 80)
 		createBinding(first)

@@ -17,15 +17,32 @@ limitations under the License.
 package webhooks
 
 import (
+	"errors"
 	"fmt"
 
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
+// Options configure the webhooks.
+type Options struct {
+	// EnforcePolicies refuses a binding (on create, and when spec.multiCluster changes) that no
+	// CLBBindingPolicy allows. Off, the binding validator behaves as before policies existed.
+	EnforcePolicies bool
+	// Cloud reads load balancer tags and listeners for policies that match on them; required
+	// with EnforcePolicies.
+	Cloud PolicyCloud
+	// Clock times the reuse of cloud reads; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
 // SetupWithManager registers the webhooks, their cache index and informers. Call it before the
 // manager starts.
-func SetupWithManager(mgr ctrl.Manager) error {
-	if err := SetupCLBBackendBindingWebhookWithManager(mgr); err != nil {
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.EnforcePolicies && opts.Cloud == nil {
+		return errors.New("webhooks: Options.Cloud must be set when EnforcePolicies is on")
+	}
+	if err := SetupCLBBackendBindingWebhookWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the CLBBackendBinding webhook: %w", err)
 	}
 	if err := SetupCLBHealthWebhookWithManager(mgr); err != nil {

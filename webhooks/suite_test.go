@@ -38,6 +38,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -49,6 +50,8 @@ import (
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	webhookmanifests "github.com/clbind/clb-binding-controller/config/webhook"
 	"github.com/clbind/clb-binding-controller/controllers"
+	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/test/testenv"
 	"github.com/clbind/clb-binding-controller/webhooks"
 	"github.com/clbind/clb-binding-controller/webhooks/certs"
@@ -58,7 +61,9 @@ import (
 // self-managed certificates (cert-controller's rotator and the certificate provider), the
 // webhook configuration repair controller, and the webhook server on real TLS, reached by the
 // envtest API server through https://localhost:<port>. Nothing is installed up front: the
-// configurations and the Secret are created by the manager itself.
+// configurations and the Secret are created by the manager itself. Binding policies are enforced,
+// as by default, against clbsim through the real SDK; the specs that are not about policies bind
+// in namespaces and load balancers the suite's openPolicy allows (newNamespace, newLB).
 const (
 	systemNamespace = "clb-binding-controller-system"
 	mutatingName    = "clb-binding-controller-mutating-webhook-configuration"
@@ -78,6 +83,10 @@ var (
 	webhookPort int
 	secretKey   = types.NamespacedName{Namespace: systemNamespace, Name: "clb-binding-controller-webhook-server-cert"}
 	scheme      = runtime.NewScheme()
+	// simServer is the cloud the policy check reads tags and listeners from.
+	simServer *simtest.Server
+	// policyClock times the webhook's reuse of cloud reads; specs step it.
+	policyClock = clocktesting.NewFakeClock(time.Now())
 )
 
 func TestWebhooks(t *testing.T) {
@@ -109,6 +118,9 @@ var _ = BeforeSuite(func() {
 	warnClient, err = client.New(warnCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})).To(Succeed())
+	simServer, err = simtest.Start(clbsim.Options{}, GinkgoT().TempDir())
+	Expect(err).NotTo(HaveOccurred())
+	Expect(k8sClient.Create(ctx, openPolicy())).To(Succeed())
 
 	webhookPort = freePort()
 	start := time.Now()
@@ -126,6 +138,9 @@ var _ = AfterSuite(func() {
 	}
 	if env != nil {
 		Expect(env.Stop()).To(Succeed())
+	}
+	if simServer != nil {
+		simServer.Close()
 	}
 })
 
@@ -152,7 +167,9 @@ func startManager(cfg *rest.Config) {
 	Expect(err).NotTo(HaveOccurred())
 	cached = mgr.GetClient()
 
-	Expect(webhooks.SetupWithManager(mgr)).To(Succeed())
+	cloud, err := simServer.Client()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(webhooks.SetupWithManager(mgr, webhooks.Options{EnforcePolicies: true, Cloud: cloud, Clock: policyClock})).To(Succeed())
 	created, err := certs.EnsureSecret(ctx, k8sClient, secretKey)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(created).To(BeTrue())

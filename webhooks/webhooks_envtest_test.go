@@ -48,11 +48,11 @@ func randomID() string {
 	return string(b)
 }
 
-// newNamespace creates a fresh namespace, opted in to gate injection or not.
+// newNamespace creates a fresh namespace that openPolicy allows, opted in to gate injection or not.
 func newNamespace(optIn bool) string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "wh-"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "wh-", Labels: map[string]string{openLabel: "true"}}}
 	if optIn {
-		ns.Labels = map[string]string{networkingv1alpha1.InjectReadinessGateLabel: networkingv1alpha1.InjectReadinessGateEnabled}
+		ns.Labels[networkingv1alpha1.InjectReadinessGateLabel] = networkingv1alpha1.InjectReadinessGateEnabled
 	}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	Eventually(func() error { return cached.Get(ctx, client.ObjectKeyFromObject(ns), &corev1.Namespace{}) }).Should(Succeed())
@@ -113,7 +113,7 @@ func gateTypes(pod *corev1.Pod) []string {
 var _ = Describe("Pod readiness gate injection", func() {
 	It("gives a pod exactly the gates of the bindings whose Service selects it, only in opted-in namespaces", func() {
 		setUp := func(ns string) {
-			lb := "lb-" + randomID()
+			lb := newLB()
 			createService(ns, "web", map[string]string{"app": "web"}, "")
 			createService(ns, "api", map[string]string{"app": "api"}, "")
 			createBinding(newBinding(ns, "web-a", lb, "web", 80))
@@ -162,7 +162,7 @@ var _ = Describe("CLBBackendBinding validation", func() {
 	It("refuses a second binding on the same listener, naming the first, unless both are multiCluster", func() {
 		ns := newNamespace(false)
 		createService(ns, "web", map[string]string{"app": "web"}, "")
-		lb := "lb-" + randomID()
+		lb := newLB()
 		first := newBinding(ns, "first", lb, "web", 80)
 		createBinding(first)
 
@@ -172,7 +172,7 @@ var _ = Describe("CLBBackendBinding validation", func() {
 
 		By("allowing another port on the same load balancer, and the same port on another one")
 		createBinding(newBinding(ns, "other-port", lb, "web", 8080))
-		createBinding(newBinding(ns, "other-lb", "lb-"+randomID(), "web", 80))
+		createBinding(newBinding(ns, "other-lb", newLB(), "web", 80))
 
 		By("allowing a shared listener when both bindings are multiCluster")
 		shared := newBinding(ns, "shared-a", lb, "web", 90)
@@ -192,7 +192,7 @@ var _ = Describe("CLBBackendBinding validation", func() {
 	It("compares a listener given by id with one given by port once the port is resolved", func() {
 		ns := newNamespace(false)
 		createService(ns, "web", map[string]string{"app": "web"}, "")
-		lb, listener := "lb-"+randomID(), "lbl-"+randomID()
+		lb, listener := newLB(), "lbl-"+randomID()
 		byPort := newBinding(ns, "by-port", lb, "web", 80)
 		Expect(k8sClient.Create(ctx, byPort)).To(Succeed())
 		byPort.Status.ListenerID = listener
@@ -219,7 +219,7 @@ var _ = Describe("CLBBackendBinding validation", func() {
 
 	It("warns, without refusing, about a missing Service and Services that cannot give pod targets gates", func() {
 		ns := newNamespace(false)
-		lb := "lb-" + randomID()
+		lb := newLB()
 		warnings.take()
 		Expect(warnClient.Create(ctx, newBinding(ns, "no-service", lb, "missing", 80))).To(Succeed())
 		Expect(warnings.take()).To(ContainElement(ContainSubstring("Service " + ns + "/missing does not exist")))
@@ -238,7 +238,7 @@ var _ = Describe("Self-managed webhook configuration and certificates", Ordered,
 	var ns, lb string
 	BeforeAll(func() {
 		ns = newNamespace(true)
-		lb = "lb-" + randomID()
+		lb = newLB()
 		createService(ns, "web", map[string]string{"app": "web"}, "")
 		createBinding(newBinding(ns, "web", lb, "web", 80))
 	})

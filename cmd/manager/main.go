@@ -42,6 +42,7 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/health"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/webhooks"
 )
 
 var scheme = runtime.NewScheme()
@@ -121,13 +122,14 @@ func run(opts options) error {
 		Health: health.Options{Fast: opts.healthFastPoll, Slow: opts.healthSlowPoll},
 
 		MaxConcurrentReconciles: opts.concurrency,
+		EnforcePolicies:         opts.enforcePolicies,
 	}); err != nil {
 		return err
 	}
 	ctx := ctrl.SetupSignalHandler()
 	ready := healthz.Ping
 	if opts.enableWebhooks {
-		if ready, err = wh.setupWebhooks(ctx, mgr); err != nil {
+		if ready, err = wh.setupWebhooks(ctx, mgr, webhooks.Options{EnforcePolicies: opts.enforcePolicies, Cloud: cloud}); err != nil {
 			return err
 		}
 	}
@@ -139,6 +141,10 @@ func run(opts options) error {
 		return fmt.Errorf("adding readyz check: %w", err)
 	}
 
-	log.Info("Starting manager", "region", opts.region, "clusterID", opts.clusterID, "leaderElection", opts.leaderElect)
+	if !opts.enforcePolicies {
+		log.Info("Binding policies are not enforced: every namespace may bind every load balancer the credentials reach (--enforce-binding-policies=false)")
+	}
+	log.Info("Starting manager", "region", opts.region, "clusterID", opts.clusterID, "leaderElection", opts.leaderElect,
+		"enforceBindingPolicies", opts.enforcePolicies)
 	return mgr.Start(ctx)
 }

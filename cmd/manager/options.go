@@ -36,6 +36,8 @@ type options struct {
 	clbScheme      string
 	credentialsDir string
 	clbQPS         float64
+	// enforcePolicies writes and admits bindings only while a CLBBindingPolicy allows them.
+	enforcePolicies bool
 
 	// Kubernetes plumbing.
 	metricsAddr             string
@@ -85,6 +87,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.credentialsDir, "credentials-dir", "", "Directory with files secretId and secretKey (a mounted Secret). "+
 		"Without it, credentials come from TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY, the SDK profile file, or the CVM role.")
 	fs.Float64Var(&o.clbQPS, "clb-qps", 20, "Calls per second allowed for each CLB API action (the cloud's default limit is 20 per account).")
+	fs.BoolVar(&o.enforcePolicies, "enforce-binding-policies", true, "Admit bindings, and write them to the CLB, only while a CLBBindingPolicy "+
+		"allows them. Use false for single-tenant clusters where every namespace may bind every load balancer the credentials reach.")
 
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint, :8443 for HTTPS or :8080 for HTTP; 0 disables it.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization. Use false for plain HTTP.")

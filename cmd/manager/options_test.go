@@ -51,3 +51,31 @@ func TestLeaderElectionTimingIsValidated(t *testing.T) {
 		})
 	}
 }
+
+func TestEnforceBindingPoliciesFlag(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"enforced by default", nil, true},
+		{"turned off for a single-tenant cluster", []string{"--enforce-binding-policies=false"}, false},
+		{"turned on explicitly", []string{"--enforce-binding-policies"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var o options
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			o.bindFlags(fs)
+			if err := fs.Parse(append([]string{"--region=ap-guangzhou", "--cluster-id=cls-test", "--enable-webhooks=false"}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.validate(); err != nil {
+				t.Fatalf("validate() = %v", err)
+			}
+			if o.enforcePolicies != tc.want {
+				t.Fatalf("enforcePolicies = %v, want %v", o.enforcePolicies, tc.want)
+			}
+		})
+	}
+}

@@ -108,11 +108,12 @@ func (w *webhookWiring) cacheOptions(o cache.Options) cache.Options {
 	return o
 }
 
-// setupWebhooks registers the webhooks and, when self-managed, makes sure the certificate Secret
-// exists (the rotator cannot create it), then adds the rotator, the certificate provider and the
-// webhook configuration repair controller. It returns the readiness check.
-func (w *webhookWiring) setupWebhooks(ctx context.Context, mgr ctrl.Manager) (healthz.Checker, error) {
-	if err := webhooks.SetupWithManager(mgr); err != nil {
+// setupWebhooks registers the webhooks with whOpts and, when self-managed, makes sure the
+// certificate Secret exists (the rotator cannot create it), then adds the rotator, the
+// certificate provider and the webhook configuration repair controller. It returns the readiness
+// check.
+func (w *webhookWiring) setupWebhooks(ctx context.Context, mgr ctrl.Manager, whOpts webhooks.Options) (healthz.Checker, error) {
+	if err := webhooks.SetupWithManager(mgr, whOpts); err != nil {
 		return nil, err
 	}
 	started := mgr.GetWebhookServer().StartedChecker()

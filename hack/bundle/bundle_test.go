@@ -34,6 +34,7 @@ import (
 	"github.com/operator-framework/api/pkg/validation/errors"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // k8sVersion is the Kubernetes version the validators check removed APIs against.
@@ -206,16 +207,30 @@ func TestBundleContents(t *testing.T) {
 	if csv.Name != o.pkg+".v"+o.version || csv.Spec.Version.String() != o.version {
 		t.Errorf("CSV name %s, version %s; want %s.v%s", csv.Name, csv.Spec.Version, o.pkg, o.version)
 	}
-	if got := len(b.V1CRDs); got != 2 || len(csv.Spec.CustomResourceDefinitions.Owned) != 2 {
-		t.Errorf("want 2 CRDs in the bundle and 2 owned, got %d and %d", got, len(csv.Spec.CustomResourceDefinitions.Owned))
+	if got := len(b.V1CRDs); got != 3 || len(csv.Spec.CustomResourceDefinitions.Owned) != 3 {
+		t.Errorf("want 3 CRDs in the bundle and 3 owned, got %d and %d", got, len(csv.Spec.CustomResourceDefinitions.Owned))
 	}
+	// CLBBindingPolicy has no status: the controllers only read it.
+	withStatus := map[string]bool{"CLBBackendBinding": true, "CLBHealth": true}
+	owned := map[string]bool{}
 	for _, crd := range csv.Spec.CustomResourceDefinitions.Owned {
-		if len(crd.SpecDescriptors) == 0 || !slices.ContainsFunc(crd.StatusDescriptors, func(d operatorsv1alpha1.StatusDescriptor) bool {
+		owned[crd.Kind] = true
+		if crd.DisplayName == "" || crd.Description == "" || len(crd.SpecDescriptors) == 0 {
+			t.Errorf("owned CRD %s: want a display name, a description and spec descriptors", crd.Name)
+		}
+		hasConditions := slices.ContainsFunc(crd.StatusDescriptors, func(d operatorsv1alpha1.StatusDescriptor) bool {
 			return d.Path == "conditions" && slices.Contains(d.XDescriptors, uiConditions)
-		}) {
-			t.Errorf("owned CRD %s: want spec descriptors and a conditions status descriptor", crd.Name)
+		})
+		if withStatus[crd.Kind] != hasConditions {
+			t.Errorf("owned CRD %s: conditions status descriptor %v, want %v", crd.Name, hasConditions, withStatus[crd.Kind])
 		}
 	}
+	for _, kind := range []string{"CLBBackendBinding", "CLBHealth", "CLBBindingPolicy"} {
+		if !owned[kind] {
+			t.Errorf("the CSV does not own %s", kind)
+		}
+	}
+	checkPolicyDescriptors(t, csv)
 	for _, m := range csv.Spec.InstallModes {
 		if m.Supported != (m.Type == operatorsv1alpha1.InstallModeTypeAllNamespaces) {
 			t.Errorf("install mode %s supported=%v; only AllNamespaces is", m.Type, m.Supported)
@@ -225,6 +240,10 @@ func TestBundleContents(t *testing.T) {
 	if err := json.Unmarshal([]byte(csv.Annotations["alm-examples"]), &examples); err != nil || len(examples) < 2 {
 		t.Errorf("alm-examples: %v, %d examples", err, len(examples))
 	}
+	if !slices.ContainsFunc(examples, func(e map[string]any) bool { return e["kind"] == "CLBBindingPolicy" }) {
+		t.Error("alm-examples has no CLBBindingPolicy: a user installing from the console needs one before the first binding")
+	}
+	checkPolicyRoles(t, b.Objects)
 
 	deps := csv.Spec.InstallStrategy.StrategySpec.DeploymentSpecs
 	if len(deps) != 1 {
@@ -283,5 +302,58 @@ func checkPermissions(t *testing.T, perms operatorsv1alpha1.StrategyDetailsDeplo
 	}
 	if !has(perms.ClusterPermissions[0].Rules, "endpointslices") {
 		t.Error("clusterPermissions lack the manager role's rules")
+	}
+}
+
+// checkPolicyDescriptors: the console gets a namespace selector for spec.namespaces.selector, the
+// two choices of spec.exclusive, and no text widget for the lists.
+func checkPolicyDescriptors(t *testing.T, csv *operatorsv1alpha1.ClusterServiceVersion) {
+	t.Helper()
+	for _, crd := range csv.Spec.CustomResourceDefinitions.Owned {
+		if crd.Kind != "CLBBindingPolicy" {
+			continue
+		}
+		if crd.DisplayName != "CLB Binding Policy" {
+			t.Errorf("CLBBindingPolicy display name %q, want CLB Binding Policy", crd.DisplayName)
+		}
+		want := map[string][]string{
+			"namespaces.selector": {uiSelector + "Namespace", uiFieldGroup + "namespaces"},
+			"namespaces.names":    {uiFieldGroup + "namespaces"},
+			"loadBalancers":       nil,
+			"listeners":           nil,
+			"exclusive":           {uiSelect + "Allowed", uiSelect + "Forbidden"},
+		}
+		for _, d := range crd.SpecDescriptors {
+			if w, ok := want[d.Path]; ok {
+				if !slices.Equal(d.XDescriptors, w) {
+					t.Errorf("CLBBindingPolicy spec descriptor %s: x-descriptors %v, want %v", d.Path, d.XDescriptors, w)
+				}
+				delete(want, d.Path)
+			}
+		}
+		for path := range want {
+			t.Errorf("CLBBindingPolicy: no spec descriptor for %s", path)
+		}
+	}
+}
+
+// checkPolicyRoles: the bundle ships the policy roles, none of them aggregated into the built-in
+// roles namespace users hold.
+func checkPolicyRoles(t *testing.T, objects []*unstructured.Unstructured) {
+	t.Helper()
+	found := 0
+	for _, o := range objects {
+		if o.GetKind() != "ClusterRole" || !strings.Contains(o.GetName(), "clbbindingpolicy-") {
+			continue
+		}
+		found++
+		for label := range o.GetLabels() {
+			if strings.HasPrefix(label, "rbac.authorization.k8s.io/aggregate-to-") {
+				t.Errorf("ClusterRole %s aggregates (%s): policies are for cluster admins only", o.GetName(), label)
+			}
+		}
+	}
+	if found != 3 {
+		t.Errorf("want the admin, editor and viewer ClusterRoles of CLBBindingPolicy in the bundle, found %d", found)
 	}
 }

@@ -34,7 +34,7 @@ const (
 	uiBoolean     = "urn:alm:descriptor:com.tectonic.ui:booleanSwitch"
 	uiSelect      = "urn:alm:descriptor:com.tectonic.ui:select:"
 	uiFieldGroup  = "urn:alm:descriptor:com.tectonic.ui:fieldGroup:"
-	uiNodeSel     = "urn:alm:descriptor:com.tectonic.ui:selector:core:v1:Node"
+	uiSelector    = "urn:alm:descriptor:com.tectonic.ui:selector:core:v1:"
 	uiConditions  = "urn:alm:descriptor:io.kubernetes.conditions"
 	uiStatusText  = "urn:alm:descriptor:text"
 	uiStatusTime  = "urn:alm:descriptor:timestamp"
@@ -87,15 +87,23 @@ func specDescriptors(spec apiextensionsv1.JSONSchemaProps) []operatorsv1alpha1.S
 		case isLabelSelector(p):
 			out = append(out, operatorsv1alpha1.SpecDescriptor{
 				Path: name, DisplayName: humanize(name), Description: firstSentence(p.Description),
-				XDescriptors: []string{uiNodeSel},
+				XDescriptors: []string{selectorWidget(name)},
 			})
 		case p.Type == "object" && len(p.Properties) > 0:
 			group := strings.TrimSuffix(humanize(name), " Ref")
 			for _, leaf := range sortedKeys(p.Properties) {
 				q := p.Properties[leaf]
+				widget := specWidget(q)
+				if isLabelSelector(q) {
+					widget = []string{selectorWidget(name + "." + leaf)}
+				}
+				display, ok := displayNames[name+"."+leaf]
+				if !ok {
+					display = group + " " + humanize(leaf)
+				}
 				out = append(out, operatorsv1alpha1.SpecDescriptor{
-					Path: name + "." + leaf, DisplayName: group + " " + humanize(leaf), Description: firstSentence(q.Description),
-					XDescriptors: append(specWidget(q), uiFieldGroup+name),
+					Path: name + "." + leaf, DisplayName: display, Description: firstSentence(q.Description),
+					XDescriptors: append(widget, uiFieldGroup+name),
 				})
 			}
 		default:
@@ -108,9 +116,27 @@ func specDescriptors(spec apiextensionsv1.JSONSchemaProps) []operatorsv1alpha1.S
 	return out
 }
 
-// specWidget picks the console widget of a leaf spec field.
+// displayNames are the display names of nested fields that "<group> <field>" would word badly.
+var displayNames = map[string]string{"namespaces.names": "Namespace Names", "namespaces.selector": "Namespace Selector"}
+
+// selectorKinds are the kinds the label selectors of the spec select, by path; any other selector
+// selects nodes.
+var selectorKinds = map[string]string{"namespaces.selector": "Namespace"}
+
+// selectorWidget is the console's label selector widget for the kind the selector at path selects.
+func selectorWidget(path string) string {
+	if kind, ok := selectorKinds[path]; ok {
+		return uiSelector + kind
+	}
+	return uiSelector + "Node"
+}
+
+// specWidget picks the console widget of a leaf spec field; none for a list, which the console
+// edits from the schema (a text widget would take the list as one string).
 func specWidget(p apiextensionsv1.JSONSchemaProps) []string {
 	switch {
+	case p.Type == "array":
+		return nil
 	case p.Type == "boolean":
 		return []string{uiBoolean}
 	case p.Type == "integer":

@@ -30,11 +30,12 @@ import (
 const (
 	// listenerTTL bounds how long a listener lookup (IDs, protocols, rules) is trusted. Listeners
 	// change rarely and only by hand; a NotFound from any write drops the cache at once. The load
-	// balancer's VPC (Options.VpcID) is read with the same lifetime, in its own cache (vpc.go).
+	// balancer's VPC (Options.VpcID) is read with the same lifetime, in its own cache with the tags (vpc.go).
 	listenerTTL = 5 * time.Minute
-	// targetsTTL bounds how long the backends read from a listener are trusted. After a successful
-	// write the cache is updated in place, so a steady cluster reads only this often, which is
-	// also how soon a backend removed by hand in the console is put back.
+	// targetsTTL is the default of Options.TargetsTTL: how long the backends read from a listener
+	// are trusted. After a successful write the cache is updated in place, so a steady cluster
+	// reads only this often, which is also how soon a backend removed by hand in the console is
+	// put back.
 	targetsTTL = 10 * time.Minute
 	// unroutableTTL bounds how long an address the cloud refused as not routable from the load
 	// balancer is left out of registrations. Enabling the cross-VPC binding or routing the
@@ -102,7 +103,7 @@ type targetCache struct {
 	recheckAt time.Time
 }
 
-func (c *targetCache) fresh(now time.Time) bool {
-	return c != nil && !c.readAt.IsZero() && now.Sub(c.readAt) < targetsTTL &&
+func (c *targetCache) fresh(now time.Time, ttl time.Duration) bool {
+	return c != nil && !c.readAt.IsZero() && now.Sub(c.readAt) < ttl &&
 		(c.recheckAt.IsZero() || now.Before(c.recheckAt))
 }

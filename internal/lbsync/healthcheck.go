@@ -204,18 +204,40 @@ func (w *worker) dueChecks(now time.Time) []dueCheck {
 // after the listeners are resolved and before any backend write: the worker is the load
 // balancer's only writer. A check the listener's protocol does not take is refused without a
 // write.
-func (w *worker) applyHealthChecks(ctx context.Context) {
+func (w *worker) applyHealthChecks(ctx context.Context, plans []*plan) {
 	for _, c := range w.dueChecks(w.s.opts.Clock.Now()) {
-		out := w.applyHealthCheck(ctx, c.req)
+		var out HealthCheckOutcome
+		if msg := w.checkForbidden(c.key.Namespace, c.req, plans); msg != "" {
+			out = HealthCheckOutcome{Reason: networkingv1alpha1.HealthCheckApplyingReason, Message: msg}
+		} else {
+			out = w.applyHealthCheck(ctx, c.key, c.req)
+		}
 		out.Generation, out.ListenerID, out.LocationID = c.req.Generation, c.req.ListenerID, c.req.LocationID
 		w.recordCheck(c.key, c.req, &out)
 		w.s.setCheckOutcome(c.key, out)
 	}
 }
 
+// checkForbidden explains why a health check may not be written while binding policies are
+// enforced: a CLBHealth changes the listener or rule of a binding of its namespace, so that
+// binding must be on it and allowed there. It is "" when the check may be written.
+func (w *worker) checkForbidden(namespace string, req HealthCheckRequest, plans []*plan) string {
+	if w.s.opts.Policies == nil {
+		return ""
+	}
+	for _, p := range plans {
+		if p.active && p.forbidden == "" && p.b.Key.Namespace == namespace &&
+			p.listenerID == req.ListenerID && p.locationID == req.LocationID {
+			return ""
+		}
+	}
+	return fmt.Sprintf("waiting for a binding of namespace %s that a CLBBindingPolicy allows on %s of %s: "+
+		"nothing is written until then", namespace, scopeName(req.ListenerID, req.LocationID), w.lbID)
+}
+
 // applyHealthCheck validates one request against its listener and writes it when the listener
 // or rule does not have it yet.
-func (w *worker) applyHealthCheck(ctx context.Context, req HealthCheckRequest) HealthCheckOutcome {
+func (w *worker) applyHealthCheck(ctx context.Context, key types.NamespacedName, req HealthCheckRequest) HealthCheckOutcome {
 	waiting := func(msg string) HealthCheckOutcome {
 		return HealthCheckOutcome{Reason: networkingv1alpha1.HealthCheckApplyingReason, Message: msg}
 	}
@@ -249,8 +271,10 @@ func (w *worker) applyHealthCheck(ctx context.Context, req HealthCheckRequest) H
 	var err error
 	if rule != nil {
 		err = w.s.cloud.ModifyRuleHealthCheck(ctx, w.lbID, req.ListenerID, req.LocationID, want)
+		w.auditHealthCheck(ctx, "ModifyRule", key, req, err)
 	} else {
 		err = w.s.cloud.ModifyListenerHealthCheck(ctx, w.lbID, req.ListenerID, want)
+		w.auditHealthCheck(ctx, "ModifyListener", key, req, err)
 	}
 	if err == nil {
 		// The cache follows our own write, as it does for backends.

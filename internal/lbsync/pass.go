@@ -45,6 +45,13 @@ type plan struct {
 	// overQuota counts wanted backends left unregistered by the quota; quotaLimit is the quota and
 	// quotaFinal the backends the scope would hold once every write of the pass is done.
 	overQuota, quotaLimit, quotaFinal int
+	// forbidden is why no binding policy allows the binding (policy.go); "" when one does.
+	forbidden string
+	// heldBack are backends with the binding's tag that this controller did not write: they are
+	// not deregistered (ownership.go).
+	heldBack int
+	// planned is set once diff holds the pass's writes, which stay there if the cloud refuses them.
+	planned bool
 }
 
 // pass syncs every binding of the load balancer once and reports whether all of them are synced
@@ -62,7 +69,6 @@ func (w *worker) pass(ctx context.Context) bool {
 
 	plans, err := w.resolve(ctx, bindings)
 	if err == nil {
-		w.applyHealthChecks(ctx)
 		var vanished bool
 		vanished, err = w.readTargets(ctx, plans)
 		if err == nil && vanished {
@@ -74,6 +80,12 @@ func (w *worker) pass(ctx context.Context) bool {
 				_, err = w.readTargets(ctx, plans)
 			}
 		}
+	}
+	// Policies are checked once the backends are known, which tell the bindings already serving
+	// a listener from those joining it; health checks are written only for allowed bindings.
+	w.authorize(plans)
+	if err == nil {
+		w.applyHealthChecks(ctx, plans)
 	}
 	if err != nil {
 		// A read failed: the backends are unknown, so no binding is synced. The plans must turn
@@ -103,6 +115,7 @@ func (w *worker) pass(ctx context.Context) bool {
 // addresses the cloud refused as not routable a short while ago: they would only be refused again.
 func (w *worker) planWrites(p *plan) {
 	p.diff = targets.Diff(p.desired(), w.actual(p.listenerID), p.diffOptions())
+	p.planned = true
 	p.unroutable = nil
 	p.diff.Register = slices.DeleteFunc(p.diff.Register, func(t targets.Target) bool {
 		_, refused := w.unroutable[t.EniIP]
@@ -111,6 +124,7 @@ func (w *worker) planWrites(p *plan) {
 		}
 		return refused
 	})
+	w.holdBackForeign(p)
 }
 
 // resolve finds each binding's listener and rule, and settles conflicts between bindings.
@@ -166,7 +180,7 @@ func (w *worker) resolveOne(p *plan) {
 			fmt.Sprintf("load balancer %s does not exist in the controller's region and account; check spec.loadBalancerId", w.lbID))
 		return
 	}
-	if msg := otherVPC(w.lbID, w.vpc.id, w.s.opts.VpcID); msg != "" {
+	if msg := otherVPC(w.lbID, w.lb.vpcID, w.s.opts.VpcID); msg != "" {
 		missing(networkingv1alpha1.BindingLoadBalancerInAnotherVPCReason, msg)
 		return
 	}
@@ -264,7 +278,7 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 			continue
 		}
 		byIP[p.listenerID] = byIP[p.listenerID] || !p.b.ByInstance
-		if !w.targets[p.listenerID].fresh(now) && !slices.Contains(stale, p.listenerID) {
+		if !w.targets[p.listenerID].fresh(now, w.s.opts.TargetsTTL) && !slices.Contains(stale, p.listenerID) {
 			stale = append(stale, p.listenerID)
 		}
 	}
@@ -279,11 +293,16 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 		return false, err
 	}
 	missing := read.Missing(stale)
+	ours := map[string]bool{}
+	for _, p := range plans {
+		ours[p.b.OwnerTag] = true
+	}
 	for _, id := range stale {
 		if slices.Contains(missing, id) {
 			delete(w.targets, id)
 			continue
 		}
+		w.noteForeignTagged(id, w.targets[id], read.Targets, byIP[id], ours, now)
 		c := &targetCache{targets: map[clb.TargetKey]clb.Target{}, readAt: now}
 		if now.Before(w.s.recheckUntil) {
 			c.recheckAt = w.s.recheckUntil
@@ -377,7 +396,9 @@ func (w *worker) applyQuota(ctx context.Context, plans []*plan, now time.Time) {
 
 // writeStep is one kind of batch write.
 type writeStep struct {
-	op    string
+	op string
+	// action is the CLB API action, for the audit log.
+	action string
 	pick  func(targets.Plan) []targets.Target
 	call  func(context.Context, string, []clb.Target) (clb.BatchResult, error)
 	apply func(*targetCache, clb.Target)
@@ -411,7 +432,7 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 	failed := map[string]error{} // listener ID → why
 	now := w.s.opts.Clock.Now()
 	steps := []writeStep{
-		{"reweight", func(d targets.Plan) []targets.Target { return d.ModifyWeight }, w.s.cloud.ModifyTargetWeights,
+		{"reweight", "BatchModifyTargetWeight", func(d targets.Plan) []targets.Target { return d.ModifyWeight }, w.s.cloud.ModifyTargetWeights,
 			func(c *targetCache, t clb.Target) {
 				if old, ok := c.targets[t.TargetKey]; ok {
 					old.Weight = t.Weight
@@ -419,13 +440,13 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 				}
 			},
 			func(c *Changes, n int) { c.Reweighted += n }},
-		{"register", func(d targets.Plan) []targets.Target { return d.Register }, w.s.cloud.RegisterTargets,
+		{"register", "BatchRegisterTargets", func(d targets.Plan) []targets.Target { return d.Register }, w.s.cloud.RegisterTargets,
 			func(c *targetCache, t clb.Target) { c.targets[t.TargetKey] = t },
 			func(c *Changes, n int) { c.Registered += n }},
-		{"deregister", func(d targets.Plan) []targets.Target { return d.Deregister }, w.s.cloud.DeregisterTargets,
+		{"deregister", "BatchDeregisterTargets", func(d targets.Plan) []targets.Target { return d.Deregister }, w.s.cloud.DeregisterTargets,
 			func(c *targetCache, t clb.Target) { delete(c.targets, t.TargetKey) },
 			func(c *Changes, n int) { c.Deregistered += n }},
-		{"retag", func(d targets.Plan) []targets.Target { return d.Retag }, w.s.cloud.ModifyTargetTags,
+		{"retag", "BatchModifyTargetTag", func(d targets.Plan) []targets.Target { return d.Retag }, w.s.cloud.ModifyTargetTags,
 			func(c *targetCache, t clb.Target) {
 				if old, ok := c.targets[t.TargetKey]; ok {
 					old.Tag = t.Tag
@@ -455,6 +476,7 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 		return
 	}
 	res, err := step.call(ctx, w.lbID, batch)
+	w.audit(ctx, step, batch, plans, err)
 	batchFailed := map[string]bool{}
 	for _, id := range res.FailedListenerIDs {
 		batchFailed[id] = true
@@ -560,6 +582,9 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 		results[p.b.Key] = st
 		allSynced = allSynced && (st.Synced || st.Cleaned)
 		w.s.setStatus(p.b.Key, st)
+		if p.b.Deleting {
+			w.s.setLeftovers(p.b.Key, w.leftovers(p))
+		}
 		if degraded != "" && c != (Changes{}) {
 			c.Degraded = degraded // the binding's writes went through, but not smoothly
 		}
@@ -576,6 +601,33 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 	w.record(results)
 	passDuration.WithLabelValues(w.lbID).Observe(now.Sub(start).Seconds())
 	return allSynced
+}
+
+// leftovers lists what a deleting binding would still remove from its listener or rule.
+func (w *worker) leftovers(p *plan) Leftovers {
+	lo := Leftovers{OwnerTag: p.b.OwnerTag}
+	if p.listenerID == "" {
+		return lo
+	}
+	lo.Scope = scopeName(p.listenerID, p.locationID) + " of " + w.lbID
+	// The pass's own plan, when it got that far: a refused write drops the cache, not the plan.
+	var left []targets.Target
+	switch {
+	case p.planned:
+		lo.Known, left = true, p.diff.Deregister
+	case w.targets[p.listenerID] != nil:
+		lo.Known, left = true, targets.Diff(nil, w.actual(p.listenerID), p.diffOptions()).Deregister
+	}
+	if lo.Known {
+		for _, t := range left {
+			addr := t.EniIP
+			if t.InstanceID != "" {
+				addr = t.InstanceID
+			}
+			lo.Backends = append(lo.Backends, fmt.Sprintf("%s:%d", addr, t.Port))
+		}
+	}
+	return lo
 }
 
 // sameButSyncTime reports whether a and b differ at most in LastSyncTime.
@@ -620,6 +672,12 @@ func (w *worker) syncedStatus(p *plan, now time.Time) Status {
 			"Pod IPs must be addresses of the load balancer's VPC (VPC-CNI), or, for a GlobalRouter cluster, the load balancer "+
 			"needs its cross-VPC binding (SnatPro) and the container CIDR routed to it through CCN; the other backends are "+
 			"registered, and these are tried again every %s", st.Unroutable, w.lbID, sample(p.unroutable, 3), unroutableTTL)
+	}
+	// Last, so it wins: a second writer with our identity matters more than any other finding.
+	if p.heldBack > 0 {
+		st.Synced = false
+		st.Reason = networkingv1alpha1.BindingOwnershipConflictReason
+		st.Message = ownershipConflictMessage(p.heldBack, scopeName(p.listenerID, p.locationID)+" of "+w.lbID, p.b.OwnerTag)
 	}
 	return st
 }

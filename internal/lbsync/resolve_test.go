@@ -171,7 +171,7 @@ func TestResolveOne(t *testing.T) {
 				g := NewWithT(t)
 				w := newWorker(testLB, &Syncer{opts: Options{VpcID: tt.ownVPC}})
 				w.listeners = listenerCache{byID: testListeners(), readAt: time.Now(), notFound: tt.notFound}
-				w.vpc = vpcCache{id: tt.lbVPC, readAt: time.Now()}
+				w.lb = lbCache{vpcID: tt.lbVPC, readAt: time.Now()}
 				b := tt.binding
 				b.Deleting = deleting
 				p := &plan{b: b}

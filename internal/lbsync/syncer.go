@@ -137,6 +137,9 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff after a failed pass (defaults 1s and 30s): an
 	// outage costs a load balancer one pass per 30 s at most, and its end is noticed within 30 s.
 	RetryBase, RetryMax time.Duration
+	// TargetsTTL is how long the backends read from a listener are trusted before a pass reads
+	// them again (default 10m).
+	TargetsTTL time.Duration
 	// PassTimeout bounds one pass (default 2m).
 	PassTimeout time.Duration
 	Clock       clock.WithTicker
@@ -145,6 +148,10 @@ type Options struct {
 	// the CLB (default 1m): a Batch call holds its load balancer until it is applied, even when
 	// its caller has died. Backends read in that time are read again once it has passed.
 	StartupRecheck time.Duration
+
+	// Policies, when set, are the binding policies every binding is checked against before each
+	// pass writes for it (policy.go); nil allows every binding.
+	Policies PolicySource
 
 	// VpcID, when set, is the cluster's VPC: the bindings of a load balancer in another VPC are
 	// refused (LoadBalancerInAnotherVPC) and nothing is written to it, as its backends could not
@@ -164,6 +171,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RetryMax < o.RetryBase {
 		o.RetryMax = max(30*time.Second, o.RetryBase)
+	}
+	if o.TargetsTTL <= 0 {
+		o.TargetsTTL = targetsTTL
 	}
 	if o.PassTimeout <= 0 {
 		o.PassTimeout = 2 * time.Minute
@@ -188,6 +198,8 @@ type Syncer struct {
 	runCtx   context.Context //nolint:containedctx // the manager's context, handed to workers started after Start
 	workers  map[string]*worker
 	statuses map[types.NamespacedName]Status
+	// leftovers are kept for deleting bindings only, for a deletion that skips the cloud cleanup.
+	leftovers map[types.NamespacedName]Leftovers
 	wg       sync.WaitGroup
 
 	// checkOutcomes and onHealthCheck report on the health-check requests (healthcheck.go).
@@ -211,6 +223,8 @@ func New(cloud Cloud, notifier Notifier, opts Options) (*Syncer, error) {
 		cloud: cloud, notifier: notifier, opts: opts,
 		workers:  map[string]*worker{},
 		statuses: map[types.NamespacedName]Status{},
+
+		leftovers: map[types.NamespacedName]Leftovers{},
 	}, nil
 }
 
@@ -275,6 +289,47 @@ func (s *Syncer) Forget(key types.NamespacedName) {
 		w.remove(key)
 	}
 	delete(s.statuses, key)
+	delete(s.leftovers, key)
+}
+
+// Recheck wakes every worker for a pass, even one backing off after failures: the binding
+// policies or a namespace's labels changed, so each binding is judged again at once. A pass whose
+// caches are fresh costs no cloud call.
+func (s *Syncer) Recheck() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.workers {
+		w.mu.Lock()
+		w.changed = true
+		w.markDirty()
+		w.mu.Unlock()
+	}
+}
+
+// Leftovers are the backends a deleting binding would still remove, as its worker last knew them.
+type Leftovers struct {
+	// Scope names the listener or rule and the load balancer; "" when the binding never resolved.
+	Scope string
+	// Backends are the addresses (ip:port or instance:port); Known is false when the worker could
+	// not read the listener (for example the cloud refuses every call).
+	Backends []string
+	Known    bool
+	// OwnerTag is the tag the binding's backends carry, to find them by hand.
+	OwnerTag string
+}
+
+// Leftovers returns what a deleting binding would still remove, after its last pass.
+func (s *Syncer) Leftovers(key types.NamespacedName) (Leftovers, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lo, ok := s.leftovers[key]
+	return lo, ok
+}
+
+func (s *Syncer) setLeftovers(key types.NamespacedName, lo Leftovers) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leftovers[key] = lo
 }
 
 // Status returns the last status of a binding, if a pass has seen it.

@@ -22,35 +22,37 @@ import (
 	"time"
 )
 
-// vpcCache is the load balancer's VPC as last read, kept only when Options.VpcID is set. A load
-// balancer never changes VPC; it is read again with the listeners' lifetime (listenerTTL) all
-// the same, so that a load balancer deleted and missing is noticed as it is by the listeners.
-type vpcCache struct {
-	id     string
+// lbCache is the load balancer as last read, kept only when Options.VpcID or Options.Policies is
+// set: its VPC, and its resource tags, which binding policies match. It is read again with the
+// listeners' lifetime (listenerTTL), so that a tag removed takes a permission away within it, and
+// a load balancer deleted and missing is noticed as it is by the listeners.
+type lbCache struct {
+	vpcID  string
+	tags   map[string]string
 	readAt time.Time
 }
 
-func (c *vpcCache) fresh(now time.Time) bool {
+func (c *lbCache) fresh(now time.Time) bool {
 	return !c.readAt.IsZero() && now.Sub(c.readAt) < listenerTTL
 }
 
 // inVPC reports whether the load balancer may be written to: always when Options.VpcID is
-// unset, otherwise when it is in that VPC. It reads the load balancer when the cached VPC is
-// stale; a load balancer that does not exist gives the NotFoundError of internal/clb. A failed
-// read keeps the last VPC read.
+// unset, otherwise when it is in that VPC. It reads the load balancer when the cache is stale
+// and the VPC or the tags are needed; a load balancer that does not exist gives the
+// NotFoundError of internal/clb. A failed read keeps the last one.
 func (w *worker) inVPC(ctx context.Context, now time.Time) (bool, error) {
 	own := w.s.opts.VpcID
-	if own == "" {
+	if own == "" && w.s.opts.Policies == nil {
 		return true, nil
 	}
-	if !w.vpc.fresh(now) {
+	if !w.lb.fresh(now) {
 		lb, err := w.s.cloud.GetLoadBalancer(ctx, w.lbID)
 		if err != nil {
-			return false, fmt.Errorf("reading the VPC of load balancer %s: %w", w.lbID, err)
+			return false, fmt.Errorf("reading load balancer %s: %w", w.lbID, err)
 		}
-		w.vpc = vpcCache{id: lb.VpcID, readAt: now}
+		w.lb = lbCache{vpcID: lb.VpcID, tags: lb.Tags, readAt: now}
 	}
-	return otherVPC(w.lbID, w.vpc.id, own) == "", nil
+	return otherVPC(w.lbID, w.lb.vpcID, own) == "", nil
 }
 
 // otherVPC explains why nothing may be written to a load balancer in lbVPC by a controller

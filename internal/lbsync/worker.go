@@ -53,11 +53,14 @@ type worker struct {
 	changed bool
 
 	listeners listenerCache
-	vpc       vpcCache
+	lb        lbCache
 	targets   map[string]*targetCache
 	// unroutable holds the addresses the cloud refused as not routable from the load balancer,
 	// with when; they are not sent again for unroutableTTL, after which each pass forgets them.
 	unroutable map[string]time.Time
+	// foreignTagged are backends with one of our bindings' tags that this controller did not
+	// write (ownership.go).
+	foreignTagged map[clb.TargetKey]bool
 	// again asks for another pass at once: a wanted backend vanished during this one.
 	again    bool
 	failures int
@@ -70,7 +73,8 @@ func newWorker(lbID string, s *Syncer) *worker {
 		dirty:    make(chan struct{}, 1),
 		targets:  map[string]*targetCache{},
 
-		unroutable: map[string]time.Time{},
+		unroutable:    map[string]time.Time{},
+		foreignTagged: map[clb.TargetKey]bool{},
 	}
 }
 
@@ -106,7 +110,7 @@ func (w *worker) update(b Binding) {
 	unchanged := ok && reflect.DeepEqual(e.binding, b)
 	e.binding = b
 	w.changed = w.changed || !unchanged
-	if unchanged && e.seen && e.status.Synced && !b.Deleting && w.s.opts.Clock.Since(w.lastPass) < targetsTTL {
+	if unchanged && e.seen && e.status.Synced && !b.Deleting && w.s.opts.Clock.Since(w.lastPass) < w.s.opts.TargetsTTL {
 		return
 	}
 	w.markDirty()

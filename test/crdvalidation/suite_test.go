@@ -14,8 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package crdvalidation proves that the API server itself refuses bad CLBBackendBinding and
-// CLBHealth objects, through the OpenAPI and CEL rules in the CRDs, and accepts the samples.
+// Package crdvalidation proves that the API server itself refuses bad CLBBackendBinding,
+// CLBHealth and CLBBindingPolicy objects, through the OpenAPI and CEL rules in the CRDs, and
+// accepts the samples.
 package crdvalidation
 
 import (

@@ -289,6 +289,129 @@ func customCheck(contextType, send, receive string) obj {
 	return obj{"contextType": contextType, "send": send, "receive": receive}
 }
 
+func policy(name string, spec obj) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: obj{
+		"apiVersion": apiVersion, "kind": "CLBBindingPolicy",
+		"metadata": obj{"generateName": name + "-"},
+		"spec":     spec,
+	}}
+}
+
+// validPolicySpec is the smallest policy spec the API server accepts: one namespace, one load
+// balancer.
+func validPolicySpec() obj {
+	return obj{
+		"namespaces":    obj{"names": []any{"shop"}},
+		"loadBalancers": []any{obj{"id": "lb-1a2b3c4d"}},
+	}
+}
+
+// policyWith returns a copy of the valid policy spec changed by edit.
+func policyWith(edit func(spec obj)) obj {
+	spec := validPolicySpec()
+	edit(spec)
+	return spec
+}
+
+var _ = Describe("CLBBindingPolicy admission by the API server", func() {
+	It("accepts a minimal policy, cluster-scoped, and defaults exclusive to Allowed", func() {
+		p := policy("minimal", validPolicySpec())
+		Expect(k8sClient.Create(ctx, p)).To(Succeed())
+		Expect(p.GetNamespace()).To(BeEmpty())
+		spec := p.Object["spec"].(obj)
+		Expect(spec["exclusive"]).To(Equal("Allowed"))
+		Expect(spec).NotTo(HaveKey("sharedAcrossNamespaces"))
+	})
+
+	DescribeTable("refuses a bad policy, naming the field",
+		func(spec obj, field, message string) {
+			expectRefused(k8sClient.Create(ctx, policy("bad", spec)), field, message)
+		},
+		Entry("namespaces missing", policyWith(func(s obj) { delete(s, "namespaces") }),
+			"spec.namespaces", "Required value"),
+		Entry("namespaces with neither names nor selector", policyWith(func(s obj) { s["namespaces"] = obj{} }),
+			"spec.namespaces", "give names, a selector, or both"),
+		Entry("namespaces with an empty list of names", policyWith(func(s obj) { s["namespaces"] = obj{"names": []any{}} }),
+			"spec.namespaces", "give names, a selector, or both"),
+		Entry("namespace name in upper case", policyWith(func(s obj) { s["namespaces"] = obj{"names": []any{"Shop"}} }),
+			"spec.namespaces.names[0]", "should match"),
+		Entry("namespace name too long", policyWith(func(s obj) { s["namespaces"] = obj{"names": []any{strings.Repeat("a", 64)}} }),
+			"spec.namespaces.names[0]", "Too long"),
+		Entry("namespace named twice", policyWith(func(s obj) { s["namespaces"] = obj{"names": []any{"shop", "shop"}} }),
+			"spec.namespaces.names[1]", "Duplicate value"),
+		Entry("load balancers missing", policyWith(func(s obj) { delete(s, "loadBalancers") }),
+			"spec.loadBalancers", "Required value"),
+		Entry("no load balancer", policyWith(func(s obj) { s["loadBalancers"] = []any{} }),
+			"spec.loadBalancers", "should have at least 1 items"),
+		Entry("load balancer entry with neither id nor tag", policyWith(func(s obj) { s["loadBalancers"] = []any{obj{}} }),
+			"spec.loadBalancers[0]", "give either id or tag"),
+		Entry("load balancer entry with both id and tag", policyWith(func(s obj) {
+			s["loadBalancers"] = []any{obj{"id": "lb-1a2b3c4d", "tag": obj{"key": "team", "value": "shop"}}}
+		}), "spec.loadBalancers[0]", "give either id or tag"),
+		Entry("second load balancer entry with neither", policyWith(func(s obj) {
+			s["loadBalancers"] = []any{obj{"id": "lb-1a2b3c4d"}, obj{}}
+		}), "spec.loadBalancers[1]", "give either id or tag"),
+		Entry("load balancer id malformed", policyWith(func(s obj) { s["loadBalancers"] = []any{obj{"id": "lb-123"}} }),
+			"spec.loadBalancers[0].id", "should match"),
+		Entry("load balancer id given a listener id", policyWith(func(s obj) { s["loadBalancers"] = []any{obj{"id": "lbl-1a2b3c4d"}} }),
+			"spec.loadBalancers[0].id", "should match"),
+		Entry("tag without a key", policyWith(func(s obj) { s["loadBalancers"] = []any{obj{"tag": obj{"value": "shop"}}} }),
+			"spec.loadBalancers[0].tag.key", "Required value"),
+		Entry("tag with an empty key", policyWith(func(s obj) { s["loadBalancers"] = []any{obj{"tag": obj{"key": ""}}} }),
+			"spec.loadBalancers[0].tag.key", "at least 1 chars long"),
+		Entry("listener entry with neither id nor port", policyWith(func(s obj) { s["listeners"] = []any{obj{}} }),
+			"spec.listeners[0]", "give either id, or port with an optional protocol"),
+		Entry("listener entry with id and port", policyWith(func(s obj) {
+			s["listeners"] = []any{obj{"id": "lbl-1a2b3c4d", "port": int64(80)}}
+		}), "spec.listeners[0]", "give either id, or port with an optional protocol"),
+		Entry("listener entry with id and protocol", policyWith(func(s obj) {
+			s["listeners"] = []any{obj{"id": "lbl-1a2b3c4d", "protocol": "TCP"}}
+		}), "spec.listeners[0]", "give either id, or port with an optional protocol"),
+		Entry("listener entry with a protocol only", policyWith(func(s obj) { s["listeners"] = []any{obj{"protocol": "TCP"}} }),
+			"spec.listeners[0]", "give either id, or port with an optional protocol"),
+		Entry("listener id malformed", policyWith(func(s obj) { s["listeners"] = []any{obj{"id": "lb-1a2b3c4d"}} }),
+			"spec.listeners[0].id", "should match"),
+		Entry("listener port 0", policyWith(func(s obj) { s["listeners"] = []any{obj{"port": int64(0)}} }),
+			"spec.listeners[0].port", "greater than or equal to 1"),
+		Entry("listener port 65536", policyWith(func(s obj) { s["listeners"] = []any{obj{"port": int64(65536)}} }),
+			"spec.listeners[0].port", "less than or equal to 65535"),
+		Entry("unknown listener protocol", policyWith(func(s obj) { s["listeners"] = []any{obj{"port": int64(80), "protocol": "SCTP"}} }),
+			"spec.listeners[0].protocol", "Unsupported value"),
+		Entry("unknown exclusive value", policyWith(func(s obj) { s["exclusive"] = "Sometimes" }),
+			"spec.exclusive", "Unsupported value"),
+		Entry("exclusive in lower case", policyWith(func(s obj) { s["exclusive"] = "forbidden" }),
+			"spec.exclusive", "Unsupported value"),
+	)
+
+	DescribeTable("accepts each way of naming namespaces, load balancers and listeners",
+		func(spec obj) {
+			Expect(k8sClient.Create(ctx, policy("good", spec))).To(Succeed())
+		},
+		Entry("namespaces by selector", policyWith(func(s obj) {
+			s["namespaces"] = obj{"selector": obj{"matchLabels": obj{"team": "shop"}}}
+		})),
+		Entry("every namespace (empty selector)", policyWith(func(s obj) { s["namespaces"] = obj{"selector": obj{}} })),
+		Entry("names and a selector", policyWith(func(s obj) {
+			s["namespaces"] = obj{"names": []any{"shop"}, "selector": obj{"matchExpressions": []any{
+				obj{"key": "team", "operator": "In", "values": []any{"shop", "pay"}},
+			}}}
+		})),
+		Entry("load balancers by tag, with and without a value", policyWith(func(s obj) {
+			s["loadBalancers"] = []any{obj{"tag": obj{"key": "owner", "value": "shop"}}, obj{"tag": obj{"key": "shared"}}}
+		})),
+		Entry("load balancers by id and by tag", policyWith(func(s obj) {
+			s["loadBalancers"] = []any{obj{"id": "lb-1a2b3c4d"}, obj{"tag": obj{"key": "owner", "value": "shop"}}}
+		})),
+		Entry("listeners by id, port, and port and protocol", policyWith(func(s obj) {
+			s["listeners"] = []any{obj{"id": "lbl-1a2b3c4d"}, obj{"port": int64(443)}, obj{"port": int64(80), "protocol": "HTTP"}}
+		})),
+		Entry("exclusive Forbidden and shared", policyWith(func(s obj) {
+			s["exclusive"] = "Forbidden"
+			s["sharedAcrossNamespaces"] = true
+		})),
+	)
+})
+
 var _ = Describe("config/samples", func() {
 	It("are all accepted by the API server", func() {
 		ns := newNamespace()
@@ -300,7 +423,9 @@ var _ = Describe("config/samples", func() {
 		created := 0
 		for _, file := range files {
 			for _, u := range readObjects(file) {
-				u.SetNamespace(ns)
+				if u.GetKind() != "CLBBindingPolicy" { // cluster-scoped
+					u.SetNamespace(ns)
+				}
 				Expect(k8sClient.Create(ctx, u)).To(Succeed(), "sample %s (%s/%s)", filepath.Base(file), u.GetKind(), u.GetName())
 				created++
 			}

@@ -23,10 +23,11 @@ limitations under the License.
 // with the token of the installed ServiceAccount, so the shipped RBAC is what it runs with. Only
 // the ports, the certificate directory and the webhook address are changed for a process outside
 // the cluster (URL mode, --webhook-host=127.0.0.1), plus the emulated CLB endpoint (clbsim).
-// Then: the CRDs are Established, the webhook and metrics servers speak TLS 1.2 and 1.3 only,
-// the validating webhook refuses a duplicate binding, a pod in an opted-in namespace gets its
-// readiness gate, a binding reaches the CLB with the Secret's credentials, and the documented
-// uninstall order leaves nothing behind.
+// Then: the CRDs are Established, only cluster admins may write CLBBindingPolicies (the shipped
+// roles, and the built-in ones namespace users hold), the webhook and metrics servers speak TLS
+// 1.2 and 1.3 only, the validating webhook refuses a binding no policy allows and a duplicate
+// binding, a pod in an opted-in namespace gets its readiness gate, a binding reaches the CLB with
+// the Secret's credentials, and the documented uninstall order leaves nothing behind.
 //
 // It needs the control plane in bin/k8s (`make envtest-assets`); kustomize is built into bin/
 // when missing.
@@ -85,9 +86,15 @@ const (
 
 	clusterID = "install-test"
 	appNS     = "shop"
+	// testLoadBalancer and testListener are what the test's binding binds; clbsim has no such
+	// load balancer.
+	testLoadBalancer = "lb-1a2b3c4d"
+	testListener     = "lbl-1a2b3c4d"
 )
 
-var crdNames = []string{"clbbackendbindings.networking.clbind.io", "clbhealths.networking.clbind.io"}
+var crdNames = []string{
+	"clbbackendbindings.networking.clbind.io", "clbhealths.networking.clbind.io", "clbbindingpolicies.networking.clbind.io",
+}
 
 func TestKubectlApplyInstall(t *testing.T) {
 	if testing.Short() {
@@ -118,7 +125,12 @@ func TestKubectlApplyInstall(t *testing.T) {
 
 	// Install, as the README says.
 	it.k.must(ctx, t, "apply", "--server-side", "-f", it.installYAML)
-	it.k.must(ctx, t, "wait", "--for=condition=Established", "--timeout=60s", "crd/"+crdNames[0], "crd/"+crdNames[1])
+	wait := make([]string, 0, 3+len(crdNames))
+	wait = append(wait, "wait", "--for=condition=Established", "--timeout=60s")
+	for _, name := range crdNames {
+		wait = append(wait, "crd/"+name)
+	}
+	it.k.must(ctx, t, wait...)
 	var certSecret corev1.Secret
 	if err := it.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: certSecretName}, &certSecret); err != nil {
 		t.Fatalf("the certificate Secret was not installed: %v", err)
@@ -126,6 +138,7 @@ func TestKubectlApplyInstall(t *testing.T) {
 	if len(certSecret.Data) != 0 {
 		t.Fatalf("the installed certificate Secret is not empty: %v", keys(certSecret.Data))
 	}
+	t.Run("PolicyRBAC", func(t *testing.T) { checkPolicyRBAC(ctx, t, it) })
 
 	// The emulated CLB API, and its credentials in the Secret the Deployment reads (README).
 	sim, err := simtest.Start(clbsim.Options{}, t.TempDir())
@@ -368,12 +381,15 @@ func (it *installTest) uninstall(ctx context.Context, t *testing.T, manager *pro
 	it.k.must(ctx, t, "delete", "-f", it.installYAML, "--ignore-not-found", "--wait=false")
 	waitFor(ctx, t, 60*time.Second, "the installed cluster-scoped objects to be gone", func() (bool, string, error) {
 		var left []string
-		for _, obj := range []client.Object{
-			&apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: crdNames[0]}},
-			&apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: crdNames[1]}},
+		objs := make([]client.Object, 0, 2+len(crdNames))
+		objs = append(objs,
 			&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: mutatingName}},
 			&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: validatingName}},
-		} {
+		)
+		for _, name := range crdNames {
+			objs = append(objs, &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		}
+		for _, obj := range objs {
 			if err := it.c.Get(ctx, client.ObjectKeyFromObject(obj), obj); !apierrors.IsNotFound(err) {
 				left = append(left, fmt.Sprintf("%T %s", obj, obj.GetName()))
 			}
@@ -444,8 +460,10 @@ func checkCertificates(ctx context.Context, t *testing.T, c client.Client, port 
 	}
 }
 
-// checkWebhooks: a duplicate binding is refused, a pod in an opted-in namespace gets its gate, and
-// the binding reaches the CLB API with the credentials from the Secret.
+// checkWebhooks: the installed manager enforces policies (a binding is refused until a
+// CLBBindingPolicy allows it, as the README's first steps say), a duplicate binding is refused, a
+// pod in an opted-in namespace gets its gate, and the binding reaches the CLB API with the
+// credentials from the Secret.
 func checkWebhooks(ctx context.Context, t *testing.T, c client.Client) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS, Labels: map[string]string{
@@ -462,17 +480,36 @@ func checkWebhooks(ctx context.Context, t *testing.T, c client.Client) {
 		return &networkingv1alpha1.CLBBackendBinding{
 			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: name},
 			Spec: networkingv1alpha1.CLBBackendBindingSpec{
-				LoadBalancerID: "lb-1a2b3c4d",
-				Listener:       networkingv1alpha1.ListenerReference{ID: "lbl-1a2b3c4d"},
+				LoadBalancerID: testLoadBalancer,
+				Listener:       networkingv1alpha1.ListenerReference{ID: testListener},
 				ServiceRef:     networkingv1alpha1.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
 			},
 		}
 	}
-	for _, obj := range []client.Object{ns, svc, newBinding("web")} {
+	for _, obj := range []client.Object{ns, svc} {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
 		}
 	}
+
+	// Enforcement is the installed default: with no policy for the namespace, the binding is
+	// refused with a message naming the namespace and the load balancer.
+	waitFor(ctx, t, 30*time.Second, "the validating webhook to refuse a binding no CLBBindingPolicy allows", func() (bool, string, error) {
+		err := c.Create(ctx, newBinding("web"), client.DryRunAll)
+		if err == nil {
+			return false, "admitted", nil
+		}
+		msg := err.Error()
+		return strings.Contains(msg, "no CLBBindingPolicy allows namespace "+appNS) && strings.Contains(msg, testLoadBalancer), msg, nil
+	})
+	// The policy the README's first steps create; the webhook sees it through the manager's cache.
+	if err := c.Create(ctx, newPolicy(appNS, appNS)); err != nil {
+		t.Fatalf("creating the CLBBindingPolicy for %s: %v", appNS, err)
+	}
+	waitFor(ctx, t, 30*time.Second, "the binding to be admitted once a CLBBindingPolicy allows it", func() (bool, string, error) {
+		err := c.Create(ctx, newBinding("web"))
+		return err == nil, fmt.Sprint(err), nil
+	})
 
 	// The validator reads bindings from the manager's cache: wait until it has seen "web".
 	waitFor(ctx, t, 30*time.Second, "the validating webhook to refuse a second binding on the same listener", func() (bool, string, error) {

@@ -23,10 +23,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 
 	"github.com/clbind/clb-binding-controller/test/testenv"
 )
@@ -54,6 +56,8 @@ var allowedVerbs = map[string]struct {
 	"networking.clbind.io/clbbackendbindings/status":     {[]string{"get", "patch", "update"}, "status"},
 	"networking.clbind.io/clbhealths":                    {[]string{"create", "get", "list", "patch", "update", "watch"}, "one CLBHealth per binding"},
 	"networking.clbind.io/clbhealths/status":             {[]string{"get", "patch", "update"}, "status"},
+	"networking.clbind.io/clbbindingpolicies": {[]string{"get", "list", "watch"},
+		"enforcing policies in the webhook and before every cloud write; the manager never writes them"},
 }
 
 // TestManagerRBACIsLeastPrivilege reads the generated roles of the manager: no wildcard, and no
@@ -104,4 +108,85 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	if rules == 0 {
 		t.Fatal("no rules found in config/rbac/role.yaml")
 	}
+}
+
+// policyWriters are the only roles of config/rbac that may write CLBBindingPolicies.
+var policyWriters = []string{"clbbindingpolicy-admin-role", "clbbindingpolicy-editor-role"}
+
+// TestPolicyRolesAreForClusterAdmins reads every role config/rbac installs: only the policy admin
+// and editor roles may write CLBBindingPolicies, and no role that grants anything on them
+// aggregates into the built-in admin, edit or view roles that namespace users hold. The install
+// test proves the same against the API server (checkPolicyRBAC).
+func TestPolicyRolesAreForClusterAdmins(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "config", "rbac")
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, file := range k.Resources {
+		data, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			var role rbacv1.ClusterRole // a Role has the same metadata and rules
+			err := decoder.Decode(&role)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("decoding config/rbac/%s: %v", file, err)
+			}
+			if role.Kind != "ClusterRole" && role.Kind != "Role" {
+				continue
+			}
+			found[role.Name] = true
+			grants, writes := policyVerbs(role.Rules)
+			if writes && !slices.Contains(policyWriters, role.Name) {
+				t.Errorf("%s %s (config/rbac/%s) may write CLBBindingPolicies; only %v may", role.Kind, role.Name, file, policyWriters)
+			}
+			for label := range role.Labels {
+				if grants && strings.HasPrefix(label, "rbac.authorization.k8s.io/aggregate-to-") {
+					t.Errorf("%s %s (config/rbac/%s) grants access to CLBBindingPolicies and aggregates into a built-in role (%s)",
+						role.Kind, role.Name, file, label)
+				}
+			}
+		}
+	}
+	for _, name := range append(policyWriters, "clbbindingpolicy-viewer-role") {
+		if !found[name] {
+			t.Errorf("config/rbac installs no ClusterRole %s", name)
+		}
+	}
+}
+
+// policyVerbs reports whether rules grant anything on CLBBindingPolicies, and whether they grant
+// more than reading them; wildcards count.
+func policyVerbs(rules []rbacv1.PolicyRule) (grants, writes bool) {
+	for _, r := range rules {
+		group := slices.Contains(r.APIGroups, "networking.clbind.io") || slices.Contains(r.APIGroups, "*")
+		resource := slices.Contains(r.Resources, "clbbindingpolicies") || slices.Contains(r.Resources, "*")
+		if !group || !resource {
+			continue
+		}
+		grants = true
+		for _, v := range r.Verbs {
+			if !slices.Contains([]string{"get", "list", "watch"}, v) {
+				writes = true
+			}
+		}
+	}
+	return grants, writes
 }

@@ -16,6 +16,8 @@ local degradedReasons = {
   Conflict = true,
   InvalidSpec = true,
   CloudError = true,
+  Forbidden = true,
+  OwnershipConflict = true,
 }
 
 local hs = { status = "Progressing", message = "Waiting for the controller to report status" }
