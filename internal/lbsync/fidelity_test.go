@@ -80,7 +80,9 @@ func (n *recordingNotifier) failures() []lbsync.Status {
 }
 
 type fidelityEnv struct {
-	t        *testing.T
+	t *testing.T
+	// logs, when set before the Syncer starts, receives its log lines (the audit log).
+	logs     *logLines
 	srv      *simtest.Server
 	cloud    *clb.Client
 	syncer   *lbsync.Syncer
@@ -89,7 +91,13 @@ type fidelityEnv struct {
 	lbID     string
 }
 
-func startFidelityEnv(t *testing.T, opts clbsim.Options) *fidelityEnv {
+func startFidelityEnv(t *testing.T, opts clbsim.Options, edit ...func(*lbsync.Options)) *fidelityEnv {
+	t.Helper()
+	return startEnv(t, opts, nil, edit...)
+}
+
+// startEnv starts the Syncer with logs, when not nil, receiving its log lines.
+func startEnv(t *testing.T, opts clbsim.Options, logs *logLines, edit ...func(*lbsync.Options)) *fidelityEnv {
 	t.Helper()
 	srv, err := simtest.Start(opts, t.TempDir())
 	if err != nil {
@@ -103,15 +111,19 @@ func startFidelityEnv(t *testing.T, opts clbsim.Options) *fidelityEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &fidelityEnv{t: t, srv: srv, cloud: cloud, notifier: &recordingNotifier{}, clock: &shiftedClock{}}
-	e.syncer, err = lbsync.New(cloud, e.notifier, lbsync.Options{
+	e := &fidelityEnv{t: t, srv: srv, cloud: cloud, notifier: &recordingNotifier{}, clock: &shiftedClock{}, logs: logs}
+	syncOpts := lbsync.Options{
 		Window: 20 * time.Millisecond, MaxWindow: 100 * time.Millisecond, RetryBase: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond,
 		StartupRecheck: time.Millisecond, Clock: e.clock,
-	})
+	}
+	for _, ed := range edit {
+		ed(&syncOpts)
+	}
+	e.syncer, err = lbsync.New(cloud, e.notifier, syncOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(e.ctx())
 	t.Cleanup(cancel)
 	go func() { _ = e.syncer.Start(ctx) }()
 	e.lbID = srv.Sim.AddLoadBalancer("fidelity")

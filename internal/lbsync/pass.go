@@ -399,10 +399,10 @@ type writeStep struct {
 	op string
 	// action is the CLB API action, for the audit log.
 	action string
-	pick  func(targets.Plan) []targets.Target
-	call  func(context.Context, string, []clb.Target) (clb.BatchResult, error)
-	apply func(*targetCache, clb.Target)
-	count func(*Changes, int)
+	pick   func(targets.Plan) []targets.Target
+	call   func(context.Context, string, []clb.Target) (clb.BatchResult, error)
+	apply  func(*targetCache, clb.Target)
+	count  func(*Changes, int)
 }
 
 // batch gathers the step's writes of every active binding whose listener has not failed.

@@ -200,7 +200,7 @@ type Syncer struct {
 	statuses map[types.NamespacedName]Status
 	// leftovers are kept for deleting bindings only, for a deletion that skips the cloud cleanup.
 	leftovers map[types.NamespacedName]Leftovers
-	wg       sync.WaitGroup
+	wg        sync.WaitGroup
 
 	// checkOutcomes and onHealthCheck report on the health-check requests (healthcheck.go).
 	checkOutcomes map[types.NamespacedName]HealthCheckOutcome
