@@ -186,7 +186,7 @@ func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, bindi
 		if err := r.Update(ctx, binding); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
-		if skip && !(seen && st.Cleaned) {
+		if skip && (!seen || !st.Cleaned) {
 			r.reportSkippedCleanup(ctx, binding, left)
 		}
 		r.Syncer.Forget(key)

@@ -23,15 +23,18 @@ import (
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 )
 
+// metricsNamespace starts the name of every metric of the controllers.
+const metricsNamespace = "clbind"
+
 var gateTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: "clbind", Subsystem: "readiness", Name: "gate_writes_total",
+	Namespace: metricsNamespace, Subsystem: "readiness", Name: "gate_writes_total",
 	Help: "Pod readiness gate conditions written, by status and reason.",
 }, []string{"status", "reason"})
 
 // bindingTargets is the status counts of every binding, so dashboards see traffic flow without
 // reading objects.
 var bindingTargets = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-	Namespace: "clbind", Subsystem: bindingLabel, Name: "targets",
+	Namespace: metricsNamespace, Subsystem: bindingLabel, Name: "targets",
 	Help: "Backends of a binding by state: desired, registered, healthy, draining.",
 }, []string{"namespace", bindingLabel, "state"})
 

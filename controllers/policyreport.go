@@ -36,7 +36,7 @@ import (
 // forbiddenBindings is the number of bindings no policy allows, after an upgrade to enforced
 // policies above all: they keep their backends but get no cloud write.
 var forbiddenBindings = prometheus.NewGauge(prometheus.GaugeOpts{
-	Namespace: "clbind", Name: "bindings_forbidden",
+	Namespace: metricsNamespace, Name: "bindings_forbidden",
 	Help: "Bindings that no CLBBindingPolicy allows (Ready reason Forbidden): their backends stay, but nothing is written for them.",
 })
 
@@ -107,12 +107,13 @@ func (r *forbiddenReport) Start(ctx context.Context) error {
 		}
 		return all, nil
 	}
-	err := wait.PollUntilContextTimeout(ctx, reportPoll, reportDeadline, true, judged)
+	complete := wait.PollUntilContextTimeout(ctx, reportPoll, reportDeadline, true, judged) == nil
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // the manager is stopping: nothing to report
 	}
 	slices.Sort(forbidden)
-	kv := []any{"bindings", total, "forbidden", len(forbidden), "complete", err == nil}
+	kv := make([]any, 0, 8)
+	kv = append(kv, "bindings", total, "forbidden", len(forbidden), "complete", complete)
 	if len(forbidden) == 0 {
 		r.log.Info("Binding policies checked: every binding is allowed by a CLBBindingPolicy", kv...)
 		return nil

@@ -56,11 +56,12 @@ func (s *staticPolicies) set(ps ...networkingv1alpha1.CLBBindingPolicy) {
 	s.policies = ps
 }
 
-func allow(namespace string, lbs ...networkingv1alpha1.LoadBalancerMatch) networkingv1alpha1.CLBBindingPolicy {
+// allow is a policy that lets namespace "ns" (every test binding's) bind lbs.
+func allow(lbs ...networkingv1alpha1.LoadBalancerMatch) networkingv1alpha1.CLBBindingPolicy {
 	return networkingv1alpha1.CLBBindingPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "allow-" + namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "allow-ns"},
 		Spec: networkingv1alpha1.CLBBindingPolicySpec{
-			Namespaces: networkingv1alpha1.NamespaceSelection{Names: []string{namespace}}, LoadBalancers: lbs,
+			Namespaces: networkingv1alpha1.NamespaceSelection{Names: []string{"ns"}}, LoadBalancers: lbs,
 		},
 	}
 }
@@ -135,7 +136,7 @@ func TestPoliciesAreCheckedBeforeEveryWrite(t *testing.T) {
 	})
 	t.Run("allowed by ID: synced", func(t *testing.T) {
 		sim.ResetCalls()
-		source.set(allow("ns", networkingv1alpha1.LoadBalancerMatch{ID: e.lbID}))
+		source.set(allow(networkingv1alpha1.LoadBalancerMatch{ID: e.lbID}))
 		e.syncer.Recheck()
 		e.await("the sync", e.synced(b, lis))
 		if n := e.calls("BatchRegisterTargets", "OK"); n != 1 {
@@ -157,7 +158,7 @@ func TestPoliciesAreCheckedBeforeEveryWrite(t *testing.T) {
 		}
 	})
 	t.Run("allowed by tag, until the tag goes", func(t *testing.T) {
-		source.set(allow("ns", networkingv1alpha1.LoadBalancerMatch{Tag: &networkingv1alpha1.LoadBalancerTag{Key: "team", Value: "web"}}))
+		source.set(allow(networkingv1alpha1.LoadBalancerMatch{Tag: &networkingv1alpha1.LoadBalancerTag{Key: "team", Value: "web"}}))
 		sim.SetLoadBalancerTags(e.lbID, map[string]string{"team": "web"})
 		e.clock.advance(10 * time.Minute) // the load balancer is read again with the listeners
 		b2 := withIPs(b, "10.1.0.3")
@@ -180,7 +181,7 @@ func TestPoliciesAreCheckedBeforeEveryWrite(t *testing.T) {
 func TestForbiddenDeletionRemovesOnlyItsOwnBackends(t *testing.T) {
 	source := &staticPolicies{}
 	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) { o.Policies = source })
-	source.set(allow("ns", networkingv1alpha1.LoadBalancerMatch{ID: e.lbID}))
+	source.set(allow(networkingv1alpha1.LoadBalancerMatch{ID: e.lbID}))
 	lis := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
 	b := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2")
 	e.syncer.Update(b)
@@ -217,7 +218,7 @@ func TestHealthCheckOfAForbiddenBindingIsNotWritten(t *testing.T) {
 	if n := e.calls("ModifyListener", "OK"); n != 0 {
 		t.Fatalf("ModifyListener = %d while no policy allows the binding", n)
 	}
-	source.set(allow("ns", networkingv1alpha1.LoadBalancerMatch{ID: e.lbID}))
+	source.set(allow(networkingv1alpha1.LoadBalancerMatch{ID: e.lbID}))
 	e.syncer.Recheck()
 	e.await("the check applied", func() bool { out, ok := e.syncer.HealthCheckResult(b.Key); return ok && out.Applied })
 	if n := e.calls("ModifyListener", "OK"); n != 1 {
