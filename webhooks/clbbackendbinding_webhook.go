@@ -51,7 +51,7 @@ func SetupCLBBackendBindingWebhookWithManager(mgr ctrl.Manager, opts Options) er
 	v := &CLBBackendBindingValidator{Reader: mgr.GetClient()}
 	if opts.EnforcePolicies {
 		informers = append(informers, &corev1.Namespace{}, &networkingv1alpha1.CLBBindingPolicy{})
-		v.Policies = NewPolicyChecker(mgr.GetClient(), opts.Cloud, opts.Clock)
+		v.Policies = NewPolicyChecker(mgr.GetClient(), opts.Cloud, opts.Clock).WithLiveReader(mgr.GetAPIReader())
 	}
 	for _, obj := range informers {
 		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {

@@ -57,7 +57,11 @@ var _ PolicyCloud = (*clb.Client)(nil)
 // load balancer's tags and the resolved listener) and leaves the decision to internal/policy.
 type PolicyChecker struct {
 	// reader is the manager's cache-backed client.
-	reader    client.Reader
+	reader client.Reader
+	// live, when set, reads the API server directly: a refusal is checked again through it, so
+	// that a policy created a moment before its binding (one kubectl apply) is not missed by a
+	// cache that has not seen it yet.
+	live      client.Reader
 	cloud     PolicyCloud
 	tags      ttlCache[map[string]string]
 	listeners ttlCache[[]clb.Listener]
@@ -95,12 +99,27 @@ func (e *CloudError) Unwrap() error { return e.Err }
 // checked; other errors come from the cache.
 func (c *PolicyChecker) Check(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding,
 	neighbors []*networkingv1alpha1.CLBBackendBinding) (policy.Decision, error) {
+	d, err := c.check(ctx, c.reader, b, neighbors)
+	if err == nil && !d.Allowed && c.live != nil {
+		return c.check(ctx, c.live, b, neighbors)
+	}
+	return d, err
+}
+
+// WithLiveReader has refusals checked again through reader, which reads the API server directly.
+func (c *PolicyChecker) WithLiveReader(reader client.Reader) *PolicyChecker {
+	c.live = reader
+	return c
+}
+
+func (c *PolicyChecker) check(ctx context.Context, reader client.Reader, b *networkingv1alpha1.CLBBackendBinding,
+	neighbors []*networkingv1alpha1.CLBBackendBinding) (policy.Decision, error) {
 	var list networkingv1alpha1.CLBBindingPolicyList
-	if err := c.reader.List(ctx, &list); err != nil {
+	if err := reader.List(ctx, &list); err != nil {
 		return policy.Decision{}, fmt.Errorf("listing CLBBindingPolicies: %w", err)
 	}
 	policies := policy.Compile(list.Items)
-	labels := namespaceLabels{reader: c.reader}
+	labels := namespaceLabels{reader: reader}
 
 	self, err := c.facts(ctx, &labels, b)
 	if err != nil {

@@ -127,6 +127,18 @@ var _ = Describe("CLBBindingPolicy enforcement at admission", func() {
 		createBinding(newBinding(ns, "web", lb, "web", 80))
 	})
 
+	It("admits a binding applied in the same moment as its policy, before the cache has the policy", func() {
+		for i := range 5 {
+			ns := newPolicyNamespace(nil)
+			lb := newTaggedLB(nil)
+			p := &networkingv1alpha1.CLBBindingPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p-" + randomID()},
+				Spec: networkingv1alpha1.CLBBindingPolicySpec{Namespaces: forNamespaces(ns), LoadBalancers: lbByID(lb)}}
+			Expect(k8sClient.Create(ctx, p)).To(Succeed())
+			DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, p))).To(Succeed()) })
+			Expect(k8sClient.Create(ctx, newBinding(ns, "web", lb, "web", 80))).To(Succeed(), "binding %d, right after its policy", i)
+		}
+	})
+
 	It("allows the namespaces a label selector selects, and no other", func() {
 		team := "team-" + randomID()
 		ns := newPolicyNamespace(map[string]string{"team": team})
