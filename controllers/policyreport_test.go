@@ -46,12 +46,13 @@ func TestForbiddenReportAfterUpgrade(t *testing.T) {
 	if err := networkingv1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	var objs []runtime.Object
-	statuses := fixedStatuses{}
-	for _, b := range []struct {
+	bindings := []struct {
 		ns, name, reason string
 	}{{"shop", "web", networkingv1alpha1.BindingForbiddenReason}, {"shop", "api", networkingv1alpha1.BindingSyncedReason},
-		{"blog", "web", networkingv1alpha1.BindingForbiddenReason}} {
+		{"blog", "web", networkingv1alpha1.BindingForbiddenReason}}
+	objs := make([]runtime.Object, 0, len(bindings))
+	statuses := fixedStatuses{}
+	for _, b := range bindings {
 		objs = append(objs, &networkingv1alpha1.CLBBackendBinding{ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: b.name}})
 		statuses[types.NamespacedName{Namespace: b.ns, Name: b.name}] = lbsync.Status{Reason: b.reason}
 	}
