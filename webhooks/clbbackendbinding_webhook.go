@@ -140,10 +140,15 @@ func (v *CLBBackendBindingValidator) validate(ctx context.Context, old, b *netwo
 		}
 		allErrs = append(allErrs, field.Forbidden(path, msg))
 	}
-	if len(allErrs) == 0 && v.Policies != nil {
-		allErrs, err = v.checkPolicies(ctx, b, neighbors)
+	// The policies come first: a namespace that may not bind the listener learns nothing of the
+	// bindings of other namespaces on it.
+	if v.Policies != nil {
+		refused, err := v.checkPolicies(ctx, b, neighbors)
 		if err != nil {
 			return warnings, err
+		}
+		if len(refused) > 0 {
+			allErrs = refused
 		}
 	}
 

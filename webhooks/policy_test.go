@@ -144,8 +144,8 @@ func TestValidateCreateUnderPolicies(t *testing.T) {
 		// notEnforced runs the validator as with --enforce-binding-policies=false.
 		notEnforced bool
 		binding     *networkingv1alpha1.CLBBackendBinding
-		// wantErr are fragments of the refusal; none means admitted.
-		wantErr []string
+		// wantErr are fragments of the refusal; none means admitted. noErr must not be in it.
+		wantErr, noErr []string
 		// wantUnavailable is a refusal because the cloud could not be read.
 		wantUnavailable bool
 		// describeLBs and describeListeners are the cloud reads the admission costs.
@@ -234,10 +234,17 @@ func TestValidateCreateUnderPolicies(t *testing.T) {
 				bindingPolicy("c", networkingv1alpha1.CLBBindingPolicySpec{Namespaces: names("c"), LoadBalancers: lbIDs(w.tagged)}),
 				bound("c", "first", w.tagged, 80, true)},
 			binding: bound("c", "second", w.tagged, 80, true)},
-		{name: "a second binding on the listener is refused as before, without reading policies or the cloud",
+		{name: "a namespace no policy allows learns nothing of the binding already on the listener",
 			existing: []client.Object{bound("c", "first", w.tagged, 80, false)},
 			binding:  bound("d", "second", w.tagged, 80, true),
-			wantErr:  []string{"spec.listener", "already bound by CLBBackendBinding c/first"}},
+			wantErr:  []string{"spec.loadBalancerId", "no CLBBindingPolicy allows namespace d"},
+			noErr:    []string{"c/first"}},
+		{name: "an allowed namespace is refused a listener another binding owns, as before",
+			existing: []client.Object{
+				bindingPolicy("d", networkingv1alpha1.CLBBindingPolicySpec{Namespaces: names("d"), LoadBalancers: lbIDs(w.tagged)}),
+				bound("c", "first", w.tagged, 80, false)},
+			binding: bound("d", "second", w.tagged, 80, true),
+			wantErr: []string{"spec.listener", "already bound by CLBBackendBinding c/first"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,6 +261,9 @@ func TestValidateCreateUnderPolicies(t *testing.T) {
 				g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
 				for _, want := range tt.wantErr {
 					g.Expect(err).To(MatchError(ContainSubstring(want)))
+				}
+				for _, not := range tt.noErr {
+					g.Expect(err.Error()).NotTo(ContainSubstring(not))
 				}
 			}
 			g.Expect(w.calls("DescribeLoadBalancers")).To(Equal(tt.describeLBs), "DescribeLoadBalancers calls")

@@ -14,8 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command demo runs the product locally (`make demo`): a control plane, clbsim, the manager, a
-// Deployment bound to a CLB listener, and a rolling update under a steady stream of requests.
+// Command demo runs the product locally (`make demo`): a control plane, clbsim, the manager, the
+// CLBBindingPolicy that lets the demo namespace bind the load balancer, a Deployment bound to a CLB
+// listener, and a rolling update under a steady stream of requests.
 package main
 
 import (
@@ -90,9 +91,12 @@ func (d *demo) run(ctx context.Context, opts sandbox.Options, replicas int32, ex
 		return err
 	}
 	d.sb = sb
-	d.logf("try it yourself: export KUBECONFIG=%s; bin/k8s/kubectl get pods,cbb,clbh -A", sb.Kubeconfig())
+	d.logf("try it yourself: export KUBECONFIG=%s; bin/k8s/kubectl get cbp,pods,cbb,clbh -A", sb.Kubeconfig())
 
 	d.app = sandbox.App{Namespace: "demo", Name: "web", Replicas: replicas, InjectGate: !sb.Webhooks()}
+	if err := d.allow(ctx); err != nil {
+		return err
+	}
 	t := time.Now()
 	d.logf("applying namespace demo (label clbind.io/readiness-gate-inject=enabled), Deployment web (%d replicas, maxSurge 1, maxUnavailable 0, preStop sleep 5s, gate %s), Service web, CLBBackendBinding web (drain 5s) → %s/%s",
 		replicas, d.app.Gate(), sb.LoadBalancerID(), sb.ListenerID())
@@ -125,6 +129,30 @@ func (d *demo) run(ctx context.Context, opts sandbox.Options, replicas int32, ex
 	st := traffic.Stats()
 	d.logf("✓ traffic flows: %d served, %d failed, by pod %v", st.Served, st.Failed, st.ByPod)
 	return d.rollout(ctx, traffic, replicas, exit)
+}
+
+// demoPolicy names the one CLBBindingPolicy the demo creates.
+const demoPolicy = "demo-web"
+
+// allow creates the CLBBindingPolicy a cluster admin creates once, and prints it: the manager
+// enforces policies by default, and refuses (at admission, and again before every cloud write)
+// every binding that no policy allows.
+func (d *demo) allow(ctx context.Context) error {
+	d.logf("applying the one CLBBindingPolicy a cluster admin creates: namespace %s may bind load balancer %s "+
+		"(the manager refuses every binding no policy allows; --enforce-binding-policies=false turns that off for single-tenant clusters)",
+		d.app.Namespace, d.sb.LoadBalancerID())
+	p, err := d.sb.AllowNamespaces(ctx, demoPolicy, []string{d.sb.LoadBalancerID()}, d.app.Namespace)
+	if err != nil {
+		return err
+	}
+	manifest, err := sandbox.PolicyYAML(p)
+	if err != nil {
+		return err
+	}
+	for line := range strings.SplitSeq(strings.TrimSuffix(manifest, "\n"), "\n") {
+		fmt.Println("    " + line)
+	}
+	return nil
 }
 
 func (d *demo) rollout(ctx context.Context, traffic *sandbox.Traffic, replicas int32, exit bool) error {

@@ -55,12 +55,13 @@ type churn struct {
 	rng  *rand.Rand
 }
 
-// deployChurn creates a namespace, a selector-less Service with n ready endpoints in
-// EndpointSlices of 100, and a binding without readiness gates on a listener of its own
-// (multiCluster: sharing it with backends of other owners); it waits until the CLB holds
-// exactly them and registers a cleanup.
+// deployChurn creates a namespace with a policy that allows it (allowNamespace), a
+// selector-less Service with n ready endpoints in EndpointSlices of 100, and a binding without
+// readiness gates on a listener of its own (multiCluster: sharing it with backends of other
+// owners); it waits until the CLB holds exactly them and registers a cleanup.
 func deployChurn(ctx context.Context, ns string, n int, multiCluster bool) *churn {
 	GinkgoHelper()
+	allowNamespace(ctx, ns)
 	l, err := sb.AddListener(nextPort)
 	nextPort++
 	Expect(err).NotTo(HaveOccurred())
@@ -77,7 +78,8 @@ func deployChurn(ctx context.Context, ns string, n int, multiCluster bool) *chur
 	for i, s := range c.slices() {
 		Expect(cl.Create(ctx, s)).To(Succeed(), "creating EndpointSlice %d", i)
 	}
-	Expect(cl.Create(ctx, &networkingv1alpha1.CLBBackendBinding{
+	// The webhook admits it once its cache has seen the namespace's policy.
+	Expect(sb.CreateBinding(ctx, &networkingv1alpha1.CLBBackendBinding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.Name},
 		Spec: networkingv1alpha1.CLBBackendBindingSpec{
 			LoadBalancerID: sb.LoadBalancerID(),
@@ -87,7 +89,7 @@ func deployChurn(ctx context.Context, ns string, n int, multiCluster bool) *chur
 			ReadinessGate:  new(false),
 			MultiCluster:   multiCluster,
 		},
-	})).To(Succeed())
+	}, 30*time.Second)).To(Succeed())
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(client.IgnoreNotFound(cl.Delete(ctx, &networkingv1alpha1.CLBBackendBinding{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.Name}}))).To(Succeed())

@@ -17,7 +17,9 @@ limitations under the License.
 // Package e2e is the end-to-end suite: the whole product in the sandbox (test/sandbox: a real
 // control plane, a stand-in kubelet whose pods serve HTTP in a network namespace, clbsim with real
 // health checks and a data plane, the manager binary with its webhooks), driven through rolling
-// updates under load, scaling, binding deletion and a killed manager.
+// updates under load, scaling, binding deletion, a killed manager, and binding policies (one
+// team's attempts at another's listener). The manager enforces CLBBindingPolicies, as by default:
+// each spec's namespace gets the policy a cluster admin would create (allowNamespace).
 //
 // Its tests carry the build tag e2e, so `go test ./...` (make test) does not run them. Run them
 // with `make test-e2e`, or:

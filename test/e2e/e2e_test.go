@@ -77,7 +77,7 @@ var _ = Describe("clb-binding-controller", func() {
 			t := time.Now()
 			Expect(sb.Scale(ctx, app, replicas)).To(Succeed())
 			app.Replicas = replicas
-			waitSettled(ctx, app, settleTimeout)
+			waitSettled(ctx, app)
 			exactBackends(ctx, app)
 			result("scale to %d: settled with exactly %d backends in %v", replicas, replicas, since(t))
 		}

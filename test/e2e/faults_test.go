@@ -132,7 +132,7 @@ var _ = Describe("cloud faults during a 20-pod rollout and 500-target churn", Or
 			clear()
 
 			// Recovery: from the end of the faults until both bindings hold exactly what they want.
-			waitSettled(ctx, app, settleTimeout)
+			waitSettled(ctx, app)
 			exactBackends(ctx, app)
 			ch.waitExact(ctx, settleTimeout)
 			recovered := time.Since(cleared)

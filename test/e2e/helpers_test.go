@@ -67,11 +67,26 @@ var nextPort int64 = 8001
 var cloudDefaultHealth = &clb.HealthCheck{Enabled: true, CheckType: "TCP", TimeoutSeconds: 2, IntervalSeconds: 5,
 	HealthyThreshold: 3, UnhealthyThreshold: 3}
 
+// allowNamespace creates the CLBBindingPolicy a cluster admin creates for a team, as the README
+// shows: the namespace may bind the sandbox's load balancer. The manager enforces policies by
+// default, so every spec's namespace needs one before its binding. The policy is named after the
+// namespace and deleted by a cleanup, which runs after those registered later (the app's).
+func allowNamespace(ctx context.Context, ns string) {
+	GinkgoHelper()
+	_, err := sb.AllowNamespaces(ctx, ns, []string{sb.LoadBalancerID()}, ns)
+	Expect(err).NotTo(HaveOccurred(), "creating the CLBBindingPolicy of namespace %s", ns)
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(client.IgnoreNotFound(sb.Client().Delete(ctx, &networkingv1alpha1.CLBBindingPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: ns}}))).To(Succeed())
+	})
+}
+
 // deployApp creates app on a listener of its own (with health check hc, nil for the sandbox's
-// fast one), waits until it settles, and registers a cleanup that deletes it and waits until
-// its listener is empty.
+// fast one) with a policy that allows its namespace (allowNamespace), waits until it settles,
+// and registers a cleanup that deletes it and waits until its listener is empty.
 func deployApp(ctx context.Context, app sandbox.App, hc *clb.HealthCheck) (sandbox.App, sandbox.Listener) {
 	GinkgoHelper()
+	allowNamespace(ctx, app.Namespace)
 	l, err := sb.AddListener(nextPort)
 	nextPort++
 	Expect(err).NotTo(HaveOccurred())
@@ -82,17 +97,18 @@ func deployApp(ctx context.Context, app sandbox.App, hc *clb.HealthCheck) (sandb
 	t := time.Now()
 	Expect(sb.Deploy(ctx, app)).To(Succeed())
 	DeferCleanup(removeApp, app, NodeTimeout(cleanupTimeout+10*time.Second))
-	waitSettled(ctx, app, settleTimeout)
+	waitSettled(ctx, app)
 	logf("%s/%s: %d pods Ready, exactly them on the CLB and healthy, in %v", app.Namespace, app.Name, app.Replicas, since(t))
 	return app, l
 }
 
-// waitSettled waits until the app settles (sandbox.View.Settled), logging every change of its
-// one-line summary on the way, so that a slow or failed wait shows where it stalled.
-func waitSettled(ctx context.Context, app sandbox.App, timeout time.Duration) {
+// waitSettled waits up to settleTimeout until the app settles (sandbox.View.Settled), logging
+// every change of its one-line summary on the way, so that a slow or failed wait shows where it
+// stalled.
+func waitSettled(ctx context.Context, app sandbox.App) {
 	GinkgoHelper()
 	last := ""
-	Expect(sb.WaitFor(ctx, timeout, fmt.Sprintf("%s/%s to settle with %d pods", app.Namespace, app.Name, app.Replicas),
+	Expect(sb.WaitFor(ctx, settleTimeout, fmt.Sprintf("%s/%s to settle with %d pods", app.Namespace, app.Name, app.Replicas),
 		func(ctx context.Context) (bool, string, error) {
 			if err := sb.ManagerRunning(); err != nil {
 				return false, "", err

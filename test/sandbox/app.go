@@ -57,6 +57,9 @@ type App struct {
 	// ListenerID is the listener to bind (default: the sandbox's, ListenerID). A binding owns its
 	// listener, so apps deployed side by side each need their own (AddListener).
 	ListenerID string
+	// MultiCluster sets the binding's spec.multiCluster: it shares its listener with other
+	// clusters and changes only the backends it registered.
+	MultiCluster bool
 }
 
 func (a *App) defaults() {
@@ -140,6 +143,7 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 				Weight:         ptr.To[int32](10),
 				Drain:          &networkingv1alpha1.DrainSpec{Seconds: a.DrainSeconds},
 				ReadinessGate:  new(a.WantsGate()),
+				MultiCluster:   a.MultiCluster,
 			},
 		},
 		&appsv1.Deployment{
@@ -159,7 +163,13 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 	}
 }
 
-// Deploy creates the app's objects, bound to the sandbox's listener (or app.ListenerID). When
+// bindingAdmitTimeout bounds the wait for the validating webhook to admit an app's binding: its
+// cache may not have seen the policy that allows it, created a moment before.
+const bindingAdmitTimeout = 30 * time.Second
+
+// Deploy creates the app's objects, bound to the sandbox's listener (or app.ListenerID). The
+// manager enforces CLBBindingPolicies by default: a policy must allow the app's namespace to bind
+// the sandbox's load balancer (AllowNamespaces) before Deploy, or the binding is refused. When
 // the webhook is to inject the gate (webhooks on, gate wanted, not InjectGate), it creates the
 // Deployment only once a dry-run pod of the app gets its gate: otherwise the first pods can be
 // admitted before the webhook's cache has seen the new binding, and run without a gate.
@@ -170,6 +180,12 @@ func (s *Sandbox) Deploy(ctx context.Context, app App) error {
 			if err := s.waitAppInjection(ctx, app); err != nil {
 				return err
 			}
+		}
+		if b, isBinding := obj.(*networkingv1alpha1.CLBBackendBinding); isBinding && s.Webhooks() {
+			if err := s.CreateBinding(ctx, b, bindingAdmitTimeout); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := s.client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)

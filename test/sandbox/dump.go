@@ -35,7 +35,7 @@ import (
 )
 
 // DumpState writes what is needed to understand a failure: nodes, pods and their conditions,
-// EndpointSlices, bindings and CLBHealth status, the emulated cloud, and the tail of every log.
+// EndpointSlices, bindings and CLBHealth status, binding policies, the emulated cloud, and the tail of every log.
 func (s *Sandbox) DumpState(ctx context.Context, w io.Writer) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -73,6 +73,12 @@ func (s *Sandbox) DumpState(ctx context.Context, w io.Writer) {
 		if err := s.client.List(ctx, &bindings); err == nil {
 			for _, b := range bindings.Items {
 				writeYAML(w, "binding "+b.Namespace+"/"+b.Name, b.Status)
+			}
+		}
+		var policies networkingv1alpha1.CLBBindingPolicyList
+		if err := s.client.List(ctx, &policies); err == nil {
+			for _, pol := range policies.Items {
+				writeYAML(w, "clbbindingpolicy "+pol.Name, pol.Spec)
 			}
 		}
 		var healths networkingv1alpha1.CLBHealthList

@@ -32,11 +32,13 @@ import (
 )
 
 // The injection probe: a namespace opted in to gate injection, a Service and a binding on a
-// listener of its own (bindings own their listener), which never has endpoints. Start creates it
+// listener of its own (bindings own their listener), which never has endpoints, and the
+// CLBBindingPolicy that allows the namespace to bind that listener (ProbeNamespace). Start creates it
 // when the manager runs its webhooks and leaves it in place, so that a restarted manager is proven
 // the same way.
 const (
-	// ProbeNamespace holds the injection probe's Service and binding.
+	// ProbeNamespace holds the injection probe's Service and binding; the CLBBindingPolicy that
+	// allows it has the same name.
 	ProbeNamespace = "clbind-sandbox-probe"
 	// probeName names the probe's Service, binding and its pods' app label.
 	probeName = "probe"
@@ -58,7 +60,12 @@ func (s *Sandbox) proveInjection(ctx context.Context) error {
 	if s.probeListener == "" {
 		s.probeListener = s.cloud.Sim.AddListener(s.lbID, "TCP", probeListenerPort)
 	}
+	// The manager enforces binding policies by default: the probe's namespace may bind the probe
+	// listener, and nothing else.
+	probePolicy := AllowPolicy(ProbeNamespace, []string{s.lbID}, ProbeNamespace)
+	probePolicy.Spec.Listeners = []networkingv1alpha1.ListenerMatch{{ID: s.probeListener}}
 	objs := []client.Object{
+		probePolicy,
 		optedInNamespace(ProbeNamespace),
 		&corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ProbeNamespace, Name: probeName},

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -72,6 +73,32 @@ type CloudCall struct {
 	Start, End time.Time
 	// Result is "OK", the API error code, or "dropped" when clbsim cut the connection (a fault).
 	Result string
+	// LoadBalancerID, ListenerIDs and Targets are what the request names: its LoadBalancerId,
+	// every ListenerId in it (its own, and its targets' in a batch call) once, and every target
+	// with an EniIp, with the listener it is on. They tell which listeners a write changed, and
+	// whose backends it carried there.
+	LoadBalancerID string
+	ListenerIDs    []string
+	Targets        []CallTarget
+}
+
+// CallTarget is a target a call names: its address, on a listener.
+type CallTarget struct {
+	ListenerID, IP string
+}
+
+// Touches reports whether the call names the listener.
+func (c CloudCall) Touches(listenerID string) bool { return slices.Contains(c.ListenerIDs, listenerID) }
+
+// TargetsOn are the addresses of the call's targets on the listener.
+func (c CloudCall) TargetsOn(listenerID string) []string {
+	var ips []string
+	for _, t := range c.Targets {
+		if t.ListenerID == listenerID {
+			ips = append(ips, t.IP)
+		}
+	}
+	return ips
 }
 
 // IsWrite reports whether the call may change the cloud: every action but the Describe ones.
@@ -194,12 +221,59 @@ type recordingHandler struct {
 
 func (h *recordingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := CloudCall{Replica: h.replica, Action: r.Header.Get("X-TC-Action"), Start: time.Now()}
+	// The body is signed: clbsim gets the very bytes read here, and what a failed read left.
+	body, err := io.ReadAll(r.Body)
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	if err == nil {
+		c.LoadBalancerID, c.ListenerIDs, c.Targets = requestNames(body)
+	}
 	rw := &recordingWriter{ResponseWriter: w}
 	defer func() {
 		c.End, c.Result = time.Now(), rw.result()
 		h.set.record(c)
 	}()
 	h.next.ServeHTTP(rw, r)
+}
+
+// requestNames finds the load balancer, listeners and targets a CLB API request names, wherever
+// they sit in its JSON body. A target (an object with an EniIp) is on the listener its own object
+// names, else on the one of the nearest object around it that names one: the request's, for the
+// single-listener actions, or the entry's in a batch.
+func requestNames(body []byte) (lbID string, listenerIDs []string, targets []CallTarget) {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return "", nil, nil
+	}
+	var walk func(v any, listener string)
+	walk = func(v any, listener string) {
+		switch v := v.(type) {
+		case map[string]any:
+			if id, ok := v["ListenerId"].(string); ok {
+				listener = id
+				if !slices.Contains(listenerIDs, id) {
+					listenerIDs = append(listenerIDs, id)
+				}
+			}
+			if id, ok := v["LoadBalancerId"].(string); ok && lbID == "" {
+				lbID = id
+			}
+			if ip, ok := v["EniIp"].(string); ok {
+				targets = append(targets, CallTarget{ListenerID: listener, IP: ip})
+			}
+			for _, x := range v {
+				walk(x, listener)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x, listener)
+			}
+		}
+	}
+	walk(v, "")
+	return lbID, listenerIDs, targets
 }
 
 // recordingWriter keeps the answer, for its error code.

@@ -48,6 +48,10 @@ func TestRollingUpdateWithoutFailedRequests(t *testing.T) {
 	// The default preStop and drain (5s each) leave the manager seconds to set a terminating
 	// pod's weight to 0 before the pod stops serving, even on a busy machine.
 	app := sandbox.App{Namespace: "smoke", Name: "web", Replicas: 2, InjectGate: true}
+	// The manager enforces binding policies: without this one it writes nothing for the binding.
+	if _, err := sb.AllowNamespaces(ctx, "smoke", []string{sb.LoadBalancerID()}, app.Namespace); err != nil {
+		t.Fatal(err)
+	}
 	if err := sb.Deploy(ctx, app); err != nil {
 		t.Fatal(err)
 	}

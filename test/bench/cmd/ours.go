@@ -45,6 +45,7 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
 	"github.com/clbind/clb-binding-controller/test/clbsim"
 	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/test/sandbox"
 	"github.com/clbind/clb-binding-controller/test/testenv"
 )
 
@@ -127,7 +128,7 @@ func startControllerEnv(ctx context.Context, factor float64, concurrency int) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := setupBindings(mgr, cloud, factor); err != nil {
+	if err := setupBindings(mgr, cloud, factor, concurrency); err != nil {
 		return nil, err
 	}
 	mctx, cancel := context.WithCancel(ctx)
@@ -139,42 +140,25 @@ func startControllerEnv(ctx context.Context, factor float64, concurrency int) (*
 
 func scale(d time.Duration, factor float64) time.Duration { return compress(d, factor) }
 
-// setupBindings is cmd/manager's setupBindings with the production defaults of the flags
-// (--coalesce-window 200ms, --health-fast-poll 2s, --health-slow-poll 30s) and of lbsync, every
-// duration divided by factor.
-func setupBindings(mgr ctrl.Manager, cloud *clb.Client, factor float64) error {
-	reconciler := &controllers.CLBBackendBindingReconciler{
-		Client:    mgr.GetClient(),
-		ClusterID: clusterID,
-		Recorder:  mgr.GetEventRecorder("clbbackendbinding-controller"),
-	}
-	poller, err := health.New(cloud, nil, health.Options{Fast: scale(2*time.Second, factor), Slow: scale(30*time.Second, factor)})
-	if err != nil {
-		return err
-	}
-	if err := mgr.Add(poller); err != nil {
-		return err
-	}
-	reconciler.Health = poller
-	healthReconciler := &controllers.CLBHealthReconciler{Client: mgr.GetClient(), Health: poller}
-	if err := healthReconciler.SetupWithManager(mgr, poller); err != nil {
-		return err
-	}
-	syncer, err := lbsync.New(cloud, reconciler, lbsync.Options{
-		Window:      scale(200*time.Millisecond, factor),
-		MaxWindow:   scale(2*time.Second, factor),
-		RetryBase:   scale(time.Second, factor),
-		RetryMax:    scale(2*time.Minute, factor),
-		PassTimeout: scale(2*time.Minute, factor),
+// setupBindings wires the controllers as cmd/manager does (controllers.SetupWithManager) with
+// the production defaults of the flags (--coalesce-window 200ms, --health-fast-poll 2s,
+// --health-slow-poll 30s, --enforce-binding-policies) and of lbsync, every duration divided by
+// factor. Binding policies are enforced, as by default: runOurs creates the policy that allows
+// each row's namespace before its bindings.
+func setupBindings(mgr ctrl.Manager, cloud *clb.Client, factor float64, concurrency int) error {
+	return controllers.SetupWithManager(mgr, controllers.Deps{
+		Cloud: cloud, ClusterID: clusterID,
+		Sync: lbsync.Options{
+			Window:      scale(200*time.Millisecond, factor),
+			MaxWindow:   scale(2*time.Second, factor),
+			RetryBase:   scale(time.Second, factor),
+			RetryMax:    scale(2*time.Minute, factor),
+			PassTimeout: scale(2*time.Minute, factor),
+		},
+		Health:                  health.Options{Fast: scale(2*time.Second, factor), Slow: scale(30*time.Second, factor)},
+		MaxConcurrentReconciles: concurrency,
+		EnforcePolicies:         true,
 	})
-	if err != nil {
-		return err
-	}
-	reconciler.Syncer = syncer
-	if err := mgr.Add(syncer); err != nil {
-		return err
-	}
-	return reconciler.SetupWithManager(mgr)
 }
 
 func (ce *controllerEnv) stop() {
@@ -283,6 +267,10 @@ func (ce *controllerEnv) runOurs(ctx context.Context, m Model, r row, idx int) (
 		return oursResult{}, err
 	}
 	lbID := sim.AddLoadBalancer(ns)
+	// The policy a cluster admin creates: the row's namespace may bind its load balancer.
+	if err := sandbox.ApplyPolicy(ctx, ce.k8s, sandbox.AllowPolicy(ns, []string{lbID}, ns)); err != nil {
+		return oursResult{}, err
+	}
 	lisID := sim.AddListener(lbID, "HTTP", 80)
 	locs := make([]string, r.Rules)
 	for i := range locs {

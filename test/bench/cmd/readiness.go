@@ -25,15 +25,18 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/test/sandbox"
 )
 
 // Readiness scenario parameters.
@@ -76,6 +79,11 @@ func runReadiness(ctx context.Context, managerBin string) (readinessResult, erro
 	gate := corev1.PodConditionType("health.clbind.io/" + readyBinding)
 
 	if err := pe.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: readyNS}}); err != nil {
+		return res, err
+	}
+	// The manager enforces binding policies (its default): the policy a cluster admin creates lets
+	// the namespace bind the load balancer. Creating the pods gives it time to reach the manager.
+	if err := sandbox.ApplyPolicy(ctx, pe.k8s, sandbox.AllowPolicy(readyNS, []string{lbID}, readyNS)); err != nil {
 		return res, err
 	}
 
@@ -133,15 +141,7 @@ func runReadiness(ctx context.Context, managerBin string) (readinessResult, erro
 		if err := pe.k8s.Create(ctx, p); err != nil {
 			return err
 		}
-		i := slices.Index(pods, p)
-		p.Status = corev1.PodStatus{
-			Phase: corev1.PodRunning, PodIP: readyIP(i), PodIPs: []corev1.PodIP{{IP: readyIP(i)}},
-			Conditions: []corev1.PodCondition{
-				{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()},
-				{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()},
-			},
-		}
-		return pe.k8s.Status().Update(ctx, p)
+		return markContainersReady(ctx, pe.k8s, p, readyIP(slices.Index(pods, p)))
 	}); err != nil {
 		return res, fmt.Errorf("creating pods: %w", err)
 	}
@@ -253,4 +253,30 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	}
 	i := int(q*float64(len(sorted))+0.999999) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// markContainersReady gives a pod just created the status a kubelet would: running at ip,
+// containers ready, not Ready (its readiness gate holds it). The manager may write the gate
+// condition meanwhile (BindingMissing: the binding comes after the pods): on a conflict the
+// status is applied again to the pod as it is, keeping that condition.
+func markContainersReady(ctx context.Context, c client.Client, p *corev1.Pod, ip string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if p.ResourceVersion == "" {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
+				return err
+			}
+		}
+		conds := slices.DeleteFunc(p.Status.Conditions, func(c corev1.PodCondition) bool {
+			return c.Type == corev1.ContainersReady || c.Type == corev1.PodReady
+		})
+		p.Status.Phase, p.Status.PodIP, p.Status.PodIPs = corev1.PodRunning, ip, []corev1.PodIP{{IP: ip}}
+		p.Status.Conditions = append(conds,
+			corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()},
+			corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()})
+		err := c.Status().Update(ctx, p)
+		if apierrors.IsConflict(err) {
+			p.ResourceVersion = "" // read it again
+		}
+		return err
+	})
 }

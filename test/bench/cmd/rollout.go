@@ -62,6 +62,10 @@ func runRollout(ctx context.Context, managerBin string, replicas int32) (rollout
 	defer sb.Stop()
 	res.DataPlane = sb.HasDataPlane()
 	app := sandbox.App{Namespace: "bench", Name: "web", Replicas: replicas, InjectGate: !sb.Webhooks()}
+	// The manager enforces binding policies (its default): the namespace needs one first.
+	if _, err := sb.AllowNamespaces(ctx, app.Namespace, []string{sb.LoadBalancerID()}, app.Namespace); err != nil {
+		return res, err
+	}
 	t0 := time.Now()
 	if err := sb.Deploy(ctx, app); err != nil {
 		return res, err

@@ -32,6 +32,7 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/test/sandbox"
 )
 
 // podKind is the kind of an endpoint's targetRef.
@@ -45,6 +46,9 @@ const (
 	scaleChurnPer     = 1  // endpoints replaced per binding: 10%
 	scaleNS           = "scale"
 	scaleSteady       = 60 * time.Second
+	// policySettle is the pause between creating a binding policy and the bindings it allows, for
+	// the manager's cache to see it: the manager runs as a process, so the bench cannot ask it.
+	policySettle = time.Second
 )
 
 // scalePhase is one timed change of the scale scenario.
@@ -198,6 +202,19 @@ func runScale(ctx context.Context, managerBin string) (scaleResult, error) {
 	}
 	total := k
 	logf("scale: %d LBs, %d bindings, %d endpoints; manager pid %d", scaleLBs, len(bs), total, pe.cmd.Process.Pid)
+	// The manager enforces binding policies (its default): the policy a cluster admin creates lets
+	// the namespace bind the 50 load balancers. It is given a moment to reach the manager's cache
+	// before the timed creation, so that no binding is judged before it.
+	lbIDs := make([]string, 0, scaleLBs)
+	for _, b := range bs {
+		if !slices.Contains(lbIDs, b.lbID) {
+			lbIDs = append(lbIDs, b.lbID)
+		}
+	}
+	if err := sandbox.ApplyPolicy(ctx, pe.k8s, sandbox.AllowPolicy(scaleNS, lbIDs, scaleNS)); err != nil {
+		return res, err
+	}
+	time.Sleep(policySettle)
 
 	// Phase 1: everything created at once.
 	before := sim.Calls()

@@ -143,15 +143,17 @@ func scaleMarkdown(res scaleResult, started time.Time, took time.Duration) strin
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Scale: %d LBs, %d bindings, %d pod endpoints\n\n", scaleLBs, scaleLBs*scaleListenersLB, scaleLBs*scaleListenersLB*scaleEndpointsPer)
 	w("%s\n\n", machineLine(started, took))
-	w("- **Setup.** envtest's kube-apiserver + etcd; clbsim in process (MaxTargetsPerRule 1,000,000, default 20 QPS per action) under the **fixed** latency model " +
-		"(50 ms per call, Batch* calls hold the LB 300 ms, then keep it busy 100 ms + 1 ms per target), real time (no compression). The manager is `bin/manager` as its own process with production defaults " +
-		"(`--leader-elect=false --enable-webhooks=false --metrics-bind-address=0`, client 20 QPS per action, 200 ms coalescing window, health polls 2 s / 30 s).\n")
+	w("- **Setup.** envtest's kube-apiserver + etcd; clbsim in process (MaxTargetsPerRule 1,000,000, default 20 QPS per action) under the **fixed** latency model "+
+		"(50 ms per call, Batch* calls hold the LB 300 ms, then keep it busy 100 ms + 1 ms per target), real time (no compression). The manager is `bin/manager` as its own process with production defaults "+
+		"(`--leader-elect=false --enable-webhooks=false --metrics-bind-address=0`, client 20 QPS per action, 200 ms coalescing window, health polls 2 s / 30 s, "+
+		"binding policies enforced: one CLBBindingPolicy lets the namespace bind the %d LBs).\n", scaleLBs)
 	w("- **Objects.** %d LBs × %d TCP listeners, one CLBBackendBinding per listener (readiness gate off), each with a headless Service and one EndpointSlice of %d ready pod endpoints "+
 		"(targetRef Pod, pods not created: a ready endpoint of an unseen pod is registered, internal/targets/desired.go). All %d objects are created at once by 16 client workers; "+
 		"churn replaces %d endpoint of every slice with a new IP (10%% of the endpoints, every LB touched).\n",
 		scaleLBs, scaleListenersLB, scaleEndpointsPer, 3*scaleLBs*scaleListenersLB, scaleChurnPer)
 	w("- **Time to converge**: first API write → clbsim holds exactly the wanted targets on every LB (polled every 100 ms). **Lower bounds**: writes ⌈targets/500⌉ per LB and per action " +
-		"(churn: one BatchRegisterTargets and one BatchDeregisterTargets per LB); reads ⌈listeners/20⌉ DescribeTargets per LB. DescribeTargetHealth (the health poller) is listed apart.\n\n")
+		"(churn: one BatchRegisterTargets and one BatchDeregisterTargets per LB); reads ⌈listeners/20⌉ DescribeTargets per LB. With policies enforced the workers also read each LB's tags (DescribeLoadBalancers, about once per LB per 5 minutes), " +
+		"counted in the reads above the bound. DescribeTargetHealth (the health poller) is listed apart.\n\n")
 	w("| phase | targets written | converge (s) | of which API writes (s) | writes / bound | reads / bound | health reads | calls by action |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range res.Phases {
 		rb := fmt.Sprint(p.ReadBound)
@@ -177,7 +179,7 @@ func readinessMarkdown(res readinessResult, started time.Time, took time.Duratio
 	w("# Readiness: clbsim health Alive → pod gate True\n\n")
 	w("%s\n\n", machineLine(started, took))
 	w("- **Setup.** envtest + clbsim in process (fixed latency model) + `bin/manager` as its own process with production defaults (fast health poll %v, slow 30 s). "+
-		"One LB, one TCP listener, one binding `%s` with the readiness gate on; %d pods created through the API with `health.clbind.io/%s` in spec.readinessGates, "+
+		"One LB, one TCP listener, a CLBBindingPolicy allowing the namespace to bind it (policies enforced, the default), one binding `%s` with the readiness gate on; %d pods created through the API with `health.clbind.io/%s` in spec.readinessGates, "+
 		"status (status subresource) Running, ContainersReady True, Ready False; the EndpointSlice lists them as not-ready endpoints (targetRef with UID). "+
 		"The controller registers them (held only by its gate): %d targets in %.1f s.\n", res.FastPoll, readyBinding, res.Pods, readyBinding, res.Pods, res.Registered.Seconds())
 	w("- **Measure.** Every target is Dead in clbsim (`SetHealth`); the bench then marks one target Alive every %v (%d targets over %.1f s, so every phase of the poll is sampled) "+
