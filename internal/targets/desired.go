@@ -68,6 +68,10 @@ type Binding struct {
 	ReadinessGate bool
 	// NodeSelector limits Node targets; nil selects every node.
 	NodeSelector labels.Selector
+	// MakeBeforeBreak bounds how long backends the Service no longer selects, whose pods still run
+	// and are ready, keep serving while their replacements become healthy (retire.go); 0 removes
+	// them at once.
+	MakeBeforeBreak time.Duration
 }
 
 // PodInfo is what Desired needs to know of a pod: the slim copy a pod informer keeps.
@@ -121,6 +125,13 @@ type Input struct {
 	// was first seen terminating. Nil on the first call.
 	DrainingSince map[Key]time.Time
 	Now           time.Time
+	// Memory is Result.Memory of the previous call (make before break).
+	Memory Memory
+	// LookupPod finds a pod of the binding's namespace by name, for pods the Service no longer
+	// lists; nil finds none.
+	LookupPod func(name string) (PodInfo, bool)
+	// Healthy reports whether the CLB finds the backend ip:port healthy; nil knows of none.
+	Healthy func(ip string, port int64) bool
 }
 
 // Result is the desired state of a binding.
@@ -137,6 +148,10 @@ type Result struct {
 	// Skipped explains objects left out that the user may want to know about, such as a node
 	// whose provider ID is not a CVM.
 	Skipped []error
+	// Memory is passed back as Input.Memory.
+	Memory Memory
+	// Switch describes backends kept while their replacements become healthy.
+	Switch Switch
 }
 
 // Desired computes the targets the binding wants. An error means the whole set is unknown (for
@@ -331,8 +346,8 @@ func (s targetSet) result(clock *drainClock, skipped []error) Result {
 	for _, k := range sortedKeys(s) {
 		t := s[k]
 		r.Targets = append(r.Targets, t)
-		if !t.Draining {
-			delete(clock.since, k)
+		if _, terminating := clock.since[k]; !t.Draining || !terminating {
+			delete(clock.since, k) // serving, retiring, or let go by make before break (retire.go)
 			continue
 		}
 		if end := clock.end(k); r.RequeueAt.IsZero() || end.Before(r.RequeueAt) {
@@ -348,6 +363,7 @@ func podTargets(in Input, sp corev1.ServicePort) Result {
 	classify := newClassifier(in, true)
 	clock := newDrainClock(in)
 	set := targetSet{}
+	refs := map[Key]PodRef{}
 	for i := range in.EndpointSlices {
 		slice := &in.EndpointSlices[i]
 		if !ownSlice(slice, in.Service) || slice.AddressType != discoveryv1.AddressTypeIPv4 {
@@ -369,9 +385,17 @@ func podTargets(in Input, sp corev1.ServicePort) Result {
 				Tag:    b.OwnerTag,
 			}
 			set.addEndpoint(t, classify.state(ep), clock)
+			refs[t.Key] = PodRef{Name: ep.TargetRef.Name, UID: ep.TargetRef.UID}
 		}
 	}
-	return set.result(clock, nil)
+	var r Result
+	set.retire(in, refs, &r)
+	res := set.result(clock, nil)
+	res.Memory, res.Switch = r.Memory, r.Switch
+	if !r.RequeueAt.IsZero() {
+		res.requeue(r.RequeueAt)
+	}
+	return res
 }
 
 func isPodRef(ref *corev1.ObjectReference) bool {

@@ -58,6 +58,9 @@ type Target struct {
 	// open connections can finish. Diff never registers a draining target that is not on the
 	// CLB already.
 	Draining bool
+	// Retiring marks a desired target the Service no longer selects, kept serving until its
+	// replacements are healthy (make before break). Diff never registers one either.
+	Retiring bool
 }
 
 // DiffOptions scope Diff and Count to one binding.
@@ -133,12 +136,12 @@ func Diff(desired, actual []Target, opts DiffOptions) Plan {
 		got, found := have[k]
 		switch {
 		case !found:
-			if !w.Draining {
+			if !w.Draining && !w.Retiring {
 				w.Tag = opts.OwnerTag
 				plan.Register = append(plan.Register, w)
 			}
 		case !opts.owns(got):
-			if !w.Draining {
+			if !w.Draining && !w.Retiring {
 				plan.Conflicts = append(plan.Conflicts, got)
 			}
 		default:
@@ -201,6 +204,9 @@ type Counts struct {
 	// Draining is how many terminating backends are still on the CLB, at weight 0 until their
 	// drain delay ends.
 	Draining int
+	// Retiring is how many backends the Service no longer selects still serve, until their
+	// replacements are healthy.
+	Retiring int
 }
 
 // Count computes the status counts of desired against actual, with the same scope and ownership
@@ -216,6 +222,10 @@ func Count(desired, actual []Target, opts DiffOptions) Counts {
 		case w.Draining:
 			if onCLB {
 				c.Draining++
+			}
+		case w.Retiring:
+			if onCLB {
+				c.Retiring++
 			}
 		default:
 			c.Desired++
