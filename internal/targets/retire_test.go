@@ -152,7 +152,7 @@ func TestMakeBeforeBreak(t *testing.T) {
 			next: green[:1], want: []string{"10.0.0.1@0-", "10.0.0.2@0-", "10.0.1.1@10"}},
 		{name: "the bound lets them go, and says so",
 			bound: time.Minute, next: green, after: time.Minute,
-			want:  []string{"10.0.0.1@0-", "10.0.0.2@0-", "10.0.1.1@10", "10.0.1.2@10"},
+			want: []string{"10.0.0.1@0-", "10.0.0.2@0-", "10.0.1.1@10", "10.0.1.2@10"},
 			check: func(t *testing.T, sw Switch) {
 				if !sw.TimedOut || sw.Released != 2 {
 					t.Fatalf("switch = %+v, want timed out", sw)
@@ -175,7 +175,10 @@ func TestMakeBeforeBreak(t *testing.T) {
 			bound: time.Minute, arrange: func(w *switchWorld) { p := w.pods["blue-1"]; p.ContainersReady = false; w.pods["blue-1"] = p },
 			next: green, want: []string{"10.0.0.2@10~", "10.0.1.1@10", "10.0.1.2@10"}},
 		{name: "an old pod deleted or re-created does not retire",
-			bound: time.Minute, arrange: func(w *switchWorld) { delete(w.pods, "blue-1"); w.pods["blue-2"] = PodInfo{Name: "blue-2", UID: "new", ContainersReady: true} },
+			bound: time.Minute, arrange: func(w *switchWorld) {
+				delete(w.pods, "blue-1")
+				w.pods["blue-2"] = PodInfo{Name: "blue-2", UID: "new", ContainersReady: true}
+			},
 			next: green, want: []string{"10.0.1.1@10", "10.0.1.2@10"}},
 		{name: "without make before break the old backends leave at once",
 			bound: 0, next: green, want: []string{"10.0.1.1@10", "10.0.1.2@10"}},
