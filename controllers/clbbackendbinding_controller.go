@@ -20,6 +20,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -86,8 +88,9 @@ type CLBBackendBindingReconciler struct {
 
 	// syncEvents carries the worker's reports back into the controller's queue.
 	syncEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
-	// drainingSince remembers when each terminating backend was first seen, per binding.
-	drainingSince sync.Map // types.NamespacedName → map[targets.Key]time.Time
+	// memory is what targets.Desired keeps between reconciles of a binding: when each
+	// terminating backend was first seen, and the make-before-break state.
+	memory sync.Map // types.NamespacedName → *desiredMemory
 	// forbidden are the bindings whose last status says no policy allows them (the gauge).
 	forbidden forbiddenSet
 }
@@ -106,7 +109,7 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.Get(ctx, req.NamespacedName, &binding); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Syncer.Forget(req.NamespacedName)
-			r.drainingSince.Delete(req.NamespacedName)
+			r.memory.Delete(req.NamespacedName)
 			r.forbidden.set(req.NamespacedName, false)
 			forgetBindingTargets(req.Namespace, req.Name)
 		}
@@ -123,6 +126,9 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 
 	stored := binding.DeepCopy()
 	desired, missingGate, inputErr := r.desired(ctx, &binding)
+	if inputErr == nil {
+		r.warnSwitch(&binding, desired.Switch)
+	}
 	_, gone := errors.AsType[*serviceGoneError](inputErr)
 	_, invalid := errors.AsType[*invalidInputError](inputErr)
 	if inputErr == nil || gone {
@@ -159,11 +165,79 @@ func (r *CLBBackendBindingReconciler) healthyCount(b *networkingv1alpha1.CLBBack
 	view, _ := r.Health.View(b.Spec.LoadBalancerID)
 	n := 0
 	for _, t := range backendsInScope(view, st.ListenerID, st.LocationID) {
-		if t.Healthy || t.Detail == clb.HealthClose {
+		if servesTraffic(t) {
 			n++
 		}
 	}
 	return min(n, st.Registered)
+}
+
+// servesTraffic reports whether the CLB sends traffic to a backend: it passes the health check,
+// or the check is off.
+func servesTraffic(t clb.TargetHealth) bool { return t.Healthy || t.Detail == clb.HealthClose }
+
+// healthyBackends tells, from the latest health poll, whether a backend ip:port of the binding's
+// listener or rule serves traffic; make before break waits for it.
+func (r *CLBBackendBindingReconciler) healthyBackends(b *networkingv1alpha1.CLBBackendBinding) func(ip string, port int64) bool {
+	st, seen := r.Syncer.Status(client.ObjectKeyFromObject(b))
+	if r.Health == nil || !seen {
+		return nil
+	}
+	view, _ := r.Health.View(b.Spec.LoadBalancerID)
+	serving := map[string]bool{}
+	for k, t := range view.Targets {
+		if k.ListenerID == st.ListenerID && k.LocationID == st.LocationID && k.EniIP != "" && servesTraffic(t) {
+			serving[net.JoinHostPort(k.EniIP, strconv.FormatInt(k.Port, 10))] = true
+		}
+	}
+	return func(ip string, port int64) bool { return serving[net.JoinHostPort(ip, strconv.FormatInt(port, 10))] }
+}
+
+// desiredMemory is what targets.Desired keeps between reconciles of one binding.
+type desiredMemory struct {
+	drainingSince map[targets.Key]time.Time
+	retire        targets.Memory
+	// warnedNoEndpoints is set once the Warning about a Service that lost every endpoint is out.
+	warnedNoEndpoints bool
+}
+
+// Event reasons of make before break.
+const (
+	makeBeforeBreakTimedOutReason = "MakeBeforeBreakTimedOut"
+	endpointsVanishedReason       = "EndpointsVanished"
+)
+
+// warnSwitch records the Warning Events of make before break: the Service lost every endpoint
+// while its pods run (once per occurrence), and the bound ended a wait.
+func (r *CLBBackendBindingReconciler) warnSwitch(b *networkingv1alpha1.CLBBackendBinding, sw targets.Switch) {
+	key := client.ObjectKeyFromObject(b)
+	v, ok := r.memory.Load(key)
+	if !ok || r.Recorder == nil {
+		return
+	}
+	mem := v.(*desiredMemory)
+	switch {
+	case sw.NoEndpoints && sw.Retiring > 0 && !mem.warnedNoEndpoints:
+		mem.warnedNoEndpoints = true
+		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, endpointsVanishedReason, "Reconcile",
+			"Service %s: %s", b.Spec.ServiceRef.Name, sw.Message())
+	case !sw.NoEndpoints:
+		mem.warnedNoEndpoints = false
+	}
+	if sw.TimedOut {
+		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, makeBeforeBreakTimedOutReason, "Reconcile",
+			"%d backends of pods Service %s no longer selects waited %s (spec.makeBeforeBreak.timeoutSeconds) for their "+
+				"replacements to be healthy on the CLB; %d of the %d needed were: the old backends leave now",
+			sw.Released, b.Spec.ServiceRef.Name, makeBeforeBreakBound(b), sw.Healthy, sw.Needed)
+	}
+}
+
+// makeBeforeBreakBound is the make-before-break bound of a binding, for messages.
+func makeBeforeBreakBound(b *networkingv1alpha1.CLBBackendBinding) time.Duration {
+	if b.Spec.MakeBeforeBreak != nil {
+		return time.Duration(b.Spec.MakeBeforeBreak.TimeoutSeconds) * time.Second
+	}
+	return networkingv1alpha1.DefaultMakeBeforeBreakSeconds * time.Second
 }
 
 // reconcileDelete deregisters the binding's backends and lets the object go once they are off.
@@ -190,7 +264,7 @@ func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, bindi
 			r.reportSkippedCleanup(ctx, binding, left)
 		}
 		r.Syncer.Forget(key)
-		r.drainingSince.Delete(key)
+		r.memory.Delete(key)
 		r.forbidden.set(key, false)
 		return ctrl.Result{}, nil
 	}
@@ -262,9 +336,24 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 	if b.Spec.Drain != nil {
 		in.Binding.Drain = time.Duration(b.Spec.Drain.Seconds) * time.Second
 	}
-	if prev, ok := r.drainingSince.Load(client.ObjectKeyFromObject(b)); ok {
-		in.DrainingSince = prev.(map[targets.Key]time.Time)
+	in.Binding.MakeBeforeBreak = networkingv1alpha1.DefaultMakeBeforeBreakSeconds * time.Second
+	if mbb := b.Spec.MakeBeforeBreak; mbb != nil {
+		in.Binding.MakeBeforeBreak = time.Duration(mbb.TimeoutSeconds) * time.Second
 	}
+	key := client.ObjectKeyFromObject(b)
+	mem := &desiredMemory{}
+	if prev, ok := r.memory.Load(key); ok {
+		mem = prev.(*desiredMemory)
+	}
+	in.DrainingSince, in.Memory = mem.drainingSince, mem.retire
+	in.LookupPod = func(name string) (targets.PodInfo, bool) {
+		var pod corev1.Pod
+		if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: name}, &pod); err != nil {
+			return targets.PodInfo{}, false
+		}
+		return targets.PodInfoFromPod(&pod), true
+	}
+	in.Healthy = r.healthyBackends(b)
 	if err := r.readEndpoints(ctx, b, &in); err != nil {
 		return targets.Result{}, 0, err
 	}
@@ -272,7 +361,7 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 	if err != nil {
 		return targets.Result{}, 0, &invalidInputError{err: err}
 	}
-	r.drainingSince.Store(client.ObjectKeyFromObject(b), res.DrainingSince)
+	r.memory.Store(key, &desiredMemory{drainingSince: res.DrainingSince, retire: res.Memory, warnedNoEndpoints: mem.warnedNoEndpoints})
 	missing := 0
 	if in.Binding.ReadinessGate && in.Binding.TargetType == targets.TargetTypePod {
 		gate := networkingv1alpha1.ReadinessGateConditionType(b.Name)

@@ -74,11 +74,14 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 	// so the counts follow it; any other input error leaves the last known counts.
 	_, serviceGone := errors.AsType[*serviceGoneError](o.inputErr)
 	if !o.deleting && (o.inputErr == nil || serviceGone) {
-		st.Desired, st.Draining = 0, 0
+		st.Desired, st.Draining, st.Retiring = 0, 0, 0
 		for _, t := range o.desired.Targets {
-			if t.Draining {
+			switch {
+			case t.Draining:
 				st.Draining++
-			} else {
+			case t.Retiring:
+				st.Retiring++
+			default:
 				st.Desired++
 			}
 		}
@@ -112,6 +115,8 @@ func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservatio
 	case !o.synced:
 		c.Reason = networkingv1alpha1.BindingProgressingReason
 		c.Message = fmt.Sprintf("waiting for the first sync of load balancer %s", b.Spec.LoadBalancerID)
+	case o.sync.Synced && o.desired.Switch.Retiring > 0:
+		c.Reason, c.Message = networkingv1alpha1.BindingSwitchingReason, o.desired.Switch.Message()
 	case o.sync.Synced:
 		c.Status, c.Reason = metav1.ConditionTrue, networkingv1alpha1.BindingSyncedReason
 		c.Message = fmt.Sprintf("%d backends registered on %s", o.sync.Registered, where(o.sync))

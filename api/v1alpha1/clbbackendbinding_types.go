@@ -121,6 +121,24 @@ type DrainSpec struct {
 	Seconds int32 `json:"seconds"`
 }
 
+// MakeBeforeBreakSpec bounds make before break: when the Service stops selecting pods that still
+// run and are ready (its selector switched to other pods, a pod was relabelled, the port
+// changed), their backends keep serving until the backends that replace them are healthy on the
+// CLB, then drain and leave.
+type MakeBeforeBreakSpec struct {
+	// TimeoutSeconds is the longest the old backends wait for their replacements; then they leave
+	// whatever the CLB health says, with a Warning Event. 0 turns make before break off: backends
+	// leave as soon as the Service stops selecting their pods.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	// +kubebuilder:default=120
+	TimeoutSeconds int32 `json:"timeoutSeconds"`
+}
+
+// DefaultMakeBeforeBreakSeconds is the bound of make before break when spec.makeBeforeBreak is
+// not given.
+const DefaultMakeBeforeBreakSeconds = 120
+
 // CLBBackendBindingSpec binds one CLB listener (or L7 rule) to the endpoints of a Service.
 // +kubebuilder:validation:XValidation:rule="!has(self.rule) || !has(self.listener.protocol) || self.listener.protocol in ['HTTP', 'HTTPS']",message="rule is only allowed for HTTP and HTTPS listeners",fieldPath=".rule"
 // +kubebuilder:validation:XValidation:rule="!has(self.listener.protocol) || !(self.listener.protocol in ['HTTP', 'HTTPS']) || has(self.rule)",message="HTTP and HTTPS listeners take backends only on rules: set rule",fieldPath=".rule"
@@ -168,6 +186,12 @@ type CLBBackendBindingSpec struct {
 	// Without it, terminating backends are removed at once.
 	// +optional
 	Drain *DrainSpec `json:"drain,omitempty"`
+
+	// MakeBeforeBreak keeps the backends of pods the Service no longer selects, while those pods
+	// still run and are ready, until their replacements are healthy on the CLB (a blue/green
+	// switch of the Service's selector, an endpoint mistake). Without it, the bound is 120 s.
+	// +optional
+	MakeBeforeBreak *MakeBeforeBreakSpec `json:"makeBeforeBreak,omitempty"`
 
 	// ReadinessGate, when true (the default), has pods selected by the Service carry the readiness
 	// gate health.clbind.io/<binding name>, which turns True only once the pod is registered and
@@ -220,6 +244,11 @@ type CLBBackendBindingStatus struct {
 	// +optional
 	Draining int32 `json:"draining"`
 
+	// Retiring is the number of backends of pods the Service no longer selects that keep serving
+	// until their replacements are healthy on the CLB (make before break).
+	// +optional
+	Retiring int32 `json:"retiring,omitempty"`
+
 	// PodsMissingGate counts pods that should carry this binding's readiness gate but do not, for
 	// example because they were created before the namespace was opted in.
 	// +optional
@@ -246,6 +275,7 @@ type CLBBackendBindingStatus struct {
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.targetType`,priority=1
 // +kubebuilder:printcolumn:name="Backends",type=string,JSONPath=`.status.backends`,description="registered/desired"
 // +kubebuilder:printcolumn:name="Healthy",type=integer,JSONPath=`.status.healthy`
+// +kubebuilder:printcolumn:name="Retiring",type=integer,JSONPath=`.status.retiring`
 // +kubebuilder:printcolumn:name="Draining",type=integer,JSONPath=`.status.draining`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`

@@ -49,6 +49,9 @@ const (
 
 	// BindingSyncedReason: the backends match the desired set.
 	BindingSyncedReason = "Synced"
+	// BindingSwitchingReason: the Service switched pods; the old backends keep serving until the
+	// new ones are healthy on the CLB (make before break). The message says what it waits for.
+	BindingSwitchingReason = "Switching"
 	// BindingProgressingReason: changes are queued or being written to the CLB.
 	BindingProgressingReason = "Progressing"
 	// BindingLoadBalancerNotFoundReason: the load balancer does not exist in this region.
