@@ -164,4 +164,3 @@ func (f *fixture) readyCondition(b *networkingv1alpha1.CLBBackendBinding) metav1
 	}
 	return metav1.Condition{}
 }
-
