@@ -454,8 +454,12 @@ func (r *CLBBackendBindingReconciler) Synced(key types.NamespacedName, uid types
 	ref := &networkingv1alpha1.CLBBackendBinding{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, UID: uid}}
 	ref.SetGroupVersionKind(networkingv1alpha1.GroupVersion.WithKind("CLBBackendBinding"))
 	if r.Recorder != nil {
-		for _, e := range changeEvents(c) {
-			r.Recorder.Eventf(ref, nil, corev1.EventTypeNormal, e.reason, "Sync", "%s", e.note)
+		if c.Repaired {
+			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, repairedReason, "Sync", "%s", repairNote(c))
+		} else {
+			for _, e := range changeEvents(c) {
+				r.Recorder.Eventf(ref, nil, corev1.EventTypeNormal, e.reason, "Sync", "%s", e.note)
+			}
 		}
 		if c.Vanished > 0 {
 			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, backendsVanishedReason, "Sync",
@@ -495,6 +499,25 @@ const cloudRetriedReason = "CloudRetried"
 
 // backendsVanishedReason is the Event reason of a pass that found backends removed out of band.
 const backendsVanishedReason = "BackendsRemovedOutOfBand"
+
+// repairedReason is the Event reason of a pass that undid changes made outside the controller.
+const repairedReason = "RepairedOutOfBand"
+
+// repairNote says what a pass put back after someone changed the CLB behind the controller.
+func repairNote(c lbsync.Changes) string {
+	where := scopeOf(c.ListenerID, c.LocationID)
+	var parts []string
+	if c.Registered > 0 {
+		parts = append(parts, fmt.Sprintf("re-registered %d backends removed outside the controller", c.Registered))
+	}
+	if c.Deregistered > 0 {
+		parts = append(parts, fmt.Sprintf("removed %d backends added outside the controller", c.Deregistered))
+	}
+	if c.Reweighted > 0 {
+		parts = append(parts, fmt.Sprintf("restored the weight of %d backends changed outside the controller", c.Reweighted))
+	}
+	return strings.Join(parts, "; ") + " on " + where + "; the CLB holds what the binding wants again"
+}
 
 type changeEvent struct{ reason, note string }
 

@@ -273,6 +273,11 @@ func removedByHandRow() fidelityCase {
 					byHand[ep.ip] = true
 				}
 				Expect(sim.RemoveBackends(f.lbID, func(t clbsim.Target) bool { return t.ListenerID == lis && byHand[t.EniIP] })).To(Equal(5))
+				// Their pods are deleted: a pod that still ran would keep its backend until its
+				// replacement is healthy (make before break).
+				for _, ep := range eps[10:20] {
+					f.deletePod(ep.pod)
+				}
 				f.setEndpoints("web", append(eps[:10:10], eps[20:]...)...)
 				return key, "20 backends registered on listener " + lis
 			}

@@ -76,6 +76,7 @@ var _ = Describe("Binding policies", Ordered, func() {
 		Expect(k8sClient.Delete(ctx, pol)).To(Succeed())
 		f.expectNotReady(key, networkingv1alpha1.BindingForbiddenReason)
 		sim.ResetCalls()
+		f.deletePod(eps[0].pod) // gone for good: no make before break for it
 		f.setEndpoints("web", eps[1:]...)
 		Consistently(cloudWrites, 3*time.Second).Should(BeEmpty(), "a binding no longer allowed writes nothing")
 		Expect(backendsOn(f.lbID, lis)).To(ConsistOf(podBackends(tag, defaultWeight, eps[:2]...)),

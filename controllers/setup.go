@@ -19,6 +19,8 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -89,6 +91,16 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
 	}
 	syncer.OnHealthCheck(healthReconciler.healthCheckDone)
+	// A health read also tells the load balancer's worker of backends that vanished or appeared
+	// outside the controller, at no extra call.
+	poller.SetOnChange(func(lbIDs []string) {
+		healthReconciler.healthChanged(lbIDs)
+		for _, id := range lbIDs {
+			if view, ok := poller.View(id); ok && view.Err == nil {
+				syncer.HealthSeen(id, slices.Collect(maps.Values(view.Targets)), view.ReadAt)
+			}
+		}
+	})
 	return nil
 }
 

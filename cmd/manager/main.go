@@ -118,7 +118,7 @@ func run(opts options) error {
 	}
 	if err := controllers.SetupWithManager(mgr, controllers.Deps{
 		Cloud: cloud, ClusterID: opts.clusterID,
-		Sync:   lbsync.Options{Window: opts.coalesceWindow, VpcID: opts.vpcID},
+		Sync:   lbsync.Options{Window: opts.coalesceWindow, VpcID: opts.vpcID, TargetsTTL: opts.driftCheck},
 		Health: health.Options{Fast: opts.healthFastPoll, Slow: opts.healthSlowPoll},
 
 		MaxConcurrentReconciles: opts.concurrency,

@@ -66,6 +66,9 @@ type options struct {
 
 	// Sync tuning.
 	coalesceWindow time.Duration
+	// driftCheck is how often each listener's backends are read again to find changes made
+	// outside the controller.
+	driftCheck     time.Duration
 	healthFastPoll time.Duration
 	healthSlowPoll time.Duration
 	concurrency    int
@@ -125,6 +128,10 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 
 	fs.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "Bindings reconciled in parallel; they only read the cache and write status, the cloud calls are batched per load balancer.")
 	fs.DurationVar(&o.coalesceWindow, "coalesce-window", 200*time.Millisecond, "How long a load balancer's worker gathers changes from all bindings before writing them in one batch.")
+	fs.DurationVar(&o.driftCheck, "drift-check-interval", time.Minute, "How often the backends of each bound listener are read again "+
+		"(one DescribeTargets per 20 listeners of a load balancer) to find and repair changes made outside the controller: a backend "+
+		"removed, added or re-weighted by hand, a listener deleted or re-created. Backends removed or added are usually found sooner, "+
+		"by the health poller, at no extra call.")
 }
 
 // validate reports every bad flag at once, so a user fixes them in one go.
@@ -147,6 +154,9 @@ func (o *options) validate() error {
 	}
 	if o.coalesceWindow < 0 || o.coalesceWindow > 10*time.Second {
 		errs = append(errs, fmt.Errorf("--coalesce-window %v must be between 0 and 10s", o.coalesceWindow))
+	}
+	if o.driftCheck < 5*time.Second || o.driftCheck > time.Hour {
+		errs = append(errs, fmt.Errorf("--drift-check-interval %v must be between 5s and 1h", o.driftCheck))
 	}
 	if o.concurrency < 1 || o.concurrency > 64 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles %d must be between 1 and 64", o.concurrency))

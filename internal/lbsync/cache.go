@@ -34,9 +34,10 @@ const (
 	listenerTTL = 5 * time.Minute
 	// targetsTTL is the default of Options.TargetsTTL: how long the backends read from a listener
 	// are trusted. After a successful write the cache is updated in place, so a steady cluster
-	// reads only this often, which is also how soon a backend removed by hand in the console is
-	// put back.
-	targetsTTL = 10 * time.Minute
+	// reads only this often (one DescribeTargets per 20 listeners of a load balancer), which is
+	// also how soon a weight or tag changed by hand is put back; a backend removed or added by
+	// hand is usually found sooner, by the health poller (drift.go).
+	targetsTTL = time.Minute
 	// unroutableTTL bounds how long an address the cloud refused as not routable from the load
 	// balancer is left out of registrations. Enabling the cross-VPC binding or routing the
 	// container CIDR is done by hand, so one refused write per this period is all it costs to

@@ -58,12 +58,27 @@ func (c *shiftedClock) advance(d time.Duration)         { c.offset.Add(int64(d))
 type recordingNotifier struct {
 	mu      sync.Mutex
 	reports []lbsync.Status
+	changes []lbsync.Changes
 }
 
-func (n *recordingNotifier) Synced(_ types.NamespacedName, _ types.UID, st lbsync.Status, _ lbsync.Changes) {
+func (n *recordingNotifier) Synced(_ types.NamespacedName, _ types.UID, st lbsync.Status, c lbsync.Changes) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.reports = append(n.reports, st)
+	n.changes = append(n.changes, c)
+}
+
+// repairs returns the reported changes that undid changes made outside the controller.
+func (n *recordingNotifier) repairs() []lbsync.Changes {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []lbsync.Changes
+	for _, c := range n.changes {
+		if c.Repaired {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // failures returns the reports of failed passes.

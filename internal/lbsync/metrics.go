@@ -47,8 +47,16 @@ var (
 		Help: "Sync passes of a load balancer that left a binding unsynced because of the CLB API, by cause: " +
 			"the error code of the call that failed, or FailListenerIdSet when the cloud refused a listener's part of a batch.",
 	}, []string{lbLabel, "cause"})
+	driftHints = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "drift_hints_total",
+		Help: "Health reads of a load balancer that showed backends other than the controller knew, so its listeners were read again.",
+	}, []string{lbLabel})
+	driftRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "drift_repairs_total",
+		Help: "Backends written to undo a change made outside the controller, by operation.",
+	}, []string{lbLabel, "operation"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(pendingBindings, passDuration, targetWrites, failedPasses)
+	metrics.Registry.MustRegister(pendingBindings, passDuration, targetWrites, failedPasses, driftHints, driftRepairs)
 }

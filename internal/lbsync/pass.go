@@ -62,7 +62,9 @@ func (w *worker) pass(ctx context.Context) bool {
 	calls := &callLog{}
 	ctx = clb.WithObserver(ctx, calls.add)
 	start := w.s.opts.Clock.Now()
-	bindings := w.snapshot()
+	w.expireHinted()
+	defer func() { w.publishKnown(w.s.opts.Clock.Now()) }()
+	bindings, versions := w.snapshot()
 	slices.SortFunc(bindings, func(a, b Binding) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.Key.String(), b.Key.String()))
 	})
@@ -98,9 +100,10 @@ func (w *worker) pass(ctx context.Context) bool {
 				p.active = false
 			}
 		}
-		return w.finish(plans, nil, start, calls)
+		return w.finish(plans, nil, start, calls, versions)
 	}
 	maps.DeleteFunc(w.unroutable, func(_ string, at time.Time) bool { return start.Sub(at) >= unroutableTTL })
+	w.pruneTargets(plans)
 	for _, p := range plans {
 		if p.active {
 			w.planWrites(p)
@@ -108,7 +111,17 @@ func (w *worker) pass(ctx context.Context) bool {
 	}
 	w.applyQuota(ctx, plans, start)
 	changes := w.write(ctx, plans)
-	return w.finish(plans, changes, start, calls)
+	return w.finish(plans, changes, start, calls, versions)
+}
+
+// pruneTargets forgets the backends of listeners no binding uses any more, so they are neither
+// kept nor read again.
+func (w *worker) pruneTargets(plans []*plan) {
+	used := make(map[string]bool, len(plans))
+	for _, p := range plans {
+		used[p.listenerID] = true
+	}
+	maps.DeleteFunc(w.targets, func(id string, _ *targetCache) bool { return !used[id] })
 }
 
 // planWrites diffs the binding against its listener's backends, leaving out registrations of
@@ -394,6 +407,13 @@ func (w *worker) applyQuota(ctx context.Context, plans []*plan, now time.Time) {
 	}
 }
 
+// Operations of the batch writes, as metrics label them.
+const (
+	opReweight   = "reweight"
+	opRegister   = "register"
+	opDeregister = "deregister"
+)
+
 // writeStep is one kind of batch write.
 type writeStep struct {
 	op string
@@ -432,7 +452,7 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 	failed := map[string]error{} // listener ID → why
 	now := w.s.opts.Clock.Now()
 	steps := []writeStep{
-		{"reweight", "BatchModifyTargetWeight", func(d targets.Plan) []targets.Target { return d.ModifyWeight }, w.s.cloud.ModifyTargetWeights,
+		{opReweight, "BatchModifyTargetWeight", func(d targets.Plan) []targets.Target { return d.ModifyWeight }, w.s.cloud.ModifyTargetWeights,
 			func(c *targetCache, t clb.Target) {
 				if old, ok := c.targets[t.TargetKey]; ok {
 					old.Weight = t.Weight
@@ -440,10 +460,10 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 				}
 			},
 			func(c *Changes, n int) { c.Reweighted += n }},
-		{"register", "BatchRegisterTargets", func(d targets.Plan) []targets.Target { return d.Register }, w.s.cloud.RegisterTargets,
+		{opRegister, "BatchRegisterTargets", func(d targets.Plan) []targets.Target { return d.Register }, w.s.cloud.RegisterTargets,
 			func(c *targetCache, t clb.Target) { c.targets[t.TargetKey] = t },
 			func(c *Changes, n int) { c.Registered += n }},
-		{"deregister", "BatchDeregisterTargets", func(d targets.Plan) []targets.Target { return d.Deregister }, w.s.cloud.DeregisterTargets,
+		{opDeregister, "BatchDeregisterTargets", func(d targets.Plan) []targets.Target { return d.Deregister }, w.s.cloud.DeregisterTargets,
 			func(c *targetCache, t clb.Target) { delete(c.targets, t.TargetKey) },
 			func(c *Changes, n int) { c.Deregistered += n }},
 		{"retag", "BatchModifyTargetTag", func(d targets.Plan) []targets.Target { return d.Retag }, w.s.cloud.ModifyTargetTags,
@@ -492,7 +512,7 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 		if c := w.targets[t.ListenerID]; c != nil {
 			delete(c.targets, t.TargetKey) // gone from the CLB: the next diff registers it again if wanted
 		}
-		if step.op != "deregister" {
+		if step.op != opDeregister {
 			w.again = true
 		}
 	}
@@ -555,7 +575,8 @@ func changesFor(all map[types.NamespacedName]*Changes, p *plan) *Changes {
 }
 
 // finish computes the status of every binding after the pass, stores and reports them.
-func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes, start time.Time, calls *callLog) bool {
+func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes, start time.Time, calls *callLog,
+	versions map[types.NamespacedName]int) bool {
 	now := w.s.opts.Clock.Now()
 	degraded := calls.summary()
 	causes := map[string]bool{}
@@ -584,6 +605,13 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 		w.s.setStatus(p.b.Key, st)
 		if p.b.Deleting {
 			w.s.setLeftovers(p.b.Key, w.leftovers(p))
+		}
+		if c.Registered+c.Deregistered+c.Reweighted > 0 && w.repairs(p.b.Key, versions[p.b.Key]) {
+			c.Repaired = true // the CLB matched this very desired state before: someone changed it
+			w.countRepairs(c)
+		}
+		if st.Synced {
+			w.markSynced(p.b.Key, versions[p.b.Key])
 		}
 		if degraded != "" && c != (Changes{}) {
 			c.Degraded = degraded // the binding's writes went through, but not smoothly

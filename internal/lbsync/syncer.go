@@ -120,6 +120,9 @@ type Changes struct {
 	// Vanished counts the binding's backends the cloud no longer had when the pass went to change
 	// them: removed behind the controller's back. They were left out of the write.
 	Vanished int
+	// Repaired is set when the writes undid changes made outside the controller: the CLB had
+	// matched the binding's unchanged desired state before.
+	Repaired bool
 }
 
 // Notifier hears about every pass that touched a binding, so the controller can write status
@@ -137,8 +140,8 @@ type Options struct {
 	// RetryBase and RetryMax bound the backoff after a failed pass (defaults 1s and 30s): an
 	// outage costs a load balancer one pass per 30 s at most, and its end is noticed within 30 s.
 	RetryBase, RetryMax time.Duration
-	// TargetsTTL is how long the backends read from a listener are trusted before a pass reads
-	// them again (default 10m).
+	// TargetsTTL is how long the backends read from a listener are trusted: the worker reads them
+	// again this often, to find and repair changes made outside the controller (default 1m).
 	TargetsTTL time.Duration
 	// PassTimeout bounds one pass (default 2m).
 	PassTimeout time.Duration

@@ -33,6 +33,10 @@ type entry struct {
 	binding Binding
 	status  Status
 	seen    bool // a pass has produced status
+	// version counts the changes of the binding's desired state; syncedVersion is the version
+	// the CLB last matched. A pass that writes for a binding at its synced version repairs a
+	// change made outside the controller.
+	version, syncedVersion int
 }
 
 // worker syncs one load balancer. Its run goroutine alone touches the caches; the mutex guards
@@ -61,6 +65,10 @@ type worker struct {
 	// foreignTagged are backends with one of our bindings' tags that this controller did not
 	// write (ownership.go).
 	foreignTagged map[clb.TargetKey]bool
+	// known is what HealthSeen compares health reads with, and staleListeners the listeners it
+	// found changed; both under mu (drift.go).
+	known          *knownBackends
+	staleListeners map[string]bool
 	// again asks for another pass at once: a wanted backend vanished during this one.
 	again    bool
 	failures int
@@ -109,6 +117,9 @@ func (w *worker) update(b Binding) {
 	}
 	unchanged := ok && reflect.DeepEqual(e.binding, b)
 	e.binding = b
+	if !unchanged {
+		e.version++
+	}
 	w.changed = w.changed || !unchanged
 	if unchanged && e.seen && e.status.Synced && !b.Deleting && w.s.opts.Clock.Since(w.lastPass) < w.s.opts.TargetsTTL {
 		return
@@ -123,15 +134,35 @@ func (w *worker) remove(key types.NamespacedName) {
 }
 
 // snapshot copies the bindings for one pass.
-func (w *worker) snapshot() []Binding {
+func (w *worker) snapshot() ([]Binding, map[types.NamespacedName]int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.changed = false
 	out := make([]Binding, 0, len(w.bindings))
-	for _, e := range w.bindings {
+	versions := make(map[types.NamespacedName]int, len(w.bindings))
+	for key, e := range w.bindings {
 		out = append(out, e.binding)
+		versions[key] = e.version
 	}
-	return out
+	return out, versions
+}
+
+// repairs reports whether writes for the binding at version undo changes made outside the
+// controller: the CLB matched that very version before.
+func (w *worker) repairs(key types.NamespacedName, version int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.bindings[key]
+	return ok && e.syncedVersion == version && version > 0
+}
+
+// markSynced records that the CLB matched the binding at version.
+func (w *worker) markSynced(key types.NamespacedName, version int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e, ok := w.bindings[key]; ok {
+		e.syncedVersion = version
+	}
 }
 
 // record stores a pass's statuses for bindings still present and reports whether any binding
@@ -175,7 +206,7 @@ func (w *worker) run(ctx context.Context) {
 			w.failures++
 			retry = clk.After(w.backoff())
 		}
-		if at, ok := w.nextRecheck(); ok {
+		if at, ok := w.nextExpiry(); ok {
 			recheck = clk.After(at.Sub(clk.Now()))
 		}
 		if w.again {
@@ -197,14 +228,19 @@ func (w *worker) takeChanged() bool {
 	return c
 }
 
-// nextRecheck returns the earliest future recheckAt of the target caches. Past ones are left
-// out: their caches are stale already and are read again by the next pass that needs them.
-func (w *worker) nextRecheck() (time.Time, bool) {
+// nextExpiry returns when the earliest target cache goes stale: its TTL (the periodic check for
+// changes made outside the controller) or an earlier startup recheck. Past ones are left out:
+// they are stale already and are read by the next pass that needs them.
+func (w *worker) nextExpiry() (time.Time, bool) {
 	now := w.s.opts.Clock.Now()
 	var next time.Time
 	for _, c := range w.targets {
-		if c.recheckAt.After(now) && (next.IsZero() || c.recheckAt.Before(next)) {
-			next = c.recheckAt
+		at := c.readAt.Add(w.s.opts.TargetsTTL)
+		if !c.recheckAt.IsZero() && c.recheckAt.Before(at) {
+			at = c.recheckAt
+		}
+		if at.After(now) && (next.IsZero() || at.Before(next)) {
+			next = at
 		}
 	}
 	return next, !next.IsZero()

@@ -1,0 +1,142 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package lbsync_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/test/clbsim"
+)
+
+func describeTargets(e *fidelityEnv) int {
+	n := 0
+	for _, c := range e.srv.Sim.Calls()["DescribeTargets"] {
+		n += c
+	}
+	return n
+}
+
+// TestDriftIsFoundByThePeriodicRead: with no event at all, a backend removed by hand, one added by
+// hand on an exclusive listener and a weight changed by hand are all put back at the next read of
+// the listener, one DescribeTargets per TargetsTTL, and the pass says it repaired them.
+func TestDriftIsFoundByThePeriodicRead(t *testing.T) {
+	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) { o.TargetsTTL = time.Second })
+	lis := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	b := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2", "10.1.0.3")
+	e.syncer.Update(b)
+	e.await("the sync", e.synced(b, lis))
+
+	ctx := context.Background()
+	key := func(ip string) clb.TargetKey { return clb.TargetKey{ListenerID: lis, EniIP: ip, Port: 8080} }
+	if _, err := e.cloud.DeregisterTargets(ctx, e.lbID, []clb.Target{{TargetKey: key("10.1.0.1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cloud.RegisterTargets(ctx, e.lbID, []clb.Target{{TargetKey: key("10.9.9.9"), Weight: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cloud.ModifyTargetWeights(ctx, e.lbID, []clb.Target{{TargetKey: key("10.1.0.2"), Weight: 77}}); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Sim.ResetCalls()
+	start := time.Now()
+	e.await("the repair", func() bool { return slices.Equal(e.backends(lis), wanted(b)) })
+	t.Logf("repaired %s after the changes", time.Since(start).Round(time.Millisecond))
+	e.await("the repair report", func() bool { return len(e.notifier.repairs()) > 0 })
+	c := e.notifier.repairs()[0]
+	if c.Registered != 1 || c.Deregistered != 1 || c.Reweighted != 1 {
+		t.Fatalf("repair = %+v, want 1 re-registered, 1 removed, 1 re-weighted", c)
+	}
+
+	// Steady: one read per TargetsTTL, no write.
+	e.srv.Sim.ResetCalls()
+	time.Sleep(3500 * time.Millisecond)
+	if n := describeTargets(e); n < 2 || n > 4 {
+		t.Fatalf("DescribeTargets = %d in 3.5 s with a 1 s TTL, want 3 or so", n)
+	}
+	if n := writeCalls(e.srv.Sim); n != 0 {
+		t.Fatalf("%d writes while nothing changed", n)
+	}
+}
+
+// TestDriftIsFoundByTheHealthRead: the health poller's read of the load balancer shows a backend
+// gone; the worker reads that listener at once, long before its TTL, and puts it back. A health
+// read that shows what the worker knows costs nothing.
+func TestDriftIsFoundByTheHealthRead(t *testing.T) {
+	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) { o.TargetsTTL = time.Hour })
+	lis := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	b := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2")
+	e.syncer.Update(b)
+	e.await("the sync", e.synced(b, lis))
+	health := func() []clb.TargetHealth {
+		h, err := e.cloud.DescribeTargetHealth(context.Background(), []string{e.lbID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h[e.lbID]
+	}
+	later := e.clock.Now().Add(time.Minute) // past the settle time after the last pass
+
+	e.srv.Sim.ResetCalls()
+	e.syncer.HealthSeen(e.lbID, health(), later)
+	time.Sleep(300 * time.Millisecond)
+	if n := describeTargets(e); n != 0 {
+		t.Fatalf("a health read that matches cost %d DescribeTargets", n)
+	}
+
+	if _, err := e.cloud.DeregisterTargets(context.Background(), e.lbID, []clb.Target{
+		{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.1.0.1", Port: 8080}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.syncer.HealthSeen(e.lbID, health(), later)
+	e.await("the repair", func() bool { return slices.Equal(e.backends(lis), wanted(b)) })
+	if n := describeTargets(e); n != 1 {
+		t.Fatalf("DescribeTargets = %d, want the one read of the drifted listener", n)
+	}
+}
+
+// TestListenerRecreatedOutOfBand: a listener deleted and re-created on the same port (a new ID)
+// is found at the next read; a binding given by port moves its backends to the new listener, one
+// given by ID reports ListenerNotFound and no longer names the old ID.
+func TestListenerRecreatedOutOfBand(t *testing.T) {
+	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) { o.TargetsTTL = time.Second })
+	byPort := e.binding("by-port", lbsync.ListenerRef{Port: 80, Protocol: "TCP"}, "10.1.0.1", "10.1.0.2")
+	old := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	byIDListener := e.srv.Sim.AddListener(e.lbID, "TCP", 81)
+	byID := e.binding("by-id", lbsync.ListenerRef{ID: byIDListener}, "10.1.0.3")
+	e.syncer.Update(byPort)
+	e.syncer.Update(byID)
+	e.await("the sync", func() bool { return e.synced(byPort, old)() && e.synced(byID, byIDListener)() })
+
+	e.srv.Sim.DeleteListener(e.lbID, old)
+	e.srv.Sim.DeleteListener(e.lbID, byIDListener)
+	recreated := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	e.await("the backends on the new listener", e.synced(byPort, recreated))
+	st, _ := e.syncer.Status(byPort.Key)
+	if st.ListenerID != recreated {
+		t.Fatalf("status names listener %s, want the new %s", st.ListenerID, recreated)
+	}
+	e.await("ListenerNotFound", func() bool {
+		st, _ := e.syncer.Status(byID.Key)
+		return st.Reason == networkingv1alpha1.BindingListenerNotFoundReason && st.ListenerID == ""
+	})
+}
