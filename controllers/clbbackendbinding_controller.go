@@ -58,6 +58,8 @@ import (
 const (
 	// serviceRefIndex indexes bindings by the name of their Service.
 	serviceRefIndex = "spec.serviceRef.name"
+	// loadBalancerIndex indexes bindings by their load balancer, for health changes.
+	loadBalancerIndex = "spec.loadBalancerId"
 	// resyncPeriod re-reads every binding now and then, so a backend removed by hand in the CLB
 	// console is put back; the load balancer worker only reads when its cache is stale.
 	resyncPeriod = 10 * time.Minute
@@ -481,6 +483,26 @@ func (r *CLBBackendBindingReconciler) Synced(key types.NamespacedName, uid types
 	}
 }
 
+// healthChanged queues the bindings of load balancers whose health view changed: status.healthy
+// and make before break follow the latest poll.
+func (r *CLBBackendBindingReconciler) healthChanged(lbIDs []string) {
+	if r.syncEvents == nil {
+		return
+	}
+	for _, id := range lbIDs {
+		var list networkingv1alpha1.CLBBackendBindingList
+		if err := r.List(context.Background(), &list, client.MatchingFields{loadBalancerIndex: id}); err != nil {
+			return // the next poll reports again
+		}
+		for i := range list.Items {
+			select {
+			case r.syncEvents <- event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]{Object: &list.Items[i]}:
+			default: // the queue is flooded; the periodic resync catches up
+			}
+		}
+	}
+}
+
 // warnNewCondition records a Warning event for a Ready condition the reconcile itself found
 // (the Service or its port is missing) when it is new: the worker's findings arrive as events
 // through Synced.
@@ -548,6 +570,12 @@ func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Clock = clock.RealClock{}
 	}
 	r.syncEvents = make(chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], 4096)
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &networkingv1alpha1.CLBBackendBinding{}, loadBalancerIndex,
+		func(o client.Object) []string {
+			return []string{o.(*networkingv1alpha1.CLBBackendBinding).Spec.LoadBalancerID}
+		}); err != nil {
+		return fmt.Errorf("indexing bindings by load balancer: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &networkingv1alpha1.CLBBackendBinding{}, serviceRefIndex,
 		func(o client.Object) []string {
 			return []string{o.(*networkingv1alpha1.CLBBackendBinding).Spec.ServiceRef.Name}

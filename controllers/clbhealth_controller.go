@@ -21,6 +21,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,8 +125,11 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// Polled fast while anything is to be seen soon: a gate waits, the binding converges, or one
+	// of its backends does not pass the health check (its recovery shows within a fast poll).
 	ready := meta.IsStatusConditionTrue(binding.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
-	r.Health.Watch(req.NamespacedName, binding.Spec.LoadBalancerID, waiting || !ready)
+	failing := slices.ContainsFunc(slices.Collect(maps.Values(inScope)), func(t clb.TargetHealth) bool { return !servesTraffic(t) })
+	r.Health.Watch(req.NamespacedName, binding.Spec.LoadBalancerID, waiting || !ready || failing)
 
 	stored := hc.DeepCopy()
 	r.syncHealthCheck(&binding, hc)
@@ -423,9 +428,9 @@ func podCondition(pod *corev1.Pod, condType string) *corev1.PodCondition {
 	return nil
 }
 
-// SetupWithManager registers the reconciler and its watches, and hooks the poller's change
-// reports into the queue.
-func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager, poller *health.Poller) error {
+// SetupWithManager registers the reconciler and its watches; the poller's change reports reach
+// it through healthChanged (setup.go).
+func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Client == nil || r.Health == nil {
 		return errors.New("CLBHealthReconciler: Client and Health must be set")
 	}
@@ -433,9 +438,6 @@ func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager, poller *health.
 		r.Clock = clock.RealClock{}
 	}
 	r.healthEvents = make(chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], 4096)
-	if poller != nil {
-		poller.SetOnChange(r.healthChanged)
-	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podGateIndex, ourGates); err != nil {
 		return fmt.Errorf("indexing pods by readiness gate: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"slices"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/health"
@@ -56,12 +57,23 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 
 		MaxConcurrentReconciles: deps.MaxConcurrentReconciles,
 	}
-	poller, err := health.New(deps.Cloud, nil, deps.Health)
+	// The poller's reports go to everyone who shows what it read: CLBHealth (gates, counts), the
+	// bindings (status.healthy, make before break) and the workers, which learn at no extra call
+	// of backends that vanished or appeared outside the controller.
+	var healthReconciler *CLBHealthReconciler
+	var syncer *lbsync.Syncer
+	var poller *health.Poller
+	poller, err := health.New(deps.Cloud, func(lbIDs []string) {
+		healthReconciler.healthChanged(lbIDs)
+		bindings.healthChanged(lbIDs)
+		for _, id := range lbIDs {
+			if view, ok := poller.View(id); ok && view.Err == nil {
+				syncer.HealthSeen(id, slices.Collect(maps.Values(view.Targets)), view.ReadAt)
+			}
+		}
+	}, deps.Health)
 	if err != nil {
 		return fmt.Errorf("creating the health poller: %w", err)
-	}
-	if err := mgr.Add(poller); err != nil {
-		return fmt.Errorf("adding the health poller: %w", err)
 	}
 	bindings.Health = poller
 	var policies *CLBBindingPolicyReconciler
@@ -69,38 +81,29 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 		policies = &CLBBindingPolicyReconciler{Client: mgr.GetClient()}
 		deps.Sync.Policies = policies
 	}
-	syncer, err := lbsync.New(deps.Cloud, bindings, deps.Sync)
-	if err != nil {
+	if syncer, err = lbsync.New(deps.Cloud, bindings, deps.Sync); err != nil {
 		return fmt.Errorf("creating the load balancer workers: %w", err)
 	}
 	bindings.Syncer = syncer
-	if err := mgr.Add(syncer); err != nil {
-		return fmt.Errorf("adding the load balancer workers: %w", err)
+	// Health checks are written by the same workers as backends: one writer per load balancer.
+	healthReconciler = &CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Checks: syncer,
+		Recorder:                mgr.GetEventRecorder("clbhealth-controller"),
+		MaxConcurrentReconciles: deps.MaxConcurrentReconciles}
+	syncer.OnHealthCheck(healthReconciler.healthCheckDone)
+	for what, runnable := range map[string]manager.Runnable{"the health poller": poller, "the load balancer workers": syncer} {
+		if err := mgr.Add(runnable); err != nil {
+			return fmt.Errorf("adding %s: %w", what, err)
+		}
 	}
 	if err := bindings.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)
 	}
+	if err := healthReconciler.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
+	}
 	if err := setupPolicies(mgr, policies, syncer); err != nil {
 		return err
 	}
-	// Health checks are written by the same workers as backends: one writer per load balancer.
-	healthReconciler := &CLBHealthReconciler{Client: mgr.GetClient(), Health: poller, Checks: syncer,
-		Recorder:                mgr.GetEventRecorder("clbhealth-controller"),
-		MaxConcurrentReconciles: deps.MaxConcurrentReconciles}
-	if err := healthReconciler.SetupWithManager(mgr, poller); err != nil {
-		return fmt.Errorf("setting up the CLBHealth controller: %w", err)
-	}
-	syncer.OnHealthCheck(healthReconciler.healthCheckDone)
-	// A health read also tells the load balancer's worker of backends that vanished or appeared
-	// outside the controller, at no extra call.
-	poller.SetOnChange(func(lbIDs []string) {
-		healthReconciler.healthChanged(lbIDs)
-		for _, id := range lbIDs {
-			if view, ok := poller.View(id); ok && view.Err == nil {
-				syncer.HealthSeen(id, slices.Collect(maps.Values(view.Targets)), view.ReadAt)
-			}
-		}
-	})
 	return nil
 }
 

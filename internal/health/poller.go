@@ -101,9 +101,6 @@ func New(cloud Cloud, onChange OnChange, opts Options) (*Poller, error) {
 	}, nil
 }
 
-// SetOnChange sets the callback; call it before Start.
-func (p *Poller) SetOnChange(fn OnChange) { p.onChange = fn }
-
 // Watch declares that owner (a binding) needs the health of lbID, polled fast while fast is
 // true. A watcher that turns fast, or a load balancer never read, triggers a poll at once.
 func (p *Poller) Watch(owner types.NamespacedName, lbID string, fast bool) {
