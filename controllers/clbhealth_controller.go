@@ -314,13 +314,13 @@ func (r *CLBHealthReconciler) gatedPods(ctx context.Context, namespace, gate str
 
 // podsByIP maps the IPs of the binding's endpoints to their pods.
 func (r *CLBHealthReconciler) podsByIP(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (map[string]string, error) {
-	var slices discoveryv1.EndpointSliceList
-	if err := r.List(ctx, &slices, client.InNamespace(b.Namespace),
+	var endpointSlices discoveryv1.EndpointSliceList
+	if err := r.List(ctx, &endpointSlices, client.InNamespace(b.Namespace),
 		client.MatchingLabels{discoveryv1.LabelServiceName: b.Spec.ServiceRef.Name}); err != nil {
 		return nil, fmt.Errorf("listing EndpointSlices of Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
 	}
 	out := map[string]string{}
-	for _, s := range slices.Items {
+	for _, s := range endpointSlices.Items {
 		for _, ep := range s.Endpoints {
 			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
 				continue

@@ -134,6 +134,23 @@ func (s *Sandbox) waitAppInjection(ctx context.Context, app App) error {
 		})
 }
 
+// WaitGateInjection waits until a pod with labels in namespace would get the readiness gate of
+// the binding named binding from the webhook (a server-side dry run through the real admission
+// chain), for pods that are not an App's: their labels differ from the binding's name.
+func (s *Sandbox) WaitGateInjection(ctx context.Context, namespace string, labels map[string]string, binding string) error {
+	gate := corev1.PodConditionType(networkingv1alpha1.ReadinessGateConditionType(binding))
+	return s.WaitFor(ctx, injectionTimeout, fmt.Sprintf("the pod webhook to inject %s into pods labelled %v in %s", gate, labels, namespace),
+		func(ctx context.Context) (bool, string, error) {
+			if err := s.managerErr(); err != nil {
+				return false, "", err
+			}
+			return s.dryRunGate(ctx, namespace, labels, gate)
+		})
+}
+
+// OptedInNamespace is a namespace opted in to readiness gate injection, as Deploy creates it.
+func OptedInNamespace(name string) *corev1.Namespace { return optedInNamespace(name) }
+
 func optedInNamespace(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 		networkingv1alpha1.InjectReadinessGateLabel: networkingv1alpha1.InjectReadinessGateEnabled,

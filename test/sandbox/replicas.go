@@ -139,6 +139,11 @@ func (r *Replica) Kill() error {
 	return r.proc.Kill()
 }
 
+// Stop stops the replica with SIGTERM, as the kubelet does, and SIGKILL after grace: a leader
+// releases its Lease on the way out (LeaderElectionReleaseOnCancel), so a standby takes over at
+// its next attempt instead of a lease duration later.
+func (r *Replica) Stop(grace time.Duration) error { return r.proc.Stop(grace) }
+
 // Metrics scrapes the replica's /metrics endpoint (plain HTTP on loopback).
 func (r *Replica) Metrics(ctx context.Context) (Metrics, error) { return scrapeMetrics(ctx, r.metrics) }
 
@@ -343,6 +348,12 @@ func (s *Sandbox) Standbys() []*Replica {
 // Lease: it neither reconciles, nor calls the cloud, nor points the webhook configurations at
 // itself. Stop it, or promote it once it leads, with StopStandbys.
 func (s *Sandbox) StartStandby(ctx context.Context) (*Replica, error) {
+	return s.StartStandbyWith(ctx)
+}
+
+// StartStandbyWith is StartStandby with flags ("--name=value") that replace the manager's own
+// values of those flags in this replica only, for example another leader election timing.
+func (s *Sandbox) StartStandbyWith(ctx context.Context, flags ...string) (*Replica, error) {
 	if s.manager == nil {
 		return nil, errors.New("the sandbox runs no manager to copy the flags of")
 	}
@@ -352,6 +363,13 @@ func (s *Sandbox) StartStandby(ctx context.Context) (*Replica, error) {
 	s.replicas.mu.Unlock()
 
 	r := &Replica{Name: name, args: slices.Clone(s.managerArgs)}
+	for _, f := range flags {
+		flag, value, ok := strings.Cut(f, "=")
+		if !ok || !strings.HasPrefix(flag, "--") {
+			return nil, fmt.Errorf("flag %q is not --name=value", f)
+		}
+		r.args = setFlag(r.args, flag, value)
+	}
 	ports := make([]int, 3)
 	for i := range ports {
 		port, err := freePort()
