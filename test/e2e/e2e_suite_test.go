@@ -104,6 +104,14 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		time.Since(suiteStart).Round(100*time.Millisecond))
 }, NodeTimeout(5*time.Minute))
 
+// Every spec starts from a running manager: a spec that failed while its manager was down must
+// not fail the ones after it.
+var _ = BeforeEach(func(ctx SpecContext) {
+	if sb != nil {
+		Expect(sb.EnsureManager(ctx)).To(Succeed(), "starting the manager again before the spec")
+	}
+}, NodeTimeout(3*time.Minute))
+
 // failed is set once a spec fails: the sandbox directory is then kept.
 var failed bool
 

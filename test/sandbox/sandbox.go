@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -622,7 +623,19 @@ func (s *Sandbox) RestartManager(ctx context.Context) error {
 		return fmt.Errorf("reading the leader lease: %w", err)
 	}
 	t := time.Now()
-	if err := s.runManager(ctx, previous); err != nil {
+	// Each start takes free probe and metrics ports: another socket may have taken the old ones
+	// since. A port taken between the check and the bind (the webhook port too) costs a retry.
+	for attempt := 1; ; attempt++ {
+		if err = s.freshManagerPorts(attempt > 1); err != nil {
+			return err
+		}
+		err = s.runManager(ctx, previous)
+		if err == nil || attempt == restartAttempts || !strings.Contains(s.manager.Tail(20), "address already in use") {
+			break
+		}
+		s.logf("manager restart %d of %d found a port taken; retrying on other ports", attempt, restartAttempts)
+	}
+	if err != nil {
 		if path := s.dumpToFile(); path != "" {
 			return fmt.Errorf("restarting the manager: %w (state dumped to %s)", err, path)
 		}
@@ -630,6 +643,47 @@ func (s *Sandbox) RestartManager(ctx context.Context) error {
 	}
 	s.logf("manager restarted and leading in %v", s.since(t))
 	return nil
+}
+
+// restartAttempts bounds the starts of RestartManager that find a port taken.
+const restartAttempts = 3
+
+// freshManagerPorts gives the manager's next start free probe and metrics ports, and a free
+// webhook port too when webhookToo is set.
+func (s *Sandbox) freshManagerPorts(webhookToo bool) error {
+	for _, flag := range []string{"--health-probe-bind-address", "--metrics-bind-address", "--webhook-port"} {
+		if flag == "--webhook-port" && (!webhookToo || flagValue(s.managerArgs, flag) == "") {
+			continue
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		value := "127.0.0.1:" + strconv.Itoa(port)
+		switch flag {
+		case "--health-probe-bind-address":
+			s.managerProbe = value
+		case "--metrics-bind-address":
+			s.managerMetrics = value
+		default:
+			value = strconv.Itoa(port)
+		}
+		s.managerArgs = setFlag(s.managerArgs, flag, value)
+	}
+	return nil
+}
+
+// EnsureManager restarts the manager if it is not running (it crashed, or a spec killed it and
+// failed before starting it again), so that one failed spec does not fail every later one.
+func (s *Sandbox) EnsureManager(ctx context.Context) error {
+	if s.manager == nil {
+		return nil
+	}
+	if done, _ := s.manager.Exited(); !done {
+		return nil
+	}
+	s.logf("the manager is not running at the start of a spec: starting it again")
+	return s.RestartManager(ctx)
 }
 
 // startChild runs a control-plane component or the manager with the sandbox's environment plus
