@@ -19,6 +19,7 @@ package controllers_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -514,11 +515,19 @@ func (f *fixture) service(name string, typ corev1.ServiceType) *corev1.Service {
 // webPods creates n running, Ready pods web-0 … web-(n-1) of the Service web (as a kubelet
 // would report them) and returns their endpoints, ready.
 func (f *fixture) webPods(n int) []endpoint {
+	return f.readyPods("web", nil, n, func(i int) string { return fmt.Sprintf("10.1.%d.%d", i/250, i%250+1) })
+}
+
+// readyPods creates n running, Ready pods <prefix>-0 … of the Service web, with extra labels and
+// the IPs ipOf gives, and returns their endpoints.
+func (f *fixture) readyPods(prefix string, extra map[string]string, n int, ipOf func(i int) string) []endpoint {
 	out := make([]endpoint, n)
 	for i := range n {
-		name, ip := fmt.Sprintf("web-%d", i), fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)
+		name, ip := fmt.Sprintf("%s-%d", prefix, i), ipOf(i)
+		podLabels := map[string]string{"app": "web"}
+		maps.Copy(podLabels, extra)
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: map[string]string{"app": "web"}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: podLabels},
 			Spec: corev1.PodSpec{
 				// With a node, deleting the pod leaves it Terminating: there is no kubelet to finish it.
 				NodeName:   "node-a",

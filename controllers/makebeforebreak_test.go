@@ -134,25 +134,7 @@ var _ = Describe("Make before break", func() {
 // colourPods creates n running, Ready pods <colour>-0 … of the Service web with IPs prefix1 …,
 // and returns their endpoints.
 func (f *fixture) colourPods(colour, prefix string, n int) []endpoint {
-	out := make([]endpoint, n)
-	for i := range n {
-		name, ip := fmt.Sprintf("%s-%d", colour, i), fmt.Sprintf("%s%d", prefix, i+1)
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: map[string]string{"app": "web", "colour": colour}},
-			Spec:       corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
-		}
-		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-		pod.Status = corev1.PodStatus{
-			Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
-			Conditions: []corev1.PodCondition{
-				{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
-				{Type: corev1.PodReady, Status: corev1.ConditionTrue},
-			},
-		}
-		Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
-		out[i] = endpoint{pod: name, uid: pod.UID, ip: ip}
-	}
-	return out
+	return f.readyPods(colour, map[string]string{"colour": colour}, n, func(i int) string { return fmt.Sprintf("%s%d", prefix, i+1) })
 }
 
 // readyCondition is the binding's Ready condition, or an empty one.
