@@ -165,7 +165,13 @@ func withIPs(b lbsync.Binding, ips ...string) lbsync.Binding {
 // await polls until cond holds (5 s at most); the worker runs on real timers.
 func (e *fidelityEnv) await(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	e.awaitFor(what, 5*time.Second, cond)
+}
+
+// awaitFor polls until cond holds, for timeout at most.
+func (e *fidelityEnv) awaitFor(what string, timeout time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("timed out waiting for %s", what)

@@ -111,7 +111,9 @@ func (s *Syncer) ClearHealthCheck(key types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.workers {
-		w.dropCheck(key)
+		if w.dropCheck(key) {
+			s.reapIfIdle(w)
+		}
 	}
 	delete(s.checkOutcomes, key)
 }
@@ -166,10 +168,12 @@ func (w *worker) setCheck(key types.NamespacedName, req HealthCheckRequest) {
 	w.markDirty()
 }
 
-func (w *worker) dropCheck(key types.NamespacedName) {
+func (w *worker) dropCheck(key types.NamespacedName) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	_, had := w.checks[key]
 	delete(w.checks, key)
+	return had
 }
 
 // wakeForCheck starts a pass for a health check whose retry is due, even while the worker

@@ -60,3 +60,11 @@ var (
 func init() {
 	metrics.Registry.MustRegister(pendingBindings, passDuration, targetWrites, failedPasses, driftHints, driftRepairs)
 }
+
+// forgetLoadBalancerMetrics drops the series of a load balancer whose worker is gone.
+func forgetLoadBalancerMetrics(lbID string) {
+	for _, v := range []*prometheus.MetricVec{pendingBindings.MetricVec, passDuration.MetricVec, failedPasses.MetricVec,
+		driftHints.MetricVec, driftRepairs.MetricVec} {
+		v.DeletePartialMatch(prometheus.Labels{lbLabel: lbID})
+	}
+}

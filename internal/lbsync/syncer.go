@@ -248,9 +248,31 @@ func (s *Syncer) Start(ctx context.Context) error {
 	return nil
 }
 
-// startWorker runs w; s.mu must be held.
+// startWorker runs w until the Syncer stops or w is reaped; s.mu must be held.
 func (s *Syncer) startWorker(w *worker) {
-	s.wg.Go(func() { w.run(s.runCtx) })
+	ctx, stop := context.WithCancel(s.runCtx)
+	w.stop = stop
+	s.wg.Go(func() { w.run(ctx) })
+}
+
+// reapIfIdle stops and forgets the worker when it has no binding and no health check left, with
+// its metrics: no state outlives what uses it. s.mu must be held.
+func (s *Syncer) reapIfIdle(w *worker) {
+	if !w.idle() {
+		return
+	}
+	if w.stop != nil {
+		w.stop()
+	}
+	delete(s.workers, w.lbID)
+	forgetLoadBalancerMetrics(w.lbID)
+}
+
+// Workers counts the running load balancer workers.
+func (s *Syncer) Workers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.workers)
 }
 
 // Update replaces a binding's desired state. It returns at once; the load balancer's worker
@@ -262,8 +284,8 @@ func (s *Syncer) Update(b Binding) {
 	// A binding never moves between load balancers (the field is immutable), but a re-created
 	// binding of the same name may point elsewhere.
 	for id, w := range s.workers {
-		if id != b.LoadBalancerID {
-			w.remove(b.Key)
+		if id != b.LoadBalancerID && w.remove(b.Key) {
+			s.reapIfIdle(w)
 		}
 	}
 	w := s.workerFor(b.LoadBalancerID)
@@ -289,7 +311,9 @@ func (s *Syncer) Forget(key types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.workers {
-		w.remove(key)
+		if w.remove(key) {
+			s.reapIfIdle(w)
+		}
 	}
 	delete(s.statuses, key)
 	delete(s.leftovers, key)

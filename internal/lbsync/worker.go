@@ -44,6 +44,8 @@ type entry struct {
 type worker struct {
 	lbID string
 	s    *Syncer
+	// stop ends run; set when the worker starts.
+	stop context.CancelFunc
 
 	mu       sync.Mutex
 	bindings map[types.NamespacedName]*entry
@@ -127,10 +129,20 @@ func (w *worker) update(b Binding) {
 	w.markDirty()
 }
 
-func (w *worker) remove(key types.NamespacedName) {
+// idle reports whether the worker has nothing left to do: no binding, no health check.
+func (w *worker) idle() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return len(w.bindings) == 0 && len(w.checks) == 0
+}
+
+// remove drops a binding and reports whether the worker had it.
+func (w *worker) remove(key types.NamespacedName) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, had := w.bindings[key]
 	delete(w.bindings, key)
+	return had
 }
 
 // snapshot copies the bindings for one pass.
