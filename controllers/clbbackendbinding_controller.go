@@ -587,7 +587,7 @@ func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionPredicate()))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfEndpointSlice)).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podBindingsInNamespace), builder.WithPredicates(podChangePredicate())).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podBindings), builder.WithPredicates(podChangePredicate())).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeBindings), builder.WithPredicates(nodeChangePredicate())).
 		WatchesRawSource(source.Channel(r.syncEvents, &handler.TypedEnqueueRequestForObject[*networkingv1alpha1.CLBBackendBinding]{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
@@ -622,17 +622,50 @@ func (r *CLBBackendBindingReconciler) bindingsByService(ctx context.Context, nam
 	return requests(list.Items, func(networkingv1alpha1.CLBBackendBinding) bool { return true })
 }
 
-// podBindingsInNamespace maps a pod to the Pod-mode bindings of its namespace. A pod's readiness
-// and termination decide whether its endpoint is registered or drained.
-func (r *CLBBackendBindingReconciler) podBindingsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	var list networkingv1alpha1.CLBBackendBindingList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing bindings of a namespace", "namespace", o.GetNamespace())
+// podBindings maps a pod to the Pod-mode bindings it matters to: those of the Services that
+// select it, and those whose readiness gate it carries (a pod the Service no longer selects may
+// still be retiring there). Other bindings of the namespace never hear of it.
+func (r *CLBBackendBindingReconciler) podBindings(ctx context.Context, o client.Object) []reconcile.Request {
+	pod, ok := o.(*corev1.Pod)
+	if !ok {
 		return nil
 	}
-	return requests(list.Items, func(b networkingv1alpha1.CLBBackendBinding) bool {
-		return b.Spec.TargetType != networkingv1alpha1.TargetTypeNode
-	})
+	var services corev1.ServiceList
+	if err := r.List(ctx, &services, client.InNamespace(pod.Namespace)); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing the Services of a namespace", "namespace", pod.Namespace)
+		return nil
+	}
+	seen := map[types.NamespacedName]bool{}
+	var out []reconcile.Request
+	add := func(list []networkingv1alpha1.CLBBackendBinding) {
+		for _, req := range requests(list, func(b networkingv1alpha1.CLBBackendBinding) bool {
+			return b.Spec.TargetType != networkingv1alpha1.TargetTypeNode
+		}) {
+			if !seen[req.NamespacedName] {
+				seen[req.NamespacedName] = true
+				out = append(out, req)
+			}
+		}
+	}
+	for i := range services.Items {
+		svc := &services.Items[i]
+		// A Service without a selector has its EndpointSlices written by hand: any pod may be in them.
+		if len(svc.Spec.Selector) == 0 || labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+			var list networkingv1alpha1.CLBBackendBindingList
+			if err := r.List(ctx, &list, client.InNamespace(pod.Namespace), client.MatchingFields{serviceRefIndex: svc.Name}); err == nil {
+				add(list.Items)
+			}
+		}
+	}
+	for _, gate := range pod.Spec.ReadinessGates {
+		if name, ours := strings.CutPrefix(string(gate.ConditionType), networkingv1alpha1.ReadinessGatePrefix); ours {
+			var b networkingv1alpha1.CLBBackendBinding
+			if err := r.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: name}, &b); err == nil {
+				add([]networkingv1alpha1.CLBBackendBinding{b})
+			}
+		}
+	}
+	return out
 }
 
 func (r *CLBBackendBindingReconciler) nodeBindings(ctx context.Context, _ client.Object) []reconcile.Request {
@@ -656,42 +689,23 @@ func requests(items []networkingv1alpha1.CLBBackendBinding, keep func(networking
 	return out
 }
 
-// podChangePredicate passes only pod changes that can change registration: readiness,
-// conditions (our gates), termination, IPs.
+// podChangePredicate passes the pod changes that can change registration: those of the fields
+// internal/targets reads (targets.PodFingerprint), so the watch cannot drift from the logic.
 func podChangePredicate() predicate.Funcs {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		oldPod, okOld := e.ObjectOld.(*corev1.Pod)
 		newPod, okNew := e.ObjectNew.(*corev1.Pod)
-		if !okOld || !okNew {
-			return true
-		}
-		return !equality.Semantic.DeepEqual(oldPod.Status.Conditions, newPod.Status.Conditions) ||
-			!equality.Semantic.DeepEqual(oldPod.Status.PodIPs, newPod.Status.PodIPs) ||
-			oldPod.DeletionTimestamp.IsZero() != newPod.DeletionTimestamp.IsZero()
+		return !okOld || !okNew || targets.PodFingerprint(oldPod) != targets.PodFingerprint(newPod)
 	}}
 }
 
-// nodeChangePredicate passes node changes that can change Node-mode targets: readiness, labels,
-// provider ID.
+// nodeChangePredicate passes the node changes that can change Node-mode targets: those of the
+// fields internal/targets reads (targets.NodeFingerprint), taints of a node an autoscaler is about
+// to remove among them.
 func nodeChangePredicate() predicate.Funcs {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		oldNode, okOld := e.ObjectOld.(*corev1.Node)
 		newNode, okNew := e.ObjectNew.(*corev1.Node)
-		if !okOld || !okNew {
-			return true
-		}
-		return nodeReady(oldNode) != nodeReady(newNode) ||
-			!equality.Semantic.DeepEqual(oldNode.Labels, newNode.Labels) ||
-			oldNode.Spec.ProviderID != newNode.Spec.ProviderID ||
-			oldNode.Spec.Unschedulable != newNode.Spec.Unschedulable
+		return !okOld || !okNew || targets.NodeFingerprint(oldNode) != targets.NodeFingerprint(newNode)
 	}}
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -110,7 +110,7 @@ func localEndpoints(in Input, sp corev1.ServicePort) map[string]endpointState {
 }
 
 func nodeEligible(node *corev1.Node, selector labels.Selector) bool {
-	if !nodeReady(node) {
+	if !NodeReady(node) {
 		return false
 	}
 	if _, excluded := node.Labels[excludeFromLBLabel]; excluded {
@@ -119,7 +119,8 @@ func nodeEligible(node *corev1.Node, selector labels.Selector) bool {
 	return selector == nil || selector.Matches(labels.Set(node.Labels))
 }
 
-func nodeReady(node *corev1.Node) bool {
+// NodeReady reports the node's Ready condition.
+func NodeReady(node *corev1.Node) bool {
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue
