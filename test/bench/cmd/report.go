@@ -163,7 +163,8 @@ const analysis = `
   writes above ⌈targets/500⌉ by one partly filled call per extra pass (the 1.05× write target is missed by 1–6 calls). Packing
   across passes is impossible without waiting longer; a larger MaxWindow trades latency for calls.
 - **No DescribeTargets at all** in the timed change: the worker's caches are warm from the starting state and updated
-  in place by its own writes (targetsTTL 10 min), so our reads are 0 against a floor of 1.
+  in place by its own writes, and a listener is read again only once per --drift-check-interval (1 min) to find
+  changes made outside the controller, so our reads in a change shorter than that are 0 against a floor of 1.
 - **Time compression.** The seed strategy's re-runs are compressed (every latency ÷ factor); real per-call overhead
   (HTTP, signing, JSON, a loaded CPU) is multiplied back by the factor, which makes the re-run slower than the
   analytic time under the fixed-cost model and shifts which poll sees a task end under the calibrated model. The
