@@ -130,6 +130,7 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	desired, missingGate, inputErr := r.desired(ctx, &binding)
 	if inputErr == nil {
 		r.warnSwitch(&binding, desired.Switch)
+		r.warnSkipped(&binding, desired.Skipped)
 	}
 	_, gone := errors.AsType[*serviceGoneError](inputErr)
 	_, invalid := errors.AsType[*invalidInputError](inputErr)
@@ -201,6 +202,34 @@ type desiredMemory struct {
 	retire        targets.Memory
 	// warnedNoEndpoints is set once the Warning about a Service that lost every endpoint is out.
 	warnedNoEndpoints bool
+	// warnedSkipped is the last list of objects left out (targets.Result.Skipped) a Warning named.
+	warnedSkipped string
+}
+
+// nodesSkippedReason is the Event reason of nodes left out of Node targets, for example for a
+// provider ID that names no CVM.
+const nodesSkippedReason = "NodesSkipped"
+
+// warnSkipped records a Warning Event when the objects left out of the targets change.
+func (r *CLBBackendBindingReconciler) warnSkipped(b *networkingv1alpha1.CLBBackendBinding, skipped []error) {
+	v, ok := r.memory.Load(client.ObjectKeyFromObject(b))
+	if !ok || r.Recorder == nil {
+		return
+	}
+	mem := v.(*desiredMemory)
+	msgs := make([]string, 0, len(skipped))
+	for _, err := range skipped {
+		msgs = append(msgs, err.Error())
+	}
+	joined := strings.Join(msgs, "; ")
+	if joined == mem.warnedSkipped {
+		return
+	}
+	mem.warnedSkipped = joined
+	if joined != "" {
+		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, nodesSkippedReason, "Reconcile",
+			"%d nodes are not registered: %s", len(skipped), joined)
+	}
 }
 
 // Event reasons of make before break.
@@ -363,7 +392,8 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 	if err != nil {
 		return targets.Result{}, 0, &invalidInputError{err: err}
 	}
-	r.memory.Store(key, &desiredMemory{drainingSince: res.DrainingSince, retire: res.Memory, warnedNoEndpoints: mem.warnedNoEndpoints})
+	r.memory.Store(key, &desiredMemory{drainingSince: res.DrainingSince, retire: res.Memory,
+		warnedNoEndpoints: mem.warnedNoEndpoints, warnedSkipped: mem.warnedSkipped})
 	missing := 0
 	if in.Binding.ReadinessGate && in.Binding.TargetType == targets.TargetTypePod {
 		gate := networkingv1alpha1.ReadinessGateConditionType(b.Name)

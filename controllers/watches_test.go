@@ -67,6 +67,21 @@ var _ = Describe("Node changes in Node mode", func() {
 		Eventually(func() []string { return backendsOn(f.lbID, lis) }, 5*time.Second).Should(ConsistOf(
 			nodeBackend(1, 0), nodeBackend(3, defaultWeight)))
 		AddReportEntry(fmt.Sprintf("excluded node gone in %s", time.Since(start).Round(time.Millisecond)))
+
+		By("a node whose provider ID names no CVM joining the pool")
+		odd := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: f.ns + "-odd", Labels: pool},
+			Spec: corev1.NodeSpec{ProviderID: "aws:///us-east-1a/i-0123456789"}}
+		Expect(k8sClient.Create(ctx, odd)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, odd))).To(Succeed()) })
+		odd.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "Test",
+			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		Expect(k8sClient.Status().Update(ctx, odd)).To(Succeed())
+		Eventually(func(g Gomega) {
+			ws := warningsOf(key, "NodesSkipped")
+			g.Expect(ws).To(HaveLen(1))
+			g.Expect(ws[0].Note).To(And(ContainSubstring("1 nodes are not registered"), ContainSubstring(odd.Name)))
+		}).Should(Succeed())
+		Expect(backendsOn(f.lbID, lis)).To(ConsistOf(nodeBackend(1, 0), nodeBackend(3, defaultWeight)))
 	})
 })
 
