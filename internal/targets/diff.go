@@ -82,8 +82,10 @@ func (o DiffOptions) owns(t Target) bool {
 	return o.Exclusive || t.Tag == o.OwnerTag
 }
 
-// Plan lists the writes that take the CLB from actual to desired. Apply them in field order:
-// registering before deregistering means a rolling change never empties the listener.
+// Plan lists the writes that take the CLB from actual to desired. internal/lbsync writes the
+// weights first (they drain terminating backends, whose preStop clock runs already), then the
+// registrations, then the deregistrations: registering before deregistering means a rolling
+// change never empties the listener.
 type Plan struct {
 	// Register holds backends to add, tagged with the owner tag.
 	Register []Target
