@@ -509,3 +509,26 @@ func TestTargetShapesDoNotChangeTheDiff(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedRegistrationDoesNotHoldUpADrain: in one pass a terminating backend goes to weight 0
+// while a new backend's registration is refused (not routable): the drain is written all the
+// same, first, because its pod's preStop clock is already running.
+func TestRefusedRegistrationDoesNotHoldUpADrain(t *testing.T) {
+	e := startFidelityEnv(t, clbsim.Options{})
+	listenerID := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	b := e.binding("web", lbsync.ListenerRef{ID: listenerID}, "10.0.0.1", "10.0.0.2")
+	e.syncer.Update(b)
+	e.await("the first sync", e.synced(b, listenerID))
+
+	next := withIPs(b, "10.0.0.1", "10.0.0.2", "198.19.0.9")
+	next.Desired[1].Weight, next.Desired[1].Draining = 0, true
+	e.syncer.Update(next)
+	e.await("the drain written and the refusal reported", func() bool {
+		st, _ := e.syncer.Status(b.Key)
+		return st.Reason == networkingv1alpha1.BindingBackendNotRoutableReason &&
+			slices.Equal(e.backends(listenerID), []string{"10.0.0.1:8080@10", "10.0.0.2:8080@0"})
+	})
+	if n := e.calls("BatchModifyTargetWeight", "OK"); n != 1 {
+		t.Fatalf("BatchModifyTargetWeight = %d, want the one drain write", n)
+	}
+}
