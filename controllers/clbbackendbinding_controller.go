@@ -132,14 +132,13 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		r.warnSwitch(&binding, desired.Switch)
 		r.warnSkipped(&binding, desired.Skipped)
 	}
-	_, gone := errors.AsType[*serviceGoneError](inputErr)
-	_, invalid := errors.AsType[*invalidInputError](inputErr)
-	if inputErr == nil || gone {
+	input := classifyInput(inputErr)
+	if input.knownSet() {
 		r.Syncer.Update(r.syncBinding(&binding, desired.Targets, false))
 	}
 	st, seen := r.Syncer.Status(req.NamespacedName)
 	setBindingStatus(&binding, bindingObservation{
-		desired: desired, inputErr: inputErr, sync: st, synced: seen,
+		desired: desired, input: input, sync: st, synced: seen,
 		healthy: r.healthyCount(&binding, st), podsMissingGate: missingGate,
 	})
 	recordBindingTargets(binding.Namespace, binding.Name, binding.Status)
@@ -147,10 +146,10 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.patchStatus(ctx, stored, &binding); err != nil {
 		return ctrl.Result{}, err
 	}
-	if gone || invalid {
+	switch input.kind {
+	case inputServiceGone, inputInvalid:
 		r.warnNewCondition(stored, &binding)
-	}
-	if inputErr != nil && !gone && !invalid {
+	case inputUnreadable:
 		return ctrl.Result{}, inputErr // a failed read of the cluster: retry with backoff
 	}
 	after := resyncPeriod

@@ -46,13 +46,57 @@ func (e *invalidInputError) Error() string {
 
 func (e *invalidInputError) Unwrap() error { return e.err }
 
+// inputKind is what a reconcile found of a binding's inputs (Service, port, endpoints, nodes).
+type inputKind int
+
+const (
+	// inputOK: the desired backends are known.
+	inputOK inputKind = iota
+	// inputServiceGone: the Service does not exist, so the desired set is known and empty.
+	inputServiceGone
+	// inputInvalid: the Service or nodes cannot give a desired set; the CLB is left alone until
+	// the spec or the Service is fixed.
+	inputInvalid
+	// inputUnreadable: reading the cluster failed; the reconcile is retried with backoff.
+	inputUnreadable
+)
+
+// inputProblem is a binding's input, classified once, with the error that explains it.
+type inputProblem struct {
+	kind inputKind
+	err  error
+}
+
+// classifyInput decodes the error of desired into its kind: the one place that does.
+func classifyInput(err error) inputProblem {
+	switch {
+	case err == nil:
+		return inputProblem{}
+	case isType[*serviceGoneError](err):
+		return inputProblem{kind: inputServiceGone, err: err}
+	case isType[*invalidInputError](err):
+		return inputProblem{kind: inputInvalid, err: err}
+	default:
+		return inputProblem{kind: inputUnreadable, err: err}
+	}
+}
+
+func isType[T error](err error) bool {
+	_, ok := errors.AsType[T](err)
+	return ok
+}
+
+// knownSet reports whether the desired backends are known: none is missing, or the Service is
+// gone (none are wanted).
+func (p inputProblem) knownSet() bool { return p.kind == inputOK || p.kind == inputServiceGone }
+
 // bindingObservation is everything one reconcile learned about a binding.
 type bindingObservation struct {
-	desired  targets.Result
-	inputErr error
-	sync     lbsync.Status
-	synced   bool // the worker has reported on the binding
-	healthy  int
+	desired targets.Result
+	input   inputProblem
+	sync    lbsync.Status
+	synced  bool // the worker has reported on the binding
+	healthy int
 	// podsMissingGate counts the Service's pods without the binding's readiness gate.
 	podsMissingGate int
 	deleting        bool
@@ -72,8 +116,7 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 	}
 	// A missing Service is a known desired set, the empty one (its backends are being removed),
 	// so the counts follow it; any other input error leaves the last known counts.
-	_, serviceGone := errors.AsType[*serviceGoneError](o.inputErr)
-	if !o.deleting && (o.inputErr == nil || serviceGone) {
+	if !o.deleting && o.input.knownSet() {
 		st.Desired, st.Draining, st.Retiring = 0, 0, 0
 		for _, t := range o.desired.Targets {
 			switch {
@@ -86,7 +129,7 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 			}
 		}
 	}
-	if o.inputErr == nil && !o.deleting {
+	if o.input.kind == inputOK && !o.deleting {
 		st.PodsMissingGate = int32(o.podsMissingGate)
 	}
 	st.Backends = fmt.Sprintf("%d/%d", st.Registered, st.Desired)
@@ -95,7 +138,6 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 
 func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservation) metav1.Condition {
 	c := metav1.Condition{Type: networkingv1alpha1.BindingReadyCondition, Status: metav1.ConditionFalse, ObservedGeneration: b.Generation}
-	var gone *serviceGoneError
 	switch {
 	case o.deleting:
 		c.Reason = networkingv1alpha1.BindingDeletingReason
@@ -105,13 +147,12 @@ func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservatio
 				"%s=true to finish the deletion without touching the CLB (a Warning Event then names what is left there)",
 				o.sync.Reason, o.sync.Message, networkingv1alpha1.SkipCloudCleanupAnnotation)
 		}
-	case errors.As(o.inputErr, &gone):
-		c.Reason, c.Message = networkingv1alpha1.BindingServiceNotFoundReason, o.inputErr.Error()
-	case o.inputErr != nil:
-		c.Reason, c.Message = networkingv1alpha1.BindingInvalidSpecReason, o.inputErr.Error()
-		if _, invalid := errors.AsType[*invalidInputError](o.inputErr); !invalid {
-			c.Reason = networkingv1alpha1.BindingProgressingReason
-		}
+	case o.input.kind == inputServiceGone:
+		c.Reason, c.Message = networkingv1alpha1.BindingServiceNotFoundReason, o.input.err.Error()
+	case o.input.kind == inputInvalid:
+		c.Reason, c.Message = networkingv1alpha1.BindingInvalidSpecReason, o.input.err.Error()
+	case o.input.kind == inputUnreadable:
+		c.Reason, c.Message = networkingv1alpha1.BindingProgressingReason, o.input.err.Error()
 	case !o.synced:
 		c.Reason = networkingv1alpha1.BindingProgressingReason
 		c.Message = fmt.Sprintf("waiting for the first sync of load balancer %s", b.Spec.LoadBalancerID)
