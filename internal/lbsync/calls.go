@@ -41,6 +41,13 @@ type callLog struct {
 	longest time.Duration
 }
 
+// count is the number of attempts so far.
+func (l *callLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls
+}
+
 func (l *callLog) add(a clb.Attempt) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -72,6 +72,13 @@ func (w *worker) publishKnown(now time.Time) {
 	w.mu.Unlock()
 }
 
+// published reports whether the worker published its known backends yet.
+func (w *worker) published() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.known != nil
+}
+
 // drifted compares a health read with the known backends and returns the listeners where a known
 // backend is missing (removed, or the listener deleted) or an unknown one is present.
 func (k *knownBackends) drifted(health []clb.TargetHealth) []string {

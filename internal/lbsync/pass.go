@@ -61,9 +61,14 @@ func (w *worker) pass(ctx context.Context) bool {
 	defer cancel()
 	calls := &callLog{}
 	ctx = clb.WithObserver(ctx, calls.add)
+	// The caches change only by a read or a write: a pass without a call publishes nothing new.
+	defer func() {
+		if calls.count() > 0 || !w.published() {
+			w.publishKnown(w.s.opts.Clock.Now())
+		}
+	}()
 	start := w.s.opts.Clock.Now()
 	w.expireHinted()
-	defer func() { w.publishKnown(w.s.opts.Clock.Now()) }()
 	bindings, versions := w.snapshot()
 	slices.SortFunc(bindings, func(a, b Binding) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.Key.String(), b.Key.String()))
