@@ -85,7 +85,7 @@ BENCH_FLAGS ?=
 .PHONY: bench
 bench: envtest-assets ## Benchmarks (seed tables, scale, readiness; BENCH_FLAGS=-scenarios=scale for one), written to bench/results.md and bench/seed-tables.svg.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
-	KUBEBUILDER_ASSETS="$(K8S_BIN)" go run ./test/bench/cmd -out bench -manager $(LOCALBIN)/manager $(BENCH_FLAGS)
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" go run ./test/bench/scenarios -out bench -manager $(LOCALBIN)/manager $(BENCH_FLAGS)
 
 .PHONY: demo
 demo: envtest-assets ## Run the product locally: control plane, clbsim, manager and a rolling update with real traffic (DEMO_EXIT=1 to exit after it).

@@ -33,7 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 )
 
 // Bad input, each with a clear error and no cloud write. What the API server can know is refused

@@ -37,8 +37,8 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 	"github.com/clbind/clb-binding-controller/internal/targets"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
 )
 
 const (

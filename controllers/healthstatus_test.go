@@ -24,7 +24,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 )
 
 // status.healthy has one source, the health poller, and the binding listens to it: it follows a

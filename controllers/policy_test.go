@@ -32,7 +32,7 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 )
 
 // The controller's half of binding policies: the webhook can be bypassed or down (this suite has

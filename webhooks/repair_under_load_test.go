@@ -46,7 +46,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/test/testenv"
+	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
 // Self-repair under load: pods keep arriving while both webhook configurations and the

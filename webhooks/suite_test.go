@@ -50,9 +50,9 @@ import (
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	webhookmanifests "github.com/clbind/clb-binding-controller/config/webhook"
 	"github.com/clbind/clb-binding-controller/controllers"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
-	"github.com/clbind/clb-binding-controller/test/testenv"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/internal/testenv"
 	"github.com/clbind/clb-binding-controller/webhooks"
 	"github.com/clbind/clb-binding-controller/webhooks/certs"
 )
@@ -174,7 +174,7 @@ func startManager(cfg *rest.Config) {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(created).To(BeTrue())
 	Expect(provider.SetupWithManager(mgr)).To(Succeed())
-	Expect((&controllers.WebhookConfigReconciler{Client: mgr.GetClient(), Target: target, SecretKey: secretKey}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&certs.WebhookConfigReconciler{Client: mgr.GetClient(), Target: target, SecretKey: secretKey}).SetupWithManager(mgr)).To(Succeed())
 
 	go func() {
 		defer GinkgoRecover()

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 )
 
 func TestParseFlags(t *testing.T) {

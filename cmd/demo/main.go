@@ -30,7 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clbind/clb-binding-controller/test/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 // Timeouts of the demo's waits.

@@ -30,7 +30,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	webhookmanifests "github.com/clbind/clb-binding-controller/config/webhook"
-	"github.com/clbind/clb-binding-controller/controllers"
 	"github.com/clbind/clb-binding-controller/webhooks"
 	"github.com/clbind/clb-binding-controller/webhooks/certs"
 )
@@ -133,7 +132,7 @@ func (w *webhookWiring) setupWebhooks(ctx context.Context, mgr ctrl.Manager, whO
 	if err := w.provider.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controllers.WebhookConfigReconciler{Client: mgr.GetClient(), Target: w.target, SecretKey: w.secretKey}).SetupWithManager(mgr); err != nil {
+	if err := (&certs.WebhookConfigReconciler{Client: mgr.GetClient(), Target: w.target, SecretKey: w.secretKey}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the webhook configuration controller: %w", err)
 	}
 	return func(req *http.Request) error {

@@ -6,7 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 )
 
 // TestWritesMendBackendsGoneOutOfBand: the CLB refuses a whole write naming a backend it no

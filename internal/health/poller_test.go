@@ -26,9 +26,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/health"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
 )
 
 type changes struct {

@@ -25,8 +25,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
 )
 
 // TestNoStateOutlivesItsBindings: 1,000 bindings over 100 load balancers, created, synced,

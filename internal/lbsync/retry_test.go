@@ -27,10 +27,10 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
 	"github.com/clbind/clb-binding-controller/internal/targets"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
 )
 
 // reconcilingNotifier answers every report the way the binding controller does: it reconciles

@@ -32,7 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
-	"github.com/clbind/clb-binding-controller/test/testenv"
+	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
 const apiVersion = "networking.clbind.io/v1alpha1"

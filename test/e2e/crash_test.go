@@ -28,7 +28,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 )
 
 // kills is how many times the crash spec SIGKILLs the manager.

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package e2e is the end-to-end suite: the whole product in the sandbox (test/sandbox: a real
+// Package e2e is the end-to-end suite: the whole product in the sandbox (internal/sandbox: a real
 // control plane, a stand-in kubelet whose pods serve HTTP in a network namespace, clbsim with real
 // health checks and a data plane, the manager binary with its webhooks), driven through rolling
 // updates under load, scaling, binding deletion, a killed manager, and binding policies (one

@@ -30,8 +30,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
-	"github.com/clbind/clb-binding-controller/test/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 // sb is the sandbox every spec runs in: started once, with the manager's webhooks on.

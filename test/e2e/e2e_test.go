@@ -30,7 +30,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/test/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 var _ = Describe("clb-binding-controller", func() {

@@ -30,7 +30,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/utils/ptr"
 
-	"github.com/clbind/clb-binding-controller/test/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 // How long a standby may take to lead after the leader's SIGKILL.
@@ -89,7 +89,7 @@ var _ = Describe("failover", func() {
 
 	It("hands a rollout over to a standby when the leader is SIGKILLed: takeover within the lease, never two writers", func(ctx SpecContext) {
 		// The gate is in the pod template: between the kill and the takeover the webhook
-		// configurations point at the dead leader (see test/sandbox/replicas.go), and pods
+		// configurations point at the dead leader (see internal/sandbox/replicas.go), and pods
 		// created then would come up without a gate. Injection after the takeover is checked
 		// below with a dry run.
 		app, l := deployApp(ctx, sandbox.App{Namespace: "e2e-failover", Name: "web", Replicas: 8, InjectGate: true,

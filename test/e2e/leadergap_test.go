@@ -33,7 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/clbind/clb-binding-controller/test/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 // Leader gaps (issue 15, item 4). Draining needs a leader: a pod that starts to terminate while
@@ -106,7 +106,7 @@ var _ = Describe("leader gaps", Label("measurement"), func() {
 	It("measures the failed requests when the leader is SIGKILLed mid-rollout with the default lease (15 s), without a preStop sleep, with the earlier advice of 20 s, and none with 25 s (the README's)", func(ctx SpecContext) {
 		specStart := time.Now()
 		// The gate is in the pod template: between the kill and the takeover the webhook
-		// configurations point at the dead leader (see test/sandbox/replicas.go). The sandbox's
+		// configurations point at the dead leader (see internal/sandbox/replicas.go). The sandbox's
 		// fast health check (every second) keeps the spec short; the leader gap does not depend on
 		// it. The old pods first have no preStop sleep (0 s).
 		app, l := deployApp(ctx, sandbox.App{Namespace: "e2e-leadergap", Name: "web", Replicas: 2, InjectGate: true,

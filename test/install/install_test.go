@@ -65,10 +65,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
-	"github.com/clbind/clb-binding-controller/test/proc"
-	"github.com/clbind/clb-binding-controller/test/testenv"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/internal/proc"
+	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
 // Names config/default gives the objects (namespace and namePrefix clb-binding-controller-).

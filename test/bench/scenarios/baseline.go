@@ -27,8 +27,8 @@ import (
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 )
 
 // The seed strategy is a baseline, never part of the product: for every rule, one

@@ -52,10 +52,10 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
-	"github.com/clbind/clb-binding-controller/test/proc"
-	"github.com/clbind/clb-binding-controller/test/testenv"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/internal/proc"
+	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
 // Fixed names of the sandbox's cloud and cluster.

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controllers
+package certs
 
 import (
 	"context"
@@ -38,7 +38,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	webhookmanifests "github.com/clbind/clb-binding-controller/config/webhook"
-	"github.com/clbind/clb-binding-controller/webhooks/certs"
 )
 
 // webhookConfigKey is the one work item of the repair controller: every event leads to a check
@@ -78,14 +77,14 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request)
 	err := r.Client.Get(ctx, r.SecretKey, &secret)
 	switch {
 	case apierrors.IsNotFound(err):
-		if _, err := certs.EnsureSecret(ctx, r.Client, r.SecretKey); err != nil {
+		if _, err := EnsureSecret(ctx, r.Client, r.SecretKey); err != nil {
 			return ctrl.Result{}, err
 		}
 		log.Info("Recreated the webhook certificate Secret; the rotator fills it with a new CA and certificate", "secret", r.SecretKey)
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("reading the webhook certificate Secret: %w", err)
 	default:
-		caBundle = secret.Data[certs.CACertKey]
+		caBundle = secret.Data[CACertKey]
 	}
 
 	target := r.Target
@@ -171,7 +170,7 @@ func (r *WebhookConfigReconciler) ensure(ctx context.Context, desired, actual cl
 }
 
 // SetupWithManager watches the two configurations and the Secret (the manager's cache must be
-// restricted to that Secret, see certs.SecretCacheConfig) and queues a check at start.
+// restricted to that Secret, see SecretCacheConfig) and queues a check at start.
 func (r *WebhookConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toKey := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{webhookConfigKey}

@@ -10,7 +10,7 @@ import (
 
 	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 )
 
 func adminDo(t *testing.T, admin *httptest.Server, method, path, body string) (int, string) {

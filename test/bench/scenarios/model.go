@@ -21,7 +21,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
 )
 
 // Limits of the API that bound the floor (reference §1.4).

@@ -38,8 +38,8 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/proc"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/proc"
 )
 
 // Replicas of the manager.

@@ -31,9 +31,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
-	"github.com/clbind/clb-binding-controller/test/testenv"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
+	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
 const benchVPC = "vpc-1a2b3c4d"

@@ -35,8 +35,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 // Readiness scenario parameters.

@@ -28,7 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/clbind/clb-binding-controller/test/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 // Rollout scenario parameters (-rollout-replicas changes the replicas).
@@ -144,7 +144,7 @@ func rolloutMarkdown(res rolloutResult, started time.Time, took time.Duration) s
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Rolling update: %d replicas in the sandbox\n\n", res.Replicas)
 	w("%s\n\n", machineLine(started, took))
-	w("- **Setup.** test/sandbox (`make demo`'s cluster): envtest's API server, kube-controller-manager, kube-scheduler, 3 nodes with the stand-in kubelet "+
+	w("- **Setup.** internal/sandbox (`make demo`'s cluster): envtest's API server, kube-controller-manager, kube-scheduler, 3 nodes with the stand-in kubelet "+
 		"(containers ready %v after start), clbsim with health checks every %v (%d passing checks make a target Alive; real TCP probes when the data plane is up: %v), "+
 		"`bin/manager` with webhooks off (the Deployment carries the gate) and the sandbox's `--health-fast-poll=1s`. Deployment of %d replicas, **maxSurge %d%%, maxUnavailable 0**, preStop 5 s, binding drain 5 s. "+
 		"Time: `rollout restart` → rolled out, every pod Ready, only new pods on the CLB, all Alive.\n",

@@ -41,12 +41,12 @@ import (
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/controllers"
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/health"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
-	"github.com/clbind/clb-binding-controller/test/clbsim"
-	"github.com/clbind/clb-binding-controller/test/clbsim/simtest"
-	"github.com/clbind/clb-binding-controller/test/sandbox"
-	"github.com/clbind/clb-binding-controller/test/testenv"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
 const clusterID = "cls-bench"

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clbind/clb-binding-controller/test/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 // TestRollingUpdateWithoutFailedRequests starts the whole sandbox, rolls a 2-replica Deployment

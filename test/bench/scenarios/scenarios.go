@@ -98,7 +98,7 @@ func writeSection(path, name, md string) error {
 }
 
 func machineLine(started time.Time, took time.Duration) string {
-	return fmt.Sprintf("Run by `make bench` (test/bench/cmd) on %s; machine: %d CPUs (`nproc`), %s, %s/%s, %s; the scenario took %v. "+
+	return fmt.Sprintf("Run by `make bench` (test/bench/scenarios) on %s; machine: %d CPUs (`nproc`), %s, %s/%s, %s; the scenario took %v. "+
 		"Load average (1, 5, 15 min) of the shared machine at its end: %s.",
 		started.UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
 		took.Round(time.Second), loadAvg())
