@@ -79,15 +79,8 @@ func (s *Sim) DeleteListener(lbID, listenerID string) {
 // or lock, as a console user or another tool would, and returns how many it
 // removed. match sees each backend as Targets reports it.
 func (s *Sim) RemoveBackends(lbID string, match func(Target) bool) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.settle()
-	lb := s.lbs[lbID]
-	if lb == nil {
-		return 0
-	}
 	n := 0
-	remove := func(listenerID, locationID string, list *[]*backend) {
+	s.eachBackendList(lbID, func(listenerID, locationID string, list *[]*backend) {
 		*list = slices.DeleteFunc(*list, func(b *backend) bool {
 			hit := match(appendTargets(nil, listenerID, locationID, []*backend{b})[0])
 			if hit {
@@ -95,12 +88,62 @@ func (s *Sim) RemoveBackends(lbID string, match func(Target) bool) int {
 			}
 			return hit
 		})
+	})
+	return n
+}
+
+// ChangeBackends sets the weight and tag of the LB's backends that match at once, as a console
+// user would, and returns how many it changed. change sees each backend as Targets reports it;
+// only its Weight and Tag are kept.
+func (s *Sim) ChangeBackends(lbID string, match func(Target) bool, change func(*Target)) int {
+	n := 0
+	s.eachBackendList(lbID, func(listenerID, locationID string, list *[]*backend) {
+		for _, b := range *list {
+			t := appendTargets(nil, listenerID, locationID, []*backend{b})[0]
+			if !match(t) {
+				continue
+			}
+			change(&t)
+			b.weight, b.tag = t.Weight, t.Tag
+			n++
+		}
+	})
+	return n
+}
+
+// AddBackend registers t at once on its listener (and rule), as a console user would, and
+// reports whether that listener or rule exists. Type is CVM when InstanceID is set, else ENI.
+func (s *Sim) AddBackend(lbID string, t Target) bool {
+	added := false
+	s.eachBackendList(lbID, func(listenerID, locationID string, list *[]*backend) {
+		if listenerID != t.ListenerID || locationID != t.LocationID {
+			return
+		}
+		b := &backend{typ: "ENI", instanceID: t.InstanceID, eniIP: t.EniIP, tag: t.Tag, port: t.Port,
+			weight: t.Weight, registeredAt: s.now()}
+		if t.InstanceID != "" {
+			b.typ = "CVM"
+		}
+		*list = append(*list, b)
+		added = true
+	})
+	return added
+}
+
+// eachBackendList calls fn with every backend list of the LB (each listener's, each rule's)
+// under the lock, after the pending tasks have settled.
+func (s *Sim) eachBackendList(lbID string, fn func(listenerID, locationID string, list *[]*backend)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+	lb := s.lbs[lbID]
+	if lb == nil {
+		return
 	}
 	for _, l := range lb.listeners {
-		remove(l.id, "", &l.backends)
+		fn(l.id, "", &l.backends)
 		for _, r := range l.rules {
-			remove(l.id, r.id, &r.backends)
+			fn(l.id, r.id, &r.backends)
 		}
 	}
-	return n
 }

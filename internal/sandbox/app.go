@@ -57,6 +57,9 @@ type App struct {
 	// ListenerID is the listener to bind (default: the sandbox's, ListenerID). A binding owns its
 	// listener, so apps deployed side by side each need their own (AddListener).
 	ListenerID string
+	// ListenerPort makes the binding name its listener by port and TCP instead of by ID, as a
+	// binding that must survive the listener being re-created does. Look still reads ListenerID.
+	ListenerPort int32
 	// MultiCluster sets the binding's spec.multiCluster: it shares its listener with other
 	// clusters and changes only the backends it registered.
 	MultiCluster bool
@@ -84,6 +87,13 @@ func (a *App) defaults() {
 	if a.DrainSeconds == 0 {
 		a.DrainSeconds = 5
 	}
+}
+
+func (a App) listenerRef(listenerID string) networkingv1alpha1.ListenerReference {
+	if a.ListenerPort != 0 {
+		return networkingv1alpha1.ListenerReference{Port: a.ListenerPort, Protocol: networkingv1alpha1.ProtocolTCP}
+	}
+	return networkingv1alpha1.ListenerReference{ID: listenerID}
 }
 
 // Labels and port names of the sandbox's apps and of the injection probe.
@@ -138,7 +148,7 @@ func (a App) Objects(lbID, listenerID string) []client.Object {
 			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name},
 			Spec: networkingv1alpha1.CLBBackendBindingSpec{
 				LoadBalancerID: lbID,
-				Listener:       networkingv1alpha1.ListenerReference{ID: listenerID},
+				Listener:       a.listenerRef(listenerID),
 				ServiceRef:     networkingv1alpha1.ServiceReference{Name: a.Name, Port: intstr.FromInt32(80)},
 				Weight:         ptr.To[int32](10),
 				Drain:          &networkingv1alpha1.DrainSpec{Seconds: a.DrainSeconds},

@@ -498,23 +498,9 @@ func (sw bgSwitch) report(name string) {
 	}
 }
 
-// events are the binding's Warning Events of reason since t, as "reason: message".
+// events are the binding's Warning Events of reason since t, as their messages.
 func (bg *blueGreen) events(ctx context.Context, t time.Time, reason string) []string {
-	var list corev1.EventList
-	if err := sb.Client().List(ctx, &list, client.InNamespace(bg.ns)); err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range list.Items {
-		if e.InvolvedObject.Kind != "CLBBackendBinding" || e.InvolvedObject.Name != bg.service || e.Type != corev1.EventTypeWarning || e.Reason != reason {
-			continue
-		}
-		if e.CreationTimestamp.Before(&metav1.Time{Time: t.Add(-time.Second)}) {
-			continue
-		}
-		out = append(out, e.Message)
-	}
-	return out
+	return bindingWarnings(ctx, bg.ns, bg.service, t, reason)
 }
 
 func (bg *blueGreen) timedOutEvents(ctx context.Context, t time.Time) []string {

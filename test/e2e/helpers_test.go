@@ -286,3 +286,22 @@ func bindingGone(ctx context.Context, app sandbox.App) (bool, string) {
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+
+// bindingWarnings are the messages of the binding's Warning Events of reason since t.
+func bindingWarnings(ctx context.Context, namespace, binding string, t time.Time, reason string) []string {
+	var list corev1.EventList
+	if err := sb.Client().List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.InvolvedObject.Kind != "CLBBackendBinding" || e.InvolvedObject.Name != binding || e.Type != corev1.EventTypeWarning || e.Reason != reason {
+			continue
+		}
+		if e.CreationTimestamp.Before(&metav1.Time{Time: t.Add(-time.Second)}) {
+			continue
+		}
+		out = append(out, e.Message)
+	}
+	return out
+}

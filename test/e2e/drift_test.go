@@ -1,0 +1,289 @@
+//go:build e2e
+
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
+)
+
+// driftRepairBound is the target from a change to its repair: the backends of a listener
+// are read again every minute (--drift-check-interval), and a backend that vanished is seen
+// sooner, by the health poller. The repair is written in the pass that finds the change.
+const driftRepairBound = 60 * time.Second
+
+// bindingSeen is one state of the binding's status, as kubectl get cbb shows it.
+type bindingSeen struct {
+	reason, listenerID string
+	healthy            int32
+}
+
+func (b bindingSeen) String() string {
+	return fmt.Sprintf("%s listener=%s healthy=%d", b.reason, b.listenerID, b.healthy)
+}
+
+// drift watches one app's binding while a change made outside the controller is repaired.
+type drift struct {
+	app  sandbox.App
+	port int64
+}
+
+func (d *drift) binding(ctx context.Context) (bindingSeen, error) {
+	var b networkingv1alpha1.CLBBackendBinding
+	if err := sb.Client().Get(ctx, client.ObjectKey{Namespace: d.app.Namespace, Name: d.app.Name}, &b); err != nil {
+		return bindingSeen{}, err
+	}
+	seen := bindingSeen{listenerID: b.Status.ListenerID, healthy: b.Status.Healthy}
+	if c := meta.FindStatusCondition(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition); c != nil {
+		seen.reason = c.Reason
+	}
+	return seen, nil
+}
+
+// ours are the app's backends on its listener as clbsim holds them.
+func (d *drift) ours() []clbsim.Target {
+	var out []clbsim.Target
+	for _, t := range sb.Sim().Targets(sb.LoadBalancerID()) {
+		if t.ListenerID == d.app.ListenerID {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// watch polls until done holds, recording every state of the binding on the way, and returns
+// how long it took and the states seen.
+func (d *drift) watch(ctx context.Context, start time.Time, what string, done func(v sandbox.View, b bindingSeen) bool) (time.Duration, []bindingSeen) {
+	GinkgoHelper()
+	var states []bindingSeen
+	var took time.Duration
+	Expect(sb.WaitFor(ctx, driftRepairBound+30*time.Second, what, func(ctx context.Context) (bool, string, error) {
+		if err := sb.ManagerRunning(); err != nil {
+			return false, "", err
+		}
+		b, err := d.binding(ctx)
+		if err != nil {
+			return false, err.Error(), nil //nolint:nilerr // retried by the next poll
+		}
+		if len(states) == 0 || states[len(states)-1] != b {
+			states = append(states, b)
+			logf("  %v after the change: %v", since(start), b)
+		}
+		v, err := sb.Look(ctx, d.app)
+		if err != nil {
+			return false, err.Error(), nil //nolint:nilerr // retried by the next poll
+		}
+		if done(v, b) {
+			took = time.Since(start)
+			return true, "", nil
+		}
+		return false, describe(v) + "; binding " + b.String(), nil
+	})).To(Succeed())
+	return took, states
+}
+
+// repaired holds once the CLB has exactly the app's pods again, healthy, at their weight and tag,
+// and the binding says Synced on the listener it holds them on.
+func (d *drift) repaired(tag string) func(v sandbox.View, b bindingSeen) bool {
+	return func(v sandbox.View, b bindingSeen) bool {
+		if !v.Settled(int(d.app.Replicas)) || b.reason != networkingv1alpha1.BindingSyncedReason || b.listenerID != d.app.ListenerID {
+			return false
+		}
+		for _, t := range d.ours() {
+			if t.Tag != tag || t.Weight != 10 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// managerCalls counts the managers' calls to clbsim since t by action, but the health poller's
+// DescribeTargetHealth (it runs whatever happens).
+func managerCalls(t time.Time) map[string]int {
+	out := map[string]int{}
+	for _, c := range callsSince(t) {
+		if c.Action != "DescribeTargetHealth" {
+			out[c.Action]++
+		}
+	}
+	return out
+}
+
+func formatCalls(calls map[string]int) string {
+	parts := make([]string, 0, len(calls))
+	for _, action := range slices.Sorted(maps.Keys(calls)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", action, calls[action]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+// repairedEvents are the binding's RepairedOutOfBand Events since t.
+func (d *drift) repairedEvents(ctx context.Context, t time.Time) []string {
+	return bindingWarnings(ctx, d.app.Namespace, d.app.Name, t, "RepairedOutOfBand")
+}
+
+var _ = Describe("changes made outside the controller", Ordered, func() {
+	JustAfterEach(dumpOnFailure)
+
+	d := &drift{}
+	var tag string
+	BeforeAll(func(ctx SpecContext) {
+		app := sandbox.App{Namespace: "e2e-drift", Name: "web", Replicas: 3}
+		allowNamespace(ctx, app.Namespace)
+		d.port = nextPort
+		nextPort++
+		l, err := sb.AddListener(d.port)
+		Expect(err).NotTo(HaveOccurred())
+		app.ListenerID, app.ListenerPort = l.ID, int32(d.port)
+		Expect(sb.Deploy(ctx, app)).To(Succeed())
+		d.app = app
+		DeferCleanup(func(ctx SpecContext) { removeApp(ctx, d.app) }, NodeTimeout(cleanupTimeout+10*time.Second))
+		waitSettled(ctx, app)
+		tag = d.ours()[0].Tag
+
+		// The manager re-reads every listener for a while after it starts leading (a write of
+		// the previous leader may still land): changes must be found by the steady-state
+		// mechanisms, so wait until that is over.
+		lease, err := sb.ManagerLease(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lease.Spec.AcquireTime).NotTo(BeNil())
+		if wait := time.Until(lease.Spec.AcquireTime.Add(70 * time.Second)); wait > 0 {
+			logf("waiting %v: the manager's startup recheck lasts a minute from %v", wait.Round(time.Second), lease.Spec.AcquireTime.Time)
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}, NodeTimeout(4*time.Minute))
+
+	type backendCase struct {
+		change func() int // changes the CLB by hand and returns how many backends it changed
+		event  string     // what the RepairedOutOfBand Event says
+	}
+	DescribeTable("are repaired within a minute, said in a Warning Event, for a few reads and one write",
+		func(ctx SpecContext, bc backendCase) {
+				start := time.Now()
+			Expect(bc.change()).To(BeNumerically(">", 0), "the change touched no backend")
+			took, states := d.watch(ctx, start, "the CLB to hold the app's backends again", d.repaired(tag))
+			calls := managerCalls(start)
+			var events []string
+			Eventually(func(ctx context.Context) []string {
+				events = d.repairedEvents(ctx, start)
+				return events
+			}).WithContext(ctx).WithTimeout(10*time.Second).Should(ContainElement(ContainSubstring(bc.event)), "no RepairedOutOfBand Event")
+			result("drift %s: repaired in %v; binding meanwhile: %v; calls: %s; Event: %q",
+				CurrentSpecReport().LeafNodeText, took.Round(100*time.Millisecond), states, formatCalls(calls), events)
+			Expect(took).To(BeNumerically("<=", driftRepairBound+5*time.Second),
+				"repaired %v after the change (the read interval is %v, the repair's write is in the pass that reads it)", took, driftRepairBound)
+			writes := calls["BatchRegisterTargets"] + calls["BatchDeregisterTargets"] + calls["BatchModifyTargetWeight"] + calls["BatchModifyTargetTag"]
+			Expect(writes).To(Equal(1), "writes for one repair: %s", formatCalls(calls))
+			Expect(calls["DescribeTargets"]).To(BeNumerically("<=", 2), "reads for one repair: %s", formatCalls(calls))
+		},
+		Entry("a backend removed", backendCase{
+			change: func() int {
+				victim := d.ours()[0]
+				return sb.Sim().RemoveBackends(sb.LoadBalancerID(), func(t clbsim.Target) bool { return t == victim })
+			},
+			event: "re-registered 1 backend",
+		}),
+		Entry("a weight changed", backendCase{
+			change: func() int {
+				victim := d.ours()[1]
+				return sb.Sim().ChangeBackends(sb.LoadBalancerID(), func(t clbsim.Target) bool { return t == victim },
+					func(t *clbsim.Target) { t.Weight = 55 })
+			},
+			event: "restored the weight of 1 backend",
+		}),
+		Entry("a tag changed", backendCase{
+			change: func() int {
+				victim := d.ours()[2]
+				return sb.Sim().ChangeBackends(sb.LoadBalancerID(), func(t clbsim.Target) bool { return t == victim },
+					func(t *clbsim.Target) { t.Tag = "hand-edited" })
+			},
+			event: "restored the tag of 1 backend",
+		}),
+		Entry("a foreign backend on the binding's exclusive listener", backendCase{
+			change: func() int {
+				if !sb.Sim().AddBackend(sb.LoadBalancerID(), clbsim.Target{ListenerID: d.app.ListenerID, EniIP: "10.241.7.7", Port: 9000, Weight: 10, Tag: foreignTag}) {
+					return 0
+				}
+				return 1
+			},
+			event: "removed 1 foreign backend 10.241.7.7:9000",
+		}),
+	)
+
+	It("says ListenerNotFound, naming no listener, while its listener is deleted, and registers the backends on the listener re-created on the same port", func(ctx SpecContext) {
+		old := d.app.ListenerID
+		start := time.Now()
+		sb.Sim().DeleteListener(sb.LoadBalancerID(), old)
+		took, states := d.watch(ctx, start, "the binding to say ListenerNotFound", func(_ sandbox.View, b bindingSeen) bool {
+			return b.reason == networkingv1alpha1.BindingListenerNotFoundReason
+		})
+		result("drift listener deleted: ListenerNotFound after %v; binding meanwhile: %v; calls: %s",
+			took.Round(100*time.Millisecond), states, formatCalls(managerCalls(start)))
+		Expect(took).To(BeNumerically("<=", driftRepairBound+5*time.Second))
+		b, err := d.binding(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(b.listenerID).To(BeEmpty(), "status.listenerId names the deleted listener")
+
+		start = time.Now()
+		l, err := sb.AddListener(d.port)
+		Expect(err).NotTo(HaveOccurred())
+		d.app.ListenerID = l.ID
+		took, states = d.watch(ctx, start, "the backends on the re-created listener", d.repaired(tag))
+		calls := managerCalls(start)
+		result("drift listener re-created as %s: backends registered and Synced after %v; binding meanwhile: %v; calls: %s",
+			l.ID, took.Round(100*time.Millisecond), states, formatCalls(calls))
+		Expect(took).To(BeNumerically("<=", driftRepairBound+5*time.Second))
+		Expect(calls["BatchRegisterTargets"]).To(Equal(1), "writes: %s", formatCalls(calls))
+	})
+
+	It("re-registers at once the backends of a listener deleted and re-created on the same port, and never says Synced about the deleted one", func(ctx SpecContext) {
+		old := d.app.ListenerID
+		start := time.Now()
+		sb.Sim().DeleteListener(sb.LoadBalancerID(), old)
+		l, err := sb.AddListener(d.port)
+		Expect(err).NotTo(HaveOccurred())
+		d.app.ListenerID = l.ID
+		took, states := d.watch(ctx, start, "the backends on the re-created listener", d.repaired(tag))
+		calls := managerCalls(start)
+		result("drift listener re-created at once as %s: backends registered and Synced after %v; binding meanwhile: %v; calls: %s",
+			l.ID, took.Round(100*time.Millisecond), states, formatCalls(calls))
+		Expect(took).To(BeNumerically("<=", driftRepairBound+5*time.Second))
+		Expect(calls["BatchRegisterTargets"]).To(Equal(1), "writes: %s", formatCalls(calls))
+	})
+})
