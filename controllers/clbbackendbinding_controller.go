@@ -556,27 +556,34 @@ const repairedReason = "RepairedOutOfBand"
 
 // repairNote says what a pass put back after someone changed the CLB behind the controller.
 func repairNote(c lbsync.Changes) string {
-	where := scopeOf(c.ListenerID, c.LocationID)
 	var parts []string
 	if c.Registered > 0 {
-		parts = append(parts, fmt.Sprintf("re-registered %d backends removed outside the controller", c.Registered))
+		parts = append(parts, fmt.Sprintf("re-registered %s removed outside the controller", backends(c.Registered)))
 	}
 	if c.Deregistered > 0 {
-		parts = append(parts, fmt.Sprintf("removed %d backends added outside the controller", c.Deregistered))
+		parts = append(parts, fmt.Sprintf("removed %s added outside the controller (%s)", backends(c.Deregistered), c.DeregisteredNames))
 	}
 	if c.Reweighted > 0 {
-		parts = append(parts, fmt.Sprintf("restored the weight of %d backends changed outside the controller", c.Reweighted))
+		parts = append(parts, fmt.Sprintf("restored the weight of %s changed outside the controller", backends(c.Reweighted)))
 	}
-	return strings.Join(parts, "; ") + " on " + where + "; the CLB holds what the binding wants again"
+	if c.Retagged > 0 {
+		parts = append(parts, fmt.Sprintf("restored the tag of %s changed outside the controller", backends(c.Retagged)))
+	}
+	return strings.Join(parts, "; ") + " on " + scopeOf(c.ListenerID, c.LocationID) + "; the CLB holds what the binding wants again"
+}
+
+// backends is "1 backend" or "n backends".
+func backends(n int) string {
+	if n == 1 {
+		return "1 backend"
+	}
+	return fmt.Sprintf("%d backends", n)
 }
 
 type changeEvent struct{ reason, note string }
 
 func changeEvents(c lbsync.Changes) []changeEvent {
-	where := c.ListenerID
-	if c.LocationID != "" {
-		where = c.LocationID + " of " + c.ListenerID
-	}
+	where := scopeOf(c.ListenerID, c.LocationID)
 	var out []changeEvent
 	if c.Registered > 0 {
 		out = append(out, changeEvent{"Registered", fmt.Sprintf("registered %d targets on %s", c.Registered, where)})

@@ -36,7 +36,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
 	"github.com/clbind/clb-binding-controller/internal/targets"
 )
@@ -247,11 +246,11 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f.setEndpoints("web", eps...)
 
 		By("adding backends by hand, untagged and tagged by another cluster")
-		foreign := make([]clb.Target, 0, 4)
+		foreign := make([]targets.Target, 0, 4)
 		for _, lis := range []string{exclusive, shared} {
 			foreign = append(foreign,
-				clb.Target{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.99.0.1", Port: targetPort}, Weight: 7},
-				clb.Target{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.99.0.2", Port: targetPort}, Weight: 7, Tag: "cbb-othercluster00000"})
+				targets.Target{Key: targets.Key{ListenerID: lis, EniIP: "10.99.0.1", Port: targetPort}, Weight: 7},
+				targets.Target{Key: targets.Key{ListenerID: lis, EniIP: "10.99.0.2", Port: targetPort}, Weight: 7, Tag: "cbb-othercluster00000"})
 		}
 		res, err := cloud.RegisterTargets(ctx, f.lbID, foreign)
 		Expect(err).NotTo(HaveOccurred())
@@ -300,8 +299,8 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		f.service("web", corev1.ServiceTypeClusterIP)
 		eps := f.webPods(3)
 		f.setEndpoints("web", eps...)
-		res, err := cloud.RegisterTargets(ctx, f.lbID, []clb.Target{
-			{TargetKey: clb.TargetKey{ListenerID: lisA, EniIP: "10.99.0.1", Port: targetPort}, Weight: 5},
+		res, err := cloud.RegisterTargets(ctx, f.lbID, []targets.Target{
+			{Key: targets.Key{ListenerID: lisA, EniIP: "10.99.0.1", Port: targetPort}, Weight: 5},
 		})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.FailedListenerIDs).To(BeEmpty())

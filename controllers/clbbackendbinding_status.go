@@ -172,14 +172,10 @@ func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservatio
 
 func where(s lbsync.Status) string { return scopeOf(s.ListenerID, s.LocationID) }
 
-// scopeOf names a binding's listener or rule for messages.
+// scopeOf names a binding's listener or rule for messages, "its listener" until it is resolved.
 func scopeOf(listenerID, locationID string) string {
-	switch {
-	case listenerID == "":
+	if listenerID == "" {
 		return "its listener"
-	case locationID != "":
-		return "rule " + locationID + " of listener " + listenerID
-	default:
-		return "listener " + listenerID
 	}
+	return targets.Scope{ListenerID: listenerID, LocationID: locationID}.String()
 }

@@ -52,6 +52,7 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/health"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // podGateIndex indexes pods by the condition types of their readiness gates that are ours.
@@ -87,8 +88,10 @@ type CLBHealthReconciler struct {
 	MaxConcurrentReconciles int
 
 	healthEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
-	// registeredSince remembers when each gated pod was first seen registered, for timeoutSeconds.
-	registeredSince sync.Map // types.UID → time.Time
+	// registeredSince remembers, per binding, when each of its gated pods was first seen
+	// registered, for timeoutSeconds. A reconcile stores a new map holding only the pods still
+	// gated, so a deleted pod leaves with the reconcile its deletion queues.
+	registeredSince sync.Map // types.NamespacedName → map[types.UID]time.Time, never changed once stored
 }
 
 // +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths,verbs=get;list;watch;create;update;patch
@@ -105,6 +108,7 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	if apierrors.IsNotFound(err) || !binding.DeletionTimestamp.IsZero() {
 		r.Health.Unwatch(req.NamespacedName)
+		r.registeredSince.Delete(req.NamespacedName)
 		if r.Checks != nil {
 			r.Checks.ClearHealthCheck(req.NamespacedName)
 		}
@@ -183,26 +187,38 @@ func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1al
 	timeout := time.Duration(ptr.Deref(hc.Spec.TimeoutSeconds, 0)) * time.Second
 	waiting, requeue := false, time.Duration(0)
 	conds := make([]corev1.PodCondition, len(pods))
+	key := client.ObjectKeyFromObject(b)
+	prev, _ := r.registeredSince.Load(key)
+	prevSince, _ := prev.(map[types.UID]time.Time)
+	since := map[types.UID]time.Time{}
 	for i := range pods {
 		pod := &pods[i]
 		th, registered := inScope[pod.Status.PodIP]
 		registered = registered && pod.Status.PodIP != ""
 		in := gateInput{registered: registered, health: th, policy: hc.Spec.ReadinessPolicy,
 			current: podCondition(pod, gate), where: scopeOf(b.Status.ListenerID, b.Status.LocationID) + " of " + b.Spec.LoadBalancerID}
+		first, known := prevSince[pod.UID]
 		if registered && timeout > 0 {
-			first, _ := r.registeredSince.LoadOrStore(pod.UID, now)
-			left := timeout - now.Sub(first.(time.Time))
+			if !known {
+				first, known = now, true
+			}
+			left := timeout - now.Sub(first)
 			in.waitedTooLong = left <= 0
 			if left > 0 && (requeue == 0 || left < requeue) {
 				requeue = left
 			}
 		}
 		status, reason, msg := gateCondition(in)
-		if status == corev1.ConditionTrue {
-			r.registeredSince.Delete(pod.UID)
+		if known && status != corev1.ConditionTrue {
+			since[pod.UID] = first
 		}
 		waiting = waiting || status != corev1.ConditionTrue
 		conds[i] = corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: status, Reason: reason, Message: msg}
+	}
+	if len(since) > 0 {
+		r.registeredSince.Store(key, since)
+	} else {
+		r.registeredSince.Delete(key)
 	}
 	return waiting, requeue, r.patchGates(ctx, pods, conds)
 }
@@ -399,7 +415,7 @@ func backendsInScope(view health.Snapshot, listenerID, locationID string) map[st
 	return out
 }
 
-func cmpKey(k clb.TargetKey) string {
+func cmpKey(k targets.Key) string {
 	if k.EniIP != "" {
 		return k.EniIP
 	}

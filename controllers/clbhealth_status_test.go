@@ -28,6 +28,7 @@ import (
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 func TestGateCondition(t *testing.T) {
@@ -84,7 +85,7 @@ func TestSetHealthStatus(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	earlier := metav1.NewTime(now.Add(-time.Minute))
 	target := func(ip, detail string) clb.TargetHealth {
-		return clb.TargetHealth{TargetKey: clb.TargetKey{ListenerID: "lbl-1", EniIP: ip, Port: 80}, Healthy: detail == clb.HealthAlive, Detail: detail}
+		return clb.TargetHealth{Key: targets.Key{ListenerID: "lbl-1", EniIP: ip, Port: 80}, Healthy: detail == clb.HealthAlive, Detail: detail}
 	}
 	tests := []struct {
 		name          string
@@ -142,7 +143,7 @@ func TestSetHealthStatus(t *testing.T) {
 		g := NewWithT(t)
 		many := make([]clb.TargetHealth, 0, 80)
 		for i := range 80 {
-			many = append(many, clb.TargetHealth{TargetKey: clb.TargetKey{ListenerID: "lbl-1", EniIP: "10.0.1.1", Port: int64(1000 + i)}, Detail: clb.HealthDead})
+			many = append(many, clb.TargetHealth{Key: targets.Key{ListenerID: "lbl-1", EniIP: "10.0.1.1", Port: int64(1000 + i)}, Detail: clb.HealthDead})
 		}
 		h := &networkingv1alpha1.CLBHealth{}
 		setHealthStatus(h, healthObservation{now: now, readAt: now, targets: many})

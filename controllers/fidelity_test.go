@@ -30,8 +30,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // What the real CLB does that a lenient fake would not, as the user sees it through the binding:
@@ -209,9 +209,9 @@ func quotaRow() fidelityCase {
 			quota, err = cloud.TargetQuota(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(quota).To(BeNumerically("<=", 10000), "too many backends to add by hand in a spec")
-			hand := make([]clb.Target, quota-2)
+			hand := make([]targets.Target, quota-2)
 			for i := range hand {
-				hand[i] = clb.Target{TargetKey: clb.TargetKey{
+				hand[i] = targets.Target{Key: targets.Key{
 					ListenerID: lis, EniIP: fmt.Sprintf("10.200.%d.%d", i/250, i%250+1), Port: targetPort}, Weight: 5}
 			}
 			res, err := cloud.RegisterTargets(ctx, f.lbID, hand)
@@ -307,9 +307,9 @@ func adoptedRow() fidelityCase {
 			f.service("web", corev1.ServiceTypeClusterIP)
 			eps = f.webPods(3)
 			f.setEndpoints("web", eps...)
-			res, err := cloud.RegisterTargets(ctx, f.lbID, []clb.Target{
-				{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: eps[0].ip, Port: targetPort}, Weight: defaultWeight},
-				{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: eps[1].ip, Port: targetPort}, Weight: 7, Tag: foreignTag},
+			res, err := cloud.RegisterTargets(ctx, f.lbID, []targets.Target{
+				{Key: targets.Key{ListenerID: lis, EniIP: eps[0].ip, Port: targetPort}, Weight: defaultWeight},
+				{Key: targets.Key{ListenerID: lis, EniIP: eps[1].ip, Port: targetPort}, Weight: 7, Tag: foreignTag},
 			})
 			Expect(err).NotTo(HaveOccurred())
 			Expect(res.FailedListenerIDs).To(BeEmpty())

@@ -31,8 +31,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // The controller's half of binding policies: the webhook can be bypassed or down (this suite has
@@ -174,8 +174,8 @@ var _ = Describe("Binding policies", Ordered, func() {
 		Consistently(cloudWrites, 4*time.Second).Should(BeEmpty(), "a steady binding writes nothing")
 
 		By("registering, as a manager with the same --cluster-id would, a backend with the binding's tag")
-		res, err := cloud.RegisterTargets(ctx, f.lbID, []clb.Target{
-			{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.77.0.1", Port: targetPort}, Weight: defaultWeight, Tag: tag},
+		res, err := cloud.RegisterTargets(ctx, f.lbID, []targets.Target{
+			{Key: targets.Key{ListenerID: lis, EniIP: "10.77.0.1", Port: targetPort}, Weight: defaultWeight, Tag: tag},
 		})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.FailedListenerIDs).To(BeEmpty())
@@ -193,8 +193,8 @@ var _ = Describe("Binding policies", Ordered, func() {
 		Expect(cloudWrites()).To(Equal(map[string]int{"BatchRegisterTargets": 1}), "only the test's own write: no fight")
 
 		By("the other manager removing it")
-		_, err = cloud.DeregisterTargets(ctx, f.lbID, []clb.Target{
-			{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.77.0.1", Port: targetPort}},
+		_, err = cloud.DeregisterTargets(ctx, f.lbID, []targets.Target{
+			{Key: targets.Key{ListenerID: lis, EniIP: "10.77.0.1", Port: targetPort}},
 		})
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func() string {

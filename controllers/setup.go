@@ -104,8 +104,22 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 	if err := setupPolicies(mgr, policies, syncer); err != nil {
 		return err
 	}
+	if onSetup != nil {
+		onSetup(wiring{bindings: bindings, gates: healthReconciler, syncer: syncer, poller: poller})
+	}
 	return nil
 }
+
+// wiring is what SetupWithManager built; onSetup, set by tests only, hears of it, so that they
+// can count the state the controllers keep (export_test.go).
+type wiring struct {
+	bindings *CLBBackendBindingReconciler
+	gates    *CLBHealthReconciler
+	syncer   *lbsync.Syncer
+	poller   *health.Poller
+}
+
+var onSetup func(wiring)
 
 // setupPolicies starts the policy controller and the startup report of bindings no policy allows,
 // or, with enforcement off, says so once.

@@ -52,6 +52,10 @@ const (
 	// BindingSwitchingReason: the Service switched pods; the old backends keep serving until the
 	// new ones are healthy on the CLB (make before break). The message says what it waits for.
 	BindingSwitchingReason = "Switching"
+	// BindingDriftedReason: the CLB no longer holds what the binding wants although the binding did
+	// not change: someone changed it outside the controller. The message says what was found; the
+	// repair is being written.
+	BindingDriftedReason = "Drifted"
 	// BindingProgressingReason: changes are queued or being written to the CLB.
 	BindingProgressingReason = "Progressing"
 	// BindingLoadBalancerNotFoundReason: the load balancer does not exist in this region.

@@ -7,14 +7,16 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // targetsOn makes n targets on each of the given listener/location groups.
-func targetsOn(groups map[[2]string]int) []Target {
-	var out []Target
+func targetsOn(groups map[[2]string]int) []targets.Target {
+	var out []targets.Target
 	for g, n := range groups {
 		for i := range n {
-			out = append(out, Target{TargetKey: TargetKey{
+			out = append(out, targets.Target{Key: targets.Key{
 				ListenerID: g[0], LocationID: g[1], EniIP: fmt.Sprintf("10.%d.%d.%d", i/65536, i/256%256, i%256), Port: 80,
 			}, Weight: 10})
 		}
@@ -93,8 +95,8 @@ func TestPackWeightRulesIsMinimal(t *testing.T) {
 	}
 }
 
-func checkWeightCalls(g *WithT, in []Target, calls []weightCall) {
-	var seen []Target
+func checkWeightCalls(g *WithT, in []targets.Target, calls []weightCall) {
+	var seen []targets.Target
 	for i, call := range calls {
 		total := 0
 		for _, r := range call {
@@ -103,8 +105,8 @@ func checkWeightCalls(g *WithT, in []Target, calls []weightCall) {
 				g.Expect(r.targets).NotTo(BeEmpty(), "call %d: 1..50 targets a rule", i)
 			}
 			for _, tg := range r.targets {
-				if tg.ListenerID != r.listenerID || tg.LocationID != r.locationID {
-					g.Expect([]string{tg.ListenerID, tg.LocationID}).To(Equal([]string{r.listenerID, r.locationID}), "call %d: target in the wrong rule", i)
+				if tg.Scope() != r.scope {
+					g.Expect(tg.Scope()).To(Equal(r.scope), "call %d: target in the wrong rule", i)
 				}
 			}
 			total += len(r.targets)
@@ -118,15 +120,15 @@ func checkWeightCalls(g *WithT, in []Target, calls []weightCall) {
 
 func TestDedupeTargets(t *testing.T) {
 	g := NewWithT(t)
-	k := func(l, ip string) TargetKey { return TargetKey{ListenerID: l, EniIP: ip, Port: 80} }
-	got := dedupeTargets([]Target{
-		{TargetKey: k("lbl-2", "10.0.0.1"), Weight: 1},
-		{TargetKey: k("lbl-1", "10.0.0.2"), Weight: 2},
-		{TargetKey: k("lbl-2", "10.0.0.1"), Weight: 3}, // repeated: the last wins
+	k := func(l, ip string) targets.Key { return targets.Key{ListenerID: l, EniIP: ip, Port: 80} }
+	got := dedupeTargets([]targets.Target{
+		{Key: k("lbl-2", "10.0.0.1"), Weight: 1},
+		{Key: k("lbl-1", "10.0.0.2"), Weight: 2},
+		{Key: k("lbl-2", "10.0.0.1"), Weight: 3}, // repeated: the last wins
 	})
-	g.Expect(got).To(Equal([]Target{
-		{TargetKey: k("lbl-1", "10.0.0.2"), Weight: 2},
-		{TargetKey: k("lbl-2", "10.0.0.1"), Weight: 3},
+	g.Expect(got).To(Equal([]targets.Target{
+		{Key: k("lbl-1", "10.0.0.2"), Weight: 2},
+		{Key: k("lbl-2", "10.0.0.1"), Weight: 3},
 	}))
 	g.Expect(uniqueSorted([]string{"b", "", "a", "b"})).To(Equal([]string{"a", "b"}))
 	g.Expect(uniqueSorted(nil)).To(BeEmpty())
@@ -137,7 +139,7 @@ func TestBatchAccumulator(t *testing.T) {
 	var acc batchAccumulator
 	acc.add(nil, "")
 	acc.add([]string{"lbl-2"}, "listener lbl-2 failed")
-	acc.failChunk([]Target{{TargetKey: TargetKey{ListenerID: "lbl-3"}}, {TargetKey: TargetKey{ListenerID: "lbl-2"}}}, &ThrottledError{})
+	acc.failChunk([]targets.Target{{Key: targets.Key{ListenerID: "lbl-3"}}, {Key: targets.Key{ListenerID: "lbl-2"}}}, &ThrottledError{})
 	acc.add([]string{"lbl-1"}, "listener lbl-2 failed")
 	res, err := acc.result()
 	g.Expect(res).To(Equal(BatchResult{FailedListenerIDs: []string{"lbl-1", "lbl-2", "lbl-3"}, Message: "listener lbl-2 failed"}))

@@ -30,13 +30,16 @@ const (
 	actionModifyRule              = "ModifyRule"
 )
 
+// DescribeTargetsListeners is how many listeners one DescribeTargets call reads (reference §1.4).
+const DescribeTargetsListeners = 20
+
 // Per-call limits documented by the SDK (reference §1.4).
 const (
 	maxBatchTargets          = 500 // BatchRegisterTargets, BatchDeregisterTargets, BatchModifyTargetTag
 	maxWeightTargets         = 500 // BatchModifyTargetWeight, all rules together
 	maxWeightRules           = 100 // BatchModifyTargetWeight.ModifyList
 	maxWeightTargetsPerRule  = 50  // RsWeightRule.Targets
-	maxDescribeTargetsLBLs   = 20  // DescribeTargets.ListenerIds
+	maxDescribeTargetsLBLs   = DescribeTargetsListeners
 	maxDescribeListenersIDs  = 100 // DescribeListeners.ListenerIds
 	maxDescribeHealthLBs     = 30  // DescribeTargetHealth.LoadBalancerIds
 	maxDescribeLoadBalancers = 20  // DescribeLoadBalancers.LoadBalancerIds

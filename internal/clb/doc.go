@@ -1,8 +1,10 @@
 // Package clb is the controller's only client of the Tencent Cloud CLB API.
 //
 // It wraps tencentcloud-sdk-go (clb v20180317) behind a small domain-level API
-// in our own types (TargetKey, Target, Listener, TargetHealth, BatchResult) and
-// adds what every caller needs and none should re-implement:
+// in our own types (Listener, TargetHealth, BatchResult, and the backends as
+// internal/targets defines them, targets.Key and targets.Target, which the
+// diff uses as they are) and adds what every caller needs and none should
+// re-implement:
 //
 //   - typed errors: every SDK error is mapped, in one table (errors.go), to
 //     NotFoundError, ThrottledError, ConflictError, UnavailableError,

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // Health details reported in TargetHealth.Detail.
@@ -28,7 +30,7 @@ const (
 // whenever the cloud reports one, and also its instance ID when TargetId is an "ins-" ID, so
 // both may be set: match pods by EniIP, nodes by InstanceID.
 type TargetHealth struct {
-	TargetKey
+	targets.Key
 	// Healthy is true only for a passing check; the CLB sends traffic to a
 	// target only if it is healthy and its weight is above 0.
 	Healthy bool
@@ -108,9 +110,9 @@ func (c *Client) describeTargetHealth(ctx context.Context, lbIDs []string, out m
 
 func targetHealth(listenerID, locationID string, t *clbapi.TargetHealth) TargetHealth {
 	h := TargetHealth{
-		TargetKey: TargetKey{ListenerID: listenerID, LocationID: locationID, Port: i64(t.Port)},
-		Healthy:   t.HealthStatus != nil && *t.HealthStatus,
-		Detail:    str(t.HealthStatusDetail),
+		Key:     targets.Key{ListenerID: listenerID, LocationID: locationID, Port: i64(t.Port)},
+		Healthy: t.HealthStatus != nil && *t.HealthStatus,
+		Detail:  str(t.HealthStatusDetail),
 	}
 	if h.Detail == "" {
 		h.Detail = str(t.HealthStatusDetial) //nolint:staticcheck // the old spelling, still the only one some regions send

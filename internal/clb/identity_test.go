@@ -7,22 +7,24 @@ import (
 	. "github.com/onsi/gomega"
 	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // TestBackendIdentity: whatever Type and IDs DescribeTargets reports, a pod target is keyed by
 // its IP and a node target by its instance, the way each was registered.
 func TestBackendIdentity(t *testing.T) {
 	const ip, ins = "10.0.3.7", "ins-node0001"
-	pod := TargetKey{ListenerID: "lbl-1", EniIP: ip, Port: 8080}
-	node := TargetKey{ListenerID: "lbl-1", InstanceID: ins, Port: 8080}
+	pod := targets.Key{ListenerID: "lbl-1", EniIP: ip, Port: 8080}
+	node := targets.Key{ListenerID: "lbl-1", InstanceID: ins, Port: 8080}
 	tests := []struct {
 		name        string
 		backend     clbapi.Backend
-		byIP, byIns TargetKey
+		byIP, byIns targets.Key
 	}{
 		{"ENI", clbapi.Backend{Type: new("ENI"), PrivateIpAddresses: []*string{new(ip)}}, pod, pod},
 		{"CVM by instance", clbapi.Backend{Type: new("CVM"), InstanceId: new(ins), PrivateIpAddresses: []*string{new("10.0.0.2")}},
-			TargetKey{ListenerID: "lbl-1", EniIP: "10.0.0.2", Port: 8080}, node},
+			targets.Key{ListenerID: "lbl-1", EniIP: "10.0.0.2", Port: 8080}, node},
 		{"pod IP reported as CVM with the node's instance", clbapi.Backend{Type: new("CVM"), InstanceId: new(ins), PrivateIpAddresses: []*string{new(ip)}}, pod, node},
 		{"lowercase cvm", clbapi.Backend{Type: new("cvm"), InstanceId: new(ins), PrivateIpAddresses: []*string{new(ip)}}, pod, node},
 		{"GLOBALROUTE", clbapi.Backend{Type: new("GLOBALROUTE"), PrivateIpAddresses: []*string{new(ip)}}, pod, pod},
@@ -35,8 +37,8 @@ func TestBackendIdentity(t *testing.T) {
 			b := tt.backend
 			b.Port = new(int64(8080))
 			got := backendTarget("lbl-1", "", &b)
-			g.Expect(got.Keyed(true).TargetKey).To(Equal(tt.byIP), "pod mode")
-			g.Expect(got.Keyed(false).TargetKey).To(Equal(tt.byIns), "node mode")
+			g.Expect(got.Keyed(true).Key).To(Equal(tt.byIP), "pod mode")
+			g.Expect(got.Keyed(false).Key).To(Equal(tt.byIns), "node mode")
 		})
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // Listener is a CLB listener.
@@ -137,7 +139,7 @@ func (c *Client) ModifyListenerHealthCheck(ctx context.Context, lbID, listenerID
 		err = c.waitResponseTask(ctx, resp.Response.RequestId)
 	}
 	if err != nil {
-		return fmt.Errorf("modifying the health check of listener %s on %s: %w", listenerID, lbID, err)
+		return fmt.Errorf("modifying the health check of %s on %s: %w", targets.Scope{ListenerID: listenerID}, lbID, err)
 	}
 	return nil
 }
@@ -162,7 +164,7 @@ func (c *Client) ModifyRuleHealthCheck(ctx context.Context, lbID, listenerID, lo
 		err = c.waitResponseTask(ctx, resp.Response.RequestId)
 	}
 	if err != nil {
-		return fmt.Errorf("modifying the health check of rule %s of listener %s on %s: %w", locationID, listenerID, lbID, err)
+		return fmt.Errorf("modifying the health check of %s on %s: %w", targets.Scope{ListenerID: listenerID, LocationID: locationID}, lbID, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // TestWritesMendBackendsGoneOutOfBand: the CLB refuses a whole write naming a backend it no
@@ -17,23 +18,23 @@ func TestWritesMendBackendsGoneOutOfBand(t *testing.T) {
 	e.sim.SetLatency(clbsim.DefaultBusy())
 	lb := e.sim.AddLoadBalancer("mend")
 	ls := e.listeners(lb, 2)
-	targets := podTargets(ls, 300) // 600 targets: two chunks
+	ts := podTargets(ls, 300) // 600 targets: two chunks
 	g := NewWithT(t)
-	_, err := e.c.RegisterTargets(t.Context(), lb, targets)
+	_, err := e.c.RegisterTargets(t.Context(), lb, ts)
 	g.Expect(err).NotTo(HaveOccurred())
 	gone := map[string]bool{"10.0.0.7": true, "10.0.0.9": true}
 	g.Expect(e.sim.RemoveBackends(lb, func(t clbsim.Target) bool { return t.ListenerID == ls[0] && gone[t.EniIP] })).To(Equal(2))
 
-	for i := range targets {
-		targets[i].Weight = 20
+	for i := range ts {
+		ts[i].Weight = 20
 	}
-	res, err := e.c.ModifyTargetWeights(t.Context(), lb, targets[:100])
+	res, err := e.c.ModifyTargetWeights(t.Context(), lb, ts[:100])
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Gone).To(HaveLen(2))
 	g.Expect(e.sim.Calls()["BatchModifyTargetWeight"]["InvalidParameter"]).To(Equal(1))
 
 	e.sim.ResetCalls()
-	res, err = e.c.DeregisterTargets(t.Context(), lb, targets)
+	res, err = e.c.DeregisterTargets(t.Context(), lb, ts)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.FailedListenerIDs).To(BeEmpty())
 	g.Expect(res.Gone).To(ConsistOf(
@@ -51,10 +52,10 @@ func TestRegisterLeavesOutUnroutableAddresses(t *testing.T) {
 	lb := e.sim.AddLoadBalancer("route")
 	l := e.listeners(lb, 1)[0]
 	g := NewWithT(t)
-	ts := []Target{
-		{TargetKey: TargetKey{ListenerID: l, EniIP: "10.0.0.1", Port: 80}, Weight: 10},
-		{TargetKey: TargetKey{ListenerID: l, EniIP: "198.19.0.1", Port: 80}, Weight: 10},
-		{TargetKey: TargetKey{ListenerID: l, EniIP: "198.19.0.2", Port: 80}, Weight: 10},
+	ts := []targets.Target{
+		{Key: targets.Key{ListenerID: l, EniIP: "10.0.0.1", Port: 80}, Weight: 10},
+		{Key: targets.Key{ListenerID: l, EniIP: "198.19.0.1", Port: 80}, Weight: 10},
+		{Key: targets.Key{ListenerID: l, EniIP: "198.19.0.2", Port: 80}, Weight: 10},
 	}
 	res, err := e.c.RegisterTargets(t.Context(), lb, ts)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 const (
@@ -84,29 +85,29 @@ func (e *env) total(action string) int {
 }
 
 // podTargets makes n targets of weight 10 per listener, with distinct IPs.
-func podTargets(listenerIDs []string, n int) []Target {
-	out := make([]Target, 0, len(listenerIDs)*n)
+func podTargets(listenerIDs []string, n int) []targets.Target {
+	out := make([]targets.Target, 0, len(listenerIDs)*n)
 	for li, id := range listenerIDs {
 		for i := range n {
-			out = append(out, Target{
-				TargetKey: TargetKey{ListenerID: id, EniIP: fmt.Sprintf("10.%d.%d.%d", li, i/256, i%256), Port: 8080},
-				Weight:    10,
-				Tag:       "cbb-1",
+			out = append(out, targets.Target{
+				Key:    targets.Key{ListenerID: id, EniIP: fmt.Sprintf("10.%d.%d.%d", li, i/256, i%256), Port: 8080},
+				Weight: 10,
+				Tag:    "cbb-1",
 			})
 		}
 	}
 	return out
 }
 
-func sortedTargets(ts []Target) []Target {
-	return slices.SortedFunc(slices.Values(ts), func(a, b Target) int { return compareKeys(a.TargetKey, b.TargetKey) })
+func sortedTargets(ts []targets.Target) []targets.Target {
+	return slices.SortedFunc(slices.Values(ts), func(a, b targets.Target) int { return a.Compare(b.Key) })
 }
 
 // withoutReported drops what DescribeTargets reports besides the key, weight and tag.
-func withoutReported(ts []Target) []Target {
-	out := make([]Target, len(ts))
+func withoutReported(ts []targets.Target) []targets.Target {
+	out := make([]targets.Target, len(ts))
 	for i, t := range ts {
-		t.Reported = Identity{}
+		t.Reported = targets.Identity{}
 		out[i] = t
 	}
 	return out
@@ -135,16 +136,16 @@ func TestRetriesThroughTransientErrors(t *testing.T) {
 			g := NewWithT(t)
 			e := newEnv(t, nil)
 			lb := e.sim.AddLoadBalancer("retry")
-			targets := podTargets(e.listeners(lb, 2), 3)
+			ts := podTargets(e.listeners(lb, 2), 3)
 
 			fault.Action, fault.Count = "BatchRegisterTargets", 2
 			e.sim.InjectFault(fault)
-			res, err := e.c.RegisterTargets(t.Context(), lb, targets)
+			res, err := e.c.RegisterTargets(t.Context(), lb, ts)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res).To(Equal(BatchResult{}))
 			g.Expect(e.total("BatchRegisterTargets")).To(Equal(3), "two faults, then success")
 			g.Expect(e.ok("BatchRegisterTargets")).To(Equal(1))
-			g.Expect(e.sim.Targets(lb)).To(HaveLen(len(targets)))
+			g.Expect(e.sim.Targets(lb)).To(HaveLen(len(ts)))
 		})
 	}
 }
@@ -206,10 +207,10 @@ func TestChunkingUsesMinimalCalls(t *testing.T) {
 	listeners := e.listeners(lb, 45)
 
 	// 1,201 targets across 30 listeners: ceil(1201/500) = 3 calls.
-	targets := podTargets(listeners[:30], 40)
-	targets = append(targets, Target{TargetKey: TargetKey{ListenerID: listeners[0], EniIP: "10.99.0.1", Port: 8080}, Weight: 10})
-	g.Expect(targets).To(HaveLen(1201))
-	res, err := e.c.RegisterTargets(ctx, lb, append(targets, targets[:7]...)) // duplicates are dropped
+	ts := podTargets(listeners[:30], 40)
+	ts = append(ts, targets.Target{Key: targets.Key{ListenerID: listeners[0], EniIP: "10.99.0.1", Port: 8080}, Weight: 10})
+	g.Expect(ts).To(HaveLen(1201))
+	res, err := e.c.RegisterTargets(ctx, lb, append(ts, ts[:7]...)) // duplicates are dropped
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.FailedListenerIDs).To(BeEmpty())
 	g.Expect(e.ok("BatchRegisterTargets")).To(Equal(3))
@@ -219,13 +220,13 @@ func TestChunkingUsesMinimalCalls(t *testing.T) {
 	got, err := e.c.DescribeTargets(ctx, lb, listeners)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(e.ok("DescribeTargets")).To(Equal(3))
-	g.Expect(sortedTargets(withoutReported(got.Targets))).To(Equal(sortedTargets(targets))) // ConsistOf is quadratic
+	g.Expect(sortedTargets(withoutReported(got.Targets))).To(Equal(sortedTargets(ts))) // ConsistOf is quadratic
 
 	// Weights: 1,201 targets in rules of ≤50 → 3 BatchModifyTargetWeight calls, each awaited.
-	for i := range targets {
-		targets[i].Weight = 0
+	for i := range ts {
+		ts[i].Weight = 0
 	}
-	_, err = e.c.ModifyTargetWeights(ctx, lb, targets)
+	_, err = e.c.ModifyTargetWeights(ctx, lb, ts)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(e.ok("BatchModifyTargetWeight")).To(Equal(3))
 	g.Expect(e.ok("DescribeTaskStatus")).To(BeNumerically(">=", 3))
@@ -233,7 +234,7 @@ func TestChunkingUsesMinimalCalls(t *testing.T) {
 		g.Expect(st.Weight).To(BeZero())
 	}
 
-	res, err = e.c.DeregisterTargets(ctx, lb, targets)
+	res, err = e.c.DeregisterTargets(ctx, lb, ts)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.FailedListenerIDs).To(BeEmpty())
 	g.Expect(e.ok("BatchDeregisterTargets")).To(Equal(3))
@@ -290,10 +291,10 @@ func TestPartialFailures(t *testing.T) {
 		ls := e.listeners(lb, 3)
 		slices.Sort(ls) // targets are sent sorted by listener
 		// Chunk 1 holds ls[0] and ls[1] (300 + 200), chunk 2 ls[1] and ls[2].
-		targets := podTargets(ls, 300)
+		ts := podTargets(ls, 300)
 		e.sim.InjectFault(clbsim.Fault{Action: "BatchRegisterTargets", Code: "InvalidParameterValue.Duplicate", Count: 1})
 
-		res, err := e.c.RegisterTargets(t.Context(), lb, targets)
+		res, err := e.c.RegisterTargets(t.Context(), lb, ts)
 		g.Expect(err).To(MatchError(ContainSubstring("registering 900 targets on " + lb)))
 		g.Expect(IsRetriable(err)).To(BeFalse())
 		g.Expect(res.FailedListenerIDs).To(Equal([]string{ls[0], ls[1]}))
@@ -315,8 +316,8 @@ func TestPartialFailures(t *testing.T) {
 	t.Run("a missing load balancer stops at the first chunk", func(t *testing.T) {
 		g := NewWithT(t)
 		e := newEnv(t, nil)
-		targets := podTargets([]string{"lbl-a", "lbl-b", "lbl-c"}, 300)
-		res, err := e.c.DeregisterTargets(t.Context(), "lb-gone0000", targets)
+		ts := podTargets([]string{"lbl-a", "lbl-b", "lbl-c"}, 300)
+		res, err := e.c.DeregisterTargets(t.Context(), "lb-gone0000", ts)
 		g.Expect(IsNotFoundKind(err, KindLoadBalancer)).To(BeTrue(), "got %v", err)
 		g.Expect(res.FailedListenerIDs).To(Equal([]string{"lbl-a", "lbl-b", "lbl-c"}))
 		g.Expect(e.total("BatchDeregisterTargets")).To(Equal(1))
@@ -384,15 +385,15 @@ func TestWaitTask(t *testing.T) {
 		g := NewWithT(t)
 		e := newEnv(t, nil)
 		lb := e.sim.AddLoadBalancer("taskfail")
-		targets := podTargets(e.listeners(lb, 1), 2)
-		_, err := e.c.RegisterTargets(t.Context(), lb, targets)
+		ts := podTargets(e.listeners(lb, 1), 2)
+		_, err := e.c.RegisterTargets(t.Context(), lb, ts)
 		g.Expect(err).NotTo(HaveOccurred())
 
 		e.sim.InjectFault(clbsim.Fault{Action: "BatchModifyTargetWeight", TaskFail: true, Count: 1})
-		res, err := e.c.ModifyTargetWeights(t.Context(), lb, targets)
+		res, err := e.c.ModifyTargetWeights(t.Context(), lb, ts)
 		_, ok := errors.AsType[*TaskFailedError](err)
 		g.Expect(ok).To(BeTrue(), "got %v", err)
-		g.Expect(res.FailedListenerIDs).To(Equal([]string{targets[0].ListenerID}))
+		g.Expect(res.FailedListenerIDs).To(Equal([]string{ts[0].ListenerID}))
 	})
 	t.Run("task outlives the wait", func(t *testing.T) {
 		g := NewWithT(t)
@@ -417,16 +418,16 @@ func TestTargetsListenersAndHealthRoundTrip(t *testing.T) {
 	web := e.sim.AddListener(lb, "HTTP", 8080)
 	loc := e.sim.AddRule(lb, web, "example.com", "/api")
 
-	targets := []Target{
-		{TargetKey: TargetKey{ListenerID: tcp, EniIP: "10.0.0.1", Port: 80}, Weight: 10, Tag: "cbb-a"},
-		{TargetKey: TargetKey{ListenerID: tcp, EniIP: "10.0.0.2", Port: 80}, Weight: 0, Tag: "cbb-a"},
-		{TargetKey: TargetKey{ListenerID: web, LocationID: loc, EniIP: "10.0.0.3", Port: 8080}, Weight: 50, Tag: "cbb-b"},
+	ts := []targets.Target{
+		{Key: targets.Key{ListenerID: tcp, EniIP: "10.0.0.1", Port: 80}, Weight: 10, Tag: "cbb-a"},
+		{Key: targets.Key{ListenerID: tcp, EniIP: "10.0.0.2", Port: 80}, Weight: 0, Tag: "cbb-a"},
+		{Key: targets.Key{ListenerID: web, LocationID: loc, EniIP: "10.0.0.3", Port: 8080}, Weight: 50, Tag: "cbb-b"},
 	}
-	_, err := e.c.RegisterTargets(ctx, lb, targets)
+	_, err := e.c.RegisterTargets(ctx, lb, ts)
 	g.Expect(err).NotTo(HaveOccurred())
 	got, err := e.c.DescribeTargets(ctx, lb, nil)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(withoutReported(got.Targets)).To(ConsistOf(targets), "weight 0 and tags survive the round trip")
+	g.Expect(withoutReported(got.Targets)).To(ConsistOf(ts), "weight 0 and tags survive the round trip")
 	g.Expect(got.Listeners).To(ConsistOf(tcp, web))
 	g.Expect(got.Missing([]string{tcp, "lbl-gone0000"})).To(Equal([]string{"lbl-gone0000"}))
 
@@ -438,9 +439,9 @@ func TestTargetsListenersAndHealthRoundTrip(t *testing.T) {
 	g.Expect(health).To(HaveKey(lb))
 	g.Expect(health).NotTo(HaveKey("lb-missing0"), "a missing LB is left out, not an error")
 	g.Expect(health[lb]).To(ConsistOf(
-		TargetHealth{TargetKey: targets[0].TargetKey, Healthy: true, Detail: HealthAlive},
-		TargetHealth{TargetKey: targets[1].TargetKey, Healthy: false, Detail: HealthDead},
-		TargetHealth{TargetKey: targets[2].TargetKey, Healthy: true, Detail: HealthAlive},
+		TargetHealth{Key: ts[0].Key, Healthy: true, Detail: HealthAlive},
+		TargetHealth{Key: ts[1].Key, Healthy: false, Detail: HealthDead},
+		TargetHealth{Key: ts[2].Key, Healthy: true, Detail: HealthAlive},
 	))
 
 	ls, err := e.c.DescribeListeners(ctx, lb)

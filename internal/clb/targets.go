@@ -1,7 +1,6 @@
 package clb
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,57 +9,13 @@ import (
 	"strings"
 
 	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
+
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
-
-// TargetKey identifies one backend of one listener (and, for HTTP/HTTPS
-// listeners, one rule). It is comparable, so it can key a map.
-type TargetKey struct {
-	ListenerID string
-	// LocationID is the L7 rule; empty for TCP/UDP/TCP_SSL/QUIC listeners.
-	LocationID string
-	// EniIP is the pod (or ENI) IP. Set exactly one of EniIP and InstanceID.
-	EniIP string
-	// InstanceID is a CVM instance ("ins-…"), for node targets.
-	InstanceID string
-	Port       int64
-}
-
-// Target is a backend with its settings.
-type Target struct {
-	TargetKey
-	// Weight is 0–100 and is always sent: 0 takes the target out of rotation.
-	Weight int64
-	// Tag marks ownership (a short id of cluster and binding).
-	Tag string
-	// Reported is the backend's identity as DescribeTargets gave it: the cloud may report a pod's
-	// ENI IP as a CVM backend carrying an instance ID, so which of the two keys it is depends on
-	// how it was registered (see Keyed). Empty on targets we build.
-	Reported Identity
-}
-
-// Identity is what the cloud reports of a backend's address: its instance ID (a CVM, or the
-// CVM an ENI is attached to) and its private IP. Either may be empty.
-type Identity struct {
-	InstanceID string
-	IP         string
-}
-
-// Keyed returns t keyed the way it was registered: by IP for pod targets (byIP), by instance
-// for node targets. The Type and TargetId the cloud reports (ENI, CVM, cvm, GLOBALROUTE, CCN,
-// an ins- ID for an ENI IP) do not decide it, so a diff never mistakes a backend for another.
-func (t Target) Keyed(byIP bool) Target {
-	switch {
-	case byIP && t.Reported.IP != "":
-		t.EniIP, t.InstanceID = t.Reported.IP, ""
-	case !byIP && t.Reported.InstanceID != "":
-		t.EniIP, t.InstanceID = "", t.Reported.InstanceID
-	}
-	return t
-}
 
 // TargetsRead is the answer of DescribeTargets.
 type TargetsRead struct {
-	Targets []Target
+	Targets []targets.Target
 	// Listeners are the IDs of the listeners the answer held. The API leaves a listener that does
 	// not exist out of its answer without an error, so a requested ID missing here was deleted.
 	Listeners []string
@@ -85,10 +40,10 @@ type BatchResult struct {
 	Message           string
 	// Refused are targets the cloud refused as not routable from the load balancer (an EniIp
 	// outside its VPC without a cross-VPC binding); they were left out and the rest written.
-	Refused []Target
+	Refused []targets.Target
 	// Gone are targets the cloud no longer had (removed out of band); they were left out and the
 	// rest written.
-	Gone []Target
+	Gone []targets.Target
 }
 
 // DescribeTargets returns the backends of the given listeners of lbID, or of
@@ -146,12 +101,12 @@ func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs [
 // backendTarget converts a DescribeTargets backend. Its key is a default only: a CVM backend
 // (Type CVM or cvm) with an instance ID is keyed by instance, everything else by private IP;
 // Target.Keyed re-keys it the way its binding registers.
-func backendTarget(listenerID, locationID string, b *clbapi.Backend) Target {
-	t := Target{
-		TargetKey: TargetKey{ListenerID: listenerID, LocationID: locationID, Port: i64(b.Port)},
-		Weight:    i64(b.Weight),
-		Tag:       str(b.Tag),
-		Reported:  Identity{InstanceID: str(b.InstanceId)},
+func backendTarget(listenerID, locationID string, b *clbapi.Backend) targets.Target {
+	t := targets.Target{
+		Key:      targets.Key{ListenerID: listenerID, LocationID: locationID, Port: i64(b.Port)},
+		Weight:   i64(b.Weight),
+		Tag:      str(b.Tag),
+		Reported: targets.Identity{InstanceID: str(b.InstanceId)},
 	}
 	if len(b.PrivateIpAddresses) > 0 {
 		t.Reported.IP = str(b.PrivateIpAddresses[0])
@@ -165,7 +120,7 @@ func backendTarget(listenerID, locationID string, b *clbapi.Backend) Target {
 }
 
 // RegisterTargets binds targets to lbID with BatchRegisterTargets, 500 targets
-// a call (duplicates by TargetKey are dropped, the last one wins). The call is
+// a call (duplicates by Key are dropped, the last one wins). The call is
 // synchronous; the load balancer stays busy for a while after it, which the
 // next write waits out (pacing.go). Listeners the cloud reports in
 // FailListenerIdSet are merged into the result. A chunk refused because some
@@ -174,8 +129,8 @@ func backendTarget(listenerID, locationID string, b *clbapi.Backend) Target {
 // fails, its listeners are added to the result and its error is returned
 // (joined with the others); see stopAfter for when the remaining calls are
 // still sent.
-func (c *Client) RegisterTargets(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	res, err := writeInChunks(ctx, targets, func(ctx context.Context, part []Target) (chunkOutcome, error) {
+func (c *Client) RegisterTargets(ctx context.Context, lbID string, ts []targets.Target) (BatchResult, error) {
+	res, err := writeInChunks(ctx, ts, func(ctx context.Context, part []targets.Target) (chunkOutcome, error) {
 		var out chunkOutcome
 		for len(part) > 0 {
 			failed, msg, err := c.registerChunk(ctx, lbID, part)
@@ -185,17 +140,17 @@ func (c *Client) RegisterTargets(ctx context.Context, lbID string, targets []Tar
 				return out, err
 			}
 			out.refused = append(out.refused, refused...)
-			part = slices.DeleteFunc(slices.Clone(part), func(t Target) bool { return slices.Contains(refused, t) })
+			part = slices.DeleteFunc(slices.Clone(part), func(t targets.Target) bool { return slices.Contains(refused, t) })
 		}
 		return out, nil
 	})
 	if err != nil {
-		return res, fmt.Errorf("registering %d targets on %s: %w", len(targets), lbID, err)
+		return res, fmt.Errorf("registering %d targets on %s: %w", len(ts), lbID, err)
 	}
 	return res, nil
 }
 
-func (c *Client) registerChunk(ctx context.Context, lbID string, part []Target) ([]*string, *string, error) {
+func (c *Client) registerChunk(ctx context.Context, lbID string, part []targets.Target) ([]*string, *string, error) {
 	if err := c.settle(ctx, lbID); err != nil {
 		return nil, nil, err
 	}
@@ -215,8 +170,8 @@ func (c *Client) registerChunk(ctx context.Context, lbID string, part []Target) 
 }
 
 // refusedIn returns the targets of part whose EniIp is one of addrs.
-func refusedIn(part []Target, addrs []string) []Target {
-	var out []Target
+func refusedIn(part []targets.Target, addrs []string) []targets.Target {
+	var out []targets.Target
 	for _, t := range part {
 		if t.EniIP != "" && slices.Contains(addrs, t.EniIP) {
 			out = append(out, t)
@@ -226,15 +181,15 @@ func refusedIn(part []Target, addrs []string) []Target {
 }
 
 // DeregisterTargets unbinds targets from lbID with BatchDeregisterTargets, 500
-// targets a call. Only the TargetKey matters. The cloud refuses a whole call
+// targets a call. Only the Key matters. The cloud refuses a whole call
 // when one of its targets is no longer bound (removed by hand, or a CVM that
 // was terminated): the chunk's listeners are then read again and the chunk is
 // sent once more without the targets that are gone (BatchResult.Gone).
 // Partial failures are handled as in RegisterTargets.
-func (c *Client) DeregisterTargets(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	res, err := writeInChunks(ctx, targets, func(ctx context.Context, part []Target) (chunkOutcome, error) {
+func (c *Client) DeregisterTargets(ctx context.Context, lbID string, ts []targets.Target) (BatchResult, error) {
+	res, err := writeInChunks(ctx, ts, func(ctx context.Context, part []targets.Target) (chunkOutcome, error) {
 		var failed []*string
-		out, err := c.mendStale(ctx, lbID, part, func(ctx context.Context, part []Target) (err error) {
+		out, err := c.mendStale(ctx, lbID, part, func(ctx context.Context, part []targets.Target) (err error) {
 			failed, err = c.deregisterChunk(ctx, lbID, part)
 			return err
 		})
@@ -242,12 +197,12 @@ func (c *Client) DeregisterTargets(ctx context.Context, lbID string, targets []T
 		return out, err
 	})
 	if err != nil {
-		return res, fmt.Errorf("deregistering %d targets from %s: %w", len(targets), lbID, err)
+		return res, fmt.Errorf("deregistering %d targets from %s: %w", len(ts), lbID, err)
 	}
 	return res, nil
 }
 
-func (c *Client) deregisterChunk(ctx context.Context, lbID string, part []Target) ([]*string, error) {
+func (c *Client) deregisterChunk(ctx context.Context, lbID string, part []targets.Target) ([]*string, error) {
 	if err := c.settle(ctx, lbID); err != nil {
 		return nil, err
 	}
@@ -270,7 +225,7 @@ func (c *Client) deregisterChunk(ctx context.Context, lbID string, part []Target
 // write naming a target it no longer has, it reads the part's listeners again and sends once
 // more without the targets that are gone. A refusal with nothing gone is a real one and is
 // returned as it is.
-func (c *Client) mendStale(ctx context.Context, lbID string, part []Target, send func(context.Context, []Target) error) (chunkOutcome, error) {
+func (c *Client) mendStale(ctx context.Context, lbID string, part []targets.Target, send func(context.Context, []targets.Target) error) (chunkOutcome, error) {
 	var out chunkOutcome
 	err := send(ctx, part)
 	if !isParameterRefusal(err) {
@@ -297,7 +252,7 @@ func isParameterRefusal(err error) bool {
 // splitGone reads the listeners of part and splits it into the targets still bound and those
 // gone. A target is matched by the address it was written with (Target.Reported), whatever
 // Type the cloud reports.
-func (c *Client) splitGone(ctx context.Context, lbID string, part []Target) (present, gone []Target, err error) {
+func (c *Client) splitGone(ctx context.Context, lbID string, part []targets.Target) (present, gone []targets.Target, err error) {
 	ids := make([]string, 0, len(part))
 	for _, t := range part {
 		ids = append(ids, t.ListenerID)
@@ -306,14 +261,14 @@ func (c *Client) splitGone(ctx context.Context, lbID string, part []Target) (pre
 	if err != nil {
 		return nil, nil, err
 	}
-	bound := map[TargetKey]bool{}
+	bound := map[targets.Key]bool{}
 	for _, t := range read.Targets {
 		for _, byIP := range []bool{true, false} {
-			bound[t.Keyed(byIP).TargetKey] = true
+			bound[t.Keyed(byIP).Key] = true
 		}
 	}
 	for _, t := range part {
-		if bound[t.TargetKey] {
+		if bound[t.Key] {
 			present = append(present, t)
 		} else {
 			gone = append(gone, t)
@@ -326,18 +281,18 @@ func (c *Client) splitGone(ctx context.Context, lbID string, part []Target) (pre
 type chunkOutcome struct {
 	failed  []*string // FailListenerIdSet
 	msg     *string
-	refused []Target // left out: not routable
-	gone    []Target // left out: no longer bound
+	refused []targets.Target // left out: not routable
+	gone    []targets.Target // left out: no longer bound
 }
 
 // sendChunk writes one chunk.
-type sendChunk func(ctx context.Context, part []Target) (chunkOutcome, error)
+type sendChunk func(ctx context.Context, part []targets.Target) (chunkOutcome, error)
 
 // writeInChunks sends the distinct targets, sorted, in chunks of 500 and
 // merges the outcomes.
-func writeInChunks(ctx context.Context, targets []Target, send sendChunk) (BatchResult, error) {
+func writeInChunks(ctx context.Context, ts []targets.Target, send sendChunk) (BatchResult, error) {
 	var acc batchAccumulator
-	parts := slices.Collect(slices.Chunk(dedupeTargets(targets), maxBatchTargets))
+	parts := slices.Collect(slices.Chunk(dedupeTargets(ts), maxBatchTargets))
 	for i, part := range parts {
 		out, err := send(ctx, part)
 		acc.refused = append(acc.refused, out.refused...)
@@ -371,8 +326,8 @@ type batchAccumulator struct {
 	failed  map[string]struct{}
 	msgs    []string
 	errs    []error
-	refused []Target
-	gone    []Target
+	refused []targets.Target
+	gone    []targets.Target
 }
 
 func (a *batchAccumulator) add(failedListenerIDs []string, msg string) {
@@ -389,7 +344,7 @@ func (a *batchAccumulator) add(failedListenerIDs []string, msg string) {
 
 // failChunk marks every listener of part failed; err may be nil for chunks
 // that were never sent.
-func (a *batchAccumulator) failChunk(part []Target, err error) {
+func (a *batchAccumulator) failChunk(part []targets.Target, err error) {
 	ids := make([]string, 0, len(part))
 	for _, t := range part {
 		ids = append(ids, t.ListenerID)
@@ -408,7 +363,7 @@ func (a *batchAccumulator) result() (BatchResult, error) {
 	return res, errors.Join(a.errs...)
 }
 
-func toBatchTargets(ts []Target, withSettings bool) []*clbapi.BatchTarget {
+func toBatchTargets(ts []targets.Target, withSettings bool) []*clbapi.BatchTarget {
 	out := make([]*clbapi.BatchTarget, 0, len(ts))
 	for _, t := range ts {
 		bt := &clbapi.BatchTarget{
@@ -431,22 +386,12 @@ func toBatchTargets(ts []Target, withSettings bool) []*clbapi.BatchTarget {
 // InvalidParameterValue.Duplicate), keeping the last, and sorts by key so that
 // each listener's targets are contiguous: a partial failure then touches as
 // few chunks as possible, and requests are deterministic.
-func dedupeTargets(ts []Target) []Target {
-	byKey := make(map[TargetKey]Target, len(ts))
+func dedupeTargets(ts []targets.Target) []targets.Target {
+	byKey := make(map[targets.Key]targets.Target, len(ts))
 	for _, t := range ts {
-		byKey[t.TargetKey] = t
+		byKey[t.Key] = t
 	}
-	return slices.SortedFunc(maps.Values(byKey), func(a, b Target) int { return compareKeys(a.TargetKey, b.TargetKey) })
-}
-
-func compareKeys(a, b TargetKey) int {
-	return cmp.Or(
-		cmp.Compare(a.ListenerID, b.ListenerID),
-		cmp.Compare(a.LocationID, b.LocationID),
-		cmp.Compare(a.EniIP, b.EniIP),
-		cmp.Compare(a.InstanceID, b.InstanceID),
-		cmp.Compare(a.Port, b.Port),
-	)
+	return slices.SortedFunc(maps.Values(byKey), func(a, b targets.Target) int { return a.Compare(b.Key) })
 }
 
 // ModifyTargetWeights sets the weight of existing targets of lbID with
@@ -455,10 +400,10 @@ func compareKeys(a, b TargetKey) int {
 // packed into calls of at most 100 rules and 500 targets. The cloud reports no
 // per-listener failure for this action, so the result lists the listeners of
 // calls that failed.
-func (c *Client) ModifyTargetWeights(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	res, err := c.sendCalls(ctx, lbID, packWeightRules(dedupeTargets(targets)), c.modifyWeights)
+func (c *Client) ModifyTargetWeights(ctx context.Context, lbID string, ts []targets.Target) (BatchResult, error) {
+	res, err := c.sendCalls(ctx, lbID, packWeightRules(dedupeTargets(ts)), c.modifyWeights)
 	if err != nil {
-		return res, fmt.Errorf("modifying the weights of %d targets on %s: %w", len(targets), lbID, err)
+		return res, fmt.Errorf("modifying the weights of %d targets on %s: %w", len(ts), lbID, err)
 	}
 	return res, nil
 }
@@ -469,7 +414,7 @@ func (c *Client) sendCalls(ctx context.Context, lbID string, calls []weightCall,
 	send func(context.Context, string, weightCall) error) (BatchResult, error) {
 	var acc batchAccumulator
 	for i, call := range calls {
-		out, err := c.mendStale(ctx, lbID, call.targets(), func(ctx context.Context, ts []Target) error {
+		out, err := c.mendStale(ctx, lbID, call.targets(), func(ctx context.Context, ts []targets.Target) error {
 			return send(ctx, lbID, packOne(ts))
 		})
 		acc.gone = append(acc.gone, out.gone...)
@@ -493,7 +438,7 @@ func (c *Client) modifyWeights(ctx context.Context, lbID string, call weightCall
 	req := clbapi.NewBatchModifyTargetWeightRequest()
 	req.LoadBalancerId = new(lbID)
 	for _, r := range call {
-		rule := &clbapi.RsWeightRule{ListenerId: new(r.listenerID), LocationId: optional(r.locationID)}
+		rule := &clbapi.RsWeightRule{ListenerId: new(r.scope.ListenerID), LocationId: optional(r.scope.LocationID)}
 		for _, t := range r.targets {
 			rule.Targets = append(rule.Targets, &clbapi.Target{
 				Port:       new(t.Port),
@@ -522,9 +467,9 @@ func (c *Client) modifyWeights(ctx context.Context, lbID string, call weightCall
 // synchronous call of at most 500 targets. Targets are grouped by listener, rule and tag into
 // RsTagRules packed as for BatchModifyTargetWeight. Failures are reported as in
 // ModifyTargetWeights.
-func (c *Client) ModifyTargetTags(ctx context.Context, lbID string, targets []Target) (BatchResult, error) {
-	byTag := map[string][]Target{}
-	for _, t := range dedupeTargets(targets) {
+func (c *Client) ModifyTargetTags(ctx context.Context, lbID string, ts []targets.Target) (BatchResult, error) {
+	byTag := map[string][]targets.Target{}
+	for _, t := range dedupeTargets(ts) {
 		byTag[t.Tag] = append(byTag[t.Tag], t)
 	}
 	calls := make([]weightCall, 0, len(byTag))
@@ -533,7 +478,7 @@ func (c *Client) ModifyTargetTags(ctx context.Context, lbID string, targets []Ta
 	}
 	res, err := c.sendCalls(ctx, lbID, calls, c.modifyTags)
 	if err != nil {
-		return res, fmt.Errorf("re-tagging %d targets on %s: %w", len(targets), lbID, err)
+		return res, fmt.Errorf("re-tagging %d targets on %s: %w", len(ts), lbID, err)
 	}
 	return res, nil
 }
@@ -547,7 +492,7 @@ func (c *Client) modifyTags(ctx context.Context, lbID string, call weightCall) e
 	req.LoadBalancerId = new(lbID)
 	for _, r := range call {
 		tag := r.targets[0].Tag
-		rule := &clbapi.RsTagRule{ListenerId: new(r.listenerID), LocationId: optional(r.locationID), Tag: new(tag)}
+		rule := &clbapi.RsTagRule{ListenerId: new(r.scope.ListenerID), LocationId: optional(r.scope.LocationID), Tag: new(tag)}
 		for _, t := range r.targets {
 			rule.Targets = append(rule.Targets, &clbapi.Target{
 				Port:       new(t.Port),
@@ -574,15 +519,15 @@ func (c *Client) modifyTags(ctx context.Context, lbID string, call weightCall) e
 
 // weightRule is one RsWeightRule (or RsTagRule): targets of one listener and rule.
 type weightRule struct {
-	listenerID, locationID string
-	targets                []Target
+	scope   targets.Scope
+	targets []targets.Target
 }
 
 // weightCall is the ModifyList of one BatchModifyTargetWeight call.
 type weightCall []weightRule
 
-func (w weightCall) targets() []Target {
-	var out []Target
+func (w weightCall) targets() []targets.Target {
+	var out []targets.Target
 	for _, r := range w {
 		out = append(out, r.targets...)
 	}
@@ -590,7 +535,7 @@ func (w weightCall) targets() []Target {
 }
 
 // packOne packs the targets of one call, or fewer, into that call again.
-func packOne(ts []Target) weightCall {
+func packOne(ts []targets.Target) weightCall {
 	var out weightCall
 	for _, call := range packWeightRules(ts) {
 		out = append(out, call...)
@@ -604,7 +549,7 @@ func packOne(ts []Target) weightCall {
 // calls only at a call boundary, so the number of calls is
 // max(ceil(targets/500), ceil(rules/100)) in all but contrived cases where
 // both limits bind at once.
-func packWeightRules(sorted []Target) []weightCall {
+func packWeightRules(sorted []targets.Target) []weightCall {
 	var (
 		calls   []weightCall
 		cur     weightCall
@@ -619,7 +564,7 @@ func packWeightRules(sorted []Target) []weightCall {
 	for i := 0; i < len(sorted); {
 		// The group of targets sharing sorted[i]'s listener and rule.
 		j := i + 1
-		for j < len(sorted) && sorted[j].ListenerID == sorted[i].ListenerID && sorted[j].LocationID == sorted[i].LocationID {
+		for j < len(sorted) && sorted[j].Scope() == sorted[i].Scope() {
 			j++
 		}
 		group := sorted[i:j]
@@ -628,7 +573,7 @@ func packWeightRules(sorted []Target) []weightCall {
 				flush()
 			}
 			n := min(len(group), maxWeightTargetsPerRule, maxWeightTargets-curSize)
-			cur = append(cur, weightRule{listenerID: group[0].ListenerID, locationID: group[0].LocationID, targets: group[:n]})
+			cur = append(cur, weightRule{scope: group[0].Scope(), targets: group[:n]})
 			curSize += n
 			group = group[n:]
 		}

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // Cloud is what the poller needs from internal/clb.
@@ -42,7 +43,7 @@ var _ Cloud = (*clb.Client)(nil)
 
 // Snapshot is one load balancer's health view as last read.
 type Snapshot struct {
-	Targets map[clb.TargetKey]clb.TargetHealth
+	Targets map[targets.Key]clb.TargetHealth
 	// ReadAt is when the view was read; zero if never.
 	ReadAt time.Time
 	// Err is the error of the last read, if it failed; Targets then hold the previous view.
@@ -75,8 +76,10 @@ type Poller struct {
 
 	mu        sync.Mutex
 	interests map[types.NamespacedName]interest
-	views     map[string]Snapshot
-	wake      chan struct{}
+	// watchers counts the interests in each load balancer, so the last Unwatch drops its view.
+	watchers map[string]int
+	views    map[string]Snapshot
+	wake     chan struct{}
 }
 
 // New returns a poller; onChange may be nil.
@@ -96,6 +99,7 @@ func New(cloud Cloud, onChange OnChange, opts Options) (*Poller, error) {
 	return &Poller{
 		cloud: cloud, onChange: onChange, opts: opts,
 		interests: map[types.NamespacedName]interest{},
+		watchers:  map[string]int{},
 		views:     map[string]Snapshot{},
 		wake:      make(chan struct{}, 1),
 	}, nil
@@ -107,6 +111,10 @@ func (p *Poller) Watch(owner types.NamespacedName, lbID string, fast bool) {
 	p.mu.Lock()
 	prev, had := p.interests[owner]
 	p.interests[owner] = interest{lbID: lbID, fast: fast}
+	p.watchers[lbID]++
+	if had {
+		p.unref(prev.lbID)
+	}
 	_, read := p.views[lbID]
 	p.mu.Unlock()
 	if !read || (fast && (!had || !prev.fast || prev.lbID != lbID)) {
@@ -117,11 +125,23 @@ func (p *Poller) Watch(owner types.NamespacedName, lbID string, fast bool) {
 	}
 }
 
-// Unwatch drops owner's interest.
+// Unwatch drops owner's interest, and the view of its load balancer when nobody else watches it.
 func (p *Poller) Unwatch(owner types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.interests, owner)
+	if in, had := p.interests[owner]; had {
+		delete(p.interests, owner)
+		p.unref(in.lbID)
+	}
+}
+
+// unref counts one watcher of lbID less, and forgets its view once none is left; p.mu must be held.
+func (p *Poller) unref(lbID string) {
+	p.watchers[lbID]--
+	if p.watchers[lbID] <= 0 {
+		delete(p.watchers, lbID)
+		delete(p.views, lbID)
+	}
 }
 
 // View returns the last health view of lbID.
@@ -202,6 +222,9 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 	var changed []string
 	p.mu.Lock()
 	for _, id := range lbIDs {
+		if p.watchers[id] == 0 {
+			continue // unwatched during the read: keeping its view would outlive every watcher
+		}
 		prev := p.views[id]
 		list, ok := read[id]
 		if !ok && err != nil {
@@ -209,9 +232,9 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 			p.views[id] = prev
 			continue
 		}
-		next := Snapshot{Targets: make(map[clb.TargetKey]clb.TargetHealth, len(list)), ReadAt: now}
+		next := Snapshot{Targets: make(map[targets.Key]clb.TargetHealth, len(list)), ReadAt: now}
 		for _, t := range list {
-			next.Targets[t.TargetKey] = t
+			next.Targets[t.Key] = t
 		}
 		if prev.ReadAt.IsZero() || !maps.Equal(prev.Targets, next.Targets) {
 			changed = append(changed, id)

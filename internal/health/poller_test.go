@@ -17,6 +17,7 @@ limitations under the License.
 package health_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -24,11 +25,13 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
 	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/health"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 type changes struct {
@@ -90,7 +93,9 @@ func TestPollerGoesFastWhileSomeoneWaitsAndReportsChanges(t *testing.T) {
 	lb := srv.Sim.AddLoadBalancer("web")
 	listener := srv.Sim.AddListener(lb, "TCP", 80)
 	var seen changes
-	p, err := health.New(c, seen.record, health.Options{Fast: 50 * time.Millisecond, Slow: time.Hour})
+	clk := clocktesting.NewFakeClock(time.Now())
+	const fast = 50 * time.Millisecond
+	p, err := health.New(c, seen.record, health.Options{Fast: fast, Slow: time.Hour, Clock: clk})
 	g.Expect(err).NotTo(HaveOccurred())
 	owner := types.NamespacedName{Namespace: "ns", Name: "web"}
 	p.Watch(owner, lb, true)
@@ -98,19 +103,110 @@ func TestPollerGoesFastWhileSomeoneWaitsAndReportsChanges(t *testing.T) {
 	go func() { _ = p.Start(ctx) }()
 	g.Eventually(seen.seen).Should(ContainElement(lb), "the first read is a change")
 
-	target := clb.Target{TargetKey: clb.TargetKey{ListenerID: listener, EniIP: "10.0.0.1", Port: 8080}, Weight: 10}
-	_, err = c.RegisterTargets(ctx, lb, []clb.Target{target})
+	target := targets.Target{Key: targets.Key{ListenerID: listener, EniIP: "10.0.0.1", Port: 8080}, Weight: 10}
+	_, err = c.RegisterTargets(ctx, lb, []targets.Target{target})
 	g.Expect(err).NotTo(HaveOccurred())
-	key := target.TargetKey
-	g.Eventually(func() string { v, _ := p.View(lb); return v.Targets[key].Detail }).Should(Equal(clb.HealthAlive),
-		"scripted health turns Alive and the fast poll sees it")
+	key := target.Key
+	// Each fast interval that passes while the poller waits for it is one poll.
+	detail := func() string {
+		if clk.HasWaiters() {
+			clk.Step(fast)
+		}
+		v, _ := p.View(lb)
+		return v.Targets[key].Detail
+	}
+	g.Eventually(detail).Should(Equal(clb.HealthAlive), "scripted health turns Alive and the fast poll sees it")
 
 	srv.Sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: lb}, "Dead")
-	g.Eventually(func() string { v, _ := p.View(lb); return v.Targets[key].Detail }).Should(Equal(clb.HealthDead))
+	g.Eventually(detail).Should(Equal(clb.HealthDead))
 
-	// Steady: nobody waits, so the slow interval applies and the calls stop.
+	// Steady: nobody waits, so the slow interval applies and the calls stop. The fast poll the
+	// poller already waits for still comes; it then waits for the slow interval.
+	calls := func() int { return srv.Sim.Calls()["DescribeTargetHealth"]["OK"] }
+	g.Eventually(clk.HasWaiters).Should(BeTrue())
 	p.Watch(owner, lb, false)
-	time.Sleep(100 * time.Millisecond)
-	before := srv.Sim.Calls()["DescribeTargetHealth"]["OK"]
-	g.Consistently(func() int { return srv.Sim.Calls()["DescribeTargetHealth"]["OK"] }, 300*time.Millisecond).Should(Equal(before))
+	clk.Step(fast)
+	g.Eventually(clk.HasWaiters).Should(BeTrue())
+	before := calls()
+	for range 6 {
+		// A poll due now would take the fired timer away until it has read and waits again.
+		clk.Step(fast)
+		g.Eventually(clk.HasWaiters).Should(BeTrue())
+		g.Expect(calls()).To(Equal(before), "polled at the fast interval while nobody waits")
+	}
+}
+
+// heldHealthCloud holds every health read until the test lets it go.
+type heldHealthCloud struct {
+	health.Cloud
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *heldHealthCloud) DescribeTargetHealth(ctx context.Context, lbIDs []string) (map[string][]clb.TargetHealth, error) {
+	select {
+	case c.entered <- struct{}{}:
+	default:
+	}
+	<-c.release
+	return c.Cloud.DescribeTargetHealth(ctx, lbIDs)
+}
+
+// TestPollerForgetsLoadBalancersNobodyWatches: 1,000 watchers over 100 load balancers leave no
+// interest and no view behind once they are gone, without waiting for another poll; neither does
+// a watcher that moves to another load balancer.
+func TestPollerForgetsLoadBalancersNobodyWatches(t *testing.T) {
+	g := NewWithT(t)
+	srv, c := start(t)
+	// The clock never moves: only the first poll, at Start, runs.
+	p, err := health.New(c, nil, health.Options{Clock: clocktesting.NewFakeClock(time.Now())})
+	g.Expect(err).NotTo(HaveOccurred())
+	owners := make([]types.NamespacedName, 0, 1000)
+	for i := range 100 {
+		lb := srv.Sim.AddLoadBalancer(fmt.Sprintf("lb-%d", i))
+		for j := range 10 {
+			owner := types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("b-%d-%d", i, j)}
+			owners = append(owners, owner)
+			p.Watch(owner, lb, false)
+		}
+	}
+	go func() { _ = p.Start(t.Context()) }()
+	g.Eventually(func() int { return health.StateCounts(p)["views"] }).Should(Equal(100))
+	g.Expect(health.StateCounts(p)).To(Equal(map[string]int{"interests": 1000, "watchers": 100, "views": 100}))
+
+	moved := owners[0]
+	for _, owner := range owners[1:10] {
+		p.Unwatch(owner)
+	}
+	p.Watch(moved, "lb-elsewhere", false)
+	g.Expect(health.StateCounts(p)).To(Equal(map[string]int{"interests": 991, "watchers": 100, "views": 99}),
+		"the view of a load balancer whose last watcher moved away")
+
+	for _, owner := range owners {
+		p.Unwatch(owner)
+	}
+	g.Expect(health.StateCounts(p)).To(Equal(map[string]int{"interests": 0, "watchers": 0, "views": 0}))
+}
+
+// TestPollerKeepsNoViewUnwatchedDuringItsRead: a load balancer whose last watcher goes while
+// the poll reads it gets no view from that read.
+func TestPollerKeepsNoViewUnwatchedDuringItsRead(t *testing.T) {
+	g := NewWithT(t)
+	srv, c := start(t)
+	cloud := &heldHealthCloud{Cloud: c, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	var seen changes
+	p, err := health.New(cloud, seen.record, health.Options{Clock: clocktesting.NewFakeClock(time.Now())})
+	g.Expect(err).NotTo(HaveOccurred())
+	gone, kept := srv.Sim.AddLoadBalancer("gone"), srv.Sim.AddLoadBalancer("kept")
+	p.Watch(types.NamespacedName{Namespace: "ns", Name: "gone"}, gone, false)
+	p.Watch(types.NamespacedName{Namespace: "ns", Name: "kept"}, kept, false)
+	go func() { _ = p.Start(t.Context()) }()
+	g.Eventually(cloud.entered).Should(Receive())
+	p.Unwatch(types.NamespacedName{Namespace: "ns", Name: "gone"})
+	close(cloud.release)
+	g.Eventually(seen.seen).Should(ContainElement(kept), "the read ends")
+	g.Expect(seen.seen()).NotTo(ContainElement(gone))
+	_, ok := p.View(gone)
+	g.Expect(ok).To(BeFalse(), "a view of the unwatched load balancer")
+	g.Expect(health.StateCounts(p)).To(Equal(map[string]int{"interests": 1, "watchers": 1, "views": 1}))
 }

@@ -25,13 +25,13 @@ import (
 
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // audit logs one cloud write of backends at the default level: the load balancer, the action,
 // how many targets on which listeners, and the bindings it serves. It is the record of what the
 // controller did to the CLB and for whom; it holds no credential.
-func (w *worker) audit(ctx context.Context, step writeStep, batch []clb.Target, plans []*plan, err error) {
+func (w *worker) audit(ctx context.Context, step writeStep, batch []targets.Target, plans []*plan, err error) {
 	perScope := map[string]int{}
 	for _, t := range batch {
 		perScope[scopeID(t.ListenerID, t.LocationID)]++

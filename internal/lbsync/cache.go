@@ -24,6 +24,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // How long cloud reads stay trusted. They are all here, so their interplay is visible in one place.
@@ -96,7 +97,7 @@ func (c *listenerCache) fresh(now time.Time) bool {
 
 // targetCache is the backends of one listener as last read, kept up to date by our own writes.
 type targetCache struct {
-	targets map[clb.TargetKey]clb.Target
+	targets map[targets.Key]targets.Target
 	readAt  time.Time
 	// recheckAt, when set, ends the cache early: it was read so soon after the Syncer started
 	// that a write of the previous leader may still land after the read (Options.StartupRecheck).

@@ -174,7 +174,7 @@ func (w *worker) expireHinted() {
 
 // countRepairs counts the writes of a repair.
 func (w *worker) countRepairs(c Changes) {
-	for op, n := range map[string]int{opRegister: c.Registered, opDeregister: c.Deregistered, opReweight: c.Reweighted} {
+	for op, n := range map[string]int{opRegister: c.Registered, opDeregister: c.Deregistered, opReweight: c.Reweighted, opRetag: c.Retagged} {
 		if n > 0 {
 			driftRepairs.WithLabelValues(w.lbID, op).Add(float64(n))
 		}

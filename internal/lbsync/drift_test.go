@@ -19,6 +19,7 @@ package lbsync_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 func describeTargets(e *fidelityEnv) int {
@@ -47,14 +49,14 @@ func TestDriftIsFoundByThePeriodicRead(t *testing.T) {
 	e.await("the sync", e.synced(b, lis))
 
 	ctx := context.Background()
-	key := func(ip string) clb.TargetKey { return clb.TargetKey{ListenerID: lis, EniIP: ip, Port: 8080} }
-	if _, err := e.cloud.DeregisterTargets(ctx, e.lbID, []clb.Target{{TargetKey: key("10.1.0.1")}}); err != nil {
+	key := func(ip string) targets.Key { return targets.Key{ListenerID: lis, EniIP: ip, Port: 8080} }
+	if _, err := e.cloud.DeregisterTargets(ctx, e.lbID, []targets.Target{{Key: key("10.1.0.1")}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cloud.RegisterTargets(ctx, e.lbID, []clb.Target{{TargetKey: key("10.9.9.9"), Weight: 5}}); err != nil {
+	if _, err := e.cloud.RegisterTargets(ctx, e.lbID, []targets.Target{{Key: key("10.9.9.9"), Weight: 5}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cloud.ModifyTargetWeights(ctx, e.lbID, []clb.Target{{TargetKey: key("10.1.0.2"), Weight: 77}}); err != nil {
+	if _, err := e.cloud.ModifyTargetWeights(ctx, e.lbID, []targets.Target{{Key: key("10.1.0.2"), Weight: 77}}); err != nil {
 		t.Fatal(err)
 	}
 	e.srv.Sim.ResetCalls()
@@ -63,8 +65,15 @@ func TestDriftIsFoundByThePeriodicRead(t *testing.T) {
 	t.Logf("repaired %s after the changes", time.Since(start).Round(time.Millisecond))
 	e.await("the repair report", func() bool { return len(e.notifier.repairs()) > 0 })
 	c := e.notifier.repairs()[0]
-	if c.Registered != 1 || c.Deregistered != 1 || c.Reweighted != 1 {
-		t.Fatalf("repair = %+v, want 1 re-registered, 1 removed, 1 re-weighted", c)
+	if c.Registered != 1 || c.Deregistered != 1 || c.Reweighted != 1 || c.DeregisteredNames != "10.9.9.9:8080" {
+		t.Fatalf("repair = %+v, want 1 re-registered, 1 removed (10.9.9.9:8080), 1 re-weighted", c)
+	}
+	// Before the repair was written, the binding was reported Drifted with what was found.
+	drifted := e.notifier.withReason(networkingv1alpha1.BindingDriftedReason)
+	if len(drifted) != 1 || drifted[0].Synced ||
+		drifted[0].Message != "the CLB was changed outside the controller: listener "+lis+
+			" has 1 of its backends missing, 1 with another weight, 1 it does not want (10.9.9.9:8080); repairing" {
+		t.Fatalf("Drifted reports = %+v, want one, not synced, saying what was found", drifted)
 	}
 
 	// Steady: one read per TargetsTTL, no write.
@@ -103,8 +112,8 @@ func TestDriftIsFoundByTheHealthRead(t *testing.T) {
 		t.Fatalf("a health read that matches cost %d DescribeTargets", n)
 	}
 
-	if _, err := e.cloud.DeregisterTargets(context.Background(), e.lbID, []clb.Target{
-		{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.1.0.1", Port: 8080}}}); err != nil {
+	if _, err := e.cloud.DeregisterTargets(context.Background(), e.lbID, []targets.Target{
+		{Key: targets.Key{ListenerID: lis, EniIP: "10.1.0.1", Port: 8080}}}); err != nil {
 		t.Fatal(err)
 	}
 	e.syncer.HealthSeen(e.lbID, health(), later)
@@ -139,4 +148,34 @@ func TestListenerRecreatedOutOfBand(t *testing.T) {
 		st, _ := e.syncer.Status(byID.Key)
 		return st.Reason == networkingv1alpha1.BindingListenerNotFoundReason && st.ListenerID == ""
 	})
+}
+
+// TestSteadyReadsFillEachCall: listeners whose caches were read at different times (bindings
+// added apart) are read together once a call has room, so a steady load balancer with 15 bound
+// listeners costs one DescribeTargets per TargetsTTL, not one per group read apart.
+func TestSteadyReadsFillEachCall(t *testing.T) {
+	const ttl = 500 * time.Millisecond
+	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) { o.TargetsTTL = ttl })
+	for i := range 15 {
+		lis := e.srv.Sim.AddListener(e.lbID, "TCP", int64(80+i))
+		b := e.binding("web-"+strconv.Itoa(i), lbsync.ListenerRef{ID: lis}, "10.1.0."+strconv.Itoa(i+1))
+		e.syncer.Update(b)
+		e.await("the sync of "+b.Key.Name, e.synced(b, lis))
+		if i == 7 {
+			time.Sleep(ttl / 2) // the second group's caches are read half a TTL later
+		}
+	}
+
+	e.srv.Sim.ResetCalls()
+	const window = 10 * ttl
+	time.Sleep(window)
+	// One read per TTL; the worker wakes at expiry, so a slow machine reads less, never more.
+	if n := describeTargets(e); n > int(window/ttl)+1 {
+		t.Fatalf("DescribeTargets = %d in %v with a %v TTL and 15 listeners, want at most %d (one call reads 20)", n, window, ttl, int(window/ttl)+1)
+	} else if n == 0 {
+		t.Fatalf("no DescribeTargets in %v with a %v TTL", window, ttl)
+	}
+	if n := writeCalls(e.srv.Sim); n != 0 {
+		t.Fatalf("%d writes while nothing changed", n)
+	}
 }

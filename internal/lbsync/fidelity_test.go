@@ -81,6 +81,19 @@ func (n *recordingNotifier) repairs() []lbsync.Changes {
 	return out
 }
 
+// withReason returns the reports with reason.
+func (n *recordingNotifier) withReason(reason string) []lbsync.Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []lbsync.Status
+	for _, st := range n.reports {
+		if st.Reason == reason {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 // failures returns the reports of failed passes.
 func (n *recordingNotifier) failures() []lbsync.Status {
 	n.mu.Lock()
@@ -456,9 +469,9 @@ func TestQuotaIsPerListener(t *testing.T) {
 func TestAdoptedBackendsAreRetagged(t *testing.T) {
 	e := startFidelityEnv(t, clbsim.Options{})
 	listenerID := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
-	_, err := e.cloud.RegisterTargets(t.Context(), e.lbID, []clb.Target{
-		{TargetKey: clb.TargetKey{ListenerID: listenerID, EniIP: "10.0.0.1", Port: 8080}, Weight: 10},
-		{TargetKey: clb.TargetKey{ListenerID: listenerID, EniIP: "10.0.0.2", Port: 8080}, Weight: 10, Tag: "by-hand"},
+	_, err := e.cloud.RegisterTargets(t.Context(), e.lbID, []targets.Target{
+		{Key: targets.Key{ListenerID: listenerID, EniIP: "10.0.0.1", Port: 8080}, Weight: 10},
+		{Key: targets.Key{ListenerID: listenerID, EniIP: "10.0.0.2", Port: 8080}, Weight: 10, Tag: "by-hand"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -474,6 +487,27 @@ func TestAdoptedBackendsAreRetagged(t *testing.T) {
 	}
 	if n := e.calls("BatchModifyTargetTag", "OK"); n != 1 {
 		t.Errorf("%d BatchModifyTargetTag calls, want 1", n)
+	}
+}
+
+// TestBackendsLandOnTheResolvedRule: a binding's desired targets name no listener or rule; the
+// worker puts them on the rule it resolved, and leaves the listener's other rule alone.
+func TestBackendsLandOnTheResolvedRule(t *testing.T) {
+	e := startFidelityEnv(t, clbsim.Options{})
+	web := e.srv.Sim.AddListener(e.lbID, "HTTP", 8080)
+	other := e.srv.Sim.AddRule(e.lbID, web, "other.example.com", "/")
+	loc := e.srv.Sim.AddRule(e.lbID, web, "web.example.com", "/")
+	b := e.binding("web", lbsync.ListenerRef{Port: 8080, Protocol: "HTTP"}, "10.0.0.1", "10.0.0.2")
+	b.Rule = &lbsync.RuleRef{Domain: "web.example.com", URL: "/"}
+	e.syncer.Update(b)
+	e.await("the sync", e.synced(b, web))
+	for _, got := range e.srv.Sim.Targets(e.lbID) {
+		if got.ListenerID != web || got.LocationID != loc || got.Tag != b.OwnerTag {
+			t.Errorf("backend %+v, want it on rule %s of listener %s with the binding's tag (not on rule %s)", got, loc, web, other)
+		}
+	}
+	if st, _ := e.syncer.Status(b.Key); st.ListenerID != web || st.LocationID != loc {
+		t.Errorf("status names %s/%s, want %s/%s", st.ListenerID, st.LocationID, web, loc)
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // Health checks are written by the load balancer's worker, like backends: the CLB refuses a
@@ -98,8 +99,8 @@ func (s *Syncer) SetHealthCheck(key types.NamespacedName, lbID string, req Healt
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, w := range s.workers {
-		if id != lbID {
-			w.dropCheck(key)
+		if id != lbID && w.dropCheck(key) {
+			s.reapIfIdle(w) // the check was all it had left
 		}
 	}
 	w := s.workerFor(lbID)
@@ -134,8 +135,13 @@ func (s *Syncer) OnHealthCheck(fn func(key types.NamespacedName)) {
 	s.onHealthCheck = fn
 }
 
-func (s *Syncer) setCheckOutcome(key types.NamespacedName, o HealthCheckOutcome) {
+func (s *Syncer) setCheckOutcome(w *worker, key types.NamespacedName, o HealthCheckOutcome) {
 	s.mu.Lock()
+	if !w.hasCheck(key) {
+		// Cleared during the pass: ClearHealthCheck has run, and nothing would delete it again.
+		s.mu.Unlock()
+		return
+	}
 	if s.checkOutcomes == nil {
 		s.checkOutcomes = map[types.NamespacedName]HealthCheckOutcome{}
 	}
@@ -174,6 +180,14 @@ func (w *worker) dropCheck(key types.NamespacedName) bool {
 	_, had := w.checks[key]
 	delete(w.checks, key)
 	return had
+}
+
+// hasCheck reports whether the worker has a health-check request of key.
+func (w *worker) hasCheck(key types.NamespacedName) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.checks[key]
+	return ok
 }
 
 // wakeForCheck starts a pass for a health check whose retry is due, even while the worker
@@ -218,7 +232,7 @@ func (w *worker) applyHealthChecks(ctx context.Context, plans []*plan) {
 		}
 		out.Generation, out.ListenerID, out.LocationID = c.req.Generation, c.req.ListenerID, c.req.LocationID
 		w.recordCheck(c.key, c.req, &out)
-		w.s.setCheckOutcome(c.key, out)
+		w.s.setCheckOutcome(w, c.key, out)
 	}
 }
 
@@ -229,14 +243,14 @@ func (w *worker) checkForbidden(namespace string, req HealthCheckRequest, plans 
 	if w.s.opts.Policies == nil {
 		return ""
 	}
+	scope := targets.Scope{ListenerID: req.ListenerID, LocationID: req.LocationID}
 	for _, p := range plans {
-		if p.active && p.forbidden == "" && p.b.Key.Namespace == namespace &&
-			p.listenerID == req.ListenerID && p.locationID == req.LocationID {
+		if p.active && p.forbidden == "" && p.b.Key.Namespace == namespace && p.scope() == scope {
 			return ""
 		}
 	}
 	return fmt.Sprintf("waiting for a binding of namespace %s that a CLBBindingPolicy allows on %s of %s: "+
-		"nothing is written until then", namespace, scopeName(req.ListenerID, req.LocationID), w.lbID)
+		"nothing is written until then", namespace, scope, w.lbID)
 }
 
 // applyHealthCheck validates one request against its listener and writes it when the listener
@@ -245,7 +259,7 @@ func (w *worker) applyHealthCheck(ctx context.Context, key types.NamespacedName,
 	waiting := func(msg string) HealthCheckOutcome {
 		return HealthCheckOutcome{Reason: networkingv1alpha1.HealthCheckApplyingReason, Message: msg}
 	}
-	scope := scopeName(req.ListenerID, req.LocationID) + " of " + w.lbID
+	scope := targets.Scope{ListenerID: req.ListenerID, LocationID: req.LocationID}.String() + " of " + w.lbID
 	l, ok := w.listeners.byID[req.ListenerID]
 	if !ok {
 		return waiting(fmt.Sprintf("waiting for listener %s to exist on %s", req.ListenerID, w.lbID))
@@ -258,7 +272,7 @@ func (w *worker) applyHealthCheck(ctx context.Context, key types.NamespacedName,
 	if req.LocationID != "" {
 		i := slices.IndexFunc(l.Rules, func(r clb.Rule) bool { return r.LocationID == req.LocationID })
 		if i < 0 {
-			return waiting(fmt.Sprintf("waiting for rule %s to exist on listener %s of %s", req.LocationID, req.ListenerID, w.lbID))
+			return waiting(fmt.Sprintf("waiting for %s to exist", scope))
 		}
 		rule = &l.Rules[i]
 		cur = rule.HealthCheck

@@ -21,7 +21,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
@@ -32,19 +31,19 @@ import (
 // cluster restored from a backup of this one. It is remembered, and never deregistered, until it
 // leaves the CLB. Reads during the startup recheck are not compared: the previous leader's last
 // writes may still land then.
-func (w *worker) noteForeignTagged(listenerID string, prev *targetCache, read []clb.Target, byIP bool, ours map[string]bool, now time.Time) {
-	present := map[clb.TargetKey]bool{}
+func (w *worker) noteForeignTagged(listenerID string, prev *targetCache, read []targets.Target, byIP bool, ours map[string]bool, now time.Time) {
+	present := map[targets.Key]bool{}
 	for _, t := range read {
 		if t.ListenerID != listenerID {
 			continue
 		}
 		t = t.Keyed(byIP)
-		present[t.TargetKey] = true
+		present[t.Key] = true
 		if prev == nil || !prev.recheckAt.IsZero() || now.Before(w.s.recheckUntil) || !ours[t.Tag] {
 			continue
 		}
-		if _, known := prev.targets[t.TargetKey]; !known {
-			w.foreignTagged[t.TargetKey] = true
+		if _, known := prev.targets[t.Key]; !known {
+			w.foreignTagged[t.Key] = true
 		}
 	}
 	for k := range w.foreignTagged {
@@ -62,7 +61,7 @@ func (w *worker) holdBackForeign(p *plan) {
 		return
 	}
 	p.diff.Deregister = slices.DeleteFunc(p.diff.Deregister, func(t targets.Target) bool {
-		held := w.foreignTagged[toCloud(t).TargetKey]
+		held := w.foreignTagged[t.Key]
 		if held {
 			p.heldBack++
 		}

@@ -21,7 +21,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,8 +117,47 @@ func (w *worker) pass(ctx context.Context) bool {
 		}
 	}
 	w.applyQuota(ctx, plans, start)
+	w.reportDrift(plans, versions)
 	changes := w.write(ctx, plans)
 	return w.finish(plans, changes, start, calls, versions)
+}
+
+// reportDrift tells the controller, before the repair is written, of every binding the CLB no
+// longer matches although its desired state has not changed since it last did: someone changed
+// the CLB. Its Ready turns False/Drifted, saying what was found, until the pass reports the
+// repair; a slow or failed repair thus never leaves it Synced.
+func (w *worker) reportDrift(plans []*plan, versions map[types.NamespacedName]int) {
+	for _, p := range plans {
+		if !p.active || p.diff.Empty() || !w.repairs(p.b.Key, versions[p.b.Key]) {
+			continue
+		}
+		st, _ := w.s.Status(p.b.Key)
+		st.Synced = false
+		st.Reason = networkingv1alpha1.BindingDriftedReason
+		st.Message = driftFound(p)
+		w.s.setStatus(w, p.b.Key, st)
+		w.s.notifier.Synced(p.b.Key, p.b.UID, st, Changes{})
+	}
+}
+
+// driftFound says how the CLB differs from what a binding wants.
+func driftFound(p *plan) string {
+	var found []string
+	if n := len(p.diff.Register); n > 0 {
+		found = append(found, fmt.Sprintf("%d of its backends missing", n))
+	}
+	if n := len(p.diff.ModifyWeight); n > 0 {
+		found = append(found, fmt.Sprintf("%d with another weight", n))
+	}
+	if n := len(p.diff.Retag); n > 0 {
+		found = append(found, fmt.Sprintf("%d with another tag", n))
+	}
+	if n := len(p.diff.Deregister); n > 0 {
+		var names Changes
+		countDeregistered(&names, p.diff.Deregister)
+		found = append(found, fmt.Sprintf("%d it does not want (%s)", n, names.DeregisteredNames))
+	}
+	return fmt.Sprintf("the CLB was changed outside the controller: %s has %s; repairing", p.scope(), strings.Join(found, ", "))
 }
 
 // pruneTargets forgets the backends of listeners no binding uses any more, so they are neither
@@ -165,18 +206,18 @@ func (w *worker) resolve(ctx context.Context, bindings []Binding) ([]*plan, erro
 			return plans, err
 		}
 	}
-	owners := map[string]*plan{} // scope → the binding that owns it
+	owners := map[targets.Scope]*plan{} // the binding that owns each scope
 	for _, p := range plans {
 		w.resolveOne(p)
 		if !p.active {
 			continue
 		}
-		scope := p.listenerID + "/" + p.locationID
+		scope := p.scope()
 		if first, taken := owners[scope]; taken && (p.b.Exclusive || first.b.Exclusive) {
 			p.active = false
 			p.status.Reason = networkingv1alpha1.BindingConflictReason
 			p.status.Message = fmt.Sprintf("%s of %s is already bound by %s; delete one of the two bindings, or set multiCluster on both",
-				scopeName(p.listenerID, p.locationID), w.lbID, first.b.Key)
+				scope, w.lbID, first.b.Key)
 			p.status.Cleaned = p.b.Deleting // it never wrote anything
 			continue
 		}
@@ -290,7 +331,7 @@ func findRule(l clb.Listener, ref RuleRef) (clb.Rule, bool) {
 func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool, err error) {
 	now := w.s.opts.Clock.Now()
 	var stale []string
-	byIP := map[string]bool{} // listener → its pod backends are keyed by IP (see clb.Target.Keyed)
+	byIP := map[string]bool{} // listener → its pod backends are keyed by IP (see targets.Target.Keyed)
 	for _, p := range plans {
 		if !p.active {
 			continue
@@ -303,6 +344,7 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 	if len(stale) == 0 {
 		return false, nil
 	}
+	stale = w.fillRead(stale, plans)
 	read, err := w.s.cloud.DescribeTargets(ctx, w.lbID, stale)
 	if err != nil {
 		if clb.IsNotFound(err) {
@@ -321,7 +363,7 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 			continue
 		}
 		w.noteForeignTagged(id, w.targets[id], read.Targets, byIP[id], ours, now)
-		c := &targetCache{targets: map[clb.TargetKey]clb.Target{}, readAt: now}
+		c := &targetCache{targets: map[targets.Key]targets.Target{}, readAt: now}
 		if now.Before(w.s.recheckUntil) {
 			c.recheckAt = w.s.recheckUntil
 		}
@@ -330,10 +372,26 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 	for _, t := range read.Targets {
 		if c, ok := w.targets[t.ListenerID]; ok {
 			t = t.Keyed(byIP[t.ListenerID])
-			c.targets[t.TargetKey] = t
+			c.targets[t.Key] = t
 		}
 	}
 	return len(missing) > 0, nil
+}
+
+// fillRead adds to a read the fresh listeners read longest ago, up to the room left in its last
+// DescribeTargets call. Their caches then expire together, so a load balancer's steady state
+// costs ⌈listeners/20⌉ reads per TargetsTTL rather than one per group of listeners read at
+// different times (after a health hint, a new binding).
+func (w *worker) fillRead(stale []string, plans []*plan) []string {
+	room := (clb.DescribeTargetsListeners - len(stale)%clb.DescribeTargetsListeners) % clb.DescribeTargetsListeners
+	var fresh []string
+	for _, p := range plans {
+		if p.active && w.targets[p.listenerID] != nil && !slices.Contains(stale, p.listenerID) && !slices.Contains(fresh, p.listenerID) {
+			fresh = append(fresh, p.listenerID)
+		}
+	}
+	slices.SortFunc(fresh, func(a, b string) int { return w.targets[a].readAt.Compare(w.targets[b].readAt) })
+	return append(stale, fresh[:min(room, len(fresh))]...)
 }
 
 // actual is a listener's cached backends.
@@ -342,11 +400,7 @@ func (w *worker) actual(listenerID string) []targets.Target {
 	if c == nil {
 		return nil
 	}
-	out := make([]targets.Target, 0, len(c.targets))
-	for _, t := range c.targets {
-		out = append(out, fromCloud(t))
-	}
-	return out
+	return slices.Collect(maps.Values(c.targets))
 }
 
 func (p *plan) desired() []targets.Target {
@@ -362,7 +416,12 @@ func (p *plan) desired() []targets.Target {
 }
 
 func (p *plan) diffOptions() targets.DiffOptions {
-	return targets.DiffOptions{OwnerTag: p.b.OwnerTag, Exclusive: p.b.Exclusive, ListenerID: p.listenerID, LocationID: p.locationID}
+	return targets.DiffOptions{OwnerTag: p.b.OwnerTag, Exclusive: p.b.Exclusive, Scope: p.scope()}
+}
+
+// scope is the binding's listener or rule, once resolved.
+func (p *plan) scope() targets.Scope {
+	return targets.Scope{ListenerID: p.listenerID, LocationID: p.locationID}
 }
 
 // applyQuota trims registrations to what the listener's or rule's backend quota
@@ -378,12 +437,12 @@ func (w *worker) applyQuota(ctx context.Context, plans []*plan, now time.Time) {
 	if limit <= 0 {
 		return
 	}
-	onCLB, final := map[string]int{}, map[string]int{}
+	onCLB, final := map[targets.Scope]int{}, map[targets.Scope]int{}
 	for _, p := range plans {
 		if !p.active {
 			continue
 		}
-		scope := p.listenerID + "/" + p.locationID
+		scope := p.scope()
 		if _, counted := onCLB[scope]; !counted {
 			n := 0
 			if c := w.targets[p.listenerID]; c != nil {
@@ -401,7 +460,7 @@ func (w *worker) applyQuota(ctx context.Context, plans []*plan, now time.Time) {
 		if !p.active {
 			continue
 		}
-		scope := p.listenerID + "/" + p.locationID
+		scope := p.scope()
 		room := max(limit-onCLB[scope], 0)
 		if n := len(p.diff.Register); n > room {
 			p.overQuota = n - room
@@ -417,6 +476,7 @@ const (
 	opReweight   = "reweight"
 	opRegister   = "register"
 	opDeregister = "deregister"
+	opRetag      = "retag"
 )
 
 // writeStep is one kind of batch write.
@@ -425,21 +485,19 @@ type writeStep struct {
 	// action is the CLB API action, for the audit log.
 	action string
 	pick   func(targets.Plan) []targets.Target
-	call   func(context.Context, string, []clb.Target) (clb.BatchResult, error)
-	apply  func(*targetCache, clb.Target)
-	count  func(*Changes, int)
+	call   func(context.Context, string, []targets.Target) (clb.BatchResult, error)
+	apply  func(*targetCache, targets.Target)
+	count  func(*Changes, []targets.Target) // the binding's backends the step wrote
 }
 
 // batch gathers the step's writes of every active binding whose listener has not failed.
-func (step writeStep) batch(plans []*plan, failed map[string]error) []clb.Target {
-	var out []clb.Target
+func (step writeStep) batch(plans []*plan, failed map[string]error) []targets.Target {
+	var out []targets.Target
 	for _, p := range plans {
 		if !p.active || failed[p.listenerID] != nil {
 			continue
 		}
-		for _, t := range step.pick(p.diff) {
-			out = append(out, toCloud(t))
-		}
+		out = append(out, step.pick(p.diff)...)
 	}
 	return out
 }
@@ -458,27 +516,27 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 	now := w.s.opts.Clock.Now()
 	steps := []writeStep{
 		{opReweight, "BatchModifyTargetWeight", func(d targets.Plan) []targets.Target { return d.ModifyWeight }, w.s.cloud.ModifyTargetWeights,
-			func(c *targetCache, t clb.Target) {
-				if old, ok := c.targets[t.TargetKey]; ok {
+			func(c *targetCache, t targets.Target) {
+				if old, ok := c.targets[t.Key]; ok {
 					old.Weight = t.Weight
-					c.targets[t.TargetKey] = old
+					c.targets[t.Key] = old
 				}
 			},
-			func(c *Changes, n int) { c.Reweighted += n }},
+			func(c *Changes, ts []targets.Target) { c.Reweighted += len(ts) }},
 		{opRegister, "BatchRegisterTargets", func(d targets.Plan) []targets.Target { return d.Register }, w.s.cloud.RegisterTargets,
-			func(c *targetCache, t clb.Target) { c.targets[t.TargetKey] = t },
-			func(c *Changes, n int) { c.Registered += n }},
+			func(c *targetCache, t targets.Target) { c.targets[t.Key] = t },
+			func(c *Changes, ts []targets.Target) { c.Registered += len(ts) }},
 		{opDeregister, "BatchDeregisterTargets", func(d targets.Plan) []targets.Target { return d.Deregister }, w.s.cloud.DeregisterTargets,
-			func(c *targetCache, t clb.Target) { delete(c.targets, t.TargetKey) },
-			func(c *Changes, n int) { c.Deregistered += n }},
-		{"retag", "BatchModifyTargetTag", func(d targets.Plan) []targets.Target { return d.Retag }, w.s.cloud.ModifyTargetTags,
-			func(c *targetCache, t clb.Target) {
-				if old, ok := c.targets[t.TargetKey]; ok {
+			func(c *targetCache, t targets.Target) { delete(c.targets, t.Key) },
+			countDeregistered},
+		{opRetag, "BatchModifyTargetTag", func(d targets.Plan) []targets.Target { return d.Retag }, w.s.cloud.ModifyTargetTags,
+			func(c *targetCache, t targets.Target) {
+				if old, ok := c.targets[t.Key]; ok {
 					old.Tag = t.Tag
-					c.targets[t.TargetKey] = old
+					c.targets[t.Key] = old
 				}
 			},
-			func(*Changes, int) {}},
+			func(c *Changes, ts []targets.Target) { c.Retagged += len(ts) }},
 	}
 	for _, step := range steps {
 		w.writeStep(ctx, step, plans, failed, changes, now)
@@ -507,21 +565,21 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 		batchFailed[id] = true
 		failed[id] = &refusedError{listenerID: id, message: res.Message}
 	}
-	refused, vanished := map[clb.TargetKey]bool{}, map[clb.TargetKey]bool{} // left out of the write
+	refused, vanished := map[targets.Key]bool{}, map[targets.Key]bool{} // left out of the write
 	for _, t := range res.Refused {
-		refused[t.TargetKey] = true
+		refused[t.Key] = true
 		w.unroutable[t.EniIP] = now
 	}
 	for _, t := range res.Gone {
-		vanished[t.TargetKey] = true
+		vanished[t.Key] = true
 		if c := w.targets[t.ListenerID]; c != nil {
-			delete(c.targets, t.TargetKey) // gone from the CLB: the next diff registers it again if wanted
+			delete(c.targets, t.Key) // gone from the CLB: the next diff registers it again if wanted
 		}
 		if step.op != opDeregister {
 			w.again = true
 		}
 	}
-	written := map[clb.TargetKey]bool{}
+	written := map[targets.Key]bool{}
 	for _, t := range batch {
 		if err != nil {
 			failed[t.ListenerID] = err
@@ -530,10 +588,10 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 			delete(w.targets, t.ListenerID) // unknown state: read it again
 			continue
 		}
-		if refused[t.TargetKey] || vanished[t.TargetKey] {
+		if refused[t.Key] || vanished[t.Key] {
 			continue
 		}
-		written[t.TargetKey] = true
+		written[t.Key] = true
 		targetWrites.WithLabelValues(step.op).Inc()
 		if c := w.targets[t.ListenerID]; c != nil {
 			step.apply(c, t)
@@ -543,20 +601,20 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 		if !p.active || failed[p.listenerID] != nil {
 			continue
 		}
-		n, gone := 0, 0
+		var done []targets.Target
+		gone := 0
 		for _, t := range step.pick(p.diff) {
-			key := toCloud(t).TargetKey
 			switch {
-			case written[key]:
-				n++
-			case refused[key]:
+			case written[t.Key]:
+				done = append(done, t)
+			case refused[t.Key]:
 				p.unroutable = append(p.unroutable, t.EniIP)
-			case vanished[key]:
+			case vanished[t.Key]:
 				gone++
 			}
 		}
-		if n > 0 {
-			step.count(changesFor(changes, p), n)
+		if len(done) > 0 {
+			step.count(changesFor(changes, p), done)
 		}
 		if gone > 0 {
 			changesFor(changes, p).Vanished += gone
@@ -568,6 +626,25 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 	if err != nil && clb.Code(err) == "LimitExceeded" {
 		w.s.dropQuota() // the quota, or what shares it, changed: read it again
 	}
+}
+
+// namedDeregistrations is how many deregistered backends Changes.DeregisteredNames names.
+const namedDeregistrations = 5
+
+func countDeregistered(c *Changes, ts []targets.Target) {
+	names := make([]string, 0, namedDeregistrations)
+	if c.DeregisteredNames != "" {
+		names = append(names, c.DeregisteredNames)
+	}
+	for _, t := range ts[:min(len(ts), max(namedDeregistrations-c.Deregistered, 0))] {
+		addr := t.EniIP
+		if t.InstanceID != "" {
+			addr = t.InstanceID
+		}
+		names = append(names, net.JoinHostPort(addr, strconv.FormatInt(t.Port, 10)))
+	}
+	c.Deregistered += len(ts)
+	c.DeregisteredNames = strings.Join(names, ", ")
 }
 
 func changesFor(all map[types.NamespacedName]*Changes, p *plan) *Changes {
@@ -607,11 +684,11 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 		}
 		results[p.b.Key] = st
 		allSynced = allSynced && (st.Synced || st.Cleaned)
-		w.s.setStatus(p.b.Key, st)
+		w.s.setStatus(w, p.b.Key, st)
 		if p.b.Deleting {
-			w.s.setLeftovers(p.b.Key, w.leftovers(p))
+			w.s.setLeftovers(w, p.b.Key, w.leftovers(p))
 		}
-		if c.Registered+c.Deregistered+c.Reweighted > 0 && w.repairs(p.b.Key, versions[p.b.Key]) {
+		if c.Registered+c.Deregistered+c.Reweighted+c.Retagged > 0 && w.repairs(p.b.Key, versions[p.b.Key]) {
 			c.Repaired = true // the CLB matched this very desired state before: someone changed it
 			w.countRepairs(c)
 		}
@@ -642,7 +719,7 @@ func (w *worker) leftovers(p *plan) Leftovers {
 	if p.listenerID == "" {
 		return lo
 	}
-	lo.Scope = scopeName(p.listenerID, p.locationID) + " of " + w.lbID
+	lo.Scope = p.scope().String() + " of " + w.lbID
 	// The pass's own plan, when it got that far: a refused write drops the cache, not the plan.
 	var left []targets.Target
 	switch {
@@ -681,18 +758,18 @@ func (w *worker) syncedStatus(p *plan, now time.Time) Status {
 		st.Synced, st.Conflicts = false, n
 		st.Reason = networkingv1alpha1.BindingConflictReason
 		st.Message = fmt.Sprintf("%d wanted backends on %s are registered by another owner (another cluster, or by hand); "+
-			"they are left alone until their owner removes them", n, scopeName(p.listenerID, p.locationID))
+			"they are left alone until their owner removes them", n, p.scope())
 	}
 	if p.overQuota > 0 {
 		st.Synced, st.OverQuota = false, p.overQuota
 		st.Reason, st.Message = networkingv1alpha1.BindingProgressingReason, fmt.Sprintf(
 			"%s is at its quota of %d backends: %d more are registered once the backends leaving it are deregistered",
-			scopeName(p.listenerID, p.locationID), p.quotaLimit, p.overQuota)
+			p.scope(), p.quotaLimit, p.overQuota)
 		if p.quotaFinal > p.quotaLimit {
 			st.Reason, st.Message = networkingv1alpha1.BindingQuotaExceededReason, fmt.Sprintf(
 				"%s of %s would need %d backends, but the CLB allows %d per listener or rule (quota TOTAL_TARGET_BIND_QUOTA): "+
 					"%d of the binding's %d wanted backends are not registered; ask Tencent Cloud to raise the quota, "+
-					"or spread the Service over more listeners or rules", scopeName(p.listenerID, p.locationID), w.lbID,
+					"or spread the Service over more listeners or rules", p.scope(), w.lbID,
 				p.quotaFinal, p.quotaLimit, p.overQuota, len(p.desired()))
 		}
 	}
@@ -710,7 +787,7 @@ func (w *worker) syncedStatus(p *plan, now time.Time) Status {
 	if p.heldBack > 0 {
 		st.Synced = false
 		st.Reason = networkingv1alpha1.BindingOwnershipConflictReason
-		st.Message = ownershipConflictMessage(p.heldBack, scopeName(p.listenerID, p.locationID)+" of "+w.lbID, p.b.OwnerTag)
+		st.Message = ownershipConflictMessage(p.heldBack, p.scope().String()+" of "+w.lbID, p.b.OwnerTag)
 	}
 	return st
 }
@@ -730,13 +807,6 @@ func cloudErrorStatus(p *plan, err error) Status {
 	}
 }
 
-func scopeName(listenerID, locationID string) string {
-	if locationID != "" {
-		return "rule " + locationID + " of listener " + listenerID
-	}
-	return "listener " + listenerID
-}
-
 func listenerName(ref ListenerRef) string {
 	if ref.ID != "" {
 		return ref.ID
@@ -749,18 +819,4 @@ func ruleName(ref RuleRef) string {
 		return ref.LocationID
 	}
 	return ref.Domain + ref.URL
-}
-
-func toCloud(t targets.Target) clb.Target {
-	return clb.Target{
-		TargetKey: clb.TargetKey{ListenerID: t.ListenerID, LocationID: t.LocationID, EniIP: t.EniIP, InstanceID: t.InstanceID, Port: t.Port},
-		Weight:    t.Weight, Tag: t.Tag,
-	}
-}
-
-func fromCloud(t clb.Target) targets.Target {
-	return targets.Target{
-		Key:    targets.Key{ListenerID: t.ListenerID, LocationID: t.LocationID, EniIP: t.EniIP, InstanceID: t.InstanceID, Port: t.Port},
-		Weight: t.Weight, Tag: t.Tag,
-	}
 }

@@ -23,6 +23,7 @@ import (
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/policy"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // PolicySource gives the workers the binding policies. With one set (Options.Policies), a worker
@@ -52,12 +53,12 @@ func (w *worker) authorize(plans []*plan) {
 	slices.SortStableFunc(order, func(a, b *plan) int {
 		return -cmp.Compare(boolInt(w.serving(a)), boolInt(w.serving(b)))
 	})
-	onScope := map[string][]policy.Neighbor{}
+	onScope := map[targets.Scope][]policy.Neighbor{}
 	for _, p := range order {
 		if !p.active {
 			continue
 		}
-		scope := p.listenerID + "/" + p.locationID
+		scope := p.scope()
 		l := w.listeners.byID[p.listenerID]
 		req := policy.Request{
 			Namespace: p.b.Key.Namespace, LoadBalancerID: w.lbID,

@@ -36,6 +36,7 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
 	"github.com/clbind/clb-binding-controller/internal/policy"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // staticPolicies is a PolicySource a test edits: the policies and every namespace's labels.
@@ -186,8 +187,8 @@ func TestForbiddenDeletionRemovesOnlyItsOwnBackends(t *testing.T) {
 	b := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2")
 	e.syncer.Update(b)
 	e.await("the sync", e.synced(b, lis))
-	if _, err := e.cloud.RegisterTargets(context.Background(), e.lbID, []clb.Target{
-		{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.9.9.9", Port: 8080}, Weight: 7},
+	if _, err := e.cloud.RegisterTargets(context.Background(), e.lbID, []targets.Target{
+		{Key: targets.Key{ListenerID: lis, EniIP: "10.9.9.9", Port: 8080}, Weight: 7},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,8 +236,8 @@ func TestBackendsWithOurTagWrittenBySomeoneElse(t *testing.T) {
 	b := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2")
 	e.syncer.Update(b)
 	e.await("the sync", e.synced(b, lis))
-	if _, err := e.cloud.RegisterTargets(context.Background(), e.lbID, []clb.Target{
-		{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.7.7.7", Port: 8080}, Weight: 10, Tag: b.OwnerTag},
+	if _, err := e.cloud.RegisterTargets(context.Background(), e.lbID, []targets.Target{
+		{Key: targets.Key{ListenerID: lis, EniIP: "10.7.7.7", Port: 8080}, Weight: 10, Tag: b.OwnerTag},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -262,8 +263,8 @@ func TestBackendsWithOurTagWrittenBySomeoneElse(t *testing.T) {
 	}
 
 	// It leaves: the binding is synced again.
-	if _, err := e.cloud.DeregisterTargets(context.Background(), e.lbID, []clb.Target{
-		{TargetKey: clb.TargetKey{ListenerID: lis, EniIP: "10.7.7.7", Port: 8080}},
+	if _, err := e.cloud.DeregisterTargets(context.Background(), e.lbID, []targets.Target{
+		{Key: targets.Key{ListenerID: lis, EniIP: "10.7.7.7", Port: 8080}},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
@@ -77,10 +78,14 @@ func TestOutageIsRetriedOnTheBackoff(t *testing.T) {
 	listenerID := srv.Sim.AddListener(lbID, "TCP", 80)
 
 	notifier := &reconcilingNotifier{}
+	// The Syncer runs on a fake clock that the test moves only while the worker waits on it, so
+	// the passes the test counts depend on the backoff alone, not on how busy the machine is.
+	clk := clocktesting.NewFakeClock(time.Now())
 	const retryBase, retryMax = 100 * time.Millisecond, 400 * time.Millisecond
+	const window, maxWindow = 5 * time.Millisecond, 10 * time.Millisecond
 	syncer, err := lbsync.New(cloud, notifier, lbsync.Options{
-		Window: 5 * time.Millisecond, MaxWindow: 10 * time.Millisecond, RetryBase: retryBase, RetryMax: retryMax,
-		StartupRecheck: time.Millisecond,
+		Window: window, MaxWindow: maxWindow, RetryBase: retryBase, RetryMax: retryMax,
+		StartupRecheck: time.Millisecond, Clock: clk,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -101,10 +106,20 @@ func TestOutageIsRetriedOnTheBackoff(t *testing.T) {
 	t.Cleanup(cancel)
 	go func() { _ = syncer.Start(ctx) }()
 
+	// tick moves the clock by one window once the worker waits (for the window, its retry, a
+	// cache's expiry or work): a pass a reconcile started would run within a tick or two.
+	tick := func() {
+		t.Helper()
+		awaitFor(t, "the worker to wait", 10*time.Second, workerParked)
+		clk.Step(window)
+	}
+
 	srv.Sim.InjectFault(clbsim.Fault{Code: "InternalError", Rate: 1})
 	const outage = 2 * time.Second
 	syncer.Update(b)
-	time.Sleep(outage)
+	for start := clk.Now(); clk.Since(start) < outage; {
+		tick()
+	}
 	st, reports := notifier.status()
 	calls := srv.Sim.Calls()["DescribeListeners"]
 	attempts := 0
@@ -126,19 +141,39 @@ func TestOutageIsRetriedOnTheBackoff(t *testing.T) {
 	}
 
 	srv.Sim.ClearFaults()
-	cleared := time.Now()
-	deadline := cleared.Add(5 * time.Second)
+	cleared := clk.Now()
 	for {
 		if st, _ := syncer.Status(key); st.Synced && len(srv.Sim.Targets(lbID)) == 3 {
 			break
 		}
-		if time.Now().After(deadline) {
+		if clk.Since(cleared) > 5*time.Second {
 			st, _ := syncer.Status(key)
 			t.Fatalf("not synced 5s after the outage ended: %+v, %d targets", st, len(srv.Sim.Targets(lbID)))
 		}
-		time.Sleep(10 * time.Millisecond)
+		tick()
 	}
-	if took := time.Since(cleared); took > retryMax+time.Second {
+	// The retry is due within retryMax (a tick fires it at most one window late), then one
+	// gathering window, and the tick after which the test looks.
+	if took := clk.Since(cleared); took > retryMax+maxWindow+2*window {
 		t.Errorf("recovered %v after the outage ended; the backoff tops out at %v", took, retryMax)
 	}
+}
+
+// workerParked reports whether every load balancer worker is blocked waiting, for its clock or
+// for work, and no reconcile is still handing a change to the Syncer: only then can the test move
+// the clock without outrunning the worker. (A timer the worker no longer waits for keeps the fake
+// clock's waiters, so they do not tell.)
+func workerParked() bool {
+	for g := range strings.SplitSeq(goroutineStacks(), "\n\n") {
+		switch {
+		case strings.Contains(g, "lbsync.(*worker).run("):
+			header, _, _ := strings.Cut(g, "\n")
+			if !strings.Contains(header, "[select") || strings.Contains(g, "lbsync.(*worker).pass(") {
+				return false
+			}
+		case strings.Contains(g, "lbsync.(*Syncer).Update(") || strings.Contains(g, "reconcilingNotifier"):
+			return false
+		}
+	}
+	return true
 }

@@ -35,12 +35,12 @@ type Cloud interface {
 	GetLoadBalancer(ctx context.Context, id string) (clb.LoadBalancer, error)
 	DescribeListeners(ctx context.Context, lbID string, listenerIDs ...string) ([]clb.Listener, error)
 	DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) (clb.TargetsRead, error)
-	RegisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
-	ModifyTargetWeights(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
-	DeregisterTargets(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
+	RegisterTargets(ctx context.Context, lbID string, ts []targets.Target) (clb.BatchResult, error)
+	ModifyTargetWeights(ctx context.Context, lbID string, ts []targets.Target) (clb.BatchResult, error)
+	DeregisterTargets(ctx context.Context, lbID string, ts []targets.Target) (clb.BatchResult, error)
 	ModifyListenerHealthCheck(ctx context.Context, lbID, listenerID string, hc clb.HealthCheck) error
 	ModifyRuleHealthCheck(ctx context.Context, lbID, listenerID, locationID string, hc clb.HealthCheck) error
-	ModifyTargetTags(ctx context.Context, lbID string, ts []clb.Target) (clb.BatchResult, error)
+	ModifyTargetTags(ctx context.Context, lbID string, ts []targets.Target) (clb.BatchResult, error)
 	TargetQuota(ctx context.Context) (int, error)
 }
 
@@ -113,8 +113,11 @@ type Status struct {
 
 // Changes are the writes one pass made for one binding.
 type Changes struct {
-	Registered, Deregistered, Reweighted int
-	ListenerID, LocationID               string
+	Registered, Deregistered, Reweighted, Retagged int
+	// DeregisteredNames names the first backends deregistered (address:port, comma-separated), so
+	// that a repair's Event can say which foreign backends it removed.
+	DeregisteredNames      string
+	ListenerID, LocationID string
 	// Degraded describes the failed (and retried) or slow API calls of the pass, if any.
 	Degraded string
 	// Vanished counts the binding's backends the cloud no longer had when the pass went to change
@@ -268,6 +271,16 @@ func (s *Syncer) reapIfIdle(w *worker) {
 	forgetLoadBalancerMetrics(w.lbID)
 }
 
+// forgetMetricsIfReaped drops the metrics of a stopped worker's load balancer when no worker
+// serves it: a pass still running when the worker was reaped wrote them again.
+func (s *Syncer) forgetMetricsIfReaped(w *worker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, running := s.workers[w.lbID]; !running {
+		forgetLoadBalancerMetrics(w.lbID)
+	}
+}
+
 // Workers counts the running load balancer workers.
 func (s *Syncer) Workers() int {
 	s.mu.Lock()
@@ -353,10 +366,14 @@ func (s *Syncer) Leftovers(key types.NamespacedName) (Leftovers, bool) {
 	return lo, ok
 }
 
-func (s *Syncer) setLeftovers(key types.NamespacedName, lo Leftovers) {
+// setLeftovers stores what w's pass left of a deleting binding, unless the binding was forgotten
+// during the pass: Forget has run, and nothing would delete the entry again.
+func (s *Syncer) setLeftovers(w *worker, key types.NamespacedName, lo Leftovers) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.leftovers[key] = lo
+	if w.holds(key) {
+		s.leftovers[key] = lo
+	}
 }
 
 // Status returns the last status of a binding, if a pass has seen it.
@@ -367,8 +384,12 @@ func (s *Syncer) Status(key types.NamespacedName) (Status, bool) {
 	return st, ok
 }
 
-func (s *Syncer) setStatus(key types.NamespacedName, st Status) {
+// setStatus stores w's pass's status of a binding, unless it was forgotten during the pass (see
+// setLeftovers).
+func (s *Syncer) setStatus(w *worker, key types.NamespacedName, st Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.statuses[key] = st
+	if w.holds(key) {
+		s.statuses[key] = st
+	}
 }

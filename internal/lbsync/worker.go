@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // entry is a binding as its worker knows it.
@@ -66,7 +67,7 @@ type worker struct {
 	unroutable map[string]time.Time
 	// foreignTagged are backends with one of our bindings' tags that this controller did not
 	// write (ownership.go).
-	foreignTagged map[clb.TargetKey]bool
+	foreignTagged map[targets.Key]bool
 	// known is what HealthSeen compares health reads with, and staleListeners the listeners it
 	// found changed; both under mu (drift.go).
 	known          *knownBackends
@@ -84,7 +85,7 @@ func newWorker(lbID string, s *Syncer) *worker {
 		targets:  map[string]*targetCache{},
 
 		unroutable:    map[string]time.Time{},
-		foreignTagged: map[clb.TargetKey]bool{},
+		foreignTagged: map[targets.Key]bool{},
 	}
 }
 
@@ -145,6 +146,14 @@ func (w *worker) remove(key types.NamespacedName) bool {
 	return had
 }
 
+// holds reports whether the worker has the binding.
+func (w *worker) holds(key types.NamespacedName) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.bindings[key]
+	return ok
+}
+
 // snapshot copies the bindings for one pass.
 func (w *worker) snapshot() ([]Binding, map[types.NamespacedName]int) {
 	w.mu.Lock()
@@ -195,6 +204,7 @@ func (w *worker) record(results map[types.NamespacedName]Status) bool {
 // run waits for work, gathers changes for the window, and syncs, backing off after failures. It
 // also syncs again when backends read right after startup must be read again.
 func (w *worker) run(ctx context.Context) {
+	defer w.s.forgetMetricsIfReaped(w)
 	clk := w.s.opts.Clock
 	var retry, recheck <-chan time.Time
 	for {

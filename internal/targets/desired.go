@@ -46,17 +46,13 @@ const (
 	TargetTypeNode TargetType = "Node"
 )
 
-// Binding is the part of a CLBBackendBinding that decides its desired targets, with the
-// listener and rule already resolved to IDs.
+// Binding is the part of a CLBBackendBinding that decides its desired targets. The targets it
+// gives carry no listener, rule or tag: the load balancer's worker fills in the listener and rule
+// once it has resolved them, and Diff writes the tag.
 type Binding struct {
 	// Name is the binding name; the readiness gate is health.clbind.io/<Name>.
-	Name string
-	// OwnerTag is the binding's OwnerTag, copied onto every desired target.
-	OwnerTag   string
+	Name       string
 	TargetType TargetType
-	ListenerID string
-	// LocationID is the L7 rule; empty on L4 listeners.
-	LocationID string
 	// ServicePort is the Service port by number (spec.ports[].port) or by name.
 	ServicePort intstr.IntOrString
 	// Weight of every serving target, 0 to 100.
@@ -379,11 +375,7 @@ func podTargets(in Input, sp corev1.ServicePort) Result {
 			if !ok || !isPodRef(ep.TargetRef) {
 				continue
 			}
-			t := Target{
-				Key:    Key{ListenerID: b.ListenerID, LocationID: b.LocationID, EniIP: ip, Port: port},
-				Weight: b.Weight,
-				Tag:    b.OwnerTag,
-			}
+			t := Target{Key: Key{EniIP: ip, Port: port}, Weight: b.Weight}
 			set.addEndpoint(t, classify.state(ep), clock)
 			refs[t.Key] = PodRef{Name: ep.TargetRef.Name, UID: ep.TargetRef.UID}
 		}

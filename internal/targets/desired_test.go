@@ -117,9 +117,7 @@ func pods(ps ...PodInfo) map[string]PodInfo {
 func binding() Binding {
 	return Binding{
 		Name:          "web-cbb",
-		OwnerTag:      ourTag,
 		TargetType:    TargetTypePod,
-		ListenerID:    listener,
 		ServicePort:   intstr.FromString("http"),
 		Weight:        10,
 		Drain:         30 * time.Second,
@@ -128,11 +126,17 @@ func binding() Binding {
 }
 
 func podKey(ip string) Key {
-	return Key{ListenerID: listener, EniIP: ip, Port: 8080}
+	return Key{EniIP: ip, Port: 8080}
 }
 
 func serving(ip string) Target {
-	return Target{Key: podKey(ip), Weight: 10, Tag: ourTag}
+	return Target{Key: podKey(ip), Weight: 10}
+}
+
+// tagged is t as the binding registered it on the CLB.
+func tagged(t Target) Target {
+	t.Tag = ourTag
+	return t
 }
 
 func TestDesiredPods(t *testing.T) {
@@ -302,13 +306,13 @@ func TestDesiredPods(t *testing.T) {
 			name:    "port by number, other port",
 			binding: func(b *Binding) { b.ServicePort = intstr.FromInt32(9090) },
 			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
-			want:    []Target{{Key: Key{ListenerID: listener, EniIP: "10.0.0.1", Port: 9090}, Weight: 10, Tag: ourTag}},
+			want:    []Target{{Key: Key{EniIP: "10.0.0.1", Port: 9090}, Weight: 10}},
 		},
 		{
-			name:    "L7 rule and weight are carried",
-			binding: func(b *Binding) { b.LocationID, b.Weight = location, 100 },
+			name:    "weight is carried",
+			binding: func(b *Binding) { b.Weight = 100 },
 			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
-			want:    []Target{{Key: Key{ListenerID: listener, LocationID: location, EniIP: "10.0.0.1", Port: 8080}, Weight: 100, Tag: ourTag}},
+			want:    []Target{{Key: podKey("10.0.0.1"), Weight: 100}},
 		},
 	}
 	for _, tt := range tests {
@@ -421,7 +425,7 @@ func TestPodInfoFromPod(t *testing.T) {
 // back as the next input, as the controller does.
 func TestDrainLifecycle(t *testing.T) {
 	g := NewWithT(t)
-	opts := DiffOptions{OwnerTag: ourTag, ListenerID: listener}
+	opts := DiffOptions{OwnerTag: ourTag}
 	in := Input{
 		Binding: binding(),
 		Service: service(""),
@@ -431,7 +435,7 @@ func TestDrainLifecycle(t *testing.T) {
 		)},
 		Pods: pods(deleting(pod("a", nil)), pod("b", nil)),
 	}
-	actual := []Target{serving("10.0.0.1"), serving("10.0.0.2")}
+	actual := []Target{tagged(serving("10.0.0.1")), tagged(serving("10.0.0.2"))}
 	steps := []struct {
 		after       time.Duration
 		want        Plan
@@ -456,7 +460,7 @@ func TestDrainLifecycle(t *testing.T) {
 		} else {
 			g.Expect(res.RequeueAt).To(Equal(now.Add(step.wantRequeue)), "after %s", step.after)
 		}
-		actual = Apply(actual, plan)
+		actual = apply(actual, plan)
 		g.Expect(Count(res.Targets, actual, opts)).To(Equal(step.wantCounts), "after %s", step.after)
 		in.DrainingSince = res.DrainingSince
 	}

@@ -17,51 +17,9 @@ limitations under the License.
 package targets
 
 import (
-	"cmp"
 	"maps"
-	"net"
 	"slices"
-	"strconv"
-	"strings"
 )
-
-// Key identifies one CLB backend: where it is bound and what it points at. Exactly one of EniIP
-// and InstanceID is set; LocationID is empty on L4 listeners. The IP alone is never an identity,
-// because pod IPs are reused.
-type Key struct {
-	ListenerID string
-	LocationID string
-	EniIP      string
-	InstanceID string
-	Port       int64
-}
-
-// String renders the key as listener[/location]/address:port for logs and errors.
-func (k Key) String() string {
-	where := k.ListenerID
-	if k.LocationID != "" {
-		where += "/" + k.LocationID
-	}
-	addr := k.EniIP
-	if k.InstanceID != "" {
-		addr = k.InstanceID
-	}
-	return where + "/" + net.JoinHostPort(addr, strconv.FormatInt(k.Port, 10))
-}
-
-// Target is a CLB backend with its weight and ownership tag.
-type Target struct {
-	Key
-	Weight int64
-	Tag    string
-	// Draining marks a desired target that is terminating: it stays at weight 0 only so that
-	// open connections can finish. Diff never registers a draining target that is not on the
-	// CLB already.
-	Draining bool
-	// Retiring marks a desired target the Service no longer selects, kept serving until its
-	// replacements are healthy (make before break). Diff never registers one either.
-	Retiring bool
-}
 
 // DiffOptions scope Diff and Count to one binding.
 type DiffOptions struct {
@@ -70,11 +28,10 @@ type DiffOptions struct {
 	// Exclusive is true when the binding is not multiCluster: it owns every backend on its
 	// listener or rule, tagged or not.
 	Exclusive bool
-	// ListenerID and LocationID name the binding's listener and rule (LocationID empty for L4).
-	// Targets elsewhere, desired or actual, are ignored, so the caller may pass everything it
-	// read from the load balancer and another binding's rule on the same listener stays safe.
-	ListenerID string
-	LocationID string
+	// Scope is the binding's listener or rule. Targets elsewhere, desired or actual, are ignored,
+	// so the caller may pass everything it read from the load balancer and another binding's rule
+	// on the same listener stays safe.
+	Scope Scope
 }
 
 // owns reports whether the binding may change or remove t.
@@ -166,37 +123,6 @@ func Diff(desired, actual []Target, opts DiffOptions) Plan {
 	return plan
 }
 
-// Apply returns actual as it is once every write of plan has succeeded, so that a caller can
-// update its cache of the load balancer without reading it back.
-func Apply(actual []Target, plan Plan) []Target {
-	gone := make(map[Key]bool, len(plan.Deregister))
-	for _, t := range plan.Deregister {
-		gone[t.Key] = true
-	}
-	weights := make(map[Key]int64, len(plan.ModifyWeight))
-	for _, t := range plan.ModifyWeight {
-		weights[t.Key] = t.Weight
-	}
-	tags := make(map[Key]string, len(plan.Retag))
-	for _, t := range plan.Retag {
-		tags[t.Key] = t.Tag
-	}
-	out := make([]Target, 0, len(actual)+len(plan.Register))
-	for _, t := range actual {
-		if gone[t.Key] {
-			continue
-		}
-		if w, ok := weights[t.Key]; ok {
-			t.Weight = w
-		}
-		if tag, ok := tags[t.Key]; ok {
-			t.Tag = tag
-		}
-		out = append(out, t)
-	}
-	return append(out, plan.Register...)
-}
-
 // Counts are the numbers a binding reports in its status.
 type Counts struct {
 	// Desired is how many backends should serve traffic.
@@ -243,7 +169,7 @@ func Count(desired, actual []Target, opts DiffOptions) Counts {
 func index(ts []Target, opts DiffOptions, better func(a, b Target) bool) map[Key]Target {
 	m := make(map[Key]Target, len(ts))
 	for _, t := range ts {
-		if t.ListenerID != opts.ListenerID || t.LocationID != opts.LocationID {
+		if t.Scope() != opts.Scope {
 			continue
 		}
 		if old, ok := m[t.Key]; ok && !better(t, old) {
@@ -272,15 +198,5 @@ func preferTagged(tag string) func(a, b Target) bool {
 }
 
 func sortedKeys(m map[Key]Target) []Key {
-	return slices.SortedFunc(maps.Keys(m), compareKeys)
-}
-
-func compareKeys(a, b Key) int {
-	return cmp.Or(
-		strings.Compare(a.ListenerID, b.ListenerID),
-		strings.Compare(a.LocationID, b.LocationID),
-		strings.Compare(a.EniIP, b.EniIP),
-		strings.Compare(a.InstanceID, b.InstanceID),
-		cmp.Compare(a.Port, b.Port),
-	)
+	return slices.SortedFunc(maps.Keys(m), Key.Compare)
 }

@@ -48,8 +48,8 @@ func at(t Target, listenerID, locationID string) Target {
 }
 
 func TestDiff(t *testing.T) {
-	shared := DiffOptions{OwnerTag: ourTag, ListenerID: listener}
-	exclusive := DiffOptions{OwnerTag: ourTag, Exclusive: true, ListenerID: listener}
+	shared := DiffOptions{OwnerTag: ourTag, Scope: Scope{ListenerID: listener}}
+	exclusive := DiffOptions{OwnerTag: ourTag, Exclusive: true, Scope: Scope{ListenerID: listener}}
 	tests := []struct {
 		name    string
 		desired []Target
@@ -164,7 +164,7 @@ func TestDiff(t *testing.T) {
 				at(eni(5, 10, ourTag), "lbl-2", location),
 				eni(6, 10, ourTag),
 			},
-			opts: DiffOptions{OwnerTag: ourTag, Exclusive: true, ListenerID: listener, LocationID: location},
+			opts: DiffOptions{OwnerTag: ourTag, Exclusive: true, Scope: Scope{ListenerID: listener, LocationID: location}},
 			want: Plan{
 				Register:   []Target{at(eni(1, 10, ourTag), listener, location)},
 				Deregister: []Target{at(eni(3, 10, otherTag), listener, location)},
@@ -184,7 +184,7 @@ func TestDiff(t *testing.T) {
 			name:    "no owner tag plans nothing",
 			desired: []Target{eni(1, 10, "")},
 			actual:  []Target{eni(2, 10, "")},
-			opts:    DiffOptions{Exclusive: true, ListenerID: listener},
+			opts:    DiffOptions{Exclusive: true, Scope: Scope{ListenerID: listener}},
 		},
 	}
 	for _, tt := range tests {
@@ -192,11 +192,43 @@ func TestDiff(t *testing.T) {
 			g := NewWithT(t)
 			got := Diff(tt.desired, tt.actual, tt.opts)
 			g.Expect(got).To(Equal(tt.want))
-			g.Expect(Diff(tt.desired, Apply(tt.actual, got), tt.opts).Empty()).To(BeTrue(), "applying the plan reaches a steady state")
+			g.Expect(Plan.Empty(Diff(tt.desired, apply(tt.actual, got), tt.opts))).To(BeTrue(), "applying the plan reaches a steady state")
 		})
 	}
 }
 
+// apply models the CLB once every write of plan has succeeded: the convergence checks diff
+// desired against it again.
+func apply(actual []Target, plan Plan) []Target {
+	gone := make(map[Key]bool, len(plan.Deregister))
+	for _, t := range plan.Deregister {
+		gone[t.Key] = true
+	}
+	weights := make(map[Key]int64, len(plan.ModifyWeight))
+	for _, t := range plan.ModifyWeight {
+		weights[t.Key] = t.Weight
+	}
+	tags := make(map[Key]string, len(plan.Retag))
+	for _, t := range plan.Retag {
+		tags[t.Key] = t.Tag
+	}
+	out := make([]Target, 0, len(actual)+len(plan.Register))
+	for _, t := range actual {
+		if gone[t.Key] {
+			continue
+		}
+		if w, ok := weights[t.Key]; ok {
+			t.Weight = w
+		}
+		if tag, ok := tags[t.Key]; ok {
+			t.Tag = tag
+		}
+		out = append(out, t)
+	}
+	return append(out, plan.Register...)
+}
+
+// TestApply checks the model the convergence checks rely on.
 func TestApply(t *testing.T) {
 	g := NewWithT(t)
 	actual := []Target{eni(1, 10, ourTag), eni(2, 10, otherTag), eni(3, 10, ourTag)}
@@ -205,7 +237,7 @@ func TestApply(t *testing.T) {
 		ModifyWeight: []Target{eni(3, 0, ourTag)},
 		Deregister:   []Target{eni(1, 10, ourTag)},
 	}
-	g.Expect(Apply(actual, plan)).To(Equal([]Target{eni(2, 10, otherTag), eni(3, 0, ourTag), eni(4, 10, ourTag)}))
+	g.Expect(apply(actual, plan)).To(Equal([]Target{eni(2, 10, otherTag), eni(3, 0, ourTag), eni(4, 10, ourTag)}))
 	g.Expect(actual[2].Weight).To(Equal(int64(10)), "actual is not modified")
 }
 
@@ -221,28 +253,28 @@ func TestCount(t *testing.T) {
 			name:    "registered, missing and draining",
 			desired: []Target{eni(1, 10, ""), eni(2, 10, ""), draining(eni(3, 10, "")), draining(eni(4, 10, ""))},
 			actual:  []Target{eni(1, 10, ourTag), eni(3, 0, ourTag), eni(9, 10, ourTag)},
-			opts:    DiffOptions{OwnerTag: ourTag, ListenerID: listener},
+			opts:    DiffOptions{OwnerTag: ourTag, Scope: Scope{ListenerID: listener}},
 			want:    Counts{Desired: 2, Registered: 1, Draining: 1},
 		},
 		{
 			name:    "multiCluster does not count a conflict as registered",
 			desired: []Target{eni(1, 10, "")},
 			actual:  []Target{eni(1, 10, otherTag)},
-			opts:    DiffOptions{OwnerTag: ourTag, ListenerID: listener},
+			opts:    DiffOptions{OwnerTag: ourTag, Scope: Scope{ListenerID: listener}},
 			want:    Counts{Desired: 1},
 		},
 		{
 			name:    "exclusive counts an adopted backend as registered",
 			desired: []Target{eni(1, 10, "")},
 			actual:  []Target{eni(1, 10, otherTag)},
-			opts:    DiffOptions{OwnerTag: ourTag, Exclusive: true, ListenerID: listener},
+			opts:    DiffOptions{OwnerTag: ourTag, Exclusive: true, Scope: Scope{ListenerID: listener}},
 			want:    Counts{Desired: 1, Registered: 1},
 		},
 		{
 			name:    "other listeners are not counted",
 			desired: []Target{eni(1, 10, "")},
 			actual:  []Target{at(eni(1, 10, ourTag), "lbl-2", "")},
-			opts:    DiffOptions{OwnerTag: ourTag, ListenerID: listener},
+			opts:    DiffOptions{OwnerTag: ourTag, Scope: Scope{ListenerID: listener}},
 			want:    Counts{Desired: 1},
 		},
 	}
@@ -252,13 +284,6 @@ func TestCount(t *testing.T) {
 			g.Expect(Count(tt.desired, tt.actual, tt.opts)).To(Equal(tt.want))
 		})
 	}
-}
-
-func TestKeyString(t *testing.T) {
-	g := NewWithT(t)
-	g.Expect(eni(1, 10, "").String()).To(Equal("lbl-1/10.0.0.1:80"))
-	g.Expect(Key{ListenerID: "lbl-1", LocationID: location, InstanceID: instance, Port: 30080}.String()).
-		To(Equal("lbl-1/loc-1/ins-ab12cd34:30080"))
 }
 
 // Fuzz scope: targets decoded from fuzz bytes land on the binding's rule or next to it.
@@ -302,15 +327,15 @@ func decodeTargets(data []byte) (desired, actual []Target) {
 func FuzzDiff(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, exclusive bool) {
 		desired, actual := decodeTargets(data)
-		opts := DiffOptions{OwnerTag: ourTag, Exclusive: exclusive, ListenerID: listener, LocationID: location}
+		opts := DiffOptions{OwnerTag: ourTag, Exclusive: exclusive, Scope: Scope{ListenerID: listener, LocationID: location}}
 		plan := Diff(desired, actual, opts)
 		if again := Diff(desired, actual, opts); !reflect.DeepEqual(plan, again) {
 			t.Fatalf("Diff is not deterministic:\n%+v\n%+v", plan, again)
 		}
 		checkWrites(t, actual, opts, plan)
-		after := Apply(actual, plan)
+		after := apply(actual, plan)
 		checkReached(t, desired, actual, after, opts)
-		if next := Diff(desired, after, opts); !next.Empty() {
+		if next := Diff(desired, after, opts); !Plan.Empty(next) {
 			t.Fatalf("Diff after applying its plan is not empty: %+v", next)
 		}
 	})
@@ -320,7 +345,7 @@ func FuzzDiff(f *testing.F) {
 // changes only backends the binding owns.
 func checkWrites(t *testing.T, actual []Target, opts DiffOptions, plan Plan) {
 	t.Helper()
-	inScope := func(k Key) bool { return k.ListenerID == opts.ListenerID && k.LocationID == opts.LocationID }
+	inScope := func(k Key) bool { return k.Scope() == opts.Scope }
 	have := map[Key]Target{}
 	for _, a := range actual {
 		if inScope(a.Key) {
@@ -364,7 +389,7 @@ func checkReached(t *testing.T, desired, actual, after []Target, opts DiffOption
 	outside := func(ts []Target) []Target {
 		var out []Target
 		for _, x := range ts {
-			if x.ListenerID != opts.ListenerID || x.LocationID != opts.LocationID {
+			if x.Scope() != opts.Scope {
 				out = append(out, x)
 			}
 		}

@@ -16,8 +16,7 @@ limitations under the License.
 
 // Package targets holds the pure logic of a CLBBackendBinding: which CLB backends the binding
 // wants (Desired, from the Service, its EndpointSlices, pods and nodes) and which writes turn the
-// backends the load balancer has into those (Diff, with Apply and Count for the caller's cache
-// and status).
+// backends the load balancer has into those (Diff, with Count for the binding's status).
 //
 // Nothing here talks to Kubernetes or to the cloud, and nothing reads the clock: time comes in as
 // Input.Now, and drain deadlines go out as Result.RequeueAt, so every function is a table test.
@@ -27,4 +26,7 @@ limitations under the License.
 // anything there that it does not want is removed, whatever its tag. With multiCluster the
 // binding writes only backends carrying its own tag. A backend is identified by Key (listener,
 // location, ENI IP or instance, port), never by IP alone, because pod IPs are reused.
+//
+// Key and Target are the module's one backend type: internal/clb reads and writes them as they
+// are, internal/lbsync caches them, so no code converts between a cloud and a desired backend.
 package targets

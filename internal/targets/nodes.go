@@ -72,11 +72,7 @@ func nodeTargets(in Input, sp corev1.ServicePort) (Result, error) {
 			skipped = append(skipped, fmt.Errorf("node %s: %w", node.Name, err))
 			continue
 		}
-		t := Target{
-			Key:    Key{ListenerID: b.ListenerID, LocationID: b.LocationID, InstanceID: instanceID, Port: int64(sp.NodePort)},
-			Weight: b.Weight,
-			Tag:    b.OwnerTag,
-		}
+		t := Target{Key: Key{InstanceID: instanceID, Port: int64(sp.NodePort)}, Weight: b.Weight}
 		set.addEndpoint(t, st, clock)
 	}
 	return set.result(clock, skipped), nil

@@ -67,15 +67,15 @@ func instanceOf(nodeName string) string {
 }
 
 func nodeKey(nodeName string) Key {
-	return Key{ListenerID: listener, InstanceID: instanceOf(nodeName), Port: 30080}
+	return Key{InstanceID: instanceOf(nodeName), Port: 30080}
 }
 
 func nodeServing(nodeName string) Target {
-	return Target{Key: nodeKey(nodeName), Weight: 10, Tag: ourTag}
+	return Target{Key: nodeKey(nodeName), Weight: 10}
 }
 
 func nodeDraining(nodeName string) Target {
-	return Target{Key: nodeKey(nodeName), Tag: ourTag, Draining: true}
+	return Target{Key: nodeKey(nodeName), Draining: true}
 }
 
 func TestDesiredNodes(t *testing.T) {

@@ -100,7 +100,7 @@ func (s targetSet) retire(in Input, refs map[Key]PodRef, r *Result) {
 				// Let go earlier: it drains at weight 0 while its pod exists and the drain lasts.
 				if found && in.Now.Before(released.Add(b.Drain)) {
 					mem.ReleasedAt[k], mem.Serving[k] = released, ref
-					s[k] = Target{Key: k, Weight: 0, Tag: b.OwnerTag, Draining: true}
+					s[k] = Target{Key: k, Weight: 0, Draining: true}
 					r.requeue(released.Add(b.Drain))
 				}
 				continue
@@ -117,7 +117,7 @@ func (s targetSet) retire(in Input, refs map[Key]PodRef, r *Result) {
 			}
 			mem.RetiringSince[k] = since
 			mem.Serving[k] = ref
-			kept = append(kept, Target{Key: k, Weight: b.Weight, Tag: b.OwnerTag, Retiring: true})
+			kept = append(kept, Target{Key: k, Weight: b.Weight, Retiring: true})
 		}
 	}
 	var sw Switch

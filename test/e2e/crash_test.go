@@ -27,8 +27,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // kills is how many times the crash spec SIGKILLs the manager.
@@ -44,11 +44,11 @@ var _ = Describe("crashes", func() {
 		lonely, err := sb.AddListener(nextPort)
 		nextPort++
 		Expect(err).NotTo(HaveOccurred())
-		foreign := make([]clb.Target, 0, 3)
+		foreign := make([]targets.Target, 0, 3)
 		for i, listenerID := range []string{ch.Listener.ID, ch.Listener.ID, lonely.ID} {
-			foreign = append(foreign, clb.Target{
-				TargetKey: clb.TargetKey{ListenerID: listenerID, EniIP: fmt.Sprintf("10.241.0.%d", i+1), Port: 9000},
-				Weight:    7, Tag: foreignTag,
+			foreign = append(foreign, targets.Target{
+				Key:    targets.Key{ListenerID: listenerID, EniIP: fmt.Sprintf("10.241.0.%d", i+1), Port: 9000},
+				Weight: 7, Tag: foreignTag,
 			})
 		}
 		res, err := sb.CLB().RegisterTargets(ctx, sb.LoadBalancerID(), foreign)

@@ -195,7 +195,7 @@ var _ = Describe("changes made outside the controller", Ordered, func() {
 	}
 	DescribeTable("are repaired within a minute, said in a Warning Event, for a few reads and one write",
 		func(ctx SpecContext, bc backendCase) {
-				start := time.Now()
+			start := time.Now()
 			Expect(bc.change()).To(BeNumerically(">", 0), "the change touched no backend")
 			took, states := d.watch(ctx, start, "the CLB to hold the app's backends again", d.repaired(tag))
 			calls := managerCalls(start)
@@ -242,7 +242,7 @@ var _ = Describe("changes made outside the controller", Ordered, func() {
 				}
 				return 1
 			},
-			event: "removed 1 foreign backend 10.241.7.7:9000",
+			event: "removed 1 backend added outside the controller (10.241.7.7:9000)",
 		}),
 	)
 
