@@ -63,14 +63,14 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 	var healthReconciler *CLBHealthReconciler
 	var syncer *lbsync.Syncer
 	var poller *health.Poller
+	// The workers get every read, not only changes: they ignore a view read right after their
+	// own write, and must see it again at the next poll.
+	deps.Health.OnRead = func(lbID string, view health.Snapshot) {
+		syncer.HealthSeen(lbID, slices.Collect(maps.Values(view.Targets)), view.ReadAt)
+	}
 	poller, err := health.New(deps.Cloud, func(lbIDs []string) {
 		healthReconciler.healthChanged(lbIDs)
 		bindings.healthChanged(lbIDs)
-		for _, id := range lbIDs {
-			if view, ok := poller.View(id); ok && view.Err == nil {
-				syncer.HealthSeen(id, slices.Collect(maps.Values(view.Targets)), view.ReadAt)
-			}
-		}
 	}, deps.Health)
 	if err != nil {
 		return fmt.Errorf("creating the health poller: %w", err)

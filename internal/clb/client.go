@@ -106,6 +106,7 @@ func New(cfg Config) (*Client, error) {
 		retry:       cfg.Retry,
 		taskPoll:    cfg.TaskPollInterval,
 		taskTimeout: cfg.TaskTimeout,
+		pending:     pendingTasks{maxAge: cfg.TaskTimeout},
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package clb
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"time"
 )
@@ -17,30 +18,51 @@ import (
 // hundred milliseconds, and slow down to Config.TaskPollInterval.
 const firstPacingPoll = 50 * time.Millisecond
 
-// pendingTasks maps a load balancer to the request ID of our last batch write to it.
+// pendingTasks maps a load balancer to the request ID of our last batch write to it. An entry
+// older than the longest task wait is dropped by the next write to any load balancer, so load
+// balancers written once and never again (deleted, unbound) leave nothing behind.
 type pendingTasks struct {
-	mu   sync.Mutex
-	byLB map[string]string
+	mu     sync.Mutex
+	maxAge time.Duration
+	now    func() time.Time // time.Now when nil
+	byLB   map[string]pendingTask
+}
+
+type pendingTask struct {
+	requestID string
+	at        time.Time
 }
 
 func (p *pendingTasks) set(lbID, requestID string) {
 	if requestID == "" {
 		return
 	}
+	now := time.Now()
+	if p.now != nil {
+		now = p.now()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.byLB == nil {
-		p.byLB = map[string]string{}
+		p.byLB = map[string]pendingTask{}
 	}
-	p.byLB[lbID] = requestID
+	maps.DeleteFunc(p.byLB, func(_ string, t pendingTask) bool { return now.Sub(t.at) > p.maxAge })
+	p.byLB[lbID] = pendingTask{requestID: requestID, at: now}
 }
 
 func (p *pendingTasks) take(lbID string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	id := p.byLB[lbID]
+	t := p.byLB[lbID]
 	delete(p.byLB, lbID)
-	return id
+	return t.requestID
+}
+
+// len counts the entries, for tests.
+func (p *pendingTasks) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.byLB)
 }
 
 // settle waits until the task of our last batch write to lbID no longer holds it. A task the

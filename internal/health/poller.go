@@ -57,6 +57,10 @@ type Options struct {
 	// Slow is the interval when steady (default 30s).
 	Slow  time.Duration
 	Clock clock.WithTicker
+	// OnRead, if set, is given every view a poll read, changed or not: a reader that must look
+	// at a view later than its change (the workers, which ignore views read right after their
+	// own writes) sees it again at the next poll.
+	OnRead func(lbID string, view Snapshot)
 }
 
 // OnChange is told which load balancers' views changed after a poll.
@@ -241,9 +245,20 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 		}
 		p.views[id] = next
 	}
+	fresh := make(map[string]Snapshot, len(lbIDs))
+	if p.opts.OnRead != nil {
+		for _, id := range lbIDs {
+			if v, ok := p.views[id]; ok && v.Err == nil && v.ReadAt.Equal(now) {
+				fresh[id] = v
+			}
+		}
+	}
 	p.mu.Unlock()
 	if len(changed) > 0 && p.onChange != nil {
 		p.onChange(changed)
+	}
+	for _, id := range slices.Sorted(maps.Keys(fresh)) {
+		p.opts.OnRead(id, fresh[id])
 	}
 }
 

@@ -210,3 +210,41 @@ func TestPollerKeepsNoViewUnwatchedDuringItsRead(t *testing.T) {
 	g.Expect(ok).To(BeFalse(), "a view of the unwatched load balancer")
 	g.Expect(health.StateCounts(p)).To(Equal(map[string]int{"interests": 1, "watchers": 1, "views": 1}))
 }
+
+// TestPollerHandsEveryReadToOnRead: OnRead gets each view a poll read, also when nothing changed,
+// so a reader that ignored a view (the workers do right after their own writes) sees it again
+// at the next poll; the change callback hears only of changes.
+func TestPollerHandsEveryReadToOnRead(t *testing.T) {
+	g := NewWithT(t)
+	srv, c := start(t)
+	lb := srv.Sim.AddLoadBalancer("web")
+	srv.Sim.AddListener(lb, "TCP", 80)
+	var seen changes
+	var mu sync.Mutex
+	reads := 0
+	clk := clocktesting.NewFakeClock(time.Now())
+	const fast = 50 * time.Millisecond
+	p, err := health.New(c, seen.record, health.Options{Fast: fast, Slow: fast, Clock: clk,
+		OnRead: func(lbID string, view health.Snapshot) {
+			mu.Lock()
+			defer mu.Unlock()
+			if lbID == lb && !view.ReadAt.IsZero() {
+				reads++
+			}
+		}})
+	g.Expect(err).NotTo(HaveOccurred())
+	p.Watch(types.NamespacedName{Namespace: "ns", Name: "web"}, lb, false)
+	go func() { _ = p.Start(t.Context()) }()
+	readsSoFar := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return reads
+	}
+	g.Eventually(readsSoFar).Should(Equal(1))
+	for want := 2; want <= 4; want++ {
+		g.Eventually(clk.HasWaiters).Should(BeTrue())
+		clk.Step(fast)
+		g.Eventually(readsSoFar).Should(Equal(want), "the read of an unchanged view")
+	}
+	g.Expect(seen.seen()).To(Equal([]string{lb}), "only the first read is a change")
+}

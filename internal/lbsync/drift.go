@@ -131,9 +131,11 @@ func (k *knownBackends) drifted(health []clb.TargetHealth) []string {
 // HealthSeen hands the worker of lbID the backends the health poller read at readAt. Listeners
 // whose backends differ from what the worker knows are read again in a pass that starts at once.
 func (s *Syncer) HealthSeen(lbID string, health []clb.TargetHealth, readAt time.Time) {
+	// s.mu is held throughout, so a worker reaped meanwhile is not marked dirty (which would
+	// bring back its metrics).
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	w, ok := s.workers[lbID]
-	s.mu.Unlock()
 	if !ok {
 		return
 	}
