@@ -53,8 +53,8 @@ const (
 	// new ones are healthy on the CLB (make before break). The message says what it waits for.
 	BindingSwitchingReason = "Switching"
 	// BindingDriftedReason: the CLB no longer holds what the binding wants although the binding did
-	// not change: someone changed it outside the controller. The message says what was found; the
-	// repair is being written.
+	// not change: someone changed it outside the controller, and writing the repair failed. The
+	// message says what was found and why the repair failed; it is retried with backoff.
 	BindingDriftedReason = "Drifted"
 	// BindingProgressingReason: changes are queued or being written to the CLB.
 	BindingProgressingReason = "Progressing"

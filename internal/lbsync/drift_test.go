@@ -20,6 +20,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,17 +69,31 @@ func TestDriftIsFoundByThePeriodicRead(t *testing.T) {
 	if c.Registered != 1 || c.Deregistered != 1 || c.Reweighted != 1 || c.DeregisteredNames != "10.9.9.9:8080" {
 		t.Fatalf("repair = %+v, want 1 re-registered, 1 removed (10.9.9.9:8080), 1 re-weighted", c)
 	}
-	// Before the repair was written, the binding was reported Drifted with what was found.
-	drifted := e.notifier.withReason(networkingv1alpha1.BindingDriftedReason)
-	if len(drifted) != 1 || drifted[0].Synced ||
-		drifted[0].Message != "the CLB was changed outside the controller: listener "+lis+
-			" has 1 of its backends missing, 1 with another weight, 1 it does not want (10.9.9.9:8080); repairing" {
-		t.Fatalf("Drifted reports = %+v, want one, not synced, saying what was found", drifted)
+	if drifted := e.notifier.withReason(networkingv1alpha1.BindingDriftedReason); len(drifted) != 0 {
+		t.Fatalf("Drifted reports = %+v after a repair that went through", drifted)
 	}
 
-	// Steady: one read per TargetsTTL, no write.
+	// A repair that fails reports Drifted, saying what was found and why the repair failed.
+	if _, err := e.cloud.ModifyTargetWeights(ctx, e.lbID, []targets.Target{{Key: key("10.1.0.3"), Weight: 66}}); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Sim.InjectFault(clbsim.Fault{Action: "BatchModifyTargetWeight", Code: "InternalError", Rate: 1})
+	e.await("Drifted", func() bool { return len(e.notifier.withReason(networkingv1alpha1.BindingDriftedReason)) > 0 })
+	st := e.notifier.withReason(networkingv1alpha1.BindingDriftedReason)[0]
+	wantMsg := "the CLB was changed outside the controller: listener " + lis + " has 1 with another weight: the repair failed: "
+	if st.Synced || !strings.HasPrefix(st.Message, wantMsg) {
+		t.Fatalf("Drifted report = %+v, want not synced, message starting %q", st, wantMsg)
+	}
+	e.srv.Sim.ClearFaults()
+	e.await("the repair after the fault", func() bool { return slices.Equal(e.backends(lis), wanted(b)) })
+	e.await("Synced again", func() bool { st, _ := e.syncer.Status(b.Key); return st.Synced })
+
+	// Steady: one read per TargetsTTL, no write, and the binding Synced again.
 	e.srv.Sim.ResetCalls()
 	time.Sleep(3500 * time.Millisecond)
+	if st, _ := e.syncer.Status(b.Key); !st.Synced || st.Reason != "" {
+		t.Fatalf("status after the repair = %+v, want Synced", st)
+	}
 	if n := describeTargets(e); n < 2 || n > 4 {
 		t.Fatalf("DescribeTargets = %d in 3.5 s with a 1 s TTL, want 3 or so", n)
 	}

@@ -54,6 +54,8 @@ type plan struct {
 	heldBack int
 	// planned is set once diff holds the pass's writes, which stay there if the cloud refuses them.
 	planned bool
+	// drift says how the CLB differed from the binding's unchanged desired state (noteDrift).
+	drift string
 }
 
 // pass syncs every binding of the load balancer once and reports whether all of them are synced
@@ -117,26 +119,20 @@ func (w *worker) pass(ctx context.Context) bool {
 		}
 	}
 	w.applyQuota(ctx, plans, start)
-	w.reportDrift(plans, versions)
+	w.noteDrift(plans, versions)
 	changes := w.write(ctx, plans)
 	return w.finish(plans, changes, start, calls, versions)
 }
 
-// reportDrift tells the controller, before the repair is written, of every binding the CLB no
-// longer matches although its desired state has not changed since it last did: someone changed
-// the CLB. Its Ready turns False/Drifted, saying what was found, until the pass reports the
-// repair; a slow or failed repair thus never leaves it Synced.
-func (w *worker) reportDrift(plans []*plan, versions map[types.NamespacedName]int) {
+// noteDrift records, on every binding the CLB no longer matches although its desired state has
+// not changed since it last did (someone changed the CLB), what was found. The repair is written
+// in this pass; if it fails, the binding reports Drifted with what was found and why the repair
+// failed, never Synced.
+func (w *worker) noteDrift(plans []*plan, versions map[types.NamespacedName]int) {
 	for _, p := range plans {
-		if !p.active || p.diff.Empty() || !w.repairs(p.b.Key, versions[p.b.Key]) {
-			continue
+		if p.active && !p.diff.Empty() && w.repairs(p.b.Key, versions[p.b.Key]) {
+			p.drift = driftFound(p)
 		}
-		st, _ := w.s.Status(p.b.Key)
-		st.Synced = false
-		st.Reason = networkingv1alpha1.BindingDriftedReason
-		st.Message = driftFound(p)
-		w.s.setStatus(w, p.b.Key, st)
-		w.s.notifier.Synced(p.b.Key, p.b.UID, st, Changes{})
 	}
 }
 
@@ -157,7 +153,7 @@ func driftFound(p *plan) string {
 		countDeregistered(&names, p.diff.Deregister)
 		found = append(found, fmt.Sprintf("%d it does not want (%s)", n, names.DeregisteredNames))
 	}
-	return fmt.Sprintf("the CLB was changed outside the controller: %s has %s; repairing", p.scope(), strings.Join(found, ", "))
+	return fmt.Sprintf("the CLB was changed outside the controller: %s has %s", p.scope(), strings.Join(found, ", "))
 }
 
 // pruneTargets forgets the backends of listeners no binding uses any more, so they are neither
@@ -544,6 +540,10 @@ func (w *worker) write(ctx context.Context, plans []*plan) map[types.NamespacedN
 	for _, p := range plans {
 		if err := failed[p.listenerID]; p.active && err != nil {
 			p.status = cloudErrorStatus(p, err)
+			if p.drift != "" {
+				p.status.Reason = networkingv1alpha1.BindingDriftedReason
+				p.status.Message = p.drift + ": the repair failed: " + err.Error()
+			}
 			p.active = false
 		}
 	}
