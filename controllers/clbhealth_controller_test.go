@@ -39,47 +39,8 @@ var _ = Describe("CLBHealth controller and pod readiness gates", func() {
 	const binding = "web"
 	gate := networkingv1alpha1.ReadinessGateConditionType(binding)
 
-	// gatedPods creates n pods that carry the binding's gate, with containers ready and the pod
-	// held back only by the gate (as the kubelet reports such a pod), and an EndpointSlice that
-	// lists them as not ready: the state in which the gate and the registration could wait on
-	// each other for ever.
 	gatedPods := func(f *fixture, n int) []*corev1.Pod {
-		pods := make([]*corev1.Pod, n)
-		slice := &discoveryv1.EndpointSlice{
-			ObjectMeta:  metav1.ObjectMeta{Namespace: f.ns, Name: "web-gated", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-			AddressType: discoveryv1.AddressTypeIPv4,
-			Ports:       []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(targetPort)), Protocol: new(corev1.ProtocolTCP)}},
-		}
-		for i := range n {
-			ip := fmt.Sprintf("10.2.0.%d", i+1)
-			pod := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: fmt.Sprintf("gated-%d", i), Labels: map[string]string{"app": "web"}},
-				Spec: corev1.PodSpec{
-					NodeName:       "node-a",
-					Containers:     []corev1.Container{{Name: "app", Image: "registry.example/app:1"}},
-					ReadinessGates: []corev1.PodReadinessGate{{ConditionType: corev1.PodConditionType(gate)}},
-				},
-			}
-			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-			// A patch, not an update: the controller may already have written the gate condition.
-			created := pod.DeepCopy()
-			pod.Status = corev1.PodStatus{
-				Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
-				Conditions: []corev1.PodCondition{
-					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
-					{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ReadinessGatesNotReady"},
-				},
-			}
-			Expect(k8sClient.Status().Patch(ctx, pod, client.MergeFrom(created))).To(Succeed())
-			pods[i] = pod
-			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
-				Addresses:  []string{ip},
-				Conditions: discoveryv1.EndpointConditions{Ready: new(false), Serving: new(false), Terminating: new(false)},
-				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: pod.Name, UID: pod.UID},
-			})
-		}
-		Expect(k8sClient.Create(ctx, slice)).To(Succeed())
-		return pods
+		return createGatedPods(f, n, func(int) string { return gate }, func(i int) string { return fmt.Sprintf("10.2.0.%d", i+1) })
 	}
 
 	gateOf := func(pod *corev1.Pod) func(g Gomega) corev1.PodCondition {
@@ -286,4 +247,48 @@ func modifyListenerCalls() int {
 		n += c
 	}
 	return n
+}
+
+// createGatedPods creates n pods of Service web, pod i at ip(i) carrying the readiness gate
+// gate(i), with containers ready and the pod held back only by its gate (as the kubelet reports
+// such a pod), and an EndpointSlice that lists them as not ready: the state in which the gate
+// and the registration could wait on each other for ever.
+func createGatedPods(f *fixture, n int, gate, ip func(i int) string) []*corev1.Pod {
+	GinkgoHelper()
+	pods := make([]*corev1.Pod, n)
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: f.ns, Name: "web-gated", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(targetPort)), Protocol: new(corev1.ProtocolTCP)}},
+	}
+	for i := range n {
+		addr := ip(i)
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: fmt.Sprintf("gated-%d", i), Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{
+				NodeName:       "node-a",
+				Containers:     []corev1.Container{{Name: "app", Image: "registry.example/app:1"}},
+				ReadinessGates: []corev1.PodReadinessGate{{ConditionType: corev1.PodConditionType(gate(i))}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		// A patch, not an update: the controller may already have written the gate condition.
+		created := pod.DeepCopy()
+		pod.Status = corev1.PodStatus{
+			Phase: corev1.PodRunning, PodIP: addr, PodIPs: []corev1.PodIP{{IP: addr}},
+			Conditions: []corev1.PodCondition{
+				{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+				{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ReadinessGatesNotReady"},
+			},
+		}
+		Expect(k8sClient.Status().Patch(ctx, pod, client.MergeFrom(created))).To(Succeed())
+		pods[i] = pod
+		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
+			Addresses:  []string{addr},
+			Conditions: discoveryv1.EndpointConditions{Ready: new(false), Serving: new(false), Terminating: new(false)},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: pod.Name, UID: pod.UID},
+		})
+	}
+	Expect(k8sClient.Create(ctx, slice)).To(Succeed())
+	return pods
 }

@@ -22,8 +22,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -64,42 +62,9 @@ var _ = Describe("State the controllers keep per object", func() {
 		Expect(counts()).To(Equal(none))
 
 		By(fmt.Sprintf("binding %d pods, each held back only by the gate of its own binding, on %d listeners", n, n))
-		slice := &discoveryv1.EndpointSlice{
-			ObjectMeta:  metav1.ObjectMeta{Namespace: f.ns, Name: "web-gated", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-			AddressType: discoveryv1.AddressTypeIPv4,
-			Ports:       []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(targetPort)), Protocol: new(corev1.ProtocolTCP)}},
-		}
-		pods := make([]*corev1.Pod, n)
-		for i := range n {
-			ip := fmt.Sprintf("10.3.%d.%d", i/250, i%250+1)
-			pod := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: fmt.Sprintf("gated-%d", i), Labels: map[string]string{"app": "web"}},
-				Spec: corev1.PodSpec{
-					NodeName:   "node-a",
-					Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}},
-					ReadinessGates: []corev1.PodReadinessGate{{
-						ConditionType: corev1.PodConditionType(networkingv1alpha1.ReadinessGateConditionType(fmt.Sprintf("b-%d", i))),
-					}},
-				},
-			}
-			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-			created := pod.DeepCopy()
-			pod.Status = corev1.PodStatus{
-				Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
-				Conditions: []corev1.PodCondition{
-					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
-					{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ReadinessGatesNotReady"},
-				},
-			}
-			Expect(k8sClient.Status().Patch(ctx, pod, client.MergeFrom(created))).To(Succeed())
-			pods[i] = pod
-			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
-				Addresses:  []string{ip},
-				Conditions: discoveryv1.EndpointConditions{Ready: new(false), Serving: new(false), Terminating: new(false)},
-				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: pod.Name, UID: pod.UID},
-			})
-		}
-		Expect(k8sClient.Create(ctx, slice)).To(Succeed())
+		pods := createGatedPods(f, n,
+			func(i int) string { return networkingv1alpha1.ReadinessGateConditionType(fmt.Sprintf("b-%d", i)) },
+			func(i int) string { return fmt.Sprintf("10.3.%d.%d", i/250, i%250+1) })
 		keys := make([]types.NamespacedName, n)
 		for i := range n {
 			keys[i] = f.binding(fmt.Sprintf("b-%d", i), f.listener(int64(1000+i)), "web")
