@@ -45,7 +45,7 @@ const (
 	scaleEndpointsPer = 10 // 10,000 endpoints
 	scaleChurnPer     = 1  // endpoints replaced per binding: 10%
 	scaleNS           = "scale"
-	scaleSteady       = 60 * time.Second
+	scaleSteady       = 3 * time.Minute // three drift-check intervals
 	// policySettle is the pause between creating a binding policy and the bindings it allows, for
 	// the manager's cache to see it: the manager runs as a process, so the bench cannot ask it.
 	policySettle = time.Second

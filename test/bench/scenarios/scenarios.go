@@ -167,6 +167,10 @@ func scaleMarkdown(res scaleResult, started time.Time, took time.Duration) strin
 	w("\n| steady state (%v after convergence) | calls per minute |\n|---|---|\n", res.SteadyWindow)
 	w("| writes | %.1f |\n| sync reads (DescribeTargets, DescribeListeners, …) | %.1f |\n| DescribeTargetHealth | %.1f |\n| all, by action | %s |\n",
 		float64(res.Steady.writes())/mins, float64(res.Steady.reads())/mins, float64(res.Steady.ByAction["DescribeTargetHealth"])/mins, byAction(res.Steady))
+	// Drift detection (--drift-check-interval, 1 minute): every bound listener read once a
+	// minute, 20 to a call, so ⌈listeners/20⌉ DescribeTargets per load balancer per minute.
+	w("| drift detection: DescribeTargets / bound (%d LBs × ⌈%d listeners / 20⌉ a minute) | %.1f / %d |\n",
+		scaleLBs, scaleListenersLB, float64(res.Steady.ByAction["DescribeTargets"])/mins, scaleLBs*ceilDiv(scaleListenersLB, 20))
 	w("\n| manager process | after create | at the end |\n|---|---|---|\n")
 	w("| peak RSS (VmHWM) | %d MiB | %d MiB |\n| CPU (utime + stime) | %.1f s | %.1f s |\n",
 		res.StatsCreate.PeakRSSKiB/1024, res.Stats.PeakRSSKiB/1024, res.StatsCreate.CPU.Seconds(), res.Stats.CPU.Seconds())
