@@ -545,6 +545,37 @@ func TestRemoveBackendsOutOfBand(t *testing.T) {
 	}
 }
 
+// TestChangeAndAddBackendsOutOfBand: the console-user helpers change what the API then reports,
+// and AddBackend refuses what the CLB refuses (a backend bound twice, a listener that is gone).
+func TestChangeAndAddBackendsOutOfBand(t *testing.T) {
+	e := newEnv(t, clbsim.Options{})
+	lbID, tcpID := e.l4(t)
+	_, err := e.batchRegister(lbID, batchEni(tcpID, "10.0.0.1", 80))
+	must(t, err)
+	if n := e.sim.ChangeBackends(lbID, func(tg clbsim.Target) bool { return tg.EniIP == "10.0.0.1" },
+		func(tg *clbsim.Target) { tg.Weight, tg.Tag, tg.EniIP = 55, "hand-edited", "10.9.9.9" }); n != 1 {
+		t.Fatalf("ChangeBackends changed %d, want 1", n)
+	}
+	foreign := clbsim.Target{ListenerID: tcpID, EniIP: "10.0.0.7", Port: 9000, Weight: 10, Tag: "someone-else"}
+	if !e.sim.AddBackend(lbID, foreign) {
+		t.Fatal("AddBackend refused a new backend")
+	}
+	if e.sim.AddBackend(lbID, foreign) {
+		t.Fatal("AddBackend bound the same backend twice")
+	}
+	if e.sim.AddBackend(lbID, clbsim.Target{ListenerID: "lbl-zzzzzzzz", EniIP: "10.0.0.8", Port: 80}) {
+		t.Fatal("AddBackend bound a backend on a listener that does not exist")
+	}
+	got := e.sim.Targets(lbID)
+	want := []clbsim.Target{
+		{ListenerID: tcpID, Type: "ENI", EniIP: "10.0.0.1", Port: 80, Weight: 55, Tag: "hand-edited"}, // only weight and tag change
+		{ListenerID: tcpID, Type: "ENI", EniIP: "10.0.0.7", Port: 9000, Weight: 10, Tag: "someone-else"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Targets = %+v, want %+v", got, want)
+	}
+}
+
 func TestAdminRefusalKnobs(t *testing.T) {
 	e := newEnv(t, clbsim.Options{VpcID: "vpc-adm"})
 	admin := httptest.NewServer(e.sim.AdminHandler())

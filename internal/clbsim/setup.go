@@ -112,11 +112,13 @@ func (s *Sim) ChangeBackends(lbID string, match func(Target) bool, change func(*
 }
 
 // AddBackend registers t at once on its listener (and rule), as a console user would, and
-// reports whether that listener or rule exists. Type is CVM when InstanceID is set, else ENI.
+// reports whether it did: the listener or rule must exist and not hold that address and port
+// already (the CLB refuses a backend bound twice). Type is CVM when InstanceID is set, else ENI.
 func (s *Sim) AddBackend(lbID string, t Target) bool {
 	added := false
 	s.eachBackendList(lbID, func(listenerID, locationID string, list *[]*backend) {
-		if listenerID != t.ListenerID || locationID != t.LocationID {
+		if listenerID != t.ListenerID || locationID != t.LocationID ||
+			slices.ContainsFunc(*list, func(b *backend) bool { return b.key() == targetKey(t.InstanceID, t.EniIP, t.Port) }) {
 			return
 		}
 		b := &backend{typ: "ENI", instanceID: t.InstanceID, eniIP: t.EniIP, tag: t.Tag, port: t.Port,

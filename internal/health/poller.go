@@ -224,6 +224,7 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 	}
 	now := p.opts.Clock.Now()
 	var changed []string
+	fresh := map[string]Snapshot{} // for OnRead: every view this poll read
 	p.mu.Lock()
 	for _, id := range lbIDs {
 		if p.watchers[id] == 0 {
@@ -244,21 +245,16 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 			changed = append(changed, id)
 		}
 		p.views[id] = next
-	}
-	fresh := make(map[string]Snapshot, len(lbIDs))
-	if p.opts.OnRead != nil {
-		for _, id := range lbIDs {
-			if v, ok := p.views[id]; ok && v.Err == nil && v.ReadAt.Equal(now) {
-				fresh[id] = v
-			}
-		}
+		fresh[id] = next
 	}
 	p.mu.Unlock()
 	if len(changed) > 0 && p.onChange != nil {
 		p.onChange(changed)
 	}
-	for _, id := range slices.Sorted(maps.Keys(fresh)) {
-		p.opts.OnRead(id, fresh[id])
+	if p.opts.OnRead != nil {
+		for _, id := range slices.Sorted(maps.Keys(fresh)) {
+			p.opts.OnRead(id, fresh[id])
+		}
 	}
 }
 

@@ -38,9 +38,11 @@ const healthSettle = 10 * time.Second
 // knownBackends is what a worker published after a pass: the backends of each listener it reads,
 // each by every address the cloud may report it under (a CVM by instance ID or by IP, a pod by
 // IP).
+// Never changed once published, so HealthSeen reads it without the worker's lock.
 type knownBackends struct {
 	at        time.Time
-	listeners map[string][][]string // listener → backends → their address keys
+	listeners map[string][][]string      // listener → backends → their address keys
+	addresses map[string]map[string]bool // listener → every address key of its backends
 }
 
 func addressKey(locationID, address string, port int64) string {
@@ -59,13 +61,21 @@ func addressKeys(locationID string, port int64, addrs ...string) []string {
 
 // publishKnown records the backends of the caches, for HealthSeen.
 func (w *worker) publishKnown(now time.Time) {
-	k := &knownBackends{at: now, listeners: make(map[string][][]string, len(w.targets))}
+	k := &knownBackends{at: now, listeners: make(map[string][][]string, len(w.targets)),
+		addresses: make(map[string]map[string]bool, len(w.targets))}
 	for id, c := range w.targets {
 		backends := make([][]string, 0, len(c.targets))
 		for _, t := range c.targets {
 			backends = append(backends, addressKeys(t.LocationID, t.Port, t.EniIP, t.InstanceID, t.Reported.IP, t.Reported.InstanceID))
 		}
 		k.listeners[id] = backends
+		set := map[string]bool{}
+		for _, keys := range backends {
+			for _, key := range keys {
+				set[key] = true
+			}
+		}
+		k.addresses[id] = set
 	}
 	w.mu.Lock()
 	w.known = k
@@ -85,18 +95,8 @@ func (k *knownBackends) drifted(health []clb.TargetHealth) []string {
 	reported := map[string]map[string]bool{} // listener → address keys in the health read
 	var out []string
 	foreign := map[string]bool{}
-	knownAddr := map[string]map[string]bool{}
-	for id, backends := range k.listeners {
-		set := map[string]bool{}
-		for _, keys := range backends {
-			for _, key := range keys {
-				set[key] = true
-			}
-		}
-		knownAddr[id] = set
-	}
 	for _, h := range health {
-		known, ok := knownAddr[h.ListenerID]
+		known, ok := k.addresses[h.ListenerID]
 		if !ok {
 			continue // a listener no binding of ours reads
 		}
@@ -131,24 +131,29 @@ func (k *knownBackends) drifted(health []clb.TargetHealth) []string {
 // HealthSeen hands the worker of lbID the backends the health poller read at readAt. Listeners
 // whose backends differ from what the worker knows are read again in a pass that starts at once.
 func (s *Syncer) HealthSeen(lbID string, health []clb.TargetHealth, readAt time.Time) {
-	// s.mu is held throughout, so a worker reaped meanwhile is not marked dirty (which would
-	// bring back its metrics).
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	w, ok := s.workers[lbID]
+	s.mu.Unlock()
 	if !ok {
 		return
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	k := w.known
+	w.mu.Unlock()
 	if k == nil || readAt.Before(k.at.Add(healthSettle)) {
 		return
 	}
-	stale := k.drifted(health)
+	stale := k.drifted(health) // off every lock: a poll hands over every load balancer it read
 	if len(stale) == 0 {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.workers[lbID] != w {
+		return // reaped meanwhile: marking it dirty would bring back its metrics
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.staleListeners == nil {
 		w.staleListeners = map[string]bool{}
 	}

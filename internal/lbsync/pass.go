@@ -149,9 +149,7 @@ func driftFound(p *plan) string {
 		found = append(found, fmt.Sprintf("%d with another tag", n))
 	}
 	if n := len(p.diff.Deregister); n > 0 {
-		var names Changes
-		countDeregistered(&names, p.diff.Deregister)
-		found = append(found, fmt.Sprintf("%d it does not want (%s)", n, names.DeregisteredNames))
+		found = append(found, fmt.Sprintf("%d it does not want (%s)", n, backendNames(p.diff.Deregister[:min(n, namedDeregistrations)])))
 	}
 	return fmt.Sprintf("the CLB was changed outside the controller: %s has %s", p.scope(), strings.Join(found, ", "))
 }
@@ -632,19 +630,25 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 const namedDeregistrations = 5
 
 func countDeregistered(c *Changes, ts []targets.Target) {
-	names := make([]string, 0, namedDeregistrations)
+	names := backendNames(ts[:min(len(ts), max(namedDeregistrations-c.Deregistered, 0))])
 	if c.DeregisteredNames != "" {
-		names = append(names, c.DeregisteredNames)
+		names = c.DeregisteredNames + ", " + names
 	}
-	for _, t := range ts[:min(len(ts), max(namedDeregistrations-c.Deregistered, 0))] {
+	c.Deregistered += len(ts)
+	c.DeregisteredNames = strings.TrimSuffix(names, ", ")
+}
+
+// backendNames lists backends as address:port (a CVM by its instance ID), comma-separated.
+func backendNames(ts []targets.Target) string {
+	names := make([]string, 0, len(ts))
+	for _, t := range ts {
 		addr := t.EniIP
 		if t.InstanceID != "" {
 			addr = t.InstanceID
 		}
 		names = append(names, net.JoinHostPort(addr, strconv.FormatInt(t.Port, 10)))
 	}
-	c.Deregistered += len(ts)
-	c.DeregisteredNames = strings.Join(names, ", ")
+	return strings.Join(names, ", ")
 }
 
 func changesFor(all map[types.NamespacedName]*Changes, p *plan) *Changes {
