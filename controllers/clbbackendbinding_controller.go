@@ -71,6 +71,9 @@ type BindingSyncer interface {
 	Forget(key types.NamespacedName)
 	Status(key types.NamespacedName) (lbsync.Status, bool)
 	Leftovers(key types.NamespacedName) (lbsync.Leftovers, bool)
+	// Expect and Reconciling tell the workers which changes are on their way (lbsync group commit).
+	Expect(key types.NamespacedName, lbID string)
+	Reconciling(key types.NamespacedName) (done func())
 }
 
 // CLBBackendBindingReconciler computes each binding's desired backends from its Service's
@@ -107,6 +110,9 @@ type CLBBackendBindingReconciler struct {
 // Reconcile computes a binding's desired backends, hands them to its load balancer's worker and
 // writes the worker's last result into status.
 func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Once this returns, the change the binding was queued for has reached its worker, which may
+	// have held its write for it (queued below).
+	defer r.Syncer.Reconciling(req.NamespacedName)()
 	var binding networkingv1alpha1.CLBBackendBinding
 	if err := r.Get(ctx, req.NamespacedName, &binding); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -619,8 +625,8 @@ func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("indexing bindings by Service: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&networkingv1alpha1.CLBBackendBinding{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionPredicate()))).
+		For(&networkingv1alpha1.CLBBackendBinding{}, builder.WithPredicates(r.queuedBy(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionPredicate())))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfEndpointSlice)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podBindings), builder.WithPredicates(podChangePredicate())).
@@ -655,7 +661,7 @@ func (r *CLBBackendBindingReconciler) bindingsByService(ctx context.Context, nam
 		ctrl.LoggerFrom(ctx).Error(err, "Listing bindings of a Service", "Service", klog.KRef(namespace, service))
 		return nil
 	}
-	return requests(list.Items, func(networkingv1alpha1.CLBBackendBinding) bool { return true })
+	return r.queued(list.Items, func(networkingv1alpha1.CLBBackendBinding) bool { return true })
 }
 
 // podBindings maps a pod to the Pod-mode bindings it matters to: those of the Services that
@@ -674,7 +680,7 @@ func (r *CLBBackendBindingReconciler) podBindings(ctx context.Context, o client.
 	seen := map[types.NamespacedName]bool{}
 	var out []reconcile.Request
 	add := func(list []networkingv1alpha1.CLBBackendBinding) {
-		for _, req := range requests(list, func(b networkingv1alpha1.CLBBackendBinding) bool {
+		for _, req := range r.queued(list, func(b networkingv1alpha1.CLBBackendBinding) bool {
 			return b.Spec.TargetType != networkingv1alpha1.TargetTypeNode
 		}) {
 			if !seen[req.NamespacedName] {
@@ -710,7 +716,7 @@ func (r *CLBBackendBindingReconciler) nodeBindings(ctx context.Context, _ client
 		ctrl.LoggerFrom(ctx).Error(err, "Listing bindings")
 		return nil
 	}
-	return requests(list.Items, func(b networkingv1alpha1.CLBBackendBinding) bool {
+	return r.queued(list.Items, func(b networkingv1alpha1.CLBBackendBinding) bool {
 		return b.Spec.TargetType == networkingv1alpha1.TargetTypeNode
 	})
 }
@@ -723,6 +729,34 @@ func requests(items []networkingv1alpha1.CLBBackendBinding, keep func(networking
 		}
 	}
 	return out
+}
+
+// queued returns the requests of the bindings kept and tells the Syncer they are queued for a
+// reconcile: their workers hold their next write for the change (lbsync's group commit).
+func (r *CLBBackendBindingReconciler) queued(items []networkingv1alpha1.CLBBackendBinding, keep func(networkingv1alpha1.CLBBackendBinding) bool) []reconcile.Request {
+	return requests(items, func(b networkingv1alpha1.CLBBackendBinding) bool {
+		if !keep(b) {
+			return false
+		}
+		r.Syncer.Expect(client.ObjectKeyFromObject(&b), b.Spec.LoadBalancerID)
+		return true
+	})
+}
+
+// queuedBy passes the binding events p passes, telling the Syncer of each (see queued).
+func (r *CLBBackendBindingReconciler) queuedBy(p predicate.Predicate) predicate.Funcs {
+	mark := func(o client.Object, pass bool) bool {
+		if b, ok := o.(*networkingv1alpha1.CLBBackendBinding); ok && pass {
+			r.Syncer.Expect(client.ObjectKeyFromObject(b), b.Spec.LoadBalancerID)
+		}
+		return pass
+	}
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return mark(e.Object, p.Create(e)) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return mark(e.ObjectNew, p.Update(e)) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return mark(e.Object, p.Delete(e)) },
+		GenericFunc: func(e event.GenericEvent) bool { return mark(e.Object, p.Generic(e)) },
+	}
 }
 
 // podChangePredicate passes the pod changes that can change registration: those of the fields

@@ -144,24 +144,26 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		AddReportEntry("writes for 50 new bindings (600 targets)", got)
 		Expect(got).To(Equal(writeCalls{Register: (bindings*perService + 499) / 500}))
 
-		By("changing the endpoints of all 50 Services while the load balancer is busy with a slow write")
+		By("changing the endpoints of all 50 Services while a write is in flight")
 		// A real CLB write takes a second or more, and a worker has one write in flight per load
 		// balancer: the changes that arrive meanwhile go out together in its next pass. Here the
-		// slow write is binding 0's own change (one backend in, one out).
-		DeferCleanup(sim.SetLatency, clbsim.Latency{})
-		sim.SetLatency(clbsim.Latency{TaskFixed: 2 * time.Second, BatchSync: true})
+		// write in flight is binding 0's own change (one backend in, one out), held by clbsim
+		// until all 50 changes have reached the worker, however slow the machine.
+		hold := sim.HoldWrites(f.lbID)
+		DeferCleanup(hold.Release)
 		sim.ResetCalls()
 		f.setEndpoints(serviceName(0), endpoints[0][1:perService+1]...)
-		Eventually(func() bool { return lbBusy(f.lbID) }).Should(BeTrue(), "binding 0's write did not start")
-		sim.SetLatency(clbsim.Latency{})
+		Eventually(hold.Waiting).Should(Equal(1), "binding 0's write did not start")
 		parallel(bindings, func(i int) { f.setEndpoints(serviceName(i), endpoints[i][2:]...) })
-		Expect(lbBusy(f.lbID)).To(BeTrue(), "the slow write ended before the 50 changes were made")
+		Eventually(func() float64 { return pendingBindings(f.lbID) }).Should(BeEquivalentTo(bindings),
+			"the 50 changes did not all reach the worker")
+		hold.Release()
 		for i, key := range keys {
 			f.expectBackends(key, listeners[i], podBackends(ownerTag(key), defaultWeight, endpoints[i][2:]...))
 			f.expectReady(key, perService)
 		}
 		got = writes()
-		AddReportEntry("writes for 50 changed bindings (100 in, 100 out) after binding 0's slow write", got)
+		AddReportEntry("writes for 50 changed bindings (100 in, 100 out) made during binding 0's write", got)
 		Expect(got).To(Equal(writeCalls{Register: 2, Deregister: 2}),
 			"one register and one deregister call for binding 0's slow write, then one each for all 50 changes")
 	})

@@ -48,6 +48,26 @@ func loadBalancerSeries(lbID string) int {
 	return n
 }
 
+// pendingBindings is the manager's clbind_lbsync_pending_bindings gauge of lbID: bindings whose
+// change its worker has but the CLB does not match yet.
+func pendingBindings(lbID string) float64 {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, mf := range families {
+		if mf.GetName() != "clbind_lbsync_pending_bindings" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "load_balancer" && l.GetValue() == lbID {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 var _ = Describe("State the controllers keep per object", func() {
 	It("is released when its pods and bindings are deleted", func() {
 		// 50 bindings, each with one pod held back by its gate: proportionate for envtest, and each

@@ -45,8 +45,6 @@ import (
 const (
 	// testClusterID goes into every owner tag; a restarted manager keeps it, as a real one does.
 	testClusterID = "cls-envtest"
-	// syncWindow is how long a load balancer worker gathers changes before a pass.
-	syncWindow = 50 * time.Millisecond
 )
 
 var (
@@ -148,13 +146,13 @@ func startManager() *testManager {
 	cloudClient, err := clb.New(cfg)
 	Expect(err).NotTo(HaveOccurred())
 	// The wiring of the manager binary: the binding and health controllers on one set of load
-	// balancer workers. Short retries, so a binding waiting for its listener sees it within a
+	// balancer workers, with its default coalescing (group commit, no fixed window). Short retries, so a binding waiting for its listener sees it within a
 	// second; a startup recheck longer than the 2 s writes of the restart spec.
 	Expect(controllers.SetupWithManager(m, controllers.Deps{
 		Cloud:     cloudClient,
 		ClusterID: testClusterID,
 		Sync: lbsync.Options{
-			Window: syncWindow, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
+			RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
 			StartupRecheck: 3 * time.Second,
 			// The VPC of clbsim's load balancers, so the VPC check runs on every spec's load balancer.
 			VpcID:      simtest.VpcID,

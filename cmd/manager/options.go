@@ -50,6 +50,7 @@ type options struct {
 	renewDeadline           time.Duration
 	retryPeriod             time.Duration
 	enableHTTP2             bool
+	pprofAddr               string
 
 	// Webhooks.
 	enableWebhooks     bool
@@ -104,6 +105,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second,
 		"How long the leader keeps trying to renew before it stops writing and exits; shorter than the lease duration, so two replicas never write at once.")
 	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address of the net/http/pprof endpoints, for example 127.0.0.1:6060; 0 disables them.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve HTTP/2 on the metrics and webhook servers (off because of the HTTP/2 rapid-reset CVEs).")
 
 	fs.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the pod readiness-gate injector and the binding validator.")
@@ -127,7 +129,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 		"ValidatingWebhookConfiguration that receives the CA and is recreated or repaired when deleted or changed.")
 
 	fs.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "Bindings reconciled in parallel; they only read the cache and write status, the cloud calls are batched per load balancer.")
-	fs.DurationVar(&o.coalesceWindow, "coalesce-window", 200*time.Millisecond, "How long a load balancer's worker gathers changes from all bindings before writing them in one batch.")
+	fs.DurationVar(&o.coalesceWindow, "coalesce-window", 0, "A fixed time a load balancer's worker gathers changes before writing them in one batch. "+
+		"With 0 (the default) a worker writes a change at once, gathering only the changes queued for a reconcile and those made while its previous write was in flight.")
 	fs.DurationVar(&o.driftCheck, "drift-check-interval", time.Minute, "How often the backends of each bound listener are read again "+
 		"(one DescribeTargets per 20 listeners of a load balancer) to find and repair changes made outside the controller: a backend "+
 		"removed, added or re-weighted by hand, a listener deleted or re-created. Backends removed or added are usually found sooner, "+

@@ -126,6 +126,11 @@ func (s *Sim) runSync(c *call, lbID string, applied, called int, apply func()) {
 		d = lat.TaskFixed + time.Duration(applied)*lat.TaskPerTarget
 	}
 	t := s.startTaskFor(c, []string{lbID}, d, apply)
+	if h := s.held[lbID]; h != nil {
+		s.mu.Unlock()
+		h.wait(c.cancelled)
+		s.mu.Lock()
+	}
 	if d > 0 {
 		s.mu.Unlock()
 		s.wait(c.cancelled, d)

@@ -3,6 +3,7 @@ package clbsim
 import (
 	"maps"
 	"slices"
+	"sync"
 )
 
 // Quick setup for tests. These calls change state at once, without tasks,
@@ -109,6 +110,58 @@ func (s *Sim) ChangeBackends(lbID string, match func(Target) bool, change func(*
 		}
 	})
 	return n
+}
+
+// WriteHold keeps the Batch* writes of a load balancer in flight (HoldWrites).
+type WriteHold struct {
+	mu      sync.Mutex
+	waiting int
+	release chan struct{}
+}
+
+// HoldWrites makes every Batch* write call on lbID wait, as a slow write on the real CLB does,
+// until Release: the load balancer is busy meanwhile. A test uses it to act while a write is in
+// flight for as long as it needs, whatever the speed of the machine.
+func (s *Sim) HoldWrites(lbID string) *WriteHold {
+	h := &WriteHold{release: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = map[string]*WriteHold{}
+	}
+	s.held[lbID] = h
+	return h
+}
+
+// Waiting counts the write calls held now.
+func (h *WriteHold) Waiting() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waiting
+}
+
+// Release lets the held calls answer and stops holding new ones.
+func (h *WriteHold) Release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.release:
+	default:
+		close(h.release)
+	}
+}
+
+func (h *WriteHold) wait(cancelled <-chan struct{}) {
+	h.mu.Lock()
+	h.waiting++
+	h.mu.Unlock()
+	select {
+	case <-h.release:
+	case <-cancelled:
+	}
+	h.mu.Lock()
+	h.waiting--
+	h.mu.Unlock()
 }
 
 // AddBackend registers t at once on its listener (and rule), as a console user would, and

@@ -92,6 +92,9 @@ type Sim struct {
 	applyAt   time.Time // end time of the task being applied, so targets register when their task ends
 	vpcCIDRs  map[string][]netip.Prefix
 	shape     TargetShape
+	// held are the load balancers whose Batch* writes wait, applied but unanswered, until the
+	// test lets them go (HoldWrites).
+	held map[string]*WriteHold
 
 	ctl ctlState  // faults, latency and rate limits
 	obs observer  // call counters and metrics

@@ -35,6 +35,7 @@ import (
 // act while a pass is inside that call.
 type heldCloud struct {
 	*clb.Client
+	sim     *clbsim.Sim
 	action  string
 	entered chan struct{} // one value per held call
 	release chan struct{} // closed to let the held calls go
@@ -56,6 +57,11 @@ func (c *heldCloud) DescribeTargets(ctx context.Context, lbID string, listenerID
 	return c.Client.DescribeTargets(ctx, lbID, listenerIDs)
 }
 
+func (c *heldCloud) RegisterTargets(ctx context.Context, lbID string, ts []targets.Target) (clb.BatchResult, error) {
+	c.hold("RegisterTargets")
+	return c.Client.RegisterTargets(ctx, lbID, ts)
+}
+
 func (c *heldCloud) ModifyListenerHealthCheck(ctx context.Context, lbID, listenerID string, hc clb.HealthCheck) error {
 	c.hold("ModifyListenerHealthCheck")
 	return c.Client.ModifyListenerHealthCheck(ctx, lbID, listenerID, hc)
@@ -63,7 +69,7 @@ func (c *heldCloud) ModifyListenerHealthCheck(ctx context.Context, lbID, listene
 
 // startHeld runs a Syncer whose calls of action are held; it returns the cloud, the Syncer and
 // a load balancer with one TCP listener.
-func startHeld(t *testing.T, action string) (*heldCloud, *lbsync.Syncer, string, string) {
+func startHeld(t *testing.T, action string, edit ...func(*lbsync.Options)) (*heldCloud, *lbsync.Syncer, string, string) {
 	t.Helper()
 	srv, err := simtest.Start(clbsim.Options{}, t.TempDir())
 	if err != nil {
@@ -74,10 +80,12 @@ func startHeld(t *testing.T, action string) (*heldCloud, *lbsync.Syncer, string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cloud := &heldCloud{Client: client, action: action, entered: make(chan struct{}, 16), release: make(chan struct{})}
-	syncer, err := lbsync.New(cloud, nopNotifier{}, lbsync.Options{
-		Window: 5 * time.Millisecond, MaxWindow: 10 * time.Millisecond, StartupRecheck: time.Millisecond,
-	})
+	cloud := &heldCloud{Client: client, sim: srv.Sim, action: action, entered: make(chan struct{}, 16), release: make(chan struct{})}
+	opts := lbsync.Options{Window: 5 * time.Millisecond, MaxWindow: 10 * time.Millisecond, StartupRecheck: time.Millisecond}
+	for _, ed := range edit {
+		ed(&opts)
+	}
+	syncer, err := lbsync.New(cloud, nopNotifier{}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +94,13 @@ func startHeld(t *testing.T, action string) (*heldCloud, *lbsync.Syncer, string,
 	go func() { _ = syncer.Start(ctx) }()
 	lbID := srv.Sim.AddLoadBalancer("held")
 	return cloud, syncer, lbID, srv.Sim.AddListener(lbID, "TCP", 80)
+}
+
+// heldBinding is an exclusive binding named name on listenerID, without backends.
+func heldBinding(lbID, listenerID, name string) lbsync.Binding {
+	uid := types.UID("uid-" + name)
+	return lbsync.Binding{Key: types.NamespacedName{Namespace: "ns", Name: name}, UID: uid, LoadBalancerID: lbID,
+		Listener: lbsync.ListenerRef{ID: listenerID}, OwnerTag: targets.OwnerTag("cls-test", uid), Exclusive: true}
 }
 
 // awaitHeld waits until a pass is inside the held call.

@@ -136,9 +136,12 @@ type Notifier interface {
 
 // Options tune the Syncer. Zero values take the defaults.
 type Options struct {
-	// Window is how long a worker gathers changes before a pass (default 200ms).
+	// Window is a fixed time a worker gathers changes before a pass (default 0: none). Without
+	// it a worker writes a change at once unless more changes of its load balancer are queued
+	// for a reconcile (arrivals.go).
 	Window time.Duration
-	// MaxWindow caps the gathering when changes keep arriving (default 2s).
+	// MaxWindow caps the wait for changes on their way, and the Window's extensions while changes
+	// keep arriving (default 2s).
 	MaxWindow time.Duration
 	// RetryBase and RetryMax bound the backoff after a failed pass (defaults 1s and 30s): an
 	// outage costs a load balancer one pass per 30 s at most, and its end is noticed within 30 s.
@@ -166,12 +169,13 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
-	if o.Window <= 0 {
-		o.Window = 200 * time.Millisecond
+	if o.Window < 0 {
+		o.Window = 0
 	}
-	if o.MaxWindow < o.Window {
-		o.MaxWindow = max(2*time.Second, o.Window)
+	if o.MaxWindow <= 0 {
+		o.MaxWindow = 2 * time.Second
 	}
+	o.MaxWindow = max(o.MaxWindow, o.Window)
 	if o.RetryBase <= 0 {
 		o.RetryBase = time.Second
 	}
@@ -214,6 +218,9 @@ type Syncer struct {
 	quota         quotaCache
 	onHealthCheck func(key types.NamespacedName)
 
+	// arrivals are the bindings queued for a reconcile, per load balancer (arrivals.go).
+	arrivals *arrivals
+
 	// recheckUntil is Start + Options.StartupRecheck. It is set before any worker runs and
 	// never changes afterwards.
 	recheckUntil time.Time
@@ -225,13 +232,15 @@ func New(cloud Cloud, notifier Notifier, opts Options) (*Syncer, error) {
 		return nil, errors.New("lbsync: cloud and notifier must not be nil")
 	}
 	opts.setDefaults()
-	return &Syncer{
+	s := &Syncer{
 		cloud: cloud, notifier: notifier, opts: opts,
 		workers:  map[string]*worker{},
 		statuses: map[types.NamespacedName]Status{},
 
 		leftovers: map[types.NamespacedName]Leftovers{},
-	}, nil
+	}
+	s.arrivals = newArrivals(s.wakeSettled)
+	return s, nil
 }
 
 // NeedLeaderElection keeps the workers of standby replicas idle.
@@ -289,7 +298,7 @@ func (s *Syncer) Workers() int {
 }
 
 // Update replaces a binding's desired state. It returns at once; the load balancer's worker
-// picks the change up within its window. An update that changes nothing causes no cloud call.
+// picks the change up in its next pass. An update that changes nothing causes no cloud call.
 func (s *Syncer) Update(b Binding) {
 	b.Desired = slices.Clone(b.Desired)
 	s.mu.Lock()

@@ -52,6 +52,9 @@ type worker struct {
 	bindings map[types.NamespacedName]*entry
 	lastPass time.Time
 	dirty    chan struct{}
+	// settled is signalled when no binding of the load balancer is queued for a reconcile any
+	// more (arrivals.go).
+	settled chan struct{}
 	// checks are the health-check requests of the CLBHealths on the load balancer (healthcheck.go).
 	checks map[types.NamespacedName]*checkEntry
 	// changed is set when a binding's desired state changed since the last pass. While a failed
@@ -82,6 +85,7 @@ func newWorker(lbID string, s *Syncer) *worker {
 		lbID: lbID, s: s,
 		bindings: map[types.NamespacedName]*entry{},
 		dirty:    make(chan struct{}, 1),
+		settled:  make(chan struct{}, 1),
 		targets:  map[string]*targetCache{},
 
 		unroutable:    map[string]time.Time{},
@@ -97,11 +101,12 @@ func (w *worker) markDirty() {
 	pendingBindings.WithLabelValues(w.lbID).Set(float64(w.pending()))
 }
 
-// pending counts bindings whose last pass did not sync them.
+// pending counts bindings the CLB does not match yet: changed since it last did, or not synced
+// by their last pass.
 func (w *worker) pending() int {
 	n := 0
 	for _, e := range w.bindings {
-		if !e.seen || !e.status.Synced {
+		if e.version != e.syncedVersion || !e.seen || !e.status.Synced {
 			n++
 		}
 	}
@@ -201,8 +206,8 @@ func (w *worker) record(results map[types.NamespacedName]Status) bool {
 	return w.pending() > 0
 }
 
-// run waits for work, gathers changes for the window, and syncs, backing off after failures. It
-// also syncs again when backends read right after startup must be read again.
+// run waits for work, lets the changes on their way arrive, and syncs, backing off after
+// failures. It also syncs again when backends read right after startup must be read again.
 func (w *worker) run(ctx context.Context) {
 	defer w.s.forgetMetricsIfReaped(w)
 	clk := w.s.opts.Clock
@@ -220,6 +225,9 @@ func (w *worker) run(ctx context.Context) {
 		}
 		retry, recheck = nil, nil
 		if !w.gather(ctx) {
+			return
+		}
+		if !w.awaitArrivals(ctx) {
 			return
 		}
 		if w.pass(ctx) {
@@ -269,10 +277,11 @@ func (w *worker) nextExpiry() (time.Time, bool) {
 }
 
 // gather waits for the window to close, extending it while changes keep coming, up to MaxWindow.
+// With no window (the default) it returns at once.
 func (w *worker) gather(ctx context.Context) bool {
 	clk := w.s.opts.Clock
 	deadline := clk.Now().Add(w.s.opts.MaxWindow)
-	for {
+	for w.s.opts.Window > 0 {
 		wait := min(w.s.opts.Window, deadline.Sub(clk.Now()))
 		if wait <= 0 {
 			return true
@@ -288,6 +297,28 @@ func (w *worker) gather(ctx context.Context) bool {
 			}
 		}
 	}
+	return true
+}
+
+// awaitArrivals waits while a binding of the load balancer is queued for a reconcile, up to
+// MaxWindow, so the changes on their way go out in this pass rather than in a pass of their own.
+// A worker with none on the way does not wait at all.
+func (w *worker) awaitArrivals(ctx context.Context) bool {
+	clk := w.s.opts.Clock
+	var timeout <-chan time.Time
+	for w.s.arrivals.outstanding(w.lbID) {
+		if timeout == nil {
+			timeout = clk.After(w.s.opts.MaxWindow)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-w.settled:
+		case <-timeout:
+			return true
+		}
+	}
+	return true
 }
 
 // backoff is exponential with jitter, so workers of many load balancers do not retry in step.
