@@ -2,6 +2,7 @@ package clb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -101,7 +103,7 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		api:         api,
 		region:      cfg.Region,
-		limiters:    newLimiters(cfg.RateLimits),
+		limiters:    newLimiters(cfg.RateLimits, clock.RealClock{}, m.rateLimit),
 		metrics:     m,
 		retry:       cfg.Retry,
 		taskPoll:    cfg.TaskPollInterval,
@@ -114,8 +116,10 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Region() string { return c.region }
 
 // do runs one API call: it waits for the action's token bucket, sends, maps
-// the error to our types, records metrics, and retries retriable errors with
-// jittered exponential backoff until Retry.MaxRetries or ctx ends.
+// the error to our types, records metrics, and retries retriable errors until
+// Retry.MaxRetries or ctx ends. A throttled call lowers the action's rate and
+// is retried as soon as the lowered rate allows; other errors (and throttling
+// of an unlimited action) wait a jittered exponential backoff.
 // send must be safe to call again.
 func (c *Client) do(ctx context.Context, action string, send func(context.Context) error) error {
 	backoff := wait.Backoff{Duration: c.retry.BaseDelay, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32}
@@ -132,8 +136,14 @@ func (c *Client) do(ctx context.Context, action string, send func(context.Contex
 		}
 		err = mapError(err)
 		c.record(ctx, action, metricCode(err), time.Since(start))
+		_, throttled := errors.AsType[*ThrottledError](err)
+		paced := throttled && c.limiters.throttled(action, start)
 		if err == nil || !IsRetriable(err) || attempt >= c.retry.MaxRetries {
 			return err
+		}
+		if paced {
+			ctrllog.FromContext(ctx).V(4).Info("Retrying throttled CLB API call at a lower rate", "action", action, "attempt", attempt+1, "qps", c.limiters.qps(action))
+			continue
 		}
 
 		delay := min(backoff.Step(), c.retry.MaxDelay)

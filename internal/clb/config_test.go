@@ -58,14 +58,7 @@ func TestConfigDefaults(t *testing.T) {
 	g.Expect(cfg.RateLimits.QPS).To(BeNumerically("==", DefaultQPS))
 	g.Expect(cfg.Retry).To(Equal(RetryConfig{MaxRetries: DefaultMaxRetries, BaseDelay: DefaultRetryBaseDelay, MaxDelay: DefaultRetryMaxDelay}))
 	g.Expect(cfg.TaskTimeout).To(Equal(DefaultTaskTimeout))
-
-	g.Expect(newBucket(-1, 0).Limit()).To(BeNumerically(">", 1e9), "negative QPS is unlimited")
-	g.Expect(newBucket(2.5, 0).Burst()).To(Equal(3))
-	g.Expect(newBucket(0.2, 0).Burst()).To(Equal(1))
-	l := newLimiters(RateLimitConfig{QPS: 20, PerAction: map[string]float64{"DescribeTargetHealth": 5}})
-	g.Expect(float64(l.get("DescribeTargetHealth").Limit())).To(Equal(5.0))
-	g.Expect(float64(l.get("DescribeTargets").Limit())).To(Equal(20.0))
-	g.Expect(l.get("DescribeTargets")).To(BeIdenticalTo(l.get("DescribeTargets")))
+	// The rate limits built from RateLimitConfig are tested in ratelimit_test.go.
 }
 
 func TestFileCredential(t *testing.T) {

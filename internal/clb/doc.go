@@ -10,8 +10,11 @@
 //     NotFoundError, ThrottledError, ConflictError, UnavailableError,
 //     InvalidConfigError or TaskFailedError; callers switch on these types or
 //     use IsNotFound, IsRetriable and Code, never on SDK codes;
-//   - one token bucket per API action (20 QPS by default, the cloud's limit);
-//   - bounded, jittered exponential retries of retriable errors, honouring ctx;
+//   - one token bucket per API action (20 QPS by default, the cloud's limit),
+//     whose rate halves on RequestLimitExceeded and climbs back while calls
+//     pass, since other clients of the account spend the same limit;
+//   - bounded retries of retriable errors, honouring ctx: a throttled call
+//     waits for its lowered rate, others a jittered exponential backoff;
 //     the SDK's own retries are switched off so these are the only ones;
 //   - chunking of every list argument to the action's documented limit, using
 //     the minimal number of calls;

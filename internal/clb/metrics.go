@@ -9,6 +9,9 @@ import (
 
 const metricsNamespace = "clbind_clb"
 
+// labelAction is the label holding the API action name.
+const labelAction = "action"
+
 // Label values for calls that did not get a cloud error code.
 const (
 	codeOK       = "OK"
@@ -21,6 +24,8 @@ const (
 type clientMetrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// rateLimit is each action's current client-side rate (ratelimit.go).
+	rateLimit *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*clientMetrics, error) {
@@ -28,13 +33,18 @@ func newMetrics(reg prometheus.Registerer) (*clientMetrics, error) {
 		Namespace: metricsNamespace,
 		Name:      "api_calls_total",
 		Help:      "CLB API calls by action and result code (OK, a cloud error code, or Canceled).",
-	}, []string{"action", "code"})
+	}, []string{labelAction, "code"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metricsNamespace,
 		Name:      "api_call_duration_seconds",
 		Help:      "Latency of one CLB API call attempt, by action.",
 		Buckets:   []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-	}, []string{"action"})
+	}, []string{labelAction})
+	rateLimit := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: metricsNamespace,
+		Name:      "api_rate_limit_qps",
+		Help:      "Calls per second the client currently allows itself for an action: the configured rate, lowered after RequestLimitExceeded.",
+	}, []string{labelAction})
 
 	var err error
 	if calls, err = register(reg, calls); err != nil {
@@ -43,7 +53,10 @@ func newMetrics(reg prometheus.Registerer) (*clientMetrics, error) {
 	if duration, err = register(reg, duration); err != nil {
 		return nil, err
 	}
-	return &clientMetrics{calls: calls, duration: duration}, nil
+	if rateLimit, err = register(reg, rateLimit); err != nil {
+		return nil, err
+	}
+	return &clientMetrics{calls: calls, duration: duration, rateLimit: rateLimit}, nil
 }
 
 // register registers c, or returns the collector already registered under the

@@ -15,6 +15,7 @@ import (
 //	POST   /faults, DELETE /faults  add a Fault (JSON; Delay in nanoseconds); clear all
 //	PUT    /latency                 replace the Latency model (JSON; durations in nanoseconds, BusyFixed and BusyPerTarget included)
 //	PUT    /qps                     {"Action":"RegisterTargets","QPS":5}; Action "" = default
+//	PUT    /foreignqps              {"Action":"RegisterTargets","QPS":10}: other clients' share of the limit (SetForeignQPS); Action "" = every action
 //	POST   /health                  {"Selector":{...HealthSelector},"State":"Alive"}
 //	POST   /loadbalancers           {"Name":"x"} → {"LoadBalancerId":"lb-…"}
 //	POST   /listeners               {"LoadBalancerId","Protocol","Port"} → {"ListenerId":"lbl-…"}
@@ -36,6 +37,7 @@ func (s *Sim) AdminHandler() http.Handler {
 	mux.HandleFunc("DELETE /faults", func(w http.ResponseWriter, _ *http.Request) { s.ClearFaults(); writeJSON(w, struct{}{}) })
 	mux.HandleFunc("PUT /latency", adminBody(func(l Latency) (any, error) { s.SetLatency(l); return l, nil }))
 	mux.HandleFunc("PUT /qps", adminBody(s.adminQPS))
+	mux.HandleFunc("PUT /foreignqps", adminBody(func(req qpsRequest) (any, error) { s.SetForeignQPS(req.Action, req.QPS); return req, nil }))
 	mux.HandleFunc("POST /health", adminBody(s.adminHealth))
 	mux.HandleFunc("POST /loadbalancers", adminBody(s.adminAddLB))
 	mux.HandleFunc("POST /listeners", adminBody(s.adminAddListener))

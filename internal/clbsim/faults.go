@@ -53,14 +53,20 @@ type ctlState struct {
 	faults     []*Fault
 	lat        Latency
 	defaultQPS float64
-	qps        map[string]float64       // per-action overrides
-	limiters   map[string]*rate.Limiter // built lazily per action
+	qps        map[string]float64 // per-action overrides
+	// defaultForeign and foreign are what other clients of the account spend of
+	// each action's rate (SetForeignQPS); foreign holds per-action overrides.
+	defaultForeign float64
+	foreign        map[string]float64
+	limiters       map[string]*rate.Limiter // built lazily per action
 }
 
 func (c *ctlState) init(opts Options) {
 	c.lat = opts.Latency
 	c.defaultQPS = opts.DefaultQPS
 	c.qps = map[string]float64{}
+	c.defaultForeign = max(0, opts.ForeignQPS)
+	c.foreign = map[string]float64{}
 	c.limiters = map[string]*rate.Limiter{}
 }
 
@@ -103,6 +109,25 @@ func (s *Sim) SetQPS(action string, qps float64) {
 	delete(s.ctl.limiters, action)
 }
 
+// SetForeignQPS says that other clients of the account (the console, Terraform,
+// another controller) spend qps of the action's rate limit, so only the limit
+// minus qps is left to the callers of this Sim; calls past it get
+// RequestLimitExceeded. Action "" sets the share of every action without an
+// override. qps <= 0 means no share (for one action, even when every action
+// has one). An unlimited action stays unlimited.
+func (s *Sim) SetForeignQPS(action string, qps float64) {
+	qps = max(0, qps)
+	s.ctl.mu.Lock()
+	defer s.ctl.mu.Unlock()
+	if action == "" {
+		s.ctl.defaultForeign = qps
+		s.ctl.limiters = map[string]*rate.Limiter{}
+		return
+	}
+	s.ctl.foreign[action] = qps
+	delete(s.ctl.limiters, action)
+}
+
 func (c *ctlState) latency() Latency {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -110,24 +135,37 @@ func (c *ctlState) latency() Latency {
 }
 
 // allow takes one token from the action's bucket at time now. The bucket
-// holds one second's worth of requests, so a burst of qps calls passes.
+// refills at the action's limit minus the foreign share and holds one second's
+// worth of those calls, so a burst of that many passes. The foreign share is
+// modelled as a steady rate, not as calls, so the counts stay deterministic.
 func (c *ctlState) allow(action string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	lim := c.limiters[action]
 	if lim == nil {
-		qps, ok := c.qps[action]
-		if !ok {
-			qps = c.defaultQPS
-		}
-		if qps < 0 {
-			lim = rate.NewLimiter(rate.Inf, 0)
-		} else {
-			lim = rate.NewLimiter(rate.Limit(qps), max(1, int(math.Ceil(qps))))
-		}
+		lim = c.newLimiter(action)
 		c.limiters[action] = lim
 	}
 	return lim.AllowN(now, 1)
+}
+
+func (c *ctlState) newLimiter(action string) *rate.Limiter {
+	qps, ok := c.qps[action]
+	if !ok {
+		qps = c.defaultQPS
+	}
+	if qps < 0 {
+		return rate.NewLimiter(rate.Inf, 0)
+	}
+	foreign, ok := c.foreign[action]
+	if !ok {
+		foreign = c.defaultForeign
+	}
+	left := qps - foreign
+	if left <= 0 {
+		return rate.NewLimiter(0, 0) // refuses every call
+	}
+	return rate.NewLimiter(rate.Limit(left), max(1, int(math.Ceil(left))))
 }
 
 // fire returns a copy of the first fault that fires for action, or nil.

@@ -45,6 +45,9 @@ type Options struct {
 	// listener or one L7 rule may hold (LimitExceeded past it); 0 = 200.
 	MaxTargetsPerRule int
 	DefaultQPS        float64
+	// ForeignQPS is what other clients of the account spend of every action's
+	// rate limit; only DefaultQPS minus it is left (SetForeignQPS). 0 = none.
+	ForeignQPS float64
 	// VPCCIDRs are the CIDRs of each VPC (VPC ID → CIDRs). A VPC without an
 	// entry has the RFC 1918 ranges (DefaultVPCCIDRs). An EniIp target outside
 	// its load balancer's VPC is refused unless routed to it (SetCrossVPC).
