@@ -34,6 +34,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -42,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -631,10 +633,26 @@ func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfEndpointSlice)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podBindings), builder.WithPredicates(podChangePredicate())).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeBindings), builder.WithPredicates(nodeChangePredicate())).
-		WatchesRawSource(source.Channel(r.syncEvents, &handler.TypedEnqueueRequestForObject[*networkingv1alpha1.CLBBackendBinding]{})).
+		WatchesRawSource(source.Channel(r.syncEvents, statusOnly())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("clbbackendbinding").
 		Complete(r)
+}
+
+// statusOnly queues the bindings the workers and the health poller report on behind those with a
+// change: their reconcile rewrites status, and a change waiting behind it holds its load
+// balancer's worker (lbsync group commit).
+func statusOnly() handler.TypedEventHandler[*networkingv1alpha1.CLBBackendBinding, reconcile.Request] {
+	return handler.TypedFuncs[*networkingv1alpha1.CLBBackendBinding, reconcile.Request]{
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(e.Object)}
+			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+				pq.AddWithOpts(priorityqueue.AddOpts{Priority: new(handler.LowPriority)}, req)
+				return
+			}
+			q.Add(req)
+		},
+	}
 }
 
 func deletionPredicate() predicate.Funcs {

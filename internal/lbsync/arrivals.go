@@ -28,8 +28,9 @@ import (
 // a reconcile of the binding controller. On a manager starved of CPU that queue is long, and a
 // fixed window would split it into many partly filled writes; the queue itself says how long to
 // wait. The controller reports each binding it queues (Expect) and each reconcile that ends
-// (Reconciling, then Done); a worker waits while one of its load balancer is outstanding, up to
-// Options.MaxWindow.
+// (Reconciling, then done); a worker waits while one of its load balancer is outstanding and
+// they keep arriving: it stops waiting once none has arrived for Options.MaxWindow (a reconcile
+// lost or stuck), and after maxWaitWindows × MaxWindow in all (a queue that never drains).
 
 // expectation is a binding queued for a reconcile.
 type expectation struct {
@@ -44,12 +45,12 @@ type arrivals struct {
 	seq      uint64
 	expected map[types.NamespacedName]expectation
 	byLB     map[string]int
-	// settled is told the load balancers whose count fell to zero.
-	settled func(lbID string)
+	// arrived is told the load balancer of each binding whose reconcile settled it.
+	arrived func(lbID string)
 }
 
-func newArrivals(settled func(lbID string)) *arrivals {
-	return &arrivals{expected: map[types.NamespacedName]expectation{}, byLB: map[string]int{}, settled: settled}
+func newArrivals(arrived func(lbID string)) *arrivals {
+	return &arrivals{expected: map[types.NamespacedName]expectation{}, byLB: map[string]int{}, arrived: arrived}
 }
 
 func (a *arrivals) expect(key types.NamespacedName, lbID string) {
@@ -62,11 +63,12 @@ func (a *arrivals) expect(key types.NamespacedName, lbID string) {
 		return
 	}
 	a.byLB[lbID]++
-	// A binding re-created on another load balancer no longer holds the first.
-	released := ok && a.dropLocked(e.lbID)
+	if ok {
+		a.dropLocked(e.lbID) // re-created on another load balancer: it no longer holds the first
+	}
 	a.mu.Unlock()
-	if released {
-		a.settled(e.lbID)
+	if ok {
+		a.arrived(e.lbID)
 	}
 }
 
@@ -87,21 +89,16 @@ func (a *arrivals) done(key types.NamespacedName, began uint64) {
 		return
 	}
 	delete(a.expected, key)
-	settled := a.dropLocked(e.lbID)
+	a.dropLocked(e.lbID)
 	a.mu.Unlock()
-	if settled {
-		a.settled(e.lbID)
-	}
+	a.arrived(e.lbID)
 }
 
-// dropLocked decrements lbID's count and reports whether it reached zero.
-func (a *arrivals) dropLocked(lbID string) bool {
-	a.byLB[lbID]--
-	if a.byLB[lbID] > 0 {
-		return false
+// dropLocked decrements lbID's count.
+func (a *arrivals) dropLocked(lbID string) {
+	if a.byLB[lbID]--; a.byLB[lbID] <= 0 {
+		delete(a.byLB, lbID)
 	}
-	delete(a.byLB, lbID)
-	return true
 }
 
 // outstanding reports whether a binding of lbID is queued for a reconcile.
@@ -124,8 +121,8 @@ func (s *Syncer) Reconciling(key types.NamespacedName) (done func()) {
 	return func() { s.arrivals.done(key, began) }
 }
 
-// wakeSettled wakes lbID's worker, if it waits, once no binding of it is queued.
-func (s *Syncer) wakeSettled(lbID string) {
+// wakeArrived wakes lbID's worker, if it waits: a binding of it was reconciled.
+func (s *Syncer) wakeArrived(lbID string) {
 	s.mu.Lock()
 	w := s.workers[lbID]
 	s.mu.Unlock()
@@ -133,7 +130,7 @@ func (s *Syncer) wakeSettled(lbID string) {
 		return
 	}
 	select {
-	case w.settled <- struct{}{}:
+	case w.arrived <- struct{}{}:
 	default:
 	}
 }

@@ -37,12 +37,12 @@ func TestArrivals(t *testing.T) {
 		name        string
 		steps       []step
 		outstanding []string // load balancers still held after the steps
-		settled     []string // load balancers woken, in order
+		woken       []string // load balancers woken, in order
 	}{
 		{
-			name:    "queued, then reconciled",
-			steps:   []step{{op: "expect", key: a, lb: "lb-1"}, {op: "begin", key: a}, {op: "done", key: a}},
-			settled: []string{"lb-1"},
+			name:  "queued, then reconciled",
+			steps: []step{{op: "expect", key: a, lb: "lb-1"}, {op: "begin", key: a}, {op: "done", key: a}},
+			woken: []string{"lb-1"},
 		},
 		{
 			name:        "queued again during its reconcile: held until the next reconcile",
@@ -53,13 +53,14 @@ func TestArrivals(t *testing.T) {
 			name: "queued twice before its reconcile: one reconcile settles both",
 			steps: []step{{op: "expect", key: a, lb: "lb-1"}, {op: "expect", key: a, lb: "lb-1"},
 				{op: "begin", key: a}, {op: "done", key: a}},
-			settled: []string{"lb-1"},
+			woken: []string{"lb-1"},
 		},
 		{
-			name: "two bindings of one load balancer: woken once both arrived",
+			name: "two bindings of one load balancer: woken as each arrives, held until both have",
 			steps: []step{{op: "expect", key: a, lb: "lb-1"}, {op: "expect", key: b, lb: "lb-1"},
 				{op: "begin", key: a}, {op: "done", key: a}},
 			outstanding: []string{"lb-1"},
+			woken:       []string{"lb-1"},
 		},
 		{
 			name: "a reconcile of a binding never queued changes nothing",
@@ -71,13 +72,13 @@ func TestArrivals(t *testing.T) {
 			name: "re-created on another load balancer: the first is released",
 			steps: []step{{op: "expect", key: a, lb: "lb-1"}, {op: "expect", key: a, lb: "lb-2"},
 				{op: "begin", key: a}, {op: "done", key: a}},
-			settled: []string{"lb-1", "lb-2"},
+			woken: []string{"lb-1", "lb-2"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var settled []string
-			arr := newArrivals(func(lbID string) { settled = append(settled, lbID) })
+			var woken []string
+			arr := newArrivals(func(lbID string) { woken = append(woken, lbID) })
 			began := map[types.NamespacedName]uint64{}
 			for _, s := range tc.steps {
 				switch s.op {
@@ -94,8 +95,8 @@ func TestArrivals(t *testing.T) {
 					t.Errorf("outstanding(%s) = %v, want %v", lb, got, want)
 				}
 			}
-			if !slices.Equal(settled, tc.settled) {
-				t.Errorf("woken %v, want %v", settled, tc.settled)
+			if !slices.Equal(woken, tc.woken) {
+				t.Errorf("woken %v, want %v", woken, tc.woken)
 			}
 		})
 	}

@@ -147,3 +147,39 @@ func TestChangesDuringAWriteGoOutTogether(t *testing.T) {
 		t.Errorf("BatchRegisterTargets calls = %d, want 2: the first change, then the %d made during its write", n, later)
 	}
 }
+
+// TestWaitLastsWhileChangesKeepArriving: a worker keeps waiting past MaxWindow as long as the
+// queued bindings of its load balancer keep arriving (a long reconcile queue on a starved
+// manager is one burst, written in one pass), but not beyond five MaxWindows in all.
+func TestWaitLastsWhileChangesKeepArriving(t *testing.T) {
+	e, clk := frozenEnv(t)
+	const queued, step = 7, 1500 * time.Millisecond // MaxWindow is 2 s; the cap 10 s
+	listener := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	first := e.binding("first", lbsync.ListenerRef{ID: listener}, "10.0.0.1")
+	bs, listeners := make([]lbsync.Binding, queued), make([]string, queued)
+	for i := range bs {
+		listeners[i] = e.srv.Sim.AddListener(e.lbID, "TCP", int64(9000+i))
+		bs[i] = e.binding(fmt.Sprintf("q-%d", i), lbsync.ListenerRef{ID: listeners[i]}, fmt.Sprintf("10.4.0.%d", i+1))
+		e.syncer.Expect(bs[i].Key, e.lbID)
+	}
+	reconciled(e.syncer, first)
+	e.await("the worker to wait for the queued bindings", awaitingArrivals)
+	// One arrives every 1.5 s: never MaxWindow without one. After six, 9 s have passed.
+	for i := range queued - 1 {
+		clk.Step(step)
+		reconciled(e.syncer, bs[i])
+		e.await("the worker to wait on", awaitingArrivals)
+		if n := writeCalls(e.srv.Sim); n != 0 {
+			t.Fatalf("%d write calls after %v while queued bindings kept arriving", n, time.Duration(i+1)*step)
+		}
+	}
+	clk.Step(step) // 10.5 s: the cap
+	e.await("the first and the six arrived to be written at the cap", func() bool {
+		return len(e.srv.Sim.Targets(e.lbID)) == queued
+	})
+	if n := e.calls("BatchRegisterTargets", "OK"); n != 1 {
+		t.Errorf("BatchRegisterTargets calls = %d, want 1 for the first binding and the six that arrived", n)
+	}
+	reconciled(e.syncer, bs[queued-1])
+	e.await("the last to be written at once", e.synced(bs[queued-1], listeners[queued-1]))
+}

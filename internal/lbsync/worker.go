@@ -52,9 +52,9 @@ type worker struct {
 	bindings map[types.NamespacedName]*entry
 	lastPass time.Time
 	dirty    chan struct{}
-	// settled is signalled when no binding of the load balancer is queued for a reconcile any
-	// more (arrivals.go).
-	settled chan struct{}
+	// arrived is signalled when a binding of the load balancer queued for a reconcile was
+	// reconciled (arrivals.go).
+	arrived chan struct{}
 	// checks are the health-check requests of the CLBHealths on the load balancer (healthcheck.go).
 	checks map[types.NamespacedName]*checkEntry
 	// changed is set when a binding's desired state changed since the last pass. While a failed
@@ -85,7 +85,7 @@ func newWorker(lbID string, s *Syncer) *worker {
 		lbID: lbID, s: s,
 		bindings: map[types.NamespacedName]*entry{},
 		dirty:    make(chan struct{}, 1),
-		settled:  make(chan struct{}, 1),
+		arrived:  make(chan struct{}, 1),
 		targets:  map[string]*targetCache{},
 
 		unroutable:    map[string]time.Time{},
@@ -300,26 +300,34 @@ func (w *worker) gather(ctx context.Context) bool {
 	return true
 }
 
-// awaitArrivals waits while a binding of the load balancer is queued for a reconcile, up to
-// MaxWindow, so the changes on their way go out in this pass rather than in a pass of their own.
+// awaitArrivals waits while bindings of the load balancer are queued for a reconcile and keep
+// arriving, so the changes on their way go out in this pass rather than in passes of their own.
 // A worker with none on the way does not wait at all.
 func (w *worker) awaitArrivals(ctx context.Context) bool {
 	clk := w.s.opts.Clock
-	var timeout <-chan time.Time
+	var deadline time.Time
 	for w.s.arrivals.outstanding(w.lbID) {
-		if timeout == nil {
-			timeout = clk.After(w.s.opts.MaxWindow)
+		if deadline.IsZero() {
+			deadline = clk.Now().Add(maxWaitWindows * w.s.opts.MaxWindow)
+		}
+		wait := min(w.s.opts.MaxWindow, deadline.Sub(clk.Now()))
+		if wait <= 0 {
+			return true
 		}
 		select {
 		case <-ctx.Done():
 			return false
-		case <-w.settled:
-		case <-timeout:
-			return true
+		case <-w.arrived:
+		case <-clk.After(wait):
+			return true // none arrived for MaxWindow, or the queue never drains
 		}
 	}
 	return true
 }
+
+// maxWaitWindows bounds a wait for changes that keep arriving, in MaxWindows: a burst is written
+// in one pass, a stream that never ends still every 10 s.
+const maxWaitWindows = 5
 
 // backoff is exponential with jitter, so workers of many load balancers do not retry in step.
 func (w *worker) backoff() time.Duration {
