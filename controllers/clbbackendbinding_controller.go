@@ -691,7 +691,9 @@ func (r *CLBBackendBindingReconciler) podBindings(ctx context.Context, o client.
 		return nil
 	}
 	var services corev1.ServiceList
-	if err := r.List(ctx, &services, client.InNamespace(pod.Namespace)); err != nil {
+	// Every pod event lists the namespace's Services: read them in place (they are only
+	// matched), or a namespace of many Services and pods spends the manager's CPU on copies.
+	if err := r.List(ctx, &services, client.InNamespace(pod.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing the Services of a namespace", "namespace", pod.Namespace)
 		return nil
 	}
@@ -712,7 +714,7 @@ func (r *CLBBackendBindingReconciler) podBindings(ctx context.Context, o client.
 		// A Service without a selector has its EndpointSlices written by hand: any pod may be in them.
 		if len(svc.Spec.Selector) == 0 || labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
 			var list networkingv1alpha1.CLBBackendBindingList
-			if err := r.List(ctx, &list, client.InNamespace(pod.Namespace), client.MatchingFields{serviceRefIndex: svc.Name}); err == nil {
+			if err := r.List(ctx, &list, client.InNamespace(pod.Namespace), client.MatchingFields{serviceRefIndex: svc.Name}, client.UnsafeDisableDeepCopy); err == nil {
 				add(list.Items)
 			}
 		}

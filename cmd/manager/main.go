@@ -95,6 +95,7 @@ func run(opts options) error {
 		Metrics:                 metricsOpts,
 		WebhookServer:           webhook.NewServer(wh.serverOptions(tlsOpts)),
 		HealthProbeBindAddress:  opts.probeAddr,
+		PprofBindAddress:        opts.pprofAddr,
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionID:        opts.leaderElectionID,
 		LeaderElectionNamespace: opts.leaderElectionNamespace,

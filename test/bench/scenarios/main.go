@@ -55,6 +55,11 @@ type options struct {
 	scenarios       []string
 	managerBin      string
 	rolloutReplicas int32
+	// seedMode is where the seed scenario's manager runs (seedmode.go); change50 and
+	// isolatedChanges are its extra measurements (delay.go).
+	seedMode        seedMode
+	change50        bool
+	isolatedChanges int
 }
 
 func main() {
@@ -67,13 +72,17 @@ func main() {
 	var seedCal, seedFixed string
 	flag.StringVar(&seedCal, "seed-rows-calibrated", "", "rows where the seed strategy is re-run under the calibrated model (empty = all)")
 	flag.StringVar(&seedFixed, "seed-rows-fixed", "1,6", "rows where the seed strategy is re-run under the fixed-cost model (empty = all, none = none)")
-	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "manager-wide MaxConcurrentReconciles for an experiment; 0 = the production wiring (controller-runtime's default, 1)")
+	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "manager-wide MaxConcurrentReconciles for an experiment; 0 = the production wiring (cmd/manager's default, 4)")
 	flag.StringVar(&o.rows, "rows", "", "comma-separated row numbers to run (1-5 table 1, 6-9 table 2); empty = all")
 	var scenarios string
 	flag.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
 	flag.StringVar(&o.managerBin, "manager", "bin/manager", "manager binary for the scale and readiness scenarios (make bench builds it)")
 	var replicas int
 	flag.IntVar(&replicas, "rollout-replicas", 100, "replicas of the rollout scenario")
+	flag.BoolVar(&o.seedMode.process, "seed-process", false, "seed scenario: run the manager binary (-manager) as its own process with production flags, not in the bench's process (results section "+sectionSeedProcess+")")
+	flag.Float64Var(&o.seedMode.cpu, "manager-cpu", 0, "seed scenario: run the manager binary as its own process in a CPU cgroup with this quota in cores, e.g. 0.25 (needs root; results section "+sectionSeedQuota+"); 0 = no quota")
+	flag.BoolVar(&o.change50, "seed-change50", true, "seed scenario: also time the 50-binding change (50 bindings on one load balancer, 2 endpoints replaced in each) under each model")
+	flag.IntVar(&o.isolatedChanges, "isolated-changes", 20, "seed scenario: single changes timed on an idle controller (API write → first CLB write); 0 = none")
 	flag.Parse()
 	o.rolloutReplicas = int32(replicas)
 	var err error
@@ -128,11 +137,24 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	if slices.Contains(o.scenarios, scenarioScale10) {
+		if err := runScale10Scenario(ctx, o); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(o.scenarios, scenarioBudget) {
+		if err := runBudgetScenario(ctx, o); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // runSeed reproduces the seed article's two tables.
 func runSeed(ctx context.Context, o options) error {
+	if err := validateSeedMode(o); err != nil {
+		return err
+	}
 	rows, err := selectRows(seedRows(), o.rows)
 	if err != nil {
 		return err
@@ -192,9 +214,10 @@ func runSeed(ctx context.Context, o options) error {
 	srv.Close()
 
 	// Our controller, one control plane per model.
+	var extras seedExtras
 	for _, m := range models {
 		factor := o.oursFactor[m.Name]
-		ce, err := startControllerEnv(ctx, factor, o.concurrency)
+		ce, err := startSeedEnv(ctx, o, factor)
 		if err != nil {
 			return err
 		}
@@ -210,23 +233,27 @@ func runSeed(ctx context.Context, o options) error {
 				m.Name, r.label(), res.Wall.Seconds(), fl.Wall.Seconds(), res.Wall.Seconds()/fl.Wall.Seconds(),
 				res.Calls.writes(), fl.Writes, res.Calls.reads(), res.Trailing.writes())
 		}
+		if err := extras.run(ctx, o, ce, m); err != nil {
+			ce.stop()
+			return err
+		}
 		ce.stop()
 	}
 
 	rep := report{
 		Models: models, CalErr: calErr, Results: results, Options: o,
-		Started: started, Took: time.Since(started),
+		Started: started, Took: time.Since(started), Extras: extras,
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioSeed, rep.markdown()); err != nil {
+	if err := writeSection(filepath.Join(o.out, "results.md"), o.seedMode.section(), rep.markdown()); err != nil {
 		return err
 	}
-	if err := rep.chart(filepath.Join(o.out, "seed-tables.svg")); err != nil {
+	if err := rep.chart(filepath.Join(o.out, o.seedMode.chart())); err != nil {
 		return err
 	}
-	logf("wrote %s and %s in %v", filepath.Join(o.out, "results.md"), filepath.Join(o.out, "seed-tables.svg"), rep.Took.Round(time.Second))
+	logf("wrote %s (section %s) and %s in %v", filepath.Join(o.out, "results.md"), o.seedMode.section(), filepath.Join(o.out, o.seedMode.chart()), rep.Took.Round(time.Second))
 	return nil
 }
 

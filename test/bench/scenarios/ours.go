@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,6 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/health"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
-	"github.com/clbind/clb-binding-controller/internal/sandbox"
 	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
@@ -73,6 +73,10 @@ type controllerEnv struct {
 	cancel context.CancelFunc
 	done   chan error
 	factor float64
+	// proc is the manager as its own process, quota its CPU cgroup (seedmode.go); then env,
+	// cancel and done are unused.
+	proc  *procEnv
+	quota *cpuQuota
 }
 
 func startControllerEnv(ctx context.Context, factor float64, concurrency int) (*controllerEnv, error) {
@@ -110,7 +114,7 @@ func startControllerEnv(ctx context.Context, factor float64, concurrency int) (*
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		LeaderElection:         false,
-		Controller:             config.Controller{SkipNameValidation: new(true), MaxConcurrentReconciles: concurrency},
+		Controller:             config.Controller{SkipNameValidation: new(true), MaxConcurrentReconciles: cmp.Or(concurrency, productionConcurrency)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -138,30 +142,36 @@ func startControllerEnv(ctx context.Context, factor float64, concurrency int) (*
 	return ce, nil
 }
 
+// productionConcurrency is cmd/manager's --max-concurrent-reconciles default.
+const productionConcurrency = 4
+
 func scale(d time.Duration, factor float64) time.Duration { return compress(d, factor) }
 
 // setupBindings wires the controllers as cmd/manager does (controllers.SetupWithManager) with
-// the production defaults of the flags (--coalesce-window 200ms, --health-fast-poll 2s,
-// --health-slow-poll 30s, --enforce-binding-policies) and of lbsync, every duration divided by
-// factor. Binding policies are enforced, as by default: runOurs creates the policy that allows
+// the production defaults of the flags (--coalesce-window 0, i.e. group commit,
+// --max-concurrent-reconciles 4, --health-fast-poll 2s, --health-slow-poll 30s,
+// --enforce-binding-policies) and of lbsync, every duration divided by factor. Binding policies are enforced, as by default: runOurs creates the policy that allows
 // each row's namespace before its bindings.
 func setupBindings(mgr ctrl.Manager, cloud *clb.Client, factor float64, concurrency int) error {
 	return controllers.SetupWithManager(mgr, controllers.Deps{
 		Cloud: cloud, ClusterID: clusterID,
 		Sync: lbsync.Options{
-			Window:      scale(200*time.Millisecond, factor),
 			MaxWindow:   scale(2*time.Second, factor),
 			RetryBase:   scale(time.Second, factor),
 			RetryMax:    scale(2*time.Minute, factor),
 			PassTimeout: scale(2*time.Minute, factor),
 		},
 		Health:                  health.Options{Fast: scale(2*time.Second, factor), Slow: scale(30*time.Second, factor)},
-		MaxConcurrentReconciles: concurrency,
+		MaxConcurrentReconciles: cmp.Or(concurrency, productionConcurrency),
 		EnforcePolicies:         true,
 	})
 }
 
 func (ce *controllerEnv) stop() {
+	if ce.proc != nil {
+		ce.stopProc()
+		return
+	}
 	if ce.cancel != nil {
 		ce.cancel()
 		if err := <-ce.done; err != nil {
@@ -263,12 +273,9 @@ func (ce *controllerEnv) runOurs(ctx context.Context, m Model, r row, idx int) (
 	sim.SetLatency(clbsim.DefaultBusy())
 	sim.SetQPS("", -1)
 	ns := fmt.Sprintf("%s-%d", m.Name, idx)
-	if err := ce.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return oursResult{}, err
-	}
-	lbID := sim.AddLoadBalancer(ns)
 	// The policy a cluster admin creates: the row's namespace may bind its load balancer.
-	if err := sandbox.ApplyPolicy(ctx, ce.k8s, sandbox.AllowPolicy(ns, []string{lbID}, ns)); err != nil {
+	lbID, err := ce.newNamespaceLB(ctx, ns)
+	if err != nil {
 		return oursResult{}, err
 	}
 	lisID := sim.AddListener(lbID, "HTTP", 80)
@@ -303,8 +310,10 @@ func (ce *controllerEnv) runOurs(ctx context.Context, m Model, r row, idx int) (
 	sim.SetLatency(m.simLatency(true, factor))
 	sim.SetQPS("", 20*factor)
 	before := sim.Calls()
+	fw := watchFirstWrite(sim) // waitTargets sees only the writes after the change is written
+	defer fw.stop()
 	t0 := time.Now()
-	err := parallel(change, func(o client.Object) error {
+	err = parallel(change, func(o client.Object) error {
 		if _, isSlice := o.(*discoveryv1.EndpointSlice); isSlice && r.Nodes != r.FromNodes {
 			var cur discoveryv1.EndpointSlice
 			if err := ce.k8s.Get(ctx, client.ObjectKeyFromObject(o), &cur); err != nil {
@@ -324,6 +333,19 @@ func (ce *controllerEnv) runOurs(ctx context.Context, m Model, r row, idx int) (
 		return oursResult{}, err
 	}
 	wall := time.Since(t0)
+	if at := fw.stop(); !at.IsZero() {
+		firstWrite = at
+	}
+	return ce.converged(ctx, before, t0, issued, wall, firstWrite), nil
+}
+
+// converged counts the calls of a change that converged (started at t0 with calls before,
+// written to the API server in issued, converged after wall, first CLB write at firstWrite),
+// waits out the quiet period, counting what the controller still calls, and puts the latency
+// model back to the idle one. Times are scaled back to model time.
+func (ce *controllerEnv) converged(ctx context.Context, before map[string]map[string]int, t0 time.Time,
+	issued, wall time.Duration, firstWrite time.Time) oursResult {
+	sim, factor := ce.srv.Sim, ce.factor
 	atConvergence := sim.Calls()
 	ce.waitQuiet(ctx, scale(5*time.Second, factor))
 	sim.SetLatency(clbsim.DefaultBusy())
@@ -335,7 +357,7 @@ func (ce *controllerEnv) runOurs(ctx context.Context, m Model, r row, idx int) (
 		Trailing: diffCalls(atConvergence, sim.Calls()),
 	}
 	res.HealthAPI = res.Calls.ByAction["DescribeTargetHealth"]
-	return res, nil
+	return res
 }
 
 // waitTargets waits until clbsim holds want targets on lbID; it returns when the first write call
@@ -365,6 +387,9 @@ func (ce *controllerEnv) waitTargets(ctx context.Context, lbID string, want int,
 			} else if got > want {
 				return firstWrite, fmt.Errorf("clbsim holds %d targets on %s, want %d", got, lbID, want)
 			}
+		}
+		if err := ce.alive(); err != nil {
+			return firstWrite, err
 		}
 		if time.Now().After(deadline) {
 			return firstWrite, fmt.Errorf("clbsim holds %d targets on %s after %v, want %d", len(sim.Targets(lbID)), lbID, timeout, want)

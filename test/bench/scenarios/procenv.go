@@ -49,6 +49,8 @@ type procEnv struct {
 	cmd     *exec.Cmd
 	exited  chan error
 	logPath string
+	// kubeconfig is the manager's, kept to start it again.
+	kubeconfig string
 }
 
 func startProcEnv(ctx context.Context, managerBin string, simOpts clbsim.Options) (*procEnv, error) {
@@ -89,30 +91,44 @@ func startProcEnv(ctx context.Context, managerBin string, simOpts clbsim.Options
 	if err != nil {
 		return nil, err
 	}
-	kcPath := filepath.Join(pe.dir, "kubeconfig")
-	if err := os.WriteFile(kcPath, kubeconfig, 0o600); err != nil {
+	pe.kubeconfig = filepath.Join(pe.dir, "kubeconfig")
+	if err := os.WriteFile(pe.kubeconfig, kubeconfig, 0o600); err != nil {
 		return nil, err
 	}
 	pe.logPath = filepath.Join(pe.dir, "manager.log")
-	logFile, err := os.Create(pe.logPath)
-	if err != nil {
-		return nil, err
+	// Without a binary the caller starts the manager later, with startManager.
+	if managerBin != "" {
+		if err := pe.startManager(ctx, managerBin); err != nil {
+			return nil, err
+		}
 	}
-	// Production flags: default coalescing window, health polls and 20 QPS per action.
-	pe.cmd = exec.CommandContext(ctx, managerBin,
+	ok = true
+	return pe, nil
+}
+
+// startManager starts the manager with production flags, then extraFlags (later flags win). A
+// manager started again appends to the same log.
+func (pe *procEnv) startManager(ctx context.Context, managerBin string, extraFlags ...string) error {
+	logFile, err := os.OpenFile(pe.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	// Production flags: group commit (no fixed window), health polls and 20 QPS per action.
+	args := append([]string{
 		"--leader-elect=false", "--enable-webhooks=false", "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--region="+simtest.Region, "--vpc-id="+benchVPC, "--cluster-id="+clusterID,
-		"--clb-endpoint="+pe.srv.Endpoint, "--clb-scheme=HTTP", "--credentials-dir="+pe.dir)
-	pe.cmd.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
+		"--region=" + simtest.Region, "--vpc-id=" + benchVPC, "--cluster-id=" + clusterID,
+		"--clb-endpoint=" + pe.srv.Endpoint, "--clb-scheme=HTTP", "--credentials-dir=" + pe.dir}, extraFlags...)
+	pe.cmd = exec.CommandContext(ctx, managerBin, args...)
+	pe.cmd.Env = append(os.Environ(), "KUBECONFIG="+pe.kubeconfig)
 	pe.cmd.Stdout, pe.cmd.Stderr = logFile, logFile
 	if err := pe.cmd.Start(); err != nil {
 		_ = logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", managerBin, err)
+		return fmt.Errorf("starting %s: %w", managerBin, err)
 	}
-	pe.exited = make(chan error, 1)
-	go func() { pe.exited <- pe.cmd.Wait(); _ = logFile.Close() }()
-	ok = true
-	return pe, nil
+	exited := make(chan error, 1)
+	pe.exited = exited
+	go func() { exited <- pe.cmd.Wait(); _ = logFile.Close() }()
+	return nil
 }
 
 // alive returns an error when the manager has exited.
@@ -169,19 +185,7 @@ func (pe *procEnv) stats() (procStats, error) {
 }
 
 func (pe *procEnv) stop() {
-	if pe.cmd != nil && pe.cmd.Process != nil {
-		_ = pe.cmd.Process.Signal(syscall.SIGTERM)
-		var err error
-		select {
-		case err = <-pe.exited:
-		case <-time.After(15 * time.Second):
-			_ = pe.cmd.Process.Kill()
-			err = <-pe.exited
-		}
-		if err != nil {
-			logf("manager stopped: %v", err)
-		}
-	}
+	pe.stopManager()
 	if pe.srv != nil {
 		pe.srv.Close()
 	}
@@ -191,6 +195,26 @@ func (pe *procEnv) stop() {
 	if pe.dir != "" {
 		_ = os.RemoveAll(pe.dir)
 	}
+}
+
+// stopManager stops the manager (SIGTERM, then SIGKILL after 15 s); startManager may start it again.
+func (pe *procEnv) stopManager() {
+	if pe.cmd == nil || pe.cmd.Process == nil {
+		return
+	}
+	_ = pe.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-pe.exited:
+	case <-time.After(15 * time.Second):
+		_ = pe.cmd.Process.Kill()
+		err = <-pe.exited
+	}
+	pe.exited <- err // alive keeps reporting the exit
+	if err != nil {
+		logf("manager stopped: %v", err)
+	}
+	pe.cmd = nil
 }
 
 // callsPerMinute counts calls by action during d, ignoring nothing.

@@ -38,9 +38,11 @@ const (
 	scenarioScale     = "scale"
 	scenarioReadiness = "readiness"
 	scenarioRollout   = "rollout"
+	scenarioScale10   = "scale10"
+	scenarioBudget    = "budget"
 )
 
-var allScenarios = []string{scenarioSeed, scenarioScale, scenarioReadiness, scenarioRollout}
+var allScenarios = []string{scenarioSeed, scenarioScale, scenarioReadiness, scenarioRollout, scenarioScale10, scenarioBudget}
 
 func parseScenarios(spec string) ([]string, error) {
 	if spec == "" || spec == "all" {
@@ -77,9 +79,9 @@ func writeSection(path, name, md string) error {
 			return os.WriteFile(path, []byte(s[:i]+block+rest), 0o644)
 		}
 	}
-	// New section: in the order of allScenarios.
+	// New section: in the order of allScenarios (sectionOrder).
 	sections := map[string]string{name: block}
-	for _, n := range allScenarios {
+	for _, n := range sectionOrder() {
 		b, e := sectionMarkers(n)
 		if i := strings.Index(s, b); i >= 0 {
 			if j := strings.Index(s, e); j > i {
@@ -88,7 +90,7 @@ func writeSection(path, name, md string) error {
 		}
 	}
 	var out strings.Builder
-	for _, n := range allScenarios {
+	for _, n := range sectionOrder() {
 		if sec, ok := sections[n]; ok {
 			out.WriteString(sec)
 			out.WriteString("\n")
@@ -122,6 +124,24 @@ func runReadinessScenario(ctx context.Context, o options) error {
 	return writeSection(filepath.Join(o.out, "results.md"), scenarioReadiness, readinessMarkdown(res, started, time.Since(started)))
 }
 
+func runScale10Scenario(ctx context.Context, o options) error {
+	started := time.Now()
+	res, err := runScale10(ctx, o.managerBin, o.out)
+	if err != nil {
+		return fmt.Errorf("scale10: %w", err)
+	}
+	return writeSection(filepath.Join(o.out, "results.md"), scenarioScale10, scale10Markdown(res, started, time.Since(started)))
+}
+
+func runBudgetScenario(ctx context.Context, o options) error {
+	started := time.Now()
+	res, err := runBudget(ctx, o.managerBin)
+	if err != nil {
+		return fmt.Errorf("budget: %w", err)
+	}
+	return writeSection(filepath.Join(o.out, "results.md"), scenarioBudget, budgetMarkdown(res, started, time.Since(started)))
+}
+
 func byAction(c callCounts) string {
 	keys := slices.Sorted(maps.Keys(c.ByAction))
 	parts := make([]string, 0, len(keys))
@@ -145,7 +165,7 @@ func scaleMarkdown(res scaleResult, started time.Time, took time.Duration) strin
 	w("%s\n\n", machineLine(started, took))
 	w("- **Setup.** envtest's kube-apiserver + etcd; clbsim in process (MaxTargetsPerRule 1,000,000, default 20 QPS per action) under the **fixed** latency model "+
 		"(50 ms per call, Batch* calls hold the LB 300 ms, then keep it busy 100 ms + 1 ms per target), real time (no compression). The manager is `bin/manager` as its own process with production defaults "+
-		"(`--leader-elect=false --enable-webhooks=false --metrics-bind-address=0`, client 20 QPS per action, 200 ms coalescing window, health polls 2 s / 30 s, "+
+		"(`--leader-elect=false --enable-webhooks=false --metrics-bind-address=0`, client 20 QPS per action, group commit (no fixed coalescing window), health polls 2 s / 30 s, "+
 		"binding policies enforced: one CLBBindingPolicy lets the namespace bind the %d LBs).\n", scaleLBs)
 	w("- **Objects.** %d LBs × %d TCP listeners, one CLBBackendBinding per listener (readiness gate off), each with a headless Service and one EndpointSlice of %d ready pod endpoints "+
 		"(targetRef Pod, pods not created: a ready endpoint of an unseen pod is registered, internal/targets/desired.go). All %d objects are created at once by 16 client workers; "+
