@@ -336,9 +336,18 @@ type seedExtras struct {
 	Envs     []envStats
 }
 
-// run measures, on a control plane whose rows have run, the 50-binding change under m, the
-// isolated changes (on the first control plane only) and the manager process's usage.
+// run measures, on a control plane before its rows, the isolated changes (on the first control
+// plane only), then the 50-binding change under m.
 func (x *seedExtras) run(ctx context.Context, o options, ce *controllerEnv, m Model) error {
+	if o.isolatedChanges > 0 && x.Isolated == nil {
+		res, err := ce.runIsolated(ctx, o.isolatedChanges)
+		if err != nil {
+			return fmt.Errorf("isolated changes: %w", err)
+		}
+		x.Isolated = &res
+		logf("isolated changes: %d, API write → first CLB write p50 %v, p90 %v, max %v (target p50 ≤ %v)",
+			len(res.Delays), res.P50.Round(time.Millisecond), res.P90.Round(time.Millisecond), res.Max.Round(time.Millisecond), isolatedTarget)
+	}
 	if o.change50 {
 		res, err := ce.runChange50(ctx, m)
 		if err != nil {
@@ -349,21 +358,17 @@ func (x *seedExtras) run(ctx context.Context, o options, ce *controllerEnv, m Mo
 			m.Name, "50 bindings, 100 in 100 out", res.Res.Wall.Seconds(), res.Floor.Wall.Seconds(), res.Res.Calls.writes(), res.Floor.Writes,
 			res.Res.Calls.reads(), res.Res.Trailing.writes(), res.Res.ownDelay().Seconds())
 	}
-	if o.isolatedChanges > 0 && x.Isolated == nil {
-		res, err := ce.runIsolated(ctx, o.isolatedChanges)
-		if err != nil {
-			return fmt.Errorf("isolated changes: %w", err)
-		}
-		x.Isolated = &res
-		logf("isolated changes: %d, API write → first CLB write p50 %v, p90 %v, max %v (target p50 ≤ %v)",
-			len(res.Delays), res.P50.Round(time.Millisecond), res.P90.Round(time.Millisecond), res.Max.Round(time.Millisecond), isolatedTarget)
-	}
+	return nil
+}
+
+// usage records the manager process's CPU, memory and cgroup counters of the model's control
+// plane, once its rows have run.
+func (x *seedExtras) usage(ce *controllerEnv, m Model) {
 	if st, ok := ce.procStats(m.Name); ok {
 		x.Envs = append(x.Envs, st)
 		logf("manager process (%s model's control plane): CPU %v, peak RSS %d MiB, cgroup periods %d, throttled %d (%v)",
 			m.Name, st.Proc.CPU, st.Proc.PeakRSSKiB/1024, st.CPUStat.Periods, st.CPUStat.Throttled, st.CPUStat.ThrottledTime)
 	}
-	return nil
 }
 
 // markdown reports the controller's own delay on every row, the 50-binding change, the isolated
@@ -406,7 +411,8 @@ func (rep report) extrasMarkdown() string {
 	}
 	if iso := x.Isolated; iso != nil {
 		w("## Isolated changes on an idle controller (manager: %s)\n\n", rep.Options.seedMode.label())
-		w("One binding on a TCP listener of its own load balancer; %d times, after the previous change converged and no call but DescribeTargetHealth reached clbsim for %v, "+
+		w("Run first on the first model's control plane (holding nothing else yet). "+
+			"One binding on a TCP listener of its own load balancer; %d times, after the previous change converged and no call but DescribeTargetHealth reached clbsim for %v, "+
 			"the bench adds one endpoint to its EndpointSlice. Delay = the first target write call clbsim counts − the response to the API write "+
 			"(negative if the controller wrote before the API server answered the bench). clbsim's latency is off here (no PerCall, no Batch hold; the busy time after a write stays), "+
 			"so a call is counted when it arrives: the delay is the controller's own (watch, reconcile, coalescing, client). Target p50 ≤ %v (unstarved).\n\n",

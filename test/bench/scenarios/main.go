@@ -221,6 +221,13 @@ func runSeed(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		// The 50-binding change and the isolated changes run first, on a control plane that holds
+		// nothing else: the rows leave thousands of bindings behind, whose polls and resyncs would
+		// share the manager's CPU with the change measured.
+		if err := extras.run(ctx, o, ce, m); err != nil {
+			ce.stop()
+			return err
+		}
 		for i, r := range rows {
 			res, err := ce.runOurs(ctx, m, r, i)
 			if err != nil {
@@ -233,10 +240,7 @@ func runSeed(ctx context.Context, o options) error {
 				m.Name, r.label(), res.Wall.Seconds(), fl.Wall.Seconds(), res.Wall.Seconds()/fl.Wall.Seconds(),
 				res.Calls.writes(), fl.Writes, res.Calls.reads(), res.Trailing.writes())
 		}
-		if err := extras.run(ctx, o, ce, m); err != nil {
-			ce.stop()
-			return err
-		}
+		extras.usage(ce, m)
 		ce.stop()
 	}
 
