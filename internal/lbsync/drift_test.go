@@ -161,11 +161,11 @@ func TestListenerRecreatedOutOfBand(t *testing.T) {
 	e.srv.Sim.DeleteListener(e.lbID, old)
 	e.srv.Sim.DeleteListener(e.lbID, byIDListener)
 	recreated := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
-	e.await("the backends on the new listener", e.synced(byPort, recreated))
-	st, _ := e.syncer.Status(byPort.Key)
-	if st.ListenerID != recreated {
-		t.Fatalf("status names listener %s, want the new %s", st.ListenerID, recreated)
-	}
+	// The backends land on the new listener before the pass that wrote them stores its status.
+	e.await("the backends on the new listener, and the status naming it", func() bool {
+		st, _ := e.syncer.Status(byPort.Key)
+		return e.synced(byPort, recreated)() && st.ListenerID == recreated
+	})
 	e.await("ListenerNotFound", func() bool {
 		st, _ := e.syncer.Status(byID.Key)
 		return st.Reason == networkingv1alpha1.BindingListenerNotFoundReason && st.ListenerID == ""
