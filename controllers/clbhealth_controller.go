@@ -142,7 +142,12 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		readAt: view.ReadAt, readErr: view.Err, now: r.Clock.Now(), previous: stored.Status.UnhealthyTargets,
 	})
 	if !equality.Semantic.DeepEqual(stored.Status, hc.Status) {
-		if err := r.Status().Patch(ctx, hc, client.MergeFrom(stored)); err != nil {
+		// Optimistic: a reconcile that read the object before the last status write reached the
+		// cache must not write (and warn) a second time; it runs again on the fresh object.
+		if err := r.Status().Patch(ctx, hc, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{RequeueAfter: staleRetry}, nil
+			}
 			return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("writing status of CLBHealth %s: %w", req.NamespacedName, err))
 		}
 		r.warnHealthCheck(stored, hc)
@@ -379,6 +384,9 @@ func (r *CLBHealthReconciler) syncHealthCheck(b *networkingv1alpha1.CLBBackendBi
 		hc.Status.ObservedGeneration = hc.Generation
 	}
 }
+
+// staleRetry is how soon a reconcile that read a stale CLBHealth runs again.
+const staleRetry = 100 * time.Millisecond
 
 // warnHealthCheck records a Warning event when the HealthCheckApplied condition newly reports
 // a refusal or a failure.
