@@ -100,13 +100,7 @@ func (s *Sim) SetQPS(action string, qps float64) {
 	}
 	s.ctl.mu.Lock()
 	defer s.ctl.mu.Unlock()
-	if action == "" {
-		s.ctl.defaultQPS = qps
-		s.ctl.limiters = map[string]*rate.Limiter{}
-		return
-	}
-	s.ctl.qps[action] = qps
-	delete(s.ctl.limiters, action)
+	s.ctl.setPerAction(&s.ctl.defaultQPS, s.ctl.qps, action, qps)
 }
 
 // SetForeignQPS says that other clients of the account (the console, Terraform,
@@ -119,13 +113,19 @@ func (s *Sim) SetForeignQPS(action string, qps float64) {
 	qps = max(0, qps)
 	s.ctl.mu.Lock()
 	defer s.ctl.mu.Unlock()
+	s.ctl.setPerAction(&s.ctl.defaultForeign, s.ctl.foreign, action, qps)
+}
+
+// setPerAction stores v as the default of every action (action "") or as action's override,
+// and drops the limiters built from the old value. Callers hold c.mu.
+func (c *ctlState) setPerAction(def *float64, overrides map[string]float64, action string, v float64) {
 	if action == "" {
-		s.ctl.defaultForeign = qps
-		s.ctl.limiters = map[string]*rate.Limiter{}
+		*def = v
+		c.limiters = map[string]*rate.Limiter{}
 		return
 	}
-	s.ctl.foreign[action] = qps
-	delete(s.ctl.limiters, action)
+	overrides[action] = v
+	delete(c.limiters, action)
 }
 
 func (c *ctlState) latency() Latency {
