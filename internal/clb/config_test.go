@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-func writeCredentials(t *testing.T, id, key string) string {
+func writeCredentials(t testing.TB, id, key string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, v := range map[string]string{secretIDFile: id, secretKeyFile: key} {

@@ -77,51 +77,50 @@ func eachExisting(ids []string, fn func([]string) error) error {
 func (c *Client) describeTargetHealth(ctx context.Context, lbIDs []string, out map[string][]TargetHealth) error {
 	req := clbapi.NewDescribeTargetHealthRequest()
 	req.LoadBalancerIds = ptrs(lbIDs)
-	var resp *clbapi.DescribeTargetHealthResponse
-	err := c.do(ctx, actionDescribeTargetHealth, func(ctx context.Context) (err error) {
-		resp, err = c.api.DescribeTargetHealthWithContext(ctx, req)
-		return err
+	var resp slimResponse[describeTargetHealthParams]
+	err := c.do(ctx, actionDescribeTargetHealth, func(ctx context.Context) error {
+		req.SetContext(ctx)
+		return c.api.Send(req, &resp)
 	})
-	if err != nil || resp.Response == nil {
+	if err != nil {
 		return err
 	}
 	for _, lb := range resp.Response.LoadBalancers {
-		id := str(lb.LoadBalancerId)
-		hs := out[id]
+		hs := out[lb.LoadBalancerID]
 		if hs == nil {
 			hs = []TargetHealth{} // present, even without targets: the LB exists
 		}
 		for _, l := range lb.Listeners {
-			l4 := isL4(str(l.Protocol))
+			l4 := isL4(l.Protocol)
 			for _, r := range l.Rules {
-				loc := str(r.LocationId)
+				loc := r.LocationID
 				if l4 {
 					loc = "" // L4 listeners report their targets under a rule entry too
 				}
-				for _, t := range r.Targets {
-					hs = append(hs, targetHealth(str(l.ListenerId), loc, t))
+				for i := range r.Targets {
+					hs = append(hs, targetHealth(l.ListenerID, loc, &r.Targets[i]))
 				}
 			}
 		}
-		out[id] = hs
+		out[lb.LoadBalancerID] = hs
 	}
 	return nil
 }
 
-func targetHealth(listenerID, locationID string, t *clbapi.TargetHealth) TargetHealth {
+func targetHealth(listenerID, locationID string, t *slimTargetHealth) TargetHealth {
 	h := TargetHealth{
-		Key:     targets.Key{ListenerID: listenerID, LocationID: locationID, Port: i64(t.Port)},
-		Healthy: t.HealthStatus != nil && *t.HealthStatus,
-		Detail:  str(t.HealthStatusDetail),
+		Key:     targets.Key{ListenerID: listenerID, LocationID: locationID, Port: t.Port},
+		Healthy: t.HealthStatus,
+		Detail:  t.HealthStatusDetail,
 	}
 	if h.Detail == "" {
-		h.Detail = str(t.HealthStatusDetial) //nolint:staticcheck // the old spelling, still the only one some regions send
+		h.Detail = t.HealthStatusDetial
 	}
 	// Keyed by IP whenever the cloud gives one: TargetId may be the instance an ENI IP is attached
 	// to, and Type may say CVM for a pod's IP, so neither tells how the target was registered.
 	// An instance ID is kept beside the IP for node targets.
-	h.EniIP = str(t.IP)
-	if id := str(t.TargetId); strings.HasPrefix(id, "ins-") {
+	h.EniIP = t.IP
+	if id := t.TargetID; strings.HasPrefix(id, "ins-") {
 		h.InstanceID = id
 	}
 	return h

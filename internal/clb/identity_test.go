@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 
 	"github.com/clbind/clb-binding-controller/internal/targets"
@@ -19,23 +18,23 @@ func TestBackendIdentity(t *testing.T) {
 	node := targets.Key{ListenerID: "lbl-1", InstanceID: ins, Port: 8080}
 	tests := []struct {
 		name        string
-		backend     clbapi.Backend
+		backend     slimBackend
 		byIP, byIns targets.Key
 	}{
-		{"ENI", clbapi.Backend{Type: new("ENI"), PrivateIpAddresses: []*string{new(ip)}}, pod, pod},
-		{"CVM by instance", clbapi.Backend{Type: new("CVM"), InstanceId: new(ins), PrivateIpAddresses: []*string{new("10.0.0.2")}},
+		{"ENI", slimBackend{Type: "ENI", PrivateIPAddresses: []string{ip}}, pod, pod},
+		{"CVM by instance", slimBackend{Type: "CVM", InstanceID: ins, PrivateIPAddresses: []string{"10.0.0.2"}},
 			targets.Key{ListenerID: "lbl-1", EniIP: "10.0.0.2", Port: 8080}, node},
-		{"pod IP reported as CVM with the node's instance", clbapi.Backend{Type: new("CVM"), InstanceId: new(ins), PrivateIpAddresses: []*string{new(ip)}}, pod, node},
-		{"lowercase cvm", clbapi.Backend{Type: new("cvm"), InstanceId: new(ins), PrivateIpAddresses: []*string{new(ip)}}, pod, node},
-		{"GLOBALROUTE", clbapi.Backend{Type: new("GLOBALROUTE"), PrivateIpAddresses: []*string{new(ip)}}, pod, pod},
-		{"CCN", clbapi.Backend{Type: new("CCN"), PrivateIpAddresses: []*string{new(ip)}}, pod, pod},
-		{"instance without IP", clbapi.Backend{Type: new("CVM"), InstanceId: new(ins)}, node, node},
+		{"pod IP reported as CVM with the node's instance", slimBackend{Type: "CVM", InstanceID: ins, PrivateIPAddresses: []string{ip}}, pod, node},
+		{"lowercase cvm", slimBackend{Type: "cvm", InstanceID: ins, PrivateIPAddresses: []string{ip}}, pod, node},
+		{"GLOBALROUTE", slimBackend{Type: "GLOBALROUTE", PrivateIPAddresses: []string{ip}}, pod, pod},
+		{"CCN", slimBackend{Type: "CCN", PrivateIPAddresses: []string{ip}}, pod, pod},
+		{"instance without IP", slimBackend{Type: "CVM", InstanceID: ins}, node, node},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			b := tt.backend
-			b.Port = new(int64(8080))
+			b.Port = 8080
 			got := backendTarget("lbl-1", "", &b)
 			g.Expect(got.Keyed(true).Key).To(Equal(tt.byIP), "pod mode")
 			g.Expect(got.Keyed(false).Key).To(Equal(tt.byIns), "node mode")
@@ -48,17 +47,17 @@ func TestBackendIdentity(t *testing.T) {
 func TestHealthIdentity(t *testing.T) {
 	tests := []struct {
 		name     string
-		in       clbapi.TargetHealth
+		in       slimTargetHealth
 		ip, inst string
 	}{
-		{"TargetId is the IP", clbapi.TargetHealth{IP: new("10.0.3.7"), TargetId: new("10.0.3.7")}, "10.0.3.7", ""},
-		{"TargetId is the node of an ENI IP", clbapi.TargetHealth{IP: new("10.0.3.7"), TargetId: new("ins-node0001")}, "10.0.3.7", "ins-node0001"},
-		{"node target without IP", clbapi.TargetHealth{TargetId: new("ins-node0001")}, "", "ins-node0001"},
+		{"TargetId is the IP", slimTargetHealth{IP: "10.0.3.7", TargetID: "10.0.3.7"}, "10.0.3.7", ""},
+		{"TargetId is the node of an ENI IP", slimTargetHealth{IP: "10.0.3.7", TargetID: "ins-node0001"}, "10.0.3.7", "ins-node0001"},
+		{"node target without IP", slimTargetHealth{TargetID: "ins-node0001"}, "", "ins-node0001"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			tt.in.Port = new(int64(80))
+			tt.in.Port = 80
 			h := targetHealth("lbl-1", "", &tt.in)
 			g.Expect(h.EniIP).To(Equal(tt.ip))
 			g.Expect(h.InstanceID).To(Equal(tt.inst))

@@ -34,7 +34,7 @@ type env struct {
 
 // newEnv starts clbsim behind httptest and builds a Client on it with fast
 // retries and no client-side rate limit; mutate adjusts the Config.
-func newEnv(t *testing.T, mutate func(*Config)) *env {
+func newEnv(t testing.TB, mutate func(*Config)) *env {
 	t.Helper()
 	sim := clbsim.New(clbsim.Options{
 		SecretID: testSecretID, SecretKey: testSecretKey, Region: testRegion,

@@ -70,28 +70,31 @@ func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs [
 	req := clbapi.NewDescribeTargetsRequest()
 	req.LoadBalancerId = new(lbID)
 	req.ListenerIds = ptrs(listenerIDs)
-	var resp *clbapi.DescribeTargetsResponse
-	err := c.do(ctx, actionDescribeTargets, func(ctx context.Context) (err error) {
-		resp, err = c.api.DescribeTargetsWithContext(ctx, req)
-		return err
+	var resp slimResponse[describeTargetsParams]
+	err := c.do(ctx, actionDescribeTargets, func(ctx context.Context) error {
+		req.SetContext(ctx)
+		return c.api.Send(req, &resp)
 	})
 	if err != nil {
 		return TargetsRead{}, fmt.Errorf("describing targets of %s: %w", lbID, err)
 	}
 	var out TargetsRead
-	if resp.Response == nil {
-		return out, nil
-	}
+	n := 0
 	for _, l := range resp.Response.Listeners {
-		lid := str(l.ListenerId)
-		out.Listeners = append(out.Listeners, lid)
-		for _, b := range l.Targets {
-			out.Targets = append(out.Targets, backendTarget(lid, "", b))
+		n += len(l.Targets)
+		for _, r := range l.Rules {
+			n += len(r.Targets)
+		}
+	}
+	out.Targets = make([]targets.Target, 0, n)
+	for _, l := range resp.Response.Listeners {
+		out.Listeners = append(out.Listeners, l.ListenerID)
+		for i := range l.Targets {
+			out.Targets = append(out.Targets, backendTarget(l.ListenerID, "", &l.Targets[i]))
 		}
 		for _, r := range l.Rules {
-			loc := str(r.LocationId)
-			for _, b := range r.Targets {
-				out.Targets = append(out.Targets, backendTarget(lid, loc, b))
+			for i := range r.Targets {
+				out.Targets = append(out.Targets, backendTarget(l.ListenerID, r.LocationID, &r.Targets[i]))
 			}
 		}
 	}
@@ -101,17 +104,17 @@ func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs [
 // backendTarget converts a DescribeTargets backend. Its key is a default only: a CVM backend
 // (Type CVM or cvm) with an instance ID is keyed by instance, everything else by private IP;
 // Target.Keyed re-keys it the way its binding registers.
-func backendTarget(listenerID, locationID string, b *clbapi.Backend) targets.Target {
+func backendTarget(listenerID, locationID string, b *slimBackend) targets.Target {
 	t := targets.Target{
-		Key:      targets.Key{ListenerID: listenerID, LocationID: locationID, Port: i64(b.Port)},
-		Weight:   i64(b.Weight),
-		Tag:      str(b.Tag),
-		Reported: targets.Identity{InstanceID: str(b.InstanceId)},
+		Key:      targets.Key{ListenerID: listenerID, LocationID: locationID, Port: b.Port},
+		Weight:   b.Weight,
+		Tag:      b.Tag,
+		Reported: targets.Identity{InstanceID: b.InstanceID},
 	}
-	if len(b.PrivateIpAddresses) > 0 {
-		t.Reported.IP = str(b.PrivateIpAddresses[0])
+	if len(b.PrivateIPAddresses) > 0 {
+		t.Reported.IP = b.PrivateIPAddresses[0]
 	}
-	if strings.EqualFold(str(b.Type), "CVM") && t.Reported.InstanceID != "" || t.Reported.IP == "" {
+	if strings.EqualFold(b.Type, "CVM") && t.Reported.InstanceID != "" || t.Reported.IP == "" {
 		t.InstanceID = t.Reported.InstanceID
 	} else {
 		t.EniIP = t.Reported.IP
