@@ -18,6 +18,7 @@ package lbsync
 
 import (
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -25,46 +26,62 @@ import (
 // Group commit. A worker with nothing in flight writes a change at once, and the changes that
 // arrive while its write is in flight go out together in its next one. What it must not do is
 // write while more changes of its load balancer are already on their way: queued for, or inside,
-// a reconcile of the binding controller. On a manager starved of CPU that queue is long, and a
-// fixed window would split it into many partly filled writes; the queue itself says how long to
-// wait. The controller reports each binding it queues (Expect) and each reconcile that ends
-// (Reconciling, then done); a worker waits while one of its load balancer is outstanding and
-// they keep arriving: it stops waiting once none has arrived for Options.MaxWindow (a reconcile
-// lost or stuck), and after maxWaitWindows × MaxWindow in all (a queue that never drains).
+// a reconcile of the binding controller. On a manager starved of CPU, or one starting on a large
+// cluster, that queue is long, and a fixed window would split it into many partly filled writes;
+// the queue itself says how long to wait. The controller reports each binding it queues (Expect)
+// and each reconcile that ends (Reconciling, then done). A worker about to write waits for the
+// bindings of its load balancer queued before that moment, for as long as the controller keeps
+// reconciling (any binding, of any load balancer, within Options.MaxWindow): a reconcile lost or
+// a controller stuck ends the wait after MaxWindow, a queue that moves but never reaches them
+// after maxGroupWait. Bindings queued after the wait began do not lengthen it, so a binding
+// queued again and again cannot hold its load balancer's writes back.
 
 // expectation is a binding queued for a reconcile.
 type expectation struct {
 	lbID string
 	// seq orders the Expect calls: a reconcile settles only the expectations made before it began.
 	seq uint64
+	// since is the seq of the first Expect not yet settled: how long the binding has been queued.
+	since uint64
 }
 
-// arrivals counts, per load balancer, the bindings queued for a reconcile.
+// arrivals tracks, per load balancer, the bindings queued for a reconcile.
 type arrivals struct {
 	mu       sync.Mutex
 	seq      uint64
 	expected map[types.NamespacedName]expectation
-	byLB     map[string]int
+	byLB     map[string]map[types.NamespacedName]bool
+	// settled is when a reconcile last ended: the controller's queue moves.
+	settled time.Time
+	now     func() time.Time
 	// arrived is told the load balancer of each binding whose reconcile settled it.
 	arrived func(lbID string)
 }
 
-func newArrivals(arrived func(lbID string)) *arrivals {
-	return &arrivals{expected: map[types.NamespacedName]expectation{}, byLB: map[string]int{}, arrived: arrived}
+func newArrivals(now func() time.Time, arrived func(lbID string)) *arrivals {
+	return &arrivals{expected: map[types.NamespacedName]expectation{}, byLB: map[string]map[types.NamespacedName]bool{},
+		now: now, arrived: arrived}
 }
 
 func (a *arrivals) expect(key types.NamespacedName, lbID string) {
 	a.mu.Lock()
 	a.seq++
 	e, ok := a.expected[key]
-	a.expected[key] = expectation{lbID: lbID, seq: a.seq}
+	since := a.seq
+	if ok && e.lbID == lbID {
+		since = e.since
+	}
+	a.expected[key] = expectation{lbID: lbID, seq: a.seq, since: since}
 	if ok && e.lbID == lbID {
 		a.mu.Unlock()
 		return
 	}
-	a.byLB[lbID]++
+	if a.byLB[lbID] == nil {
+		a.byLB[lbID] = map[types.NamespacedName]bool{}
+	}
+	a.byLB[lbID][key] = true
 	if ok {
-		a.dropLocked(e.lbID) // re-created on another load balancer: it no longer holds the first
+		a.dropLocked(key, e.lbID) // re-created on another load balancer: it no longer holds the first
 	}
 	a.mu.Unlock()
 	if ok {
@@ -72,7 +89,8 @@ func (a *arrivals) expect(key types.NamespacedName, lbID string) {
 	}
 }
 
-// begin returns what a reconcile starting now settles when it ends.
+// begin returns what a reconcile starting now settles when it ends; to a waiting worker, the
+// horizon of the bindings queued so far.
 func (a *arrivals) begin() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -83,29 +101,37 @@ func (a *arrivals) begin() uint64 {
 // during the reconcile means the queue holds the binding again.
 func (a *arrivals) done(key types.NamespacedName, began uint64) {
 	a.mu.Lock()
+	a.settled = a.now()
 	e, ok := a.expected[key]
 	if !ok || e.seq > began {
 		a.mu.Unlock()
 		return
 	}
 	delete(a.expected, key)
-	a.dropLocked(e.lbID)
+	a.dropLocked(key, e.lbID)
 	a.mu.Unlock()
 	a.arrived(e.lbID)
 }
 
-// dropLocked decrements lbID's count.
-func (a *arrivals) dropLocked(lbID string) {
-	if a.byLB[lbID]--; a.byLB[lbID] <= 0 {
+// dropLocked forgets that key holds lbID.
+func (a *arrivals) dropLocked(key types.NamespacedName, lbID string) {
+	delete(a.byLB[lbID], key)
+	if len(a.byLB[lbID]) == 0 {
 		delete(a.byLB, lbID)
 	}
 }
 
-// outstanding reports whether a binding of lbID is queued for a reconcile.
-func (a *arrivals) outstanding(lbID string) bool {
+// outstandingSince reports whether a binding of lbID queued at or before horizon is still
+// queued, and when a reconcile last ended.
+func (a *arrivals) outstandingSince(lbID string, horizon uint64) (bool, time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.byLB[lbID] > 0
+	for key := range a.byLB[lbID] {
+		if a.expected[key].since <= horizon {
+			return true, a.settled
+		}
+	}
+	return false, a.settled
 }
 
 // Expect records that the binding controller queued key, a binding on load balancer lbID, for a

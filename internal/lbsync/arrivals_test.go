@@ -19,6 +19,7 @@ package lbsync
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -78,7 +79,7 @@ func TestArrivals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var woken []string
-			arr := newArrivals(func(lbID string) { woken = append(woken, lbID) })
+			arr := newArrivals(time.Now, func(lbID string) { woken = append(woken, lbID) })
 			began := map[types.NamespacedName]uint64{}
 			for _, s := range tc.steps {
 				switch s.op {
@@ -91,7 +92,8 @@ func TestArrivals(t *testing.T) {
 				}
 			}
 			for _, lb := range []string{"lb-1", "lb-2"} {
-				if got, want := arr.outstanding(lb), slices.Contains(tc.outstanding, lb); got != want {
+				if got, _ := arr.outstandingSince(lb, arr.begin()); got != slices.Contains(tc.outstanding, lb) {
+					want := !got
 					t.Errorf("outstanding(%s) = %v, want %v", lb, got, want)
 				}
 			}
@@ -99,5 +101,41 @@ func TestArrivals(t *testing.T) {
 				t.Errorf("woken %v, want %v", woken, tc.woken)
 			}
 		})
+	}
+}
+
+// TestArrivalsHorizon: a worker waits only for the bindings queued before it began to wait; one
+// queued again before its reconcile keeps its place; every ended reconcile marks the queue moving.
+func TestArrivalsHorizon(t *testing.T) {
+	a := types.NamespacedName{Namespace: "ns", Name: "a"}
+	b := types.NamespacedName{Namespace: "ns", Name: "b"}
+	c := types.NamespacedName{Namespace: "ns", Name: "c"}
+	now := time.Unix(1000, 0)
+	arr := newArrivals(func() time.Time { return now }, func(string) {})
+	arr.expect(a, "lb-1")
+	horizon := arr.begin()
+	arr.expect(b, "lb-1") // queued after the wait began
+	arr.expect(a, "lb-1") // queued again: still queued since before the wait
+	if q, _ := arr.outstandingSince("lb-1", horizon); !q {
+		t.Fatal("a, queued before the horizon, is not outstanding")
+	}
+	began := arr.begin()
+	now = now.Add(time.Second)
+	arr.done(a, began)
+	q, settled := arr.outstandingSince("lb-1", horizon)
+	if q {
+		t.Error("b, queued after the horizon, holds the wait")
+	}
+	if !settled.Equal(now) {
+		t.Errorf("settled = %v, want the reconcile's end %v", settled, now)
+	}
+	if q, _ := arr.outstandingSince("lb-1", arr.begin()); !q {
+		t.Error("b is not outstanding for a wait that begins now")
+	}
+	// A reconcile that settles nothing still shows the queue moving.
+	now = now.Add(time.Second)
+	arr.done(c, arr.begin())
+	if _, settled := arr.outstandingSince("lb-1", horizon); !settled.Equal(now) {
+		t.Errorf("settled = %v after a reconcile of an unqueued binding, want %v", settled, now)
 	}
 }

@@ -148,38 +148,75 @@ func TestChangesDuringAWriteGoOutTogether(t *testing.T) {
 	}
 }
 
-// TestWaitLastsWhileChangesKeepArriving: a worker keeps waiting past MaxWindow as long as the
-// queued bindings of its load balancer keep arriving (a long reconcile queue on a starved
-// manager is one burst, written in one pass), but not beyond five MaxWindows in all.
-func TestWaitLastsWhileChangesKeepArriving(t *testing.T) {
+// TestWaitLastsWhileTheQueueMoves: a worker keeps waiting past MaxWindow for the queued bindings
+// of its load balancer as long as the controller keeps reconciling, here only bindings of other
+// load balancers (a cold start's long queue, where a load balancer's bindings are far apart): the
+// first change and the queued one go out in one pass, 15 s later.
+func TestWaitLastsWhileTheQueueMoves(t *testing.T) {
 	e, clk := frozenEnv(t)
-	const queued, step = 7, 1500 * time.Millisecond // MaxWindow is 2 s; the cap 10 s
+	const others, step = 10, 1500 * time.Millisecond // MaxWindow is 2 s: never that long without a reconcile
 	listener := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
 	first := e.binding("first", lbsync.ListenerRef{ID: listener}, "10.0.0.1")
-	bs, listeners := make([]lbsync.Binding, queued), make([]string, queued)
-	for i := range bs {
-		listeners[i] = e.srv.Sim.AddListener(e.lbID, "TCP", int64(9000+i))
-		bs[i] = e.binding(fmt.Sprintf("q-%d", i), lbsync.ListenerRef{ID: listeners[i]}, fmt.Sprintf("10.4.0.%d", i+1))
-		e.syncer.Expect(bs[i].Key, e.lbID)
+	queuedListener := e.srv.Sim.AddListener(e.lbID, "TCP", 81)
+	queued := e.binding("queued", lbsync.ListenerRef{ID: queuedListener}, "10.0.0.2")
+	e.syncer.Expect(queued.Key, e.lbID)
+	elsewhere := make([]types.NamespacedName, others)
+	for i := range elsewhere {
+		elsewhere[i] = types.NamespacedName{Namespace: "other", Name: fmt.Sprintf("b-%d", i)}
+		e.syncer.Expect(elsewhere[i], "lb-elsewhere")
 	}
 	reconciled(e.syncer, first)
-	e.await("the worker to wait for the queued bindings", awaitingArrivals)
-	// One arrives every 1.5 s: never MaxWindow without one. After six, 9 s have passed.
-	for i := range queued - 1 {
+	e.await("the worker to wait for the queued binding", awaitingArrivals)
+	for i := range elsewhere {
 		clk.Step(step)
-		reconciled(e.syncer, bs[i])
+		e.syncer.Reconciling(elsewhere[i])()
 		e.await("the worker to wait on", awaitingArrivals)
 		if n := writeCalls(e.srv.Sim); n != 0 {
-			t.Fatalf("%d write calls after %v while queued bindings kept arriving", n, time.Duration(i+1)*step)
+			t.Fatalf("%d write calls after %v while the controller kept reconciling", n, time.Duration(i+1)*step)
 		}
 	}
-	clk.Step(step) // 10.5 s: the cap
-	e.await("the first and the six arrived to be written at the cap", func() bool {
-		return len(e.srv.Sim.Targets(e.lbID)) == queued
-	})
+	reconciled(e.syncer, queued)
+	e.await("both to be written", func() bool { return len(e.srv.Sim.Targets(e.lbID)) == 2 })
 	if n := e.calls("BatchRegisterTargets", "OK"); n != 1 {
-		t.Errorf("BatchRegisterTargets calls = %d, want 1 for the first binding and the six that arrived", n)
+		t.Errorf("BatchRegisterTargets calls = %d, want 1 for the first and the queued binding", n)
 	}
-	reconciled(e.syncer, bs[queued-1])
-	e.await("the last to be written at once", e.synced(bs[queued-1], listeners[queued-1]))
+}
+
+// TestBindingsQueuedLaterDoNotHoldTheWrite: a binding queued after the worker began to wait (and
+// one queued over and over) does not lengthen the wait: once those queued before have arrived, the
+// worker writes.
+func TestBindingsQueuedLaterDoNotHoldTheWrite(t *testing.T) {
+	e, _ := frozenEnv(t)
+	listener := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	first := e.binding("first", lbsync.ListenerRef{ID: listener}, "10.0.0.1")
+	secondListener := e.srv.Sim.AddListener(e.lbID, "TCP", 81)
+	second := e.binding("second", lbsync.ListenerRef{ID: secondListener}, "10.0.0.2")
+	e.syncer.Expect(second.Key, e.lbID)
+	reconciled(e.syncer, first)
+	e.await("the worker to wait for the second binding", awaitingArrivals)
+	e.syncer.Expect(types.NamespacedName{Namespace: "ns", Name: "later"}, e.lbID)
+	reconciled(e.syncer, second)
+	e.await("both to be written with the later binding still queued", func() bool { return len(e.srv.Sim.Targets(e.lbID)) == 2 })
+}
+
+// TestWaitWhileTheQueueMovesIsBounded: a queue that keeps moving but never reaches the load
+// balancer's binding holds its write for maxGroupWait (5 minutes), then it is written.
+func TestWaitWhileTheQueueMovesIsBounded(t *testing.T) {
+	e, clk := frozenEnv(t)
+	listener := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	e.syncer.Expect(types.NamespacedName{Namespace: "ns", Name: "starved"}, e.lbID)
+	b := e.binding("web", lbsync.ListenerRef{ID: listener}, "10.0.0.1")
+	reconciled(e.syncer, b)
+	e.await("the worker to wait for the queued binding", awaitingArrivals)
+	other := types.NamespacedName{Namespace: "other", Name: "busy"}
+	for elapsed := time.Duration(0); elapsed < 5*time.Minute-time.Second; elapsed += time.Second {
+		clk.Step(time.Second)
+		e.syncer.Reconciling(other)()
+	}
+	e.await("the worker to wait on", awaitingArrivals)
+	if n := writeCalls(e.srv.Sim); n != 0 {
+		t.Fatalf("%d write calls before the bound", n)
+	}
+	clk.Step(time.Second)
+	e.await("the change to be written at the bound", e.synced(b, listener))
 }

@@ -140,9 +140,9 @@ type Options struct {
 	// it a worker writes a change at once unless more changes of its load balancer are queued
 	// for a reconcile (arrivals.go).
 	Window time.Duration
-	// MaxWindow bounds the wait for changes on their way once none has arrived for that long, and
-	// the Window's extensions while changes keep arriving (default 2s). A wait for changes that
-	// keep arriving ends after maxWaitWindows × MaxWindow.
+	// MaxWindow ends the wait for changes on their way once the controller has reconciled nothing
+	// for that long, and bounds the Window's extensions while changes keep arriving (default 2s).
+	// A wait while the controller's queue moves ends after maxGroupWait.
 	MaxWindow time.Duration
 	// RetryBase and RetryMax bound the backoff after a failed pass (defaults 1s and 30s): an
 	// outage costs a load balancer one pass per 30 s at most, and its end is noticed within 30 s.
@@ -240,7 +240,7 @@ func New(cloud Cloud, notifier Notifier, opts Options) (*Syncer, error) {
 
 		leftovers: map[types.NamespacedName]Leftovers{},
 	}
-	s.arrivals = newArrivals(s.wakeArrived)
+	s.arrivals = newArrivals(s.opts.Clock.Now, s.wakeArrived)
 	return s, nil
 }
 

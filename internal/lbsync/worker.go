@@ -305,29 +305,36 @@ func (w *worker) gather(ctx context.Context) bool {
 // A worker with none on the way does not wait at all.
 func (w *worker) awaitArrivals(ctx context.Context) bool {
 	clk := w.s.opts.Clock
-	var deadline time.Time
-	for w.s.arrivals.outstanding(w.lbID) {
-		if deadline.IsZero() {
-			deadline = clk.Now().Add(maxWaitWindows * w.s.opts.MaxWindow)
-		}
-		wait := min(w.s.opts.MaxWindow, deadline.Sub(clk.Now()))
-		if wait <= 0 {
+	horizon := w.s.arrivals.begin()
+	start := clk.Now()
+	for {
+		queued, settled := w.s.arrivals.outstandingSince(w.lbID, horizon)
+		if !queued {
 			return true
 		}
+		now := clk.Now()
+		// The controller's queue moves if a reconcile ended within MaxWindow (or the wait is
+		// younger than that: give the first reconcile its chance).
+		idleSince := start
+		if settled.After(start) {
+			idleSince = settled
+		}
+		if now.Sub(idleSince) >= w.s.opts.MaxWindow || now.Sub(start) >= maxGroupWait {
+			return true
+		}
+		wait := min(idleSince.Add(w.s.opts.MaxWindow).Sub(now), start.Add(maxGroupWait).Sub(now))
 		select {
 		case <-ctx.Done():
 			return false
 		case <-w.arrived:
 		case <-clk.After(wait):
-			return true // none arrived for MaxWindow, or the queue never drains
 		}
 	}
-	return true
 }
 
-// maxWaitWindows bounds a wait for changes that keep arriving, in MaxWindows: a burst is written
-// in one pass, a stream that never ends still every 10 s.
-const maxWaitWindows = 5
+// maxGroupWait bounds a wait for queued bindings while the controller's queue moves without
+// reaching them (a priority queue serving newer changes first).
+const maxGroupWait = 5 * time.Minute
 
 // backoff is exponential with jitter, so workers of many load balancers do not retry in step.
 func (w *worker) backoff() time.Duration {
