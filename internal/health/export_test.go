@@ -23,3 +23,6 @@ func StateCounts(p *Poller) map[string]int {
 	defer p.mu.Unlock()
 	return map[string]int{"interests": len(p.interests), "watchers": len(p.watchers), "views": len(p.views)}
 }
+
+// SameHealth exposes sameHealth to the tests.
+var SameHealth = sameHealth

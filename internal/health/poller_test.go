@@ -248,3 +248,34 @@ func TestPollerHandsEveryReadToOnRead(t *testing.T) {
 	}
 	g.Expect(seen.seen()).To(Equal([]string{lb}), "only the first read is a change")
 }
+
+// TestSameHealth: a poll that reads what the view holds keeps the view; any backend added,
+// removed, replaced or with another verdict is a change.
+func TestSameHealth(t *testing.T) {
+	key := func(ip string) targets.Key { return targets.Key{ListenerID: "lbl-1", EniIP: ip, Port: 80} }
+	alive := func(ip string) clb.TargetHealth {
+		return clb.TargetHealth{Key: key(ip), Healthy: true, Detail: clb.HealthAlive}
+	}
+	dead := func(ip string) clb.TargetHealth { return clb.TargetHealth{Key: key(ip), Detail: clb.HealthDead} }
+	view := map[targets.Key]clb.TargetHealth{key("10.0.0.1"): alive("10.0.0.1"), key("10.0.0.2"): alive("10.0.0.2")}
+	tests := []struct {
+		name string
+		list []clb.TargetHealth
+		same bool
+	}{
+		{"the same, in another order", []clb.TargetHealth{alive("10.0.0.2"), alive("10.0.0.1")}, true},
+		{"a verdict changed", []clb.TargetHealth{alive("10.0.0.1"), dead("10.0.0.2")}, false},
+		{"a backend removed", []clb.TargetHealth{alive("10.0.0.1")}, false},
+		{"a backend added", []clb.TargetHealth{alive("10.0.0.1"), alive("10.0.0.2"), alive("10.0.0.3")}, false},
+		{"a backend replaced", []clb.TargetHealth{alive("10.0.0.1"), alive("10.0.0.3")}, false},
+		{"nothing read", nil, false},
+	}
+	for _, tt := range tests {
+		if got := health.SameHealth(view, tt.list); got != tt.same {
+			t.Errorf("%s: sameHealth = %v, want %v", tt.name, got, tt.same)
+		}
+	}
+	if !health.SameHealth(map[targets.Key]clb.TargetHealth{}, nil) {
+		t.Error("an empty read of an empty view is a change")
+	}
+}
