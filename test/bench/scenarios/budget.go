@@ -229,5 +229,6 @@ func budgetMarkdown(res budgetResult, started time.Time, took time.Duration) str
 	}
 	w("\nWith half the budget: converge ratio %.2f× (target ≤ %.1f×: %s), refused %.1f%% (target ≤ %.0f%%: %s).\n",
 		ratio, budgetTargetRatio, within(ratio <= budgetTargetRatio), 100*share, 100*budgetTargetRefused, within(share <= budgetTargetRefused))
+	w("\n%s\n", chartLink("Budget: converge time and refused calls with the full and half budget, against the targets", chartFile(scenarioBudget)))
 	return b.String()
 }

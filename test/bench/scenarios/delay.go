@@ -425,6 +425,9 @@ func (rep report) extrasMarkdown() string {
 		w("| %d | %d | %d | %d | %d | %s | %d | %s |\n\n", len(iso.Delays), iso.P50.Milliseconds(), iso.P90.Milliseconds(), iso.Max.Milliseconds(),
 			isolatedTarget.Milliseconds(), iso.verdict(rep.Options.seedMode), iso.Converge.Milliseconds(), strings.Join(all, ", "))
 	}
+	if _, ok := rep.delayFigure(); ok {
+		w("%s\n\n", chartLink("The controller's own delay: isolated changes against the p50 target, and the 50-binding change", rep.Options.seedMode.delayChart()))
+	}
 	if len(x.Envs) > 0 {
 		w("## Manager process (%s)\n\n", rep.Options.seedMode.label())
 		w("Per control plane (one per model), read at its end: the manager's CPU time (utime + stime) and peak RSS from /proc; with a quota, its cgroup's cpu.stat.\n\n")

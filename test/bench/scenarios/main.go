@@ -16,8 +16,9 @@ limitations under the License.
 
 // Command bench reproduces the seed article's two performance tables against clbsim: the seed
 // strategy (a baseline that lives only here), our controller running for real (envtest API
-// server, manager, clbsim through the SDK), and the floor, under two latency models. It writes
-// bench/results.md and bench/seed-tables.svg. Run it with `make bench`.
+// server, manager, clbsim through the SDK), and the floor, under two latency models; and the
+// other scenarios (scale, readiness, rollout, scale10, budget). Each scenario writes its section
+// of bench/results.md and its chart beside it (bench/NAME.svg, charts.go). Run it with `make bench`.
 package main
 
 import (
@@ -65,7 +66,7 @@ type options struct {
 func main() {
 	var o options
 	var oursCal, oursFixed float64
-	flag.StringVar(&o.out, "out", "bench", "directory for results.md and seed-tables.svg")
+	flag.StringVar(&o.out, "out", "bench", "directory for results.md and the scenarios' charts (*.svg)")
 	flag.Float64Var(&o.baselineFactor, "baseline-compression", 20, "time compression of the seed strategy's runs (every latency divided by it)")
 	flag.Float64Var(&oursCal, "ours-compression-calibrated", 1, "time compression of our controller's runs under the calibrated model")
 	flag.Float64Var(&oursFixed, "ours-compression-fixed", 1, "time compression of our controller's runs under the fixed-cost model")
@@ -254,10 +255,17 @@ func runSeed(ctx context.Context, o options) error {
 	if err := writeSection(filepath.Join(o.out, "results.md"), o.seedMode.section(), rep.markdown()); err != nil {
 		return err
 	}
-	if err := rep.chart(filepath.Join(o.out, o.seedMode.chart())); err != nil {
+	charts := []string{o.seedMode.chart()}
+	if err := writeChart(o.out, o.seedMode.chart(), rep.seedFigure()); err != nil {
 		return err
 	}
-	logf("wrote %s (section %s) and %s in %v", filepath.Join(o.out, "results.md"), o.seedMode.section(), filepath.Join(o.out, o.seedMode.chart()), rep.Took.Round(time.Second))
+	if f, ok := rep.delayFigure(); ok {
+		if err := writeChart(o.out, o.seedMode.delayChart(), f); err != nil {
+			return err
+		}
+		charts = append(charts, o.seedMode.delayChart())
+	}
+	logf("wrote %s (section %s) and %s in %v", filepath.Join(o.out, "results.md"), o.seedMode.section(), strings.Join(charts, ", "), rep.Took.Round(time.Second))
 	return nil
 }
 

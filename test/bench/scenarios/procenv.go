@@ -51,6 +51,8 @@ type procEnv struct {
 	logPath string
 	// kubeconfig is the manager's, kept to start it again.
 	kubeconfig string
+	// managerEnv is added to the manager's environment.
+	managerEnv []string
 }
 
 func startProcEnv(ctx context.Context, managerBin string, simOpts clbsim.Options) (*procEnv, error) {
@@ -119,7 +121,7 @@ func (pe *procEnv) startManager(ctx context.Context, managerBin string, extraFla
 		"--region=" + simtest.Region, "--vpc-id=" + benchVPC, "--cluster-id=" + clusterID,
 		"--clb-endpoint=" + pe.srv.Endpoint, "--clb-scheme=HTTP", "--credentials-dir=" + pe.dir}, extraFlags...)
 	pe.cmd = exec.CommandContext(ctx, managerBin, args...)
-	pe.cmd.Env = append(os.Environ(), "KUBECONFIG="+pe.kubeconfig)
+	pe.cmd.Env = append(append(os.Environ(), "KUBECONFIG="+pe.kubeconfig), pe.managerEnv...)
 	pe.cmd.Stdout, pe.cmd.Stderr = logFile, logFile
 	if err := pe.cmd.Start(); err != nil {
 		_ = logFile.Close()

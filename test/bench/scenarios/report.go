@@ -19,7 +19,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"image/color"
 	"maps"
 	"math"
 	"os"
@@ -27,12 +26,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 type report struct {
@@ -100,6 +93,9 @@ func (rep report) markdown() string {
 		"Batch calls answered synchronously after holding the LB for 300 ms (plus the 50 ms PerCall). clbsim has one TaskFixed/TaskPerTarget pair for async tasks and Batch holds alike; since the seed strategy only makes async calls "+
 		"and our controller only Batch calls (BatchModifyTargetWeight, its only async call, is not needed here: 0 calls), each run sets the pair of its kind. "+
 		"Every model also keeps the LB busy after each Batch call for clbsim's default 100 ms + 1 ms per target (FailedOperation.ResourceInOperating meanwhile, as the real cloud after large batches), compressed like the rest.\n\n", 100*rep.CalErr)
+	if len(rep.Results) > 0 {
+		w("%s\n\n", chartLink("Seed tables: wall time per row of the seed article, the seed strategy, ours and the floor (log scale)", rep.Options.seedMode.chart()))
+	}
 
 	for _, table := range []int{1, 2} {
 		title := map[int]string{1: "Table 1 — 扩容: 200 L7 rules, backends grow from 1 node", 2: "Table 2 — 规则突增: 50 nodes, rules grow from 1"}[table]
@@ -290,85 +286,4 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
-}
-
-// chart draws, per table and model, wall time against the row for the seed's published column,
-// the seed strategy re-run here, our controller and the floor (log scale).
-func (rep report) chart(path string) error {
-	var grid [][]*plot.Plot
-	for _, m := range rep.Models {
-		var line []*plot.Plot
-		for _, table := range []int{1, 2} {
-			rs := rep.rows(table, m.Name)
-			if len(rs) == 0 {
-				continue // an empty plot has no log scale (-rows without the table's rows)
-			}
-			p := plot.New()
-			p.Title.Text = map[int]string{1: "Table 1: 200 rules, 1→N nodes", 2: "Table 2: 1→N rules, 50 nodes"}[table] + " — " + m.Name + " model"
-			p.X.Label.Text = map[int]string{1: "nodes", 2: "rules"}[table]
-			p.Y.Label.Text = "seconds (log)"
-			p.Y.Scale = plot.LogScale{}
-			p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-			p.Legend.Top, p.Legend.Left = true, true
-			series := []struct {
-				name string
-				y    func(result) float64
-				c    color.RGBA
-			}{
-				{"seed published", func(r result) float64 { return r.Row.SeedSeconds }, color.RGBA{R: 150, G: 150, B: 150, A: 255}},
-				{"seed strategy (here)", func(r result) float64 { return r.seedTime().Seconds() }, color.RGBA{R: 214, G: 39, B: 40, A: 255}},
-				{"ours", func(r result) float64 { return r.Ours.Wall.Seconds() }, color.RGBA{R: 31, G: 119, B: 180, A: 255}},
-				{"floor", func(r result) float64 { return r.Floor.Wall.Seconds() }, color.RGBA{G: 160, B: 60, A: 255}},
-			}
-			for i, s := range series {
-				pts := make(plotter.XYs, 0, len(rs))
-				for _, r := range rs {
-					x := float64(r.Row.Nodes)
-					if table == 2 {
-						x = float64(r.Row.Rules)
-					}
-					pts = append(pts, plotter.XY{X: x, Y: max(s.y(r), 0.01)})
-				}
-				if len(pts) == 0 {
-					continue
-				}
-				l, sc, err := plotter.NewLinePoints(pts)
-				if err != nil {
-					return err
-				}
-				l.Color, sc.Color = s.c, s.c
-				sc.Shape = draw.CircleGlyph{}
-				if i == 3 {
-					l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-				}
-				p.Add(l, sc)
-				p.Legend.Add(s.name, l, sc)
-			}
-			line = append(line, p)
-		}
-		grid = append(grid, line)
-	}
-	if len(grid) == 0 || len(grid[0]) == 0 {
-		return nil
-	}
-	width, height := 11*vg.Inch, vg.Length(len(grid))*4*vg.Inch
-	c := vgsvg.New(width, height)
-	dc := draw.New(c)
-	tiles := draw.Tiles{Rows: len(grid), Cols: len(grid[0]), PadX: vg.Millimeter * 8, PadY: vg.Millimeter * 8,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(grid, tiles, dc)
-	for i := range grid {
-		for j := range grid[i] {
-			grid[i][j].Draw(canvases[i][j])
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := c.WriteTo(f); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -136,7 +136,10 @@ func runRolloutScenario(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("rollout: %w", err)
 	}
-	return writeSection(filepath.Join(o.out, "results.md"), scenarioRollout, rolloutMarkdown(res, started, time.Since(started)))
+	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioRollout, rolloutMarkdown(res, started, time.Since(started))); err != nil {
+		return err
+	}
+	return writeChart(o.out, chartFile(scenarioRollout), rolloutFigure(res))
 }
 
 func rolloutMarkdown(res rolloutResult, started time.Time, took time.Duration) string {
@@ -158,5 +161,6 @@ func rolloutMarkdown(res rolloutResult, started time.Time, took time.Duration) s
 	}
 	w("| %d | %d | %.1f | %.1f | %.2f× | %.1f | %s |\n", res.Replicas, res.Waves, res.Wall.Seconds(), res.Floor.Seconds(),
 		res.Wall.Seconds()/res.Floor.Seconds(), res.Settle.Seconds(), traffic)
+	w("\n%s\n", chartLink("Rolling update: rollout time against its floor, and requests sent and failed", chartFile(scenarioRollout)))
 	return b.String()
 }

@@ -78,6 +78,8 @@ var (
 	scale10PerNS    = flag.Int("scale10-bindings-per-namespace", 100, "bindings (and their Services and pods) per namespace in scale10")
 	scale10Workers  = flag.Int("scale10-workers", 64, "parallel client workers creating the scale10 objects")
 	scale10Steady   = flag.Duration("scale10-steady", time.Hour, "steady window of scale10 in uncompressed time (run 6× faster)")
+	scale10MemLimit = flag.Int64("scale10-memory-limit-mib", 1024, "container memory limit the scale10 manager runs as if under, in MiB: it gets "+
+		"GOMEMLIMIT at 90% of it, as cmd/manager sets itself from its cgroup (0 = none)")
 )
 
 // scale10Phase is one measured stretch of the manager's life.
@@ -102,7 +104,18 @@ type scale10Result struct {
 	HeapFile, CPUFile               string
 	SteadyCPUTop, SteadyCPUFile     string
 	HeapAlloc                       int64            // bytes, after a GC
+	MemoryLimit                     int64            // bytes: the container limit the manager runs as if under (GOMEMLIMIT 90%), 0 none
 	ControlPlane                    map[string]int64 // process name → peak RSS KiB
+}
+
+// scale10MemoryEnv is the limit the manager runs as if under, and the GOMEMLIMIT cmd/manager
+// would set itself in a container with that limit.
+func scale10MemoryEnv() (int64, []string) {
+	if *scale10MemLimit <= 0 {
+		return 0, nil
+	}
+	limit := *scale10MemLimit << 20
+	return limit, []string{fmt.Sprintf("GOMEMLIMIT=%d", limit*9/10)}
 }
 
 // scale10Floor is the time the cloud's 20 calls per second per action allow at best.
@@ -206,6 +219,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 		return res, err
 	}
 	defer pe.stop()
+	res.MemoryLimit, pe.managerEnv = scale10MemoryEnv()
 	sim := pe.srv.Sim
 	sim.SetLatency(fixedModel().simLatency(true, 1))
 
@@ -583,6 +597,11 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 		"the status subresource as a kubelet would (Running, PodIP, five conditions True, one container status). %d namespaces of %d bindings; one "+
 		"CLBBindingPolicy lets them (namespace selector) bind the LBs (tag match).\n",
 		res.LBs, scale10TagKey, scale10Name, scale10ListenersLB, scale10PodsPer, res.Namespaces, *scale10PerNS)
+	if res.MemoryLimit > 0 {
+		w("- **Memory.** The manager runs as in a container limited to %d MiB: `GOMEMLIMIT` is 90%% of it (%d MiB), what cmd/manager sets "+
+			"itself from its cgroup's limit (automemlimit); the process is not in a memory cgroup, so going over the limit would show in the peak RSS, "+
+			"not as a kill.\n", res.MemoryLimit>>20, res.MemoryLimit*9/10>>20)
+	}
 	w("- **Method.** Every object is created before the manager starts, by %d parallel client workers without a client-side rate limit "+
 		"(pods %.1f s, their status %.1f s, Services + EndpointSlices + bindings %.1f s). **Cold start**: manager started → clbsim holds exactly every "+
 		"target (polled every 100 ms); it includes the manager's cache sync. **Floor**: the cloud's 20 calls per second per action with the lower bounds "+
@@ -618,6 +637,7 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 	w("| all, by action (whole window) | %s | |\n", byAction(res.Steady.Calls))
 	w("| manager CPU, %% of a core over uncompressed time | %.2f%% (%.1f s) | ≤ 2%% |\n", 100*res.Steady.CPU.Seconds()/res.SteadyWindow.Seconds(), res.Steady.CPU.Seconds())
 	w("| clbsim still holds every target at the end | %v | yes |\n", res.Steady.Converged)
+	w("\n%s\n", chartLink("Scale ×10: cold start and restart against the floor, CLB calls against their bounds, steady calls per minute by action", chartFile(scenarioScale10)))
 
 	w("\n| memory | peak RSS |\n|---|---|\n")
 	w("| manager after the cold start (target ≤ 1 GiB at full size) | %d MiB |\n", res.Create.Stats.PeakRSSKiB/1024)

@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -112,7 +113,10 @@ func runScaleScenario(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("scale: %w", err)
 	}
-	return writeSection(filepath.Join(o.out, "results.md"), scenarioScale, scaleMarkdown(res, started, time.Since(started)))
+	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioScale, scaleMarkdown(res, started, time.Since(started))); err != nil {
+		return err
+	}
+	return writeChart(o.out, chartFile(scenarioScale), scaleFigure(res))
 }
 
 func runReadinessScenario(ctx context.Context, o options) error {
@@ -121,7 +125,10 @@ func runReadinessScenario(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("readiness: %w", err)
 	}
-	return writeSection(filepath.Join(o.out, "results.md"), scenarioReadiness, readinessMarkdown(res, started, time.Since(started)))
+	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioReadiness, readinessMarkdown(res, started, time.Since(started))); err != nil {
+		return err
+	}
+	return writeChart(o.out, chartFile(scenarioReadiness), readinessFigure(res))
 }
 
 func runScale10Scenario(ctx context.Context, o options) error {
@@ -130,7 +137,14 @@ func runScale10Scenario(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("scale10: %w", err)
 	}
-	return writeSection(filepath.Join(o.out, "results.md"), scenarioScale10, scale10Markdown(res, started, time.Since(started)))
+	// The raw figures too: a 50-minute run's table or chart can be drawn again without running it.
+	if raw, err := json.MarshalIndent(res, "", "  "); err == nil {
+		_ = os.WriteFile(filepath.Join(o.out, "scale10.json"), raw, 0o644)
+	}
+	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioScale10, scale10Markdown(res, started, time.Since(started))); err != nil {
+		return err
+	}
+	return writeChart(o.out, chartFile(scenarioScale10), scale10Figure(res))
 }
 
 func runBudgetScenario(ctx context.Context, o options) error {
@@ -139,7 +153,10 @@ func runBudgetScenario(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("budget: %w", err)
 	}
-	return writeSection(filepath.Join(o.out, "results.md"), scenarioBudget, budgetMarkdown(res, started, time.Since(started)))
+	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioBudget, budgetMarkdown(res, started, time.Since(started))); err != nil {
+		return err
+	}
+	return writeChart(o.out, chartFile(scenarioBudget), budgetFigure(res))
 }
 
 func byAction(c callCounts) string {
@@ -183,6 +200,7 @@ func scaleMarkdown(res scaleResult, started time.Time, took time.Duration) strin
 		w("| %s | %d | %.1f | %.1f | %d / %d | %d / %s | %d | %s |\n", p.Name, p.Targets, p.Wall.Seconds(), p.Issue.Seconds(),
 			p.Calls.writes(), p.WriteBound, p.Calls.reads(), rb, p.Calls.ByAction["DescribeTargetHealth"], byAction(p.Calls))
 	}
+	w("\n%s\n", chartLink("Scale: converge time per phase, and CLB calls against their lower bounds", chartFile(scenarioScale)))
 	mins := res.SteadyWindow.Minutes()
 	w("\n| steady state (%v after convergence) | calls per minute |\n|---|---|\n", res.SteadyWindow)
 	w("| writes | %.1f |\n| sync reads (DescribeTargets, DescribeListeners, …) | %.1f |\n| DescribeTargetHealth | %.1f |\n| all, by action | %s |\n",
@@ -216,5 +234,6 @@ func readinessMarkdown(res readinessResult, started time.Time, took time.Duratio
 	w("| pods | p50 (s) | p99 (s) | max (s) | target p99 (s) | verdict | DescribeTargetHealth calls during the flips | manager peak RSS | manager CPU |\n|---|---|---|---|---|---|---|---|---|\n")
 	w("| %d | %.2f | %.2f | %.2f | %.1f | %s | %d | %d MiB | %.1f s |\n", res.Pods, res.P50.Seconds(), res.P99.Seconds(), res.Max.Seconds(),
 		res.TargetP99.Seconds(), verdict, res.HealthCalls, res.Stats.PeakRSSKiB/1024, res.Stats.CPU.Seconds())
+	w("\n%s\n", chartLink("Readiness: distribution of the Alive → gate True latencies against the p99 target", chartFile(scenarioReadiness)))
 	return b.String()
 }

@@ -65,12 +65,18 @@ func (m seedMode) label() string {
 	return "in process"
 }
 
-// chart is the file name of the mode's chart.
-func (m seedMode) chart() string {
+// chart is the file name of the mode's chart of the seed tables.
+func (m seedMode) chart() string { return m.file("seed-tables") }
+
+// delayChart is the file name of the mode's chart of the controller's own delay.
+func (m seedMode) delayChart() string { return m.file("seed-delay") }
+
+// file names a file of the mode: base.svg in process, base-process.svg, base-quota.svg.
+func (m seedMode) file(base string) string {
 	if s := m.section(); s != scenarioSeed {
-		return "seed-tables-" + strings.TrimPrefix(s, "seed-") + ".svg"
+		return base + "-" + strings.TrimPrefix(s, "seed-") + ".svg"
 	}
-	return "seed-tables.svg"
+	return base + ".svg"
 }
 
 // writeTarget is the bound on writes / lower bound: 1.05, and 2 under a CPU quota.
