@@ -295,12 +295,12 @@ func runScale(ctx context.Context, managerBin string) (scaleResult, error) {
 	return res, nil
 }
 
-// waitQuietSim waits until no call but DescribeTargetHealth has reached sim for quiet.
-func waitQuietSim(ctx context.Context, sim *clbsim.Sim, quiet time.Duration) {
+// waitQuietSim waits until no call but DescribeTargetHealth (and alsoIgnored) has reached sim for quiet.
+func waitQuietSim(ctx context.Context, sim *clbsim.Sim, quiet time.Duration, alsoIgnored ...string) {
 	snapshot := func() map[string]int {
 		out := map[string]int{}
 		for action, results := range sim.Calls() {
-			if action == "DescribeTargetHealth" {
+			if action == "DescribeTargetHealth" || slices.Contains(alsoIgnored, action) {
 				continue
 			}
 			for _, n := range results {

@@ -349,7 +349,8 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	}
 	res.CPUTop = <-cpuTop
 	logf("scale10: live heap %d MiB; profiles in %s, %s", res.HeapAlloc>>20, res.HeapFile, res.CPUFile)
-	waitQuietSim(ctx, sim, 3*time.Second)
+	// Drift checks read 500 LBs a minute, 8 a second: never 3 s without a DescribeTargets.
+	waitQuietSim(ctx, sim, 3*time.Second, "DescribeTargets")
 
 	// Restart: a new process reads each load balancer again and has nothing to write.
 	pe.stopManager()
@@ -426,7 +427,9 @@ func scale10Start(ctx context.Context, pe *procEnv, managerBin, name string, rea
 		waitQuietStart(ctx, sim, settle, timeout)
 		ph.Wall = time.Since(t0) - settle
 	} else {
-		waitQuietSim(ctx, sim, scale10Quiet)
+		// Every LB has been read (the loop above); at 500 LBs the drift reads that follow never
+		// leave scale10Quiet without a DescribeTargets.
+		waitQuietSim(ctx, sim, scale10Quiet, "DescribeTargets")
 		ph.Wall = time.Since(t0) - scale10Quiet
 	}
 	ph.Calls = diffCalls(before, sim.Calls())
