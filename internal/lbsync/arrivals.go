@@ -32,9 +32,11 @@ import (
 // and each reconcile that ends (Reconciling, then done). A worker about to write waits for the
 // bindings of its load balancer queued before that moment, for as long as the controller keeps
 // reconciling (any binding, of any load balancer, within Options.MaxWindow): a reconcile lost or
-// a controller stuck ends the wait after MaxWindow, a queue that moves but never reaches them
-// after maxGroupWait. Bindings queued after the wait began do not lengthen it, so a binding
-// queued again and again cannot hold its load balancer's writes back.
+// a controller stuck ends the wait after MaxWindow; a queue that moves but does not reach them
+// (a binding whose reconcile never settles it, a priority queue serving newer changes first) ends
+// it once twice as many reconciles have ended as bindings were queued when it began, or after
+// maxGroupWait. Bindings queued after the wait began do not lengthen it, so a binding queued
+// again and again cannot hold its load balancer's writes back.
 
 // expectation is a binding queued for a reconcile.
 type expectation struct {
@@ -51,8 +53,9 @@ type arrivals struct {
 	seq      uint64
 	expected map[types.NamespacedName]expectation
 	byLB     map[string]map[types.NamespacedName]bool
-	// settled is when a reconcile last ended: the controller's queue moves.
+	// settled is when a reconcile last ended: the controller's queue moves; ended counts them.
 	settled time.Time
+	ended   uint64
 	now     func() time.Time
 	// arrived is told the load balancer of each binding whose reconcile settled it.
 	arrived func(lbID string)
@@ -102,6 +105,7 @@ func (a *arrivals) begin() uint64 {
 func (a *arrivals) done(key types.NamespacedName, began uint64) {
 	a.mu.Lock()
 	a.settled = a.now()
+	a.ended++
 	e, ok := a.expected[key]
 	if !ok || e.seq > began {
 		a.mu.Unlock()
@@ -121,17 +125,28 @@ func (a *arrivals) dropLocked(key types.NamespacedName, lbID string) {
 	}
 }
 
-// outstandingSince reports whether a binding of lbID queued at or before horizon is still
-// queued, and when a reconcile last ended.
-func (a *arrivals) outstandingSince(lbID string, horizon uint64) (bool, time.Time) {
+// queue is what a waiting worker learns of the controller's queue.
+type queue struct {
+	// waiting is true while a binding of the load balancer queued at or before the horizon is.
+	waiting bool
+	// settled is when a reconcile last ended; ended counts the reconciles ended so far, and
+	// queued the bindings queued now, of every load balancer.
+	settled       time.Time
+	ended, queued uint64
+}
+
+// outstandingSince reports what a worker of lbID waiting since horizon needs to know.
+func (a *arrivals) outstandingSince(lbID string, horizon uint64) queue {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	q := queue{settled: a.settled, ended: a.ended, queued: uint64(len(a.expected))}
 	for key := range a.byLB[lbID] {
 		if a.expected[key].since <= horizon {
-			return true, a.settled
+			q.waiting = true
+			break
 		}
 	}
-	return false, a.settled
+	return q
 }
 
 // Expect records that the binding controller queued key, a binding on load balancer lbID, for a

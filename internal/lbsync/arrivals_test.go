@@ -92,7 +92,7 @@ func TestArrivals(t *testing.T) {
 				}
 			}
 			for _, lb := range []string{"lb-1", "lb-2"} {
-				if got, _ := arr.outstandingSince(lb, arr.begin()); got != slices.Contains(tc.outstanding, lb) {
+				if got := arr.outstandingSince(lb, arr.begin()).waiting; got != slices.Contains(tc.outstanding, lb) {
 					want := !got
 					t.Errorf("outstanding(%s) = %v, want %v", lb, got, want)
 				}
@@ -116,26 +116,27 @@ func TestArrivalsHorizon(t *testing.T) {
 	horizon := arr.begin()
 	arr.expect(b, "lb-1") // queued after the wait began
 	arr.expect(a, "lb-1") // queued again: still queued since before the wait
-	if q, _ := arr.outstandingSince("lb-1", horizon); !q {
+	if !arr.outstandingSince("lb-1", horizon).waiting {
 		t.Fatal("a, queued before the horizon, is not outstanding")
 	}
 	began := arr.begin()
 	now = now.Add(time.Second)
 	arr.done(a, began)
-	q, settled := arr.outstandingSince("lb-1", horizon)
-	if q {
+	q := arr.outstandingSince("lb-1", horizon)
+	settled := q.settled
+	if q.waiting {
 		t.Error("b, queued after the horizon, holds the wait")
 	}
 	if !settled.Equal(now) {
 		t.Errorf("settled = %v, want the reconcile's end %v", settled, now)
 	}
-	if q, _ := arr.outstandingSince("lb-1", arr.begin()); !q {
-		t.Error("b is not outstanding for a wait that begins now")
+	if q := arr.outstandingSince("lb-1", arr.begin()); !q.waiting || q.queued != 1 || q.ended != 1 {
+		t.Errorf("for a wait that begins now: %+v, want b waiting, 1 queued, 1 reconcile ended", q)
 	}
 	// A reconcile that settles nothing still shows the queue moving.
 	now = now.Add(time.Second)
 	arr.done(c, arr.begin())
-	if _, settled := arr.outstandingSince("lb-1", horizon); !settled.Equal(now) {
-		t.Errorf("settled = %v after a reconcile of an unqueued binding, want %v", settled, now)
+	if q := arr.outstandingSince("lb-1", horizon); !q.settled.Equal(now) || q.ended != 2 {
+		t.Errorf("after a reconcile of an unqueued binding: %+v, want settled %v and 2 ended", q, now)
 	}
 }

@@ -199,24 +199,29 @@ func TestBindingsQueuedLaterDoNotHoldTheWrite(t *testing.T) {
 	e.await("both to be written with the later binding still queued", func() bool { return len(e.srv.Sim.Targets(e.lbID)) == 2 })
 }
 
-// TestWaitWhileTheQueueMovesIsBounded: a queue that keeps moving but never reaches the load
-// balancer's binding holds its write for maxGroupWait (5 minutes), then it is written.
+// TestWaitWhileTheQueueMovesIsBounded: a queue that keeps moving but does not reach the load
+// balancer's binding (its reconcile never settles it) holds the write only until twice as many
+// reconciles have ended as bindings were queued when the wait began: here 2 × 3.
 func TestWaitWhileTheQueueMovesIsBounded(t *testing.T) {
 	e, clk := frozenEnv(t)
 	listener := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
 	e.syncer.Expect(types.NamespacedName{Namespace: "ns", Name: "starved"}, e.lbID)
+	e.syncer.Expect(types.NamespacedName{Namespace: "other", Name: "a"}, "lb-elsewhere")
+	e.syncer.Expect(types.NamespacedName{Namespace: "other", Name: "b"}, "lb-elsewhere")
 	b := e.binding("web", lbsync.ListenerRef{ID: listener}, "10.0.0.1")
 	reconciled(e.syncer, b)
 	e.await("the worker to wait for the queued binding", awaitingArrivals)
 	other := types.NamespacedName{Namespace: "other", Name: "busy"}
-	for elapsed := time.Duration(0); elapsed < 5*time.Minute-time.Second; elapsed += time.Second {
+	for range 5 {
 		clk.Step(time.Second)
 		e.syncer.Reconciling(other)()
 	}
+	clk.Step(time.Second)
 	e.await("the worker to wait on", awaitingArrivals)
 	if n := writeCalls(e.srv.Sim); n != 0 {
-		t.Fatalf("%d write calls before the bound", n)
+		t.Fatalf("%d write calls after 5 reconciles, before the bound of 6", n)
 	}
-	clk.Step(time.Second)
-	e.await("the change to be written at the bound", e.synced(b, listener))
+	e.syncer.Reconciling(other)()
+	clk.Step(2 * time.Second) // the worker looks again at least every MaxWindow
+	e.await("the change to be written after the sixth reconcile", e.synced(b, listener))
 }

@@ -307,19 +307,19 @@ func (w *worker) awaitArrivals(ctx context.Context) bool {
 	clk := w.s.opts.Clock
 	horizon := w.s.arrivals.begin()
 	start := clk.Now()
-	for {
-		queued, settled := w.s.arrivals.outstandingSince(w.lbID, horizon)
-		if !queued {
-			return true
-		}
+	first := w.s.arrivals.outstandingSince(w.lbID, horizon)
+	// In a queue served in order, the bindings queued now are all reconciled once as many
+	// reconciles have ended; twice that allows for the ones queued again on the way.
+	budget := 2 * first.queued
+	for q := first; q.waiting; q = w.s.arrivals.outstandingSince(w.lbID, horizon) {
 		now := clk.Now()
 		// The controller's queue moves if a reconcile ended within MaxWindow (or the wait is
 		// younger than that: give the first reconcile its chance).
 		idleSince := start
-		if settled.After(start) {
-			idleSince = settled
+		if q.settled.After(start) {
+			idleSince = q.settled
 		}
-		if now.Sub(idleSince) >= w.s.opts.MaxWindow || now.Sub(start) >= maxGroupWait {
+		if now.Sub(idleSince) >= w.s.opts.MaxWindow || now.Sub(start) >= maxGroupWait || q.ended-first.ended >= budget {
 			return true
 		}
 		wait := min(idleSince.Add(w.s.opts.MaxWindow).Sub(now), start.Add(maxGroupWait).Sub(now))
@@ -330,6 +330,7 @@ func (w *worker) awaitArrivals(ctx context.Context) bool {
 		case <-clk.After(wait):
 		}
 	}
+	return true
 }
 
 // maxGroupWait bounds a wait for queued bindings while the controller's queue moves without
