@@ -65,6 +65,8 @@ const (
 	// resyncPeriod re-reads every binding now and then, so a backend removed by hand in the CLB
 	// console is put back; the load balancer worker only reads when its cache is stale.
 	resyncPeriod = 10 * time.Minute
+	// defaultWeight is spec.weight when it is not given (the CRD defaults it too).
+	defaultWeight = 10
 )
 
 // BindingSyncer is what the reconciler needs from internal/lbsync.
@@ -139,6 +141,7 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if inputErr == nil {
 		r.warnSwitch(&binding, desired.Switch)
 		r.warnSkipped(&binding, desired.Skipped)
+		r.warnInvalidWeights(&binding, desired.InvalidWeights)
 	}
 	input := classifyInput(inputErr)
 	if input.knownSet() {
@@ -211,6 +214,8 @@ type desiredMemory struct {
 	warnedNoEndpoints bool
 	// warnedSkipped is the last list of objects left out (targets.Result.Skipped) a Warning named.
 	warnedSkipped string
+	// warnedWeights are the invalid clbind.io/weight values a Warning named, by pod.
+	warnedWeights map[types.UID]string
 }
 
 // nodesSkippedReason is the Event reason of nodes left out of Node targets, for example for a
@@ -237,6 +242,42 @@ func (r *CLBBackendBindingReconciler) warnSkipped(b *networkingv1alpha1.CLBBacke
 		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, nodesSkippedReason, "Reconcile",
 			"%d nodes are not registered: %s", len(skipped), joined)
 	}
+}
+
+// invalidWeightReason is the Event reason, on a pod, of a clbind.io/weight annotation that is not
+// a weight.
+const invalidWeightReason = "InvalidWeight"
+
+// warnInvalidWeights records a Warning Event on each pod whose clbind.io/weight annotation the
+// binding ignored, once per pod and value: a reconcile runs often, the annotation rarely changes.
+func (r *CLBBackendBindingReconciler) warnInvalidWeights(b *networkingv1alpha1.CLBBackendBinding, invalid []targets.InvalidWeight) {
+	v, ok := r.memory.Load(client.ObjectKeyFromObject(b))
+	if !ok || r.Recorder == nil {
+		return
+	}
+	mem := v.(*desiredMemory)
+	warned := make(map[types.UID]string, len(invalid))
+	for _, w := range invalid {
+		warned[w.UID] = w.Value
+		if prev, seen := mem.warnedWeights[w.UID]; seen && prev == w.Value {
+			continue
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: w.Pod, UID: w.UID}}
+		pod.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
+		r.Recorder.Eventf(pod, b, corev1.EventTypeWarning, invalidWeightReason, "Reconcile",
+			"annotation %s=%q of pod %s is not a whole number from 0 to 100: CLBBackendBinding %s registers the pod at "+
+				"its spec.weight %d instead; set the annotation to a number from 0 to 100, or remove it",
+			networkingv1alpha1.PodWeightAnnotation, shorten(w.Value, 64), w.Pod, b.Name, ptr.Deref(b.Spec.Weight, defaultWeight))
+	}
+	mem.warnedWeights = warned
+}
+
+// shorten cuts s to at most n bytes for a message, marking the cut: an Event's note holds 1 kB.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // Event reasons of make before break.
@@ -364,9 +405,11 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 			Name:          b.Name,
 			TargetType:    targets.TargetType(b.Spec.TargetType),
 			ServicePort:   b.Spec.ServiceRef.Port,
-			Weight:        int64(ptr.Deref(b.Spec.Weight, 10)),
+			Weight:        int64(ptr.Deref(b.Spec.Weight, defaultWeight)),
 			ReadinessGate: ptr.Deref(b.Spec.ReadinessGate, true),
 			NodeSelector:  labels.Everything(),
+			KeepNotReady:  b.Spec.NotReadyBackends == networkingv1alpha1.NotReadyKeepAtWeightZero,
+			SlowStart:     b.Spec.SlowStart != nil,
 		},
 		Service: &svc,
 		Now:     r.Clock.Now(),
@@ -400,7 +443,7 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 		return targets.Result{}, 0, &invalidInputError{err: err}
 	}
 	r.memory.Store(key, &desiredMemory{drainingSince: res.DrainingSince, retire: res.Memory,
-		warnedNoEndpoints: mem.warnedNoEndpoints, warnedSkipped: mem.warnedSkipped})
+		warnedNoEndpoints: mem.warnedNoEndpoints, warnedSkipped: mem.warnedSkipped, warnedWeights: mem.warnedWeights})
 	missing := 0
 	if in.Binding.ReadinessGate && in.Binding.TargetType == targets.TargetTypePod {
 		gate := networkingv1alpha1.ReadinessGateConditionType(b.Name)
@@ -457,6 +500,14 @@ func (r *CLBBackendBindingReconciler) readEndpoints(ctx context.Context, b *netw
 }
 
 // syncBinding translates the binding for the load balancer worker.
+// slowStart is the binding's warm-up, 0 without one.
+func slowStart(b *networkingv1alpha1.CLBBackendBinding) time.Duration {
+	if b.Spec.SlowStart == nil {
+		return 0
+	}
+	return time.Duration(b.Spec.SlowStart.Seconds) * time.Second
+}
+
 func (r *CLBBackendBindingReconciler) syncBinding(b *networkingv1alpha1.CLBBackendBinding, desired []targets.Target, deleting bool) lbsync.Binding {
 	out := lbsync.Binding{
 		Key:            client.ObjectKeyFromObject(b),
@@ -465,6 +516,8 @@ func (r *CLBBackendBindingReconciler) syncBinding(b *networkingv1alpha1.CLBBacke
 		Listener:       lbsync.ListenerRef{ID: b.Spec.Listener.ID, Port: int64(b.Spec.Listener.Port), Protocol: string(b.Spec.Listener.Protocol)},
 		OwnerTag:       targets.OwnerTag(r.ClusterID, b.UID),
 		Exclusive:      !b.Spec.MultiCluster,
+		Share:          b.Spec.TrafficShare,
+		SlowStart:      slowStart(b),
 		ByInstance:     b.Spec.TargetType == networkingv1alpha1.TargetTypeNode,
 		Desired:        desired,
 		Deleting:       deleting,
@@ -512,6 +565,10 @@ func (r *CLBBackendBindingReconciler) Synced(key types.NamespacedName, uid types
 		}
 		if st.Err != nil || (!st.Synced && !st.Cleaned && st.Reason != "") {
 			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, st.Reason, "Sync", "%s", st.Message)
+		}
+		switch st.Share.Reason {
+		case networkingv1alpha1.TrafficShareUnreachableReason, networkingv1alpha1.TrafficShareDoNotAddUpReason:
+			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, st.Share.Reason, "Sync", "%s", st.Share.Message)
 		}
 	}
 	select {

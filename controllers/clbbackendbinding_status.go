@@ -19,6 +19,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -134,6 +135,35 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 	}
 	st.Backends = fmt.Sprintf("%d/%d", st.Registered, st.Desired)
 	meta.SetStatusCondition(&st.Conditions, readyCondition(b, o))
+	setTrafficShareStatus(b, o)
+}
+
+// setTrafficShareStatus reports how spec.trafficShare is carried out: status.trafficShare from the
+// worker's last pass, and the TrafficShare condition, True once the CLB carries the wanted share
+// within a percentage point.
+func setTrafficShareStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservation) {
+	st := &b.Status
+	if b.Spec.TrafficShare == nil || o.deleting {
+		st.TrafficShare = nil
+		meta.RemoveStatusCondition(&st.Conditions, networkingv1alpha1.TrafficShareCondition)
+		return
+	}
+	wanted := *b.Spec.TrafficShare
+	share := o.sync.Share
+	if o.synced && share.Reason != "" {
+		st.TrafficShare = &networkingv1alpha1.TrafficShareStatus{
+			Applied: share.Wanted, Achieved: strconv.FormatFloat(float64(share.AchievedPermille)/10, 'f', 1, 64)}
+	}
+	c := metav1.Condition{Type: networkingv1alpha1.TrafficShareCondition, Status: metav1.ConditionFalse, ObservedGeneration: b.Generation,
+		Reason:  networkingv1alpha1.BindingProgressingReason,
+		Message: fmt.Sprintf("waiting for the weights of a %d%% share to be written to the CLB", wanted)}
+	if o.synced && share.Wanted == wanted && share.Reason != "" {
+		c.Reason, c.Message = share.Reason, share.Message
+		if share.Reason == networkingv1alpha1.TrafficShareReachedReason && o.sync.Synced {
+			c.Status = metav1.ConditionTrue
+		}
+	}
+	meta.SetStatusCondition(&st.Conditions, c)
 }
 
 func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservation) metav1.Condition {

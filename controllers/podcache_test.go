@@ -102,6 +102,26 @@ func TestPodCacheTransform(t *testing.T) {
 	}
 }
 
+func TestPodCacheTransformKeepsTheWeightAnnotationOnly(t *testing.T) {
+	g := NewWithT(t)
+	in := kubeletPod()
+	in.Annotations = map[string]string{"note": "dropped", networkingv1alpha1.PodWeightAnnotation: "30",
+		"kubectl.kubernetes.io/last-applied-configuration": "{...}"}
+	out, err := slimPod(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	pod := out.(*corev1.Pod)
+	g.Expect(pod.Annotations).To(Equal(map[string]string{networkingv1alpha1.PodWeightAnnotation: "30"}))
+	g.Expect(targets.PodInfoFromPod(pod)).To(Equal(targets.PodInfoFromPod(in)))
+	g.Expect(targets.PodFingerprint(pod)).To(Equal(targets.PodFingerprint(in)))
+
+	// An empty value is still a value (an invalid one): it is kept, not taken for no annotation.
+	in.Annotations[networkingv1alpha1.PodWeightAnnotation] = ""
+	out, err = slimPod(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.(*corev1.Pod).Annotations).To(HaveKeyWithValue(networkingv1alpha1.PodWeightAnnotation, ""))
+	g.Expect(targets.PodFingerprint(out.(*corev1.Pod))).To(Equal(targets.PodFingerprint(in)))
+}
+
 func TestPodCacheTransformPassesTombstones(t *testing.T) {
 	g := NewWithT(t)
 	tomb := toolscache.DeletedFinalStateUnknown{Key: "shop/web-1"}

@@ -110,6 +110,21 @@ type ServiceReference struct {
 	Port intstr.IntOrString `json:"port"`
 }
 
+// NotReadyBackendsPolicy says what happens to the backend of a pod that is not ready and not
+// terminating, such as a pod failing its readiness probe.
+// +kubebuilder:validation:Enum=Deregister;KeepAtWeightZero
+type NotReadyBackendsPolicy string
+
+const (
+	// NotReadyDeregister removes the backend of a pod that stops being ready and registers it
+	// again once the pod is ready (the default).
+	NotReadyDeregister NotReadyBackendsPolicy = "Deregister"
+	// NotReadyKeepAtWeightZero keeps the backend of a pod that is not ready registered with
+	// weight 0 and gives it its weight back once the pod is ready: no deregister and register
+	// calls, and the CLB keeps the connections already established.
+	NotReadyKeepAtWeightZero NotReadyBackendsPolicy = "KeepAtWeightZero"
+)
+
 // DrainSpec controls how terminating backends leave the CLB.
 type DrainSpec struct {
 	// Seconds a terminating backend is kept on the CLB with weight 0 before it is deregistered,
@@ -144,6 +159,7 @@ const DefaultMakeBeforeBreakSeconds = 120
 // +kubebuilder:validation:XValidation:rule="!has(self.listener.protocol) || !(self.listener.protocol in ['HTTP', 'HTTPS']) || has(self.rule)",message="HTTP and HTTPS listeners take backends only on rules: set rule",fieldPath=".rule"
 // +kubebuilder:validation:XValidation:rule="has(self.rule) == has(oldSelf.rule)",message="rule is immutable: create a new binding for another rule",fieldPath=".rule"
 // +kubebuilder:validation:XValidation:rule="!has(self.nodeSelector) || self.targetType == 'Node'",message="nodeSelector is only allowed with targetType Node",fieldPath=".nodeSelector"
+// +kubebuilder:validation:XValidation:rule="!has(self.notReadyBackends) || self.notReadyBackends == 'Deregister' || !has(self.targetType) || self.targetType != 'Node'",message="notReadyBackends KeepAtWeightZero is only allowed with targetType Pod: Node targets are CVMs, registered while their node is Ready",fieldPath=".notReadyBackends"
 type CLBBackendBindingSpec struct {
 	// LoadBalancerID of the CLB instance, for example lb-1a2b3c4d. Immutable.
 	// +kubebuilder:validation:Pattern=`^lb-[a-z0-9]{8}$`
@@ -175,7 +191,9 @@ type CLBBackendBindingSpec struct {
 	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
 
 	// Weight of every registered backend, 0 to 100. Weight 0 keeps backends registered but sends
-	// them no new connections.
+	// them no new connections. A pod's annotation clbind.io/weight (0 to 100) overrides it for
+	// that pod's backends; an invalid value is ignored with a Warning Event on the pod. The
+	// annotation applies to Pod targets only.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +kubebuilder:default=10
@@ -186,6 +204,21 @@ type CLBBackendBindingSpec struct {
 	// Without it, terminating backends are removed at once.
 	// +optional
 	Drain *DrainSpec `json:"drain,omitempty"`
+
+	// NotReadyBackends says what happens to the backend of an endpoint that is not ready and not
+	// terminating, such as a pod failing its readiness probe. Deregister (the default) removes it
+	// and registers it again once the pod is ready. KeepAtWeightZero keeps it registered with
+	// weight 0, so the CLB sends it no new connections but keeps the established ones, and gives
+	// it its weight back once the pod is ready, with no deregister and register calls.
+	// With KeepAtWeightZero every not-ready endpoint with an address is a backend at weight 0,
+	// pods that were never ready included (they are registered at weight 0 while they start),
+	// except a pod that carries this binding's readiness gate while the gate is not True: it is
+	// registered at its full weight once its containers are ready, as with Deregister, so that the
+	// gate still means the CLB sends the pod traffic. Terminating pods drain as spec.drain says
+	// with either policy. Only for targetType Pod.
+	// +kubebuilder:default=Deregister
+	// +optional
+	NotReadyBackends NotReadyBackendsPolicy `json:"notReadyBackends,omitempty"`
 
 	// MakeBeforeBreak keeps the backends of pods the Service no longer selects, while those pods
 	// still run and are ready, until their replacements are healthy on the CLB (a blue/green
@@ -206,6 +239,48 @@ type CLBBackendBindingSpec struct {
 	// Without it, the binding owns the listener (or rule) and removes any other backend there.
 	// +optional
 	MultiCluster bool `json:"multiCluster,omitempty"`
+
+	// TrafficShare splits the listener's (or rule's) new connections between this binding and the
+	// other bindings of its namespace on the same listener or rule that set it too, for a canary
+	// or a blue/green cut-over: the percentage of new connections this binding's backends get.
+	// The shares of the bindings on one listener or rule must add up to 100; while they do not
+	// (one of two bindings updated), the weights on the CLB stay as they are. The controller sets
+	// every backend's weight (1 to 100, keeping spec.weight and pod weights in proportion within
+	// the binding) so that each binding gets its share whatever its number of pods;
+	// status.trafficShare says what was achieved, and the TrafficShare condition when the weight
+	// range cannot give the share. 0 keeps the backends registered at weight 0, ready to take
+	// traffic at once.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	TrafficShare *int32 `json:"trafficShare,omitempty"`
+
+	// SlowStart warms new backends up: a pod's backend starts at a fifth of its weight once the pod
+	// is ready and gains a fifth at each of four steps over the given time, so a cold cache or JIT
+	// is not handed its full share of new connections at once. Steps fall on the same instants for
+	// every backend of the load balancer warming up with the same time, so each step is one weight
+	// write. Without it backends get their full weight at once.
+	// +optional
+	SlowStart *SlowStartSpec `json:"slowStart,omitempty"`
+}
+
+// SlowStartSpec is the warm-up of new backends.
+type SlowStartSpec struct {
+	// Seconds from a pod being ready to its backend's full weight (reached after three quarters of
+	// it at the earliest).
+	// +kubebuilder:validation:Minimum=4
+	// +kubebuilder:validation:Maximum=3600
+	Seconds int32 `json:"seconds"`
+}
+
+// TrafficShareStatus is how a binding's spec.trafficShare is carried out on the CLB.
+type TrafficShareStatus struct {
+	// Applied is the share, in percent, that the weights on the CLB were computed for. Once it
+	// equals spec.trafficShare and the binding is Ready, the CLB carries the split.
+	Applied int32 `json:"applied"`
+	// Achieved is the share of new connections those weights give the binding, in percent with
+	// one decimal, for example "9.9".
+	Achieved string `json:"achieved"`
 }
 
 // CLBBackendBindingStatus is the observed state of a binding.
@@ -261,6 +336,10 @@ type CLBBackendBindingStatus struct {
 	// LastSyncTime is when the backends last matched the desired set on the CLB.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// TrafficShare is how spec.trafficShare is carried out on the CLB; absent without it.
+	// +optional
+	TrafficShare *TrafficShareStatus `json:"trafficShare,omitempty"`
 }
 
 // CLBBackendBinding binds one CLB listener (or HTTP/HTTPS rule) to the endpoints of a Service, so
@@ -277,6 +356,7 @@ type CLBBackendBindingStatus struct {
 // +kubebuilder:printcolumn:name="Healthy",type=integer,JSONPath=`.status.healthy`
 // +kubebuilder:printcolumn:name="Retiring",type=integer,JSONPath=`.status.retiring`
 // +kubebuilder:printcolumn:name="Draining",type=integer,JSONPath=`.status.draining`,priority=1
+// +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.trafficShare.achieved`,priority=1,description="share of new connections achieved, percent"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -35,6 +35,14 @@ const (
 	// credentials are revoked or the cloud keeps refusing. The controller records which backends
 	// it left on which listener in a Warning Event.
 	SkipCloudCleanupAnnotation = "clbind.io/skip-cloud-cleanup"
+
+	// PodWeightAnnotation on a pod sets the weight of the pod's backends, a whole number from 0
+	// to 100, in place of the binding's spec.weight. A value that is not one is ignored: the
+	// binding's weight is used and a Warning Event with reason InvalidWeight is recorded on the
+	// pod. A terminating pod's backends still drain at weight 0, and spec.notReadyBackends
+	// KeepAtWeightZero still holds a not-ready pod at 0. Pod targets only: Node targets register
+	// CVMs, not pods, and ignore it.
+	PodWeightAnnotation = "clbind.io/weight"
 )
 
 // ReadinessGateConditionType is the pod condition type of the readiness gate for a binding.
@@ -128,4 +136,21 @@ const (
 	// GateHealthCheckTimeoutReason: the CLB never reported the pod healthy within
 	// CLBHealth spec.timeoutSeconds, and the gate failed open.
 	GateHealthCheckTimeoutReason = "HealthCheckTimeout"
+)
+
+// The TrafficShare condition of a CLBBackendBinding with spec.trafficShare: whether the bindings
+// sharing its listener or rule get the shares of new connections they ask for.
+const (
+	// TrafficShareCondition is True when the binding's share is reached within 1 percentage point.
+	TrafficShareCondition = "TrafficShare"
+	// TrafficShareReachedReason: the weights give the binding its share within 1 percentage point.
+	TrafficShareReachedReason = "Reached"
+	// TrafficShareUnreachableReason: the weight range (1 to 100 a backend) cannot give the share
+	// with the pods there are; the message says the closest share and what to change.
+	TrafficShareUnreachableReason = "Unreachable"
+	// TrafficShareDoNotAddUpReason: the shares of the bindings on the listener or rule do not add
+	// up to 100; the weights on the CLB are kept until they do.
+	TrafficShareDoNotAddUpReason = "SharesDoNotAddUp"
+	// TrafficShareNotSharedReason: no other binding shares the listener or rule.
+	TrafficShareNotSharedReason = "NotShared"
 )

@@ -56,6 +56,18 @@ type plan struct {
 	planned bool
 	// drift says how the CLB differed from the binding's unchanged desired state (noteDrift).
 	drift string
+	// Traffic share (shares.go): the weights of the binding's serving backends, the owner tags of
+	// the other bindings sharing its scope, the keys an older one of them wants, and the outcome.
+	shareWeights      map[targets.Key]int64
+	neighborTags      []string
+	claimedByNeighbor map[targets.Key]bool
+	share             ShareStatus
+	// weightInputs names what moves the binding's weights besides its own changes (the shares and
+	// versions of the bindings sharing its listener, its slow-start steps), so that such a move is
+	// not taken for a repair of a change made outside the controller.
+	weightInputs string
+	// rampWeights are the weights of backends warming up under slow start (slowstart.go).
+	rampWeights map[targets.Key]int64
 }
 
 // pass syncs every binding of the load balancer once and reports whether all of them are synced
@@ -113,6 +125,8 @@ func (w *worker) pass(ctx context.Context) bool {
 	}
 	maps.DeleteFunc(w.unroutable, func(_ string, at time.Time) bool { return start.Sub(at) >= unroutableTTL })
 	w.pruneTargets(plans)
+	w.applyRamps(plans, start)
+	w.applyShares(plans, versions)
 	for _, p := range plans {
 		if p.active {
 			w.planWrites(p)
@@ -130,7 +144,7 @@ func (w *worker) pass(ctx context.Context) bool {
 // failed, never Synced.
 func (w *worker) noteDrift(plans []*plan, versions map[types.NamespacedName]int) {
 	for _, p := range plans {
-		if p.active && !p.diff.Empty() && w.repairs(p.b.Key, versions[p.b.Key]) {
+		if p.active && !p.diff.Empty() && w.repairs(p, versions[p.b.Key]) {
 			p.drift = driftFound(p)
 		}
 	}
@@ -207,13 +221,19 @@ func (w *worker) resolve(ctx context.Context, bindings []Binding) ([]*plan, erro
 			continue
 		}
 		scope := p.scope()
-		if first, taken := owners[scope]; taken && (p.b.Exclusive || first.b.Exclusive) {
-			p.active = false
-			p.status.Reason = networkingv1alpha1.BindingConflictReason
-			p.status.Message = fmt.Sprintf("%s of %s is already bound by %s; delete one of the two bindings, or set multiCluster on both",
-				scope, w.lbID, first.b.Key)
-			p.status.Cleaned = p.b.Deleting // it never wrote anything
-			continue
+		if first, taken := owners[scope]; taken {
+			msg := shareConflict(p, first, w.lbID)
+			if msg == "" && p.b.Share == nil && (p.b.Exclusive || first.b.Exclusive) {
+				msg = fmt.Sprintf("%s of %s is already bound by %s; delete one of the two bindings, set multiCluster on both, "+
+					"or split its traffic with spec.trafficShare on both", scope, w.lbID, first.b.Key)
+			}
+			if msg != "" {
+				p.active = false
+				p.status.Reason = networkingv1alpha1.BindingConflictReason
+				p.status.Message = msg
+				p.status.Cleaned = p.b.Deleting // it never wrote anything
+				continue
+			}
 		}
 		if _, taken := owners[scope]; !taken {
 			owners[scope] = p
@@ -401,16 +421,31 @@ func (p *plan) desired() []targets.Target {
 	if p.b.Deleting {
 		return nil
 	}
-	out := make([]targets.Target, len(p.b.Desired))
-	for i, t := range p.b.Desired {
+	out := make([]targets.Target, 0, len(p.b.Desired))
+	for _, t := range p.b.Desired {
+		if p.claimedByNeighbor[t.Key] {
+			continue
+		}
+		t.Weight = p.baseWeight(t)
+		if weight, ok := p.shareWeights[t.Key]; ok {
+			t.Weight = weight
+		}
 		t.ListenerID, t.LocationID = p.listenerID, p.locationID
-		out[i] = t
+		out = append(out, t)
 	}
 	return out
 }
 
 func (p *plan) diffOptions() targets.DiffOptions {
-	return targets.DiffOptions{OwnerTag: p.b.OwnerTag, Exclusive: p.b.Exclusive, Scope: p.scope()}
+	opts := targets.DiffOptions{OwnerTag: p.b.OwnerTag, Exclusive: p.b.Exclusive, Scope: p.scope(), Neighbors: p.neighborTags}
+	if len(p.claimedByNeighbor) > 0 {
+		opts.Claimed = make(map[targets.Key]bool, len(p.claimedByNeighbor))
+		for k := range p.claimedByNeighbor {
+			k.ListenerID, k.LocationID = p.listenerID, p.locationID
+			opts.Claimed[k] = true
+		}
+	}
+	return opts
 }
 
 // scope is the binding's listener or rule, once resolved.
@@ -692,12 +727,12 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 		if p.b.Deleting {
 			w.s.setLeftovers(w, p.b.Key, w.leftovers(p))
 		}
-		if c.Registered+c.Deregistered+c.Reweighted+c.Retagged > 0 && w.repairs(p.b.Key, versions[p.b.Key]) {
+		if c.Registered+c.Deregistered+c.Reweighted+c.Retagged > 0 && w.repairs(p, versions[p.b.Key]) {
 			c.Repaired = true // the CLB matched this very desired state before: someone changed it
 			w.countRepairs(c)
 		}
 		if st.Synced {
-			w.markSynced(p.b.Key, versions[p.b.Key])
+			w.markSynced(p, versions[p.b.Key])
 		}
 		if degraded != "" && c != (Changes{}) {
 			c.Degraded = degraded // the binding's writes went through, but not smoothly
@@ -752,7 +787,7 @@ func sameButSyncTime(a, b Status) bool {
 
 // syncedStatus describes a binding whose writes all went through.
 func (w *worker) syncedStatus(p *plan, now time.Time) Status {
-	st := Status{ListenerID: p.listenerID, LocationID: p.locationID, Synced: true, LastSyncTime: now}
+	st := Status{ListenerID: p.listenerID, LocationID: p.locationID, Synced: true, LastSyncTime: now, Share: p.share}
 	st.Registered = targets.Count(p.desired(), w.actual(p.listenerID), p.diffOptions()).Registered
 	if p.b.Deleting {
 		st.Cleaned = true

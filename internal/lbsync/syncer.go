@@ -72,6 +72,12 @@ type Binding struct {
 	OwnerTag string
 	// Exclusive is true unless the binding is multiCluster.
 	Exclusive bool
+	// Share is the binding's traffic share in percent (spec.trafficShare); nil when it does not
+	// share its listener or rule with other bindings by weight (shares.go).
+	Share *int32
+	// SlowStart is the binding's warm-up (spec.slowStart): the weight of a backend whose
+	// ReadySince is set ramps up over it (targets.RampWeight); 0 for none.
+	SlowStart time.Duration
 	// ByInstance is true in Node mode: backends are CVM instances, not pod IPs. It tells how a
 	// backend the cloud reports with both an instance ID and an IP was registered.
 	ByInstance bool
@@ -109,6 +115,8 @@ type Status struct {
 	Unroutable int
 	// OverQuota are wanted backends left out because the listener or rule is at its quota.
 	OverQuota int
+	// Share is how the binding's traffic share was carried out (Binding.Share set).
+	Share ShareStatus
 }
 
 // Changes are the writes one pass made for one binding.

@@ -38,6 +38,8 @@ type entry struct {
 	// the CLB last matched. A pass that writes for a binding at its synced version repairs a
 	// change made outside the controller.
 	version, syncedVersion int
+	// syncedWeightInputs is plan.weightInputs when the CLB last matched.
+	syncedWeightInputs string
 }
 
 // worker syncs one load balancer. Its run goroutine alone touches the caches; the mutex guards
@@ -76,7 +78,9 @@ type worker struct {
 	known          *knownBackends
 	staleListeners map[string]bool
 	// again asks for another pass at once: a wanted backend vanished during this one.
-	again    bool
+	again bool
+	// nextRamp is when the next slow-start step is due (slowstart.go); zero for none.
+	nextRamp time.Time
 	failures int
 }
 
@@ -175,19 +179,20 @@ func (w *worker) snapshot() ([]Binding, map[types.NamespacedName]int) {
 
 // repairs reports whether writes for the binding at version undo changes made outside the
 // controller: the CLB matched that very version before.
-func (w *worker) repairs(key types.NamespacedName, version int) bool {
+func (w *worker) repairs(p *plan, version int) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e, ok := w.bindings[key]
-	return ok && e.syncedVersion == version && version > 0
+	e, ok := w.bindings[p.b.Key]
+	return ok && e.syncedVersion == version && version > 0 && e.syncedWeightInputs == p.weightInputs
 }
 
-// markSynced records that the CLB matched the binding at version.
-func (w *worker) markSynced(key types.NamespacedName, version int) {
+// markSynced records that the CLB matched the binding at version (and, sharing its listener by
+// traffic share, with the other bindings' shares and desired states as they were).
+func (w *worker) markSynced(p *plan, version int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if e, ok := w.bindings[key]; ok {
-		e.syncedVersion = version
+	if e, ok := w.bindings[p.b.Key]; ok {
+		e.syncedVersion, e.syncedWeightInputs = version, p.weightInputs
 	}
 }
 
@@ -258,12 +263,16 @@ func (w *worker) takeChanged() bool {
 	return c
 }
 
-// nextExpiry returns when the earliest target cache goes stale: its TTL (the periodic check for
-// changes made outside the controller) or an earlier startup recheck. Past ones are left out:
+// nextExpiry returns when the next pass is due without a change: the next slow-start step, or
+// when the earliest target cache goes stale: its TTL (the periodic check for changes made outside
+// the controller) or an earlier startup recheck. Past ones are left out:
 // they are stale already and are read by the next pass that needs them.
 func (w *worker) nextExpiry() (time.Time, bool) {
 	now := w.s.opts.Clock.Now()
-	var next time.Time
+	next := w.nextRamp
+	if !next.After(now) {
+		next = time.Time{}
+	}
 	for _, c := range w.targets {
 		at := c.readAt.Add(w.s.opts.TargetsTTL)
 		if !c.recheckAt.IsZero() && c.recheckAt.Before(at) {

@@ -19,7 +19,11 @@ package targets
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,6 +39,10 @@ const podKind = "Pod"
 // readinessGatePrefix must match the condition type the webhook injects
 // (health.clbind.io/<binding-name>).
 const readinessGatePrefix = "health.clbind.io/"
+
+// weightAnnotation on a pod overrides the binding's weight for its backends; it must match
+// api/v1alpha1.PodWeightAnnotation.
+const weightAnnotation = "clbind.io/weight"
 
 // TargetType says what a binding registers for each backend.
 type TargetType string
@@ -55,7 +63,8 @@ type Binding struct {
 	TargetType TargetType
 	// ServicePort is the Service port by number (spec.ports[].port) or by name.
 	ServicePort intstr.IntOrString
-	// Weight of every serving target, 0 to 100.
+	// Weight of every serving target, 0 to 100, unless its pod's clbind.io/weight annotation
+	// says otherwise (pod targets only).
 	Weight int64
 	// Drain is how long a terminating target stays at weight 0 before it is deregistered.
 	Drain time.Duration
@@ -68,6 +77,13 @@ type Binding struct {
 	// and are ready, keep serving while their replacements become healthy (retire.go); 0 removes
 	// them at once.
 	MakeBeforeBreak time.Duration
+	// KeepNotReady keeps the target of an endpoint that is not ready and not terminating at weight
+	// 0 instead of leaving it out (spec.notReadyBackends KeepAtWeightZero), unless its pod carries
+	// the binding's readiness gate and the gate is not True. Pod targets only.
+	KeepNotReady bool
+	// SlowStart is true when the binding warms new backends up: serving pod targets carry when
+	// their pod became ready (Target.ReadySince).
+	SlowStart bool
 }
 
 // PodInfo is what Desired needs to know of a pod: the slim copy a pod informer keeps.
@@ -76,11 +92,17 @@ type PodInfo struct {
 	UID  types.UID
 	// Terminating is true once the pod has a deletionTimestamp.
 	Terminating bool
-	// ContainersReady is the pod's ContainersReady condition.
+	// ContainersReady is the pod's ContainersReady condition, and ReadySince when it last turned
+	// True (zero while it is not).
 	ContainersReady bool
+	ReadySince      time.Time
 	// ReadinessGates maps the condition type of each spec.readinessGates entry to whether that
 	// condition is True.
 	ReadinessGates map[string]bool
+	// WeightAnnotation is the pod's clbind.io/weight annotation as written, and
+	// HasWeightAnnotation whether the pod has it at all.
+	WeightAnnotation    string
+	HasWeightAnnotation bool
 }
 
 // PodInfoFromPod extracts the PodInfo of pod.
@@ -91,6 +113,7 @@ func PodInfoFromPod(pod *corev1.Pod) PodInfo {
 		Terminating:    pod.DeletionTimestamp != nil,
 		ReadinessGates: make(map[string]bool, len(pod.Spec.ReadinessGates)),
 	}
+	info.WeightAnnotation, info.HasWeightAnnotation = pod.Annotations[weightAnnotation]
 	for _, gate := range pod.Spec.ReadinessGates {
 		info.ReadinessGates[string(gate.ConditionType)] = false
 	}
@@ -98,6 +121,9 @@ func PodInfoFromPod(pod *corev1.Pod) PodInfo {
 		isTrue := c.Status == corev1.ConditionTrue
 		if c.Type == corev1.ContainersReady {
 			info.ContainersReady = isTrue
+			if isTrue {
+				info.ReadySince = c.LastTransitionTime.Time
+			}
 		}
 		if _, gated := info.ReadinessGates[string(c.Type)]; gated {
 			info.ReadinessGates[string(c.Type)] = isTrue
@@ -130,6 +156,29 @@ type Input struct {
 	Healthy func(ip string, port int64) bool
 }
 
+// weight is the weight of the pod's serving targets: its clbind.io/weight annotation, or the
+// binding's weight when it has none. invalid reports an annotation that is not a whole number
+// from 0 to 100, which is ignored.
+func weight(b Binding, pod PodInfo) (w int64, invalid bool) {
+	if !pod.HasWeightAnnotation {
+		return b.Weight, false
+	}
+	w, err := strconv.ParseInt(strings.TrimSpace(pod.WeightAnnotation), 10, 64)
+	if err != nil || w < 0 || w > 100 {
+		return b.Weight, true
+	}
+	return w, false
+}
+
+// InvalidWeight is a pod whose clbind.io/weight annotation is not a whole number from 0 to 100:
+// its backends get the binding's weight.
+type InvalidWeight struct {
+	Pod string
+	UID types.UID
+	// Value is the annotation as written.
+	Value string
+}
+
 // Result is the desired state of a binding.
 type Result struct {
 	// Targets are the desired targets, sorted by key; terminating ones have Draining set and
@@ -148,6 +197,9 @@ type Result struct {
 	Memory Memory
 	// Switch describes backends kept while their replacements become healthy.
 	Switch Switch
+	// InvalidWeights are the pods with a target whose clbind.io/weight annotation was ignored,
+	// sorted by name.
+	InvalidWeights []InvalidWeight
 }
 
 // Desired computes the targets the binding wants. An error means the whole set is unknown (for
@@ -218,6 +270,9 @@ const (
 	endpointServing
 	// endpointTerminating endpoints keep their target at weight 0 while the drain lasts.
 	endpointTerminating
+	// endpointNotReady endpoints are not ready and not terminating; with Binding.KeepNotReady they
+	// keep a target at weight 0. Only pod targets classify endpoints so.
+	endpointNotReady
 )
 
 // classifier decides the state of each endpoint of one binding.
@@ -228,6 +283,8 @@ type classifier struct {
 	// podMustExist drops terminating endpoints whose pod is gone: with pod targets there is
 	// nothing left to drain.
 	podMustExist bool
+	// keepNotReady classifies not-ready endpoints as endpointNotReady rather than skipped.
+	keepNotReady bool
 }
 
 func newClassifier(in Input, podMustExist bool) classifier {
@@ -252,6 +309,11 @@ func (c classifier) state(ep *discoveryv1.Endpoint) endpointState {
 	}
 	if podFound && c.heldOnlyByGate(pod) {
 		return endpointServing
+	}
+	// A pod whose gate has not passed yet waits for its containers and registers at full weight
+	// (above): at weight 0 it could pass the CLB health check and turn Ready with no weight.
+	if c.keepNotReady && (!podFound || !c.gatePending(pod)) {
+		return endpointNotReady
 	}
 	return endpointSkipped
 }
@@ -284,6 +346,12 @@ func (c classifier) heldOnlyByGate(pod PodInfo) bool {
 		}
 	}
 	return true
+}
+
+// gatePending reports whether pod carries the binding's readiness gate and it is not True.
+func (c classifier) gatePending(pod PodInfo) bool {
+	isTrue, gated := pod.ReadinessGates[c.gate]
+	return c.gate != "" && gated && !isTrue
 }
 
 // drainClock tracks when terminating targets started to drain.
@@ -332,6 +400,9 @@ func (s targetSet) addEndpoint(t Target, st endpointState, clock *drainClock) {
 			t.Weight, t.Draining = 0, true
 			s.add(t)
 		}
+	case endpointNotReady:
+		t.Weight = 0
+		s.add(t)
 	}
 }
 
@@ -353,13 +424,17 @@ func (s targetSet) result(clock *drainClock, skipped []error) Result {
 	return r
 }
 
-// podTargets computes pod IP targets from the Service's IPv4 EndpointSlices.
+// podTargets computes pod IP targets from the Service's IPv4 EndpointSlices. Each pod's weight is
+// its clbind.io/weight annotation, or the binding's; terminating and (with KeepNotReady) not-ready
+// pods get 0 whatever it says.
 func podTargets(in Input, sp corev1.ServicePort) Result {
 	b := in.Binding
 	classify := newClassifier(in, true)
+	classify.keepNotReady = b.KeepNotReady
 	clock := newDrainClock(in)
 	set := targetSet{}
 	refs := map[Key]PodRef{}
+	invalid := map[string]InvalidWeight{}
 	for i := range in.EndpointSlices {
 		slice := &in.EndpointSlices[i]
 		if !ownSlice(slice, in.Service) || slice.AddressType != discoveryv1.AddressTypeIPv4 {
@@ -375,15 +450,32 @@ func podTargets(in Input, sp corev1.ServicePort) Result {
 			if !ok || !isPodRef(ep.TargetRef) {
 				continue
 			}
+			st := classify.state(ep)
 			t := Target{Key: Key{EniIP: ip, Port: port}, Weight: b.Weight}
-			set.addEndpoint(t, classify.state(ep), clock)
-			refs[t.Key] = PodRef{Name: ep.TargetRef.Name, UID: ep.TargetRef.UID}
+			if pod, found := classify.pod(ep); found && (st == endpointServing || st == endpointNotReady) {
+				var bad bool
+				if t.Weight, bad = weight(b, pod); bad {
+					invalid[pod.Name] = InvalidWeight{Pod: pod.Name, UID: pod.UID, Value: pod.WeightAnnotation}
+				}
+				if b.SlowStart && st == endpointServing {
+					t.ReadySince = pod.ReadySince
+				}
+			}
+			set.addEndpoint(t, st, clock)
+			// Only serving targets may retire (make before break): a not-ready one leaves with its
+			// endpoint, as it would without KeepNotReady.
+			if st == endpointServing {
+				refs[t.Key] = PodRef{Name: ep.TargetRef.Name, UID: ep.TargetRef.UID}
+			}
 		}
 	}
 	var r Result
 	set.retire(in, refs, &r)
 	res := set.result(clock, nil)
 	res.Memory, res.Switch = r.Memory, r.Switch
+	for _, name := range slices.Sorted(maps.Keys(invalid)) {
+		res.InvalidWeights = append(res.InvalidWeights, invalid[name])
+	}
 	if !r.RequeueAt.IsZero() {
 		res.requeue(r.RequeueAt)
 	}

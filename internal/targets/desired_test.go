@@ -26,6 +26,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 )
 
 const (
@@ -400,12 +402,13 @@ func TestPodInfoFromPod(t *testing.T) {
 	g := NewWithT(t)
 	deletedAt := metav1.NewTime(now)
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: podAUID, DeletionTimestamp: &deletedAt},
+		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: podAUID, DeletionTimestamp: &deletedAt,
+			Annotations: map[string]string{networkingv1alpha1.PodWeightAnnotation: "30", "other.io/note": "x"}},
 		Spec: corev1.PodSpec{ReadinessGates: []corev1.PodReadinessGate{
 			{ConditionType: ourGate}, {ConditionType: otherGate}, {ConditionType: "missing.io/gate"},
 		}},
 		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{
-			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: deletedAt},
 			{Type: corev1.PodReady, Status: corev1.ConditionFalse},
 			{Type: ourGate, Status: corev1.ConditionFalse},
 			{Type: otherGate, Status: corev1.ConditionTrue},
@@ -417,8 +420,15 @@ func TestPodInfoFromPod(t *testing.T) {
 		UID:             podAUID,
 		Terminating:     true,
 		ContainersReady: true,
+		ReadySince:      deletedAt.Time,
 		ReadinessGates:  map[string]bool{ourGate: false, otherGate: true, "missing.io/gate": false},
+
+		WeightAnnotation: "30", HasWeightAnnotation: true,
 	}))
+	// The annotation is the one the API documents.
+	g.Expect(weightAnnotation).To(Equal(networkingv1alpha1.PodWeightAnnotation))
+	delete(p.Annotations, networkingv1alpha1.PodWeightAnnotation)
+	g.Expect(PodInfoFromPod(p).HasWeightAnnotation).To(BeFalse())
 }
 
 // TestDrainLifecycle follows one terminating pod through Desired and Diff, feeding each result
@@ -469,4 +479,296 @@ func TestDrainLifecycle(t *testing.T) {
 	res, err := Desired(in)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.DrainingSince).To(BeEmpty())
+}
+
+// weighted is pod p with the clbind.io/weight annotation set to value.
+func weighted(p PodInfo, value string) PodInfo {
+	p.WeightAnnotation, p.HasWeightAnnotation = value, true
+	return p
+}
+
+func servingAt(ip string, w int64) Target {
+	return Target{Key: podKey(ip), Weight: w}
+}
+
+func invalidWeight(pod, value string) InvalidWeight {
+	return InvalidWeight{Pod: pod, UID: types.UID("uid-" + pod), Value: value}
+}
+
+// TestDesiredWeights covers the weight of each target: the pod's clbind.io/weight annotation, the
+// binding's weight, and weight 0 for terminating and (with KeepNotReady) not-ready endpoints.
+func TestDesiredWeights(t *testing.T) {
+	keep := func(b *Binding) { b.KeepNotReady = true }
+	tests := []struct {
+		name        string
+		binding     func(*Binding)
+		slices      []discoveryv1.EndpointSlice
+		pods        map[string]PodInfo
+		want        []Target
+		wantInvalid []InvalidWeight
+	}{
+		{
+			name:   "no annotation: the binding's weight",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
+			pods:   pods(pod("a", nil)),
+			want:   []Target{servingAt("10.0.0.1", 10)},
+		},
+		{
+			name:   "annotation overrides the binding's weight, per pod",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"), endpoint("10.0.0.2", "b"))},
+			pods:   pods(weighted(pod("a", nil), "30"), pod("b", nil)),
+			want:   []Target{servingAt("10.0.0.1", 30), servingAt("10.0.0.2", 10)},
+		},
+		{
+			name:   "annotation 0 and 100 are weights",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"), endpoint("10.0.0.2", "b"))},
+			pods:   pods(weighted(pod("a", nil), "0"), weighted(pod("b", nil), "100")),
+			want:   []Target{servingAt("10.0.0.1", 0), servingAt("10.0.0.2", 100)},
+		},
+		{
+			name:    "annotation overrides a binding weight of 0 too",
+			binding: func(b *Binding) { b.Weight = 0 },
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
+			pods:    pods(weighted(pod("a", nil), "50")),
+			want:    []Target{servingAt("10.0.0.1", 50)},
+		},
+		{
+			name:   "surrounding spaces are tolerated",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
+			pods:   pods(weighted(pod("a", nil), " 40 ")),
+			want:   []Target{servingAt("10.0.0.1", 40)},
+		},
+		{
+			name: "invalid annotations: the binding's weight, each pod reported once, sorted",
+			slices: []discoveryv1.EndpointSlice{
+				slice(endpoint("10.0.0.6", "f"), endpoint("10.0.0.1", "a"), endpoint("10.0.0.2", "b"), endpoint("10.0.0.3", "c"),
+					endpoint("10.0.0.4", "d"), endpoint("10.0.0.5", "e")),
+				slice(endpoint("10.0.0.1", "a")),
+			},
+			pods: pods(weighted(pod("a", nil), "101"), weighted(pod("b", nil), "-1"), weighted(pod("c", nil), "abc"),
+				weighted(pod("d", nil), "1.5"), weighted(pod("e", nil), ""), weighted(pod("f", nil), "1e2")),
+			want: []Target{servingAt("10.0.0.1", 10), servingAt("10.0.0.2", 10), servingAt("10.0.0.3", 10),
+				servingAt("10.0.0.4", 10), servingAt("10.0.0.5", 10), servingAt("10.0.0.6", 10)},
+			wantInvalid: []InvalidWeight{invalidWeight("a", "101"), invalidWeight("b", "-1"), invalidWeight("c", "abc"),
+				invalidWeight("d", "1.5"), invalidWeight("e", ""), invalidWeight("f", "1e2")},
+		},
+		{
+			name:   "the annotation of a re-created pod does not apply to the old endpoint",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"))},
+			pods:   pods(PodInfo{Name: "a", UID: "uid-new", ContainersReady: true, WeightAnnotation: "abc", HasWeightAnnotation: true}),
+			want:   []Target{servingAt("10.0.0.1", 10)},
+		},
+		{
+			name:   "terminating: weight 0 whatever the annotation, and no report",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating), endpoint("10.0.0.2", "b", terminating))},
+			pods:   pods(deleting(weighted(pod("a", nil), "70")), deleting(weighted(pod("b", nil), "abc"))),
+			want:   []Target{draining(serving("10.0.0.1")), draining(serving("10.0.0.2"))},
+		},
+		{
+			name:   "not ready, Deregister: no target",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady), endpoint("10.0.0.2", "b"))},
+			pods:   pods(weighted(PodInfo{Name: "a", UID: "uid-a"}, "30"), pod("b", nil)),
+			want:   []Target{serving("10.0.0.2")},
+		},
+		{
+			name:    "not ready, KeepAtWeightZero: weight 0 whatever the annotation, not draining",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady), endpoint("10.0.0.2", "b"))},
+			pods:    pods(weighted(PodInfo{Name: "a", UID: "uid-a"}, "30"), pod("b", nil)),
+			want:    []Target{servingAt("10.0.0.1", 0), serving("10.0.0.2")},
+		},
+		{
+			name:        "not ready, KeepAtWeightZero: an invalid annotation is reported before the pod is ready",
+			binding:     keep,
+			slices:      []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:        pods(weighted(PodInfo{Name: "a", UID: "uid-a"}, "abc")),
+			want:        []Target{servingAt("10.0.0.1", 0)},
+			wantInvalid: []InvalidWeight{invalidWeight("a", "abc")},
+		},
+		{
+			name:    "not ready, KeepAtWeightZero, never seen ready and no pod in the cache: weight 0",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			want:    []Target{servingAt("10.0.0.1", 0)},
+		},
+		{
+			name:    "not ready, KeepAtWeightZero, pod held back by another controller's gate: weight 0",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:    pods(pod("a", map[string]bool{ourGate: true, otherGate: false})),
+			want:    []Target{servingAt("10.0.0.1", 0)},
+		},
+		{
+			name:    "not ready, KeepAtWeightZero, containers failing after our gate passed: weight 0",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:    pods(PodInfo{Name: "a", UID: "uid-a", ReadinessGates: map[string]bool{ourGate: true}}),
+			want:    []Target{servingAt("10.0.0.1", 0)},
+		},
+		{
+			name:    "not ready, KeepAtWeightZero, containers starting while our gate waits: no target until they are ready",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:    pods(PodInfo{Name: "a", UID: "uid-a", ReadinessGates: map[string]bool{ourGate: false}}),
+		},
+		{
+			name: "not ready, KeepAtWeightZero, gates off: a pod with a stale gate of ours is kept at weight 0",
+			binding: func(b *Binding) {
+				b.KeepNotReady, b.ReadinessGate = true, false
+			},
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:   pods(PodInfo{Name: "a", UID: "uid-a", ReadinessGates: map[string]bool{ourGate: false}}),
+			want:   []Target{servingAt("10.0.0.1", 0)},
+		},
+		{
+			name:   "held back only by our gate, Deregister: full weight, the annotation's",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:   pods(weighted(pod("a", map[string]bool{ourGate: false}), "30")),
+			want:   []Target{servingAt("10.0.0.1", 30)},
+		},
+		{
+			name:    "held back only by our gate, KeepAtWeightZero: full weight, the annotation's",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:    pods(weighted(pod("a", map[string]bool{ourGate: false}), "30")),
+			want:    []Target{servingAt("10.0.0.1", 30)},
+		},
+		{
+			name:    "held back only by our gate, KeepAtWeightZero, no annotation: the binding's weight",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:    pods(pod("a", map[string]bool{ourGate: false})),
+			want:    []Target{serving("10.0.0.1")},
+		},
+		{
+			name:    "terminating, KeepAtWeightZero: drains as before",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
+			pods:    pods(deleting(pod("a", nil))),
+			want:    []Target{draining(serving("10.0.0.1"))},
+		},
+		{
+			name:    "terminating and its pod gone, KeepAtWeightZero: no target",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", terminating))},
+		},
+		{
+			name:    "not ready in one slice, ready in another, KeepAtWeightZero: serving wins",
+			binding: keep,
+			slices:  []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady)), slice(endpoint("10.0.0.1", "a"))},
+			pods:    pods(weighted(pod("a", nil), "30")),
+			want:    []Target{servingAt("10.0.0.1", 30)},
+		},
+		{
+			name:    "not ready without an address, KeepAtWeightZero: no target",
+			binding: keep,
+			slices: []discoveryv1.EndpointSlice{slice(func() discoveryv1.Endpoint {
+				ep := endpoint("10.0.0.1", "a", notReady)
+				ep.Addresses = nil
+				return ep
+			}())},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			b := binding()
+			if tt.binding != nil {
+				tt.binding(&b)
+			}
+			in := Input{Binding: b, Service: service(""), EndpointSlices: tt.slices, Pods: tt.pods, Now: now}
+			got, err := Desired(in)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got.Targets).To(ConsistOf(tt.want))
+			g.Expect(got.Targets).To(HaveLen(len(tt.want)))
+			g.Expect(got.InvalidWeights).To(Equal(tt.wantInvalid))
+		})
+	}
+}
+
+// TestDesiredWeightsIgnoredByNodeTargets: Node targets are CVMs, not pods, so neither the pods'
+// annotation nor KeepNotReady changes them.
+func TestDesiredWeightsIgnoredByNodeTargets(t *testing.T) {
+	for _, policy := range []corev1.ServiceExternalTrafficPolicy{corev1.ServiceExternalTrafficPolicyCluster, corev1.ServiceExternalTrafficPolicyLocal} {
+		t.Run(string(policy), func(t *testing.T) {
+			g := NewWithT(t)
+			b := binding()
+			b.TargetType, b.KeepNotReady = TargetTypeNode, true
+			in := Input{
+				Binding: b,
+				Service: service(policy),
+				Nodes:   []corev1.Node{node("n1"), node("n2")},
+				EndpointSlices: []discoveryv1.EndpointSlice{slice(
+					endpoint("10.0.0.1", "a", onNode("n1")),
+					endpoint("10.0.0.2", "b", onNode("n2"), notReady),
+				)},
+				Pods: pods(weighted(pod("a", nil), "70"), weighted(PodInfo{Name: "b", UID: "uid-b"}, "abc")),
+				Now:  now,
+			}
+			got, err := Desired(in)
+			g.Expect(err).NotTo(HaveOccurred())
+			want := []Target{nodeServing("n1"), nodeServing("n2")}
+			if policy == corev1.ServiceExternalTrafficPolicyLocal {
+				want = want[:1] // n2's only endpoint is not ready: the node goes, as without KeepNotReady
+			}
+			g.Expect(got.Targets).To(Equal(want))
+			g.Expect(got.InvalidWeights).To(BeEmpty())
+		})
+	}
+}
+
+// TestNotReadyRoundTrip follows one pod through Desired and Diff with KeepAtWeightZero: ready,
+// failing its readiness probe, ready again. Only weights are written.
+func TestNotReadyRoundTrip(t *testing.T) {
+	g := NewWithT(t)
+	opts := DiffOptions{OwnerTag: ourTag}
+	b := binding()
+	b.KeepNotReady = true
+	in := Input{Binding: b, Service: service(""), Pods: pods(weighted(pod("a", nil), "30")), Now: now}
+	var actual []Target
+	for _, step := range []struct {
+		name string
+		ep   discoveryv1.Endpoint
+		want Plan
+	}{
+		{"ready", endpoint("10.0.0.1", "a"), Plan{Register: []Target{{Key: podKey("10.0.0.1"), Weight: 30, Tag: ourTag}}}},
+		{"not ready", endpoint("10.0.0.1", "a", notReady), Plan{ModifyWeight: []Target{{Key: podKey("10.0.0.1"), Tag: ourTag}}}},
+		{"still not ready", endpoint("10.0.0.1", "a", notReady), Plan{}},
+		{"ready again", endpoint("10.0.0.1", "a"), Plan{ModifyWeight: []Target{{Key: podKey("10.0.0.1"), Weight: 30, Tag: ourTag}}}},
+	} {
+		in.EndpointSlices = []discoveryv1.EndpointSlice{slice(step.ep)}
+		res, err := Desired(in)
+		g.Expect(err).NotTo(HaveOccurred())
+		plan := Diff(res.Targets, actual, opts)
+		g.Expect(plan).To(Equal(step.want), step.name)
+		actual = apply(actual, plan)
+		in.DrainingSince, in.Memory = res.DrainingSince, res.Memory
+	}
+}
+
+// TestDesiredSlowStart: with slow start, a serving pod target carries when its pod became ready
+// (its weight ramps from then, internal/lbsync); a not-ready one and a binding without slow start
+// carry nothing.
+func TestDesiredSlowStart(t *testing.T) {
+	g := NewWithT(t)
+	readyAt := now.Add(-10 * time.Second)
+	a, b := pod("a", nil), pod("b", nil)
+	a.ReadySince, b.ReadySince = readyAt, readyAt
+	b.ContainersReady = false
+	in := Input{
+		Binding: binding(), Service: service(corev1.ServiceExternalTrafficPolicyCluster), Now: now,
+		EndpointSlices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a"), endpoint("10.0.0.2", "b", notReady))},
+		Pods:           pods(a, b),
+	}
+	in.Binding.SlowStart, in.Binding.KeepNotReady, in.Binding.ReadinessGate = true, true, false
+	res, err := Desired(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Targets).To(ConsistOf(
+		Target{Key: podKey("10.0.0.1"), Weight: 10, ReadySince: readyAt},
+		Target{Key: podKey("10.0.0.2"), Weight: 0},
+	))
+	in.Binding.SlowStart = false
+	res, err = Desired(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Targets).To(ContainElement(Target{Key: podKey("10.0.0.1"), Weight: 10}))
 }

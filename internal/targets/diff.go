@@ -32,11 +32,22 @@ type DiffOptions struct {
 	// so the caller may pass everything it read from the load balancer and another binding's rule
 	// on the same listener stays safe.
 	Scope Scope
+	// Neighbors are the owner tags of the other bindings that share the scope by traffic share.
+	// Their backends are never removed, exclusive or not; one at a key this binding wants is the
+	// same pod, now wanted here, and is adopted in place (re-tagged, not re-registered).
+	Neighbors []string
+	// Claimed are keys an older neighbor wants: this binding neither wants nor removes them.
+	Claimed map[Key]bool
 }
 
-// owns reports whether the binding may change or remove t.
-func (o DiffOptions) owns(t Target) bool {
-	return o.Exclusive || t.Tag == o.OwnerTag
+// adopts reports whether the binding may change t, found at a key it wants.
+func (o DiffOptions) adopts(t Target) bool {
+	return o.Exclusive || t.Tag == o.OwnerTag || slices.Contains(o.Neighbors, t.Tag)
+}
+
+// removes reports whether the binding may remove t, found at a key it does not want.
+func (o DiffOptions) removes(t Target) bool {
+	return t.Tag == o.OwnerTag || o.Exclusive && !slices.Contains(o.Neighbors, t.Tag)
 }
 
 // Plan lists the writes that take the CLB from actual to desired. internal/lbsync writes the
@@ -55,8 +66,8 @@ type Plan struct {
 	// tag or none. They are not ours: the binding neither changes them nor registers over them,
 	// and waits for their owner to remove them.
 	Conflicts []Target
-	// Retag (exclusive only) holds backends at a wanted key that carry another tag or none, with
-	// the owner tag they must get (BatchModifyTargetTag). They already send traffic to the right
+	// Retag (exclusive, or a neighbor's) holds backends at a wanted key that carry another tag or
+	// none, with the owner tag they must get (BatchModifyTargetTag). They already send traffic to the right
 	// place, so the binding adopts them in place rather than taking a serving backend out just to
 	// register it again with its tag.
 	Retag []Target
@@ -74,7 +85,7 @@ func (p Plan) Empty() bool {
 // Ownership of a backend at a wanted key:
 //   - none there: register it with opts.OwnerTag (unless it is draining);
 //   - our tag: keep it and fix its weight;
-//   - another tag or none, exclusive: adopt it (keep it, fix its weight, re-tag it in place).
+//   - another tag or none, exclusive, or a neighbor's tag: adopt it (keep it, fix its weight, re-tag it in place).
 //     Deregistering it to register it again would cut a serving backend, and with a re-created
 //     binding every backend at once;
 //   - another tag or none, multiCluster: report a conflict and leave it alone. The key may be a
@@ -82,7 +93,8 @@ func (p Plan) Empty() bool {
 //     Diff registers ours.
 //
 // Backends at keys that are not wanted are deregistered when owned: all of them in exclusive
-// mode, only those with our tag in multiCluster mode. The Tag of desired targets is ignored.
+// mode but the neighbors', only those with our tag in multiCluster mode. Claimed keys are out of
+// the binding's sight. The Tag of desired targets is ignored.
 func Diff(desired, actual []Target, opts DiffOptions) Plan {
 	var plan Plan
 	if opts.OwnerTag == "" {
@@ -99,7 +111,7 @@ func Diff(desired, actual []Target, opts DiffOptions) Plan {
 				w.Tag = opts.OwnerTag
 				plan.Register = append(plan.Register, w)
 			}
-		case !opts.owns(got):
+		case !opts.adopts(got):
 			if !w.Draining && !w.Retiring {
 				plan.Conflicts = append(plan.Conflicts, got)
 			}
@@ -116,7 +128,7 @@ func Diff(desired, actual []Target, opts DiffOptions) Plan {
 		}
 	}
 	for _, k := range sortedKeys(have) {
-		if _, wanted := want[k]; !wanted && opts.owns(have[k]) {
+		if _, wanted := want[k]; !wanted && opts.removes(have[k]) {
 			plan.Deregister = append(plan.Deregister, have[k])
 		}
 	}
@@ -145,7 +157,7 @@ func Count(desired, actual []Target, opts DiffOptions) Counts {
 	var c Counts
 	for k, w := range want {
 		got, found := have[k]
-		onCLB := found && opts.OwnerTag != "" && opts.owns(got)
+		onCLB := found && opts.OwnerTag != "" && opts.adopts(got)
 		switch {
 		case w.Draining:
 			if onCLB {
@@ -169,7 +181,7 @@ func Count(desired, actual []Target, opts DiffOptions) Counts {
 func index(ts []Target, opts DiffOptions, better func(a, b Target) bool) map[Key]Target {
 	m := make(map[Key]Target, len(ts))
 	for _, t := range ts {
-		if t.Scope() != opts.Scope {
+		if t.Scope() != opts.Scope || opts.Claimed[t.Key] {
 			continue
 		}
 		if old, ok := m[t.Key]; ok && !better(t, old) {

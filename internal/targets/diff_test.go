@@ -47,6 +47,19 @@ func at(t Target, listenerID, locationID string) Target {
 	return t
 }
 
+func withNeighbors(o DiffOptions, tags ...string) DiffOptions {
+	o.Neighbors = tags
+	return o
+}
+
+func withClaimed(o DiffOptions, keys ...Key) DiffOptions {
+	o.Claimed = map[Key]bool{}
+	for _, k := range keys {
+		o.Claimed[k] = true
+	}
+	return o
+}
+
 func TestDiff(t *testing.T) {
 	shared := DiffOptions{OwnerTag: ourTag, Scope: Scope{ListenerID: listener}}
 	exclusive := DiffOptions{OwnerTag: ourTag, Exclusive: true, Scope: Scope{ListenerID: listener}}
@@ -66,6 +79,27 @@ func TestDiff(t *testing.T) {
 			desired: []Target{eni(1, 10, ""), eni(2, 10, "")},
 			actual:  []Target{eni(2, 10, ourTag), eni(1, 10, ourTag)},
 			opts:    shared,
+		},
+		{
+			name:    "a neighbor's backend is left alone, exclusive or not",
+			desired: []Target{eni(1, 10, "")},
+			actual:  []Target{eni(1, 10, ourTag), eni(2, 30, otherTag), eni(3, 5, "")},
+			opts:    withNeighbors(exclusive, otherTag),
+			want:    Plan{Deregister: []Target{eni(3, 5, "")}},
+		},
+		{
+			name:    "a neighbor's backend at a wanted key is adopted in place",
+			desired: []Target{eni(2, 60, "")},
+			actual:  []Target{eni(2, 30, otherTag)},
+			opts:    withNeighbors(shared, otherTag),
+			want:    Plan{ModifyWeight: []Target{eni(2, 60, otherTag)}, Retag: []Target{eni(2, 30, ourTag)}},
+		},
+		{
+			name:    "a key an older neighbor claims is neither wanted nor removed",
+			desired: []Target{eni(1, 10, ""), eni(2, 10, "")},
+			actual:  []Target{eni(2, 10, ourTag)},
+			opts:    withClaimed(withNeighbors(exclusive, otherTag), eni(2, 0, "").Key),
+			want:    Plan{Register: []Target{eni(1, 10, ourTag)}},
 		},
 		{
 			name:    "new endpoint is registered with our tag",

@@ -78,6 +78,8 @@ func TestPodFingerprint(t *testing.T) {
 		{"new IP", func(p *corev1.Pod) { p.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.2"}} }, true},
 		{"a condition's probe time", func(p *corev1.Pod) { p.Status.Conditions[0].LastProbeTime = metav1.Now() }, false},
 		{"annotation", func(p *corev1.Pod) { p.Annotations = map[string]string{"a": "b"} }, false},
+		{"weight annotation", func(p *corev1.Pod) { p.Annotations = map[string]string{weightAnnotation: "30"} }, true},
+		{"empty weight annotation", func(p *corev1.Pod) { p.Annotations = map[string]string{weightAnnotation: ""} }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := base()

@@ -19,6 +19,7 @@ package targets
 import (
 	"cmp"
 	"strings"
+	"time"
 )
 
 // Scope is where backends are bound: a listener, or one rule of an HTTP/HTTPS listener.
@@ -83,6 +84,9 @@ type Target struct {
 	// replacements are healthy (make before break). Desired sets it; Diff never registers one
 	// either.
 	Retiring bool
+	// ReadySince is when the backend's pod became ready, set by Desired only for bindings with slow
+	// start: the weight ramps up from then (RampWeight).
+	ReadySince time.Time
 	// Reported is the backend's address as DescribeTargets gave it; internal/clb sets it on the
 	// targets it reads, and it is empty on all others. The cloud may report a pod's ENI IP as a
 	// CVM backend carrying an instance ID, so which key a backend has depends on how it was

@@ -117,7 +117,8 @@ func (s targetSet) retire(in Input, refs map[Key]PodRef, r *Result) {
 			}
 			mem.RetiringSince[k] = since
 			mem.Serving[k] = ref
-			kept = append(kept, Target{Key: k, Weight: b.Weight, Retiring: true})
+			w, _ := weight(b, pod) // a retiring pod keeps the weight it served at
+			kept = append(kept, Target{Key: k, Weight: w, Retiring: true})
 		}
 	}
 	var sw Switch

@@ -213,3 +213,21 @@ func TestMakeBeforeBreak(t *testing.T) {
 		})
 	}
 }
+
+// TestMakeBeforeBreakWeights: a retiring pod keeps the weight of its clbind.io/weight annotation,
+// and a pod kept at weight 0 for not being ready (KeepNotReady) never retires.
+func TestMakeBeforeBreakWeights(t *testing.T) {
+	w := newSwitchWorld(t, time.Minute)
+	w.binding.KeepNotReady = true
+	w.addPods("blue-1", "blue-2", "green-1", "green-2")
+	w.pods["blue-1"] = weighted(w.pods["blue-1"], "30")
+	w.pods["blue-2"] = weighted(w.pods["blue-2"], "abc")
+	got, _ := w.run(blue...)
+	w.expect(got, "10.0.0.1@30", "10.0.0.2@10")
+
+	got, _ = w.run(blue[0], endpoint("10.0.0.2", "blue-2", notReady))
+	w.expect(got, "10.0.0.1@30", "10.0.0.2@0")
+
+	got, _ = w.run(green...)
+	w.expect(got, "10.0.0.1@30~", "10.0.1.1@10", "10.0.1.2@10")
+}
