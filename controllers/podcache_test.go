@@ -64,7 +64,9 @@ func kubeletPod(gates ...corev1.PodConditionType) *corev1.Pod {
 func TestPodCacheTransform(t *testing.T) {
 	ours := corev1.PodConditionType(networkingv1alpha1.ReadinessGateConditionType("web"))
 	theirs := corev1.PodConditionType("example.com/other-gate")
-	containersReady := corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}
+	// ContainersReady keeps its transition time: slow start ramps from it.
+	containersReady := corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue,
+		LastTransitionTime: metav1.NewTime(time.Unix(1000, 0))}
 	gateCondition := func(g corev1.PodConditionType) corev1.PodCondition {
 		return corev1.PodCondition{Type: g, Status: corev1.ConditionFalse, Reason: networkingv1alpha1.GateUnhealthyReason,
 			Message: "dead", LastTransitionTime: metav1.NewTime(time.Unix(1000, 0))}
@@ -74,7 +76,7 @@ func TestPodCacheTransform(t *testing.T) {
 		gates          []corev1.PodConditionType
 		wantConditions []corev1.PodCondition
 	}{
-		{"no gate: ContainersReady's status only", nil, []corev1.PodCondition{containersReady}},
+		{"no gate: ContainersReady's status and transition time only", nil, []corev1.PodCondition{containersReady}},
 		{"our gate: its whole condition", []corev1.PodConditionType{ours}, []corev1.PodCondition{containersReady, gateCondition(ours)}},
 		{"another controller's gate too (it holds Ready)", []corev1.PodConditionType{ours, theirs},
 			[]corev1.PodCondition{containersReady, gateCondition(ours), gateCondition(theirs)}},
