@@ -31,6 +31,7 @@ import (
 const (
 	seriesFloor = "floor"
 	unitSeconds = "seconds"
+	unitCalls   = "calls"
 )
 
 // chartFile is the chart of a scenario's section, next to results.md.
@@ -69,7 +70,7 @@ func phaseLabel(name string) string {
 // server, and writes and sync reads against their lower bounds.
 func scaleFigure(res scaleResult) figure {
 	times := barChart{Title: "Time to converge, per phase", Unit: unitSeconds}
-	calls := barChart{Title: "CLB calls per phase against their lower bounds", Unit: "calls"}
+	calls := barChart{Title: "CLB calls per phase against their lower bounds", Unit: unitCalls}
 	for _, p := range res.Phases {
 		name := phaseLabel(p.Name)
 		times.Groups = append(times.Groups, barGroup{Label: name, Bars: []bar{
@@ -101,7 +102,7 @@ func scale10Figure(res scale10Result) figure {
 			{Series: seriesFloor, Value: restartFloor.Seconds(), Text: secondsText(restartFloor), Color: boundColor},
 		}},
 	}}
-	calls := barChart{Title: "CLB calls against their lower bounds", Unit: "calls", Groups: []barGroup{
+	calls := barChart{Title: "CLB calls against their lower bounds", Unit: unitCalls, Groups: []barGroup{
 		boundGroup("cold start: writes", res.Create.Calls.writes(), res.WriteBound),
 		boundGroup("cold start: sync reads", res.Create.Calls.reads(), res.ReadBound),
 		boundGroup("restart: writes", res.Restart.Calls.writes(), 0), // it has nothing to write

@@ -246,6 +246,16 @@ func TestChartScenarios(t *testing.T) {
 			wantLegend: []string{"converge", "floor"}, legends: 2,
 		},
 		{
+			name: "shares", fig: sharesFigure(sharesResult{Steps: []sharesStep{
+				{Stable: 50, Canary: 50, Wall: 1200 * time.Millisecond, Calls: callCounts{ByAction: map[string]int{"BatchModifyTargetWeight": 2}}},
+				{Stable: 0, Canary: 100, Wall: 900 * time.Millisecond, Calls: callCounts{ByAction: map[string]int{"BatchModifyTargetWeight": 1}}},
+			}}), title: "Traffic shares: a canary moving on 1,000 backends",
+			bars: map[string]int{"": 4}, refs: 1, panels: 2,
+			values:    []string{"1.2 s", "0.9 s", "2", "1"},
+			texts:     []string{"50/50", "0/100", "calls"},
+			refLabels: []string{"bound ⌈1000/500⌉ = 2"},
+		},
+		{
 			name: "delay", fig: delayFigureOf(cannedSeedReport(seedMode{})), title: "The controller's own delay (manager: in process)",
 			bars:   map[string]int{"converged": 2, "floor": 2, "own delay (first CLB write − last API write)": 2},
 			points: 20, refs: 2, panels: 2,
@@ -356,6 +366,7 @@ func TestChartZeroAndMissing(t *testing.T) {
 		{"rollout zero", func() figure { return rolloutFigure(rolloutResult{}) }, []string{"no data plane: no traffic was sent"}},
 		{"budget zero", func() figure { return budgetFigure(budgetResult{}) }, []string{"no data"}},
 		{"budget zero run", func() figure { return budgetFigure(budgetResult{Runs: []budgetRun{{Name: "full budget"}}}) }, []string{"0.0% (0 of 0)"}},
+		{"shares nothing", func() figure { return sharesFigure(sharesResult{}) }, []string{"no data"}},
 		{"delay nothing", func() figure { return delayFigureOf(report{}) }, []string{"no data"}},
 		{"delay one change", func() figure {
 			return delayFigureOf(report{Extras: seedExtras{Isolated: &isolatedResult{Delays: []time.Duration{-3 * time.Millisecond}}}})

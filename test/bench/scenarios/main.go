@@ -148,6 +148,11 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	if slices.Contains(o.scenarios, scenarioShares) {
+		if err := runSharesScenario(ctx, o); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -41,9 +41,10 @@ const (
 	scenarioRollout   = "rollout"
 	scenarioScale10   = "scale10"
 	scenarioBudget    = "budget"
+	scenarioShares    = "shares"
 )
 
-var allScenarios = []string{scenarioSeed, scenarioScale, scenarioReadiness, scenarioRollout, scenarioScale10, scenarioBudget}
+var allScenarios = []string{scenarioSeed, scenarioScale, scenarioReadiness, scenarioRollout, scenarioScale10, scenarioBudget, scenarioShares}
 
 func parseScenarios(spec string) ([]string, error) {
 	if spec == "" || spec == "all" {
@@ -236,4 +237,16 @@ func readinessMarkdown(res readinessResult, started time.Time, took time.Duratio
 		res.TargetP99.Seconds(), verdict, res.HealthCalls, res.Stats.PeakRSSKiB/1024, res.Stats.CPU.Seconds())
 	w("\n%s\n", chartLink("Readiness: distribution of the Alive → gate True latencies against the p99 target", chartFile(scenarioReadiness)))
 	return b.String()
+}
+
+func runSharesScenario(ctx context.Context, o options) error {
+	started := time.Now()
+	res, err := runShares(ctx, o.managerBin)
+	if err != nil {
+		return fmt.Errorf("shares: %w", err)
+	}
+	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioShares, sharesMarkdown(res, started, time.Since(started))); err != nil {
+		return err
+	}
+	return writeChart(o.out, chartFile(scenarioShares), sharesFigure(res))
 }
