@@ -79,15 +79,20 @@ var _ = Describe("Traffic shares", func() {
 		}).Should(Succeed(), f.dump(key))
 	}
 
-	It("splits a listener 90/10 between a stable and a canary binding, then 50/50 in one weight write", func() {
-		f := newFixture()
+	// stableAndCanary creates a stable and a canary Service with their pods, and a binding of
+	// each on one listener with the given shares.
+	stableAndCanary := func(f *fixture, stablePods, canaryPods int, stableShare, canaryShare int32) (string, types.NamespacedName, types.NamespacedName) {
 		lis := f.listener(80)
 		f.service("stable", corev1.ServiceTypeClusterIP)
 		f.service("canary", corev1.ServiceTypeClusterIP)
-		f.setEndpoints("stable", f.colourPods("stable", "10.3.0.", 9)...)
-		f.setEndpoints("canary", f.colourPods("canary", "10.4.0.", 1)...)
-		stable := f.binding("stable", lis, "stable", withShare(90))
-		canary := f.binding("canary", lis, "canary", withShare(10))
+		f.setEndpoints("stable", f.colourPods("stable", "10.3.0.", stablePods)...)
+		f.setEndpoints("canary", f.colourPods("canary", "10.4.0.", canaryPods)...)
+		return lis, f.binding("stable", lis, "stable", withShare(stableShare)), f.binding("canary", lis, "canary", withShare(canaryShare))
+	}
+
+	It("splits a listener 90/10 between a stable and a canary binding, then 50/50 in one weight write", func() {
+		f := newFixture()
+		lis, stable, canary := stableAndCanary(f, 9, 1, 90, 10)
 		expectShare(f, lis, stable, 90)
 		expectShare(f, lis, canary, 10)
 		f.expectReady(canary, 1)
@@ -104,13 +109,7 @@ var _ = Describe("Traffic shares", func() {
 
 	It("keeps the weights while the shares do not add up, and says so on both bindings", func() {
 		f := newFixture()
-		lis := f.listener(80)
-		f.service("stable", corev1.ServiceTypeClusterIP)
-		f.service("canary", corev1.ServiceTypeClusterIP)
-		f.setEndpoints("stable", f.colourPods("stable", "10.3.0.", 3)...)
-		f.setEndpoints("canary", f.colourPods("canary", "10.4.0.", 1)...)
-		stable := f.binding("stable", lis, "stable", withShare(75))
-		canary := f.binding("canary", lis, "canary", withShare(25))
+		lis, stable, canary := stableAndCanary(f, 3, 1, 75, 25)
 		expectShare(f, lis, canary, 25)
 		sim.ResetCalls()
 
@@ -133,15 +132,9 @@ var _ = Describe("Traffic shares", func() {
 
 	It("says what to change when the pods cannot carry the share, and refuses a binding without one", func() {
 		f := newFixture()
-		lis := f.listener(80)
-		f.service("stable", corev1.ServiceTypeClusterIP)
-		f.service("canary", corev1.ServiceTypeClusterIP)
+		lis, stable, canary := stableAndCanary(f, 150, 1, 50, 50)
 		f.service("other", corev1.ServiceTypeClusterIP)
-		f.setEndpoints("stable", f.colourPods("stable", "10.3.0.", 150)...)
-		f.setEndpoints("canary", f.colourPods("canary", "10.4.0.", 1)...)
 		f.setEndpoints("other", f.colourPods("other", "10.5.0.", 1)...)
-		stable := f.binding("stable", lis, "stable", withShare(50))
-		canary := f.binding("canary", lis, "canary", withShare(50))
 		Eventually(func(g Gomega) {
 			b := f.get(canary)
 			c := meta.FindStatusCondition(b.Status.Conditions, networkingv1alpha1.TrafficShareCondition)
