@@ -162,6 +162,20 @@ var _ = Describe("CLBBackendBinding admission by the API server", func() {
 			"spec.weight", "less than or equal to 100"),
 		Entry("weight -1", with(func(s obj) { s["weight"] = int64(-1) }),
 			"spec.weight", "greater than or equal to 0"),
+		Entry("traffic share 101", with(func(s obj) { s["trafficShare"] = int64(101) }),
+			"spec.trafficShare", "less than or equal to 100"),
+		Entry("traffic share -5", with(func(s obj) { s["trafficShare"] = int64(-5) }),
+			"spec.trafficShare", "greater than or equal to 0"),
+		Entry("slow start of 2 s", with(func(s obj) { s["slowStart"] = obj{"seconds": int64(2)} }),
+			"spec.slowStart.seconds", "greater than or equal to 4"),
+		Entry("slow start over an hour", with(func(s obj) { s["slowStart"] = obj{"seconds": int64(3601)} }),
+			"spec.slowStart.seconds", "less than or equal to 3600"),
+		Entry("unknown not-ready policy", with(func(s obj) { s["notReadyBackends"] = "Keep" }),
+			"spec.notReadyBackends", "Unsupported value"),
+		Entry("KeepAtWeightZero with node targets", with(func(s obj) {
+			s["targetType"] = "Node"
+			s["notReadyBackends"] = "KeepAtWeightZero"
+		}), "spec.notReadyBackends", "only allowed with targetType Pod"),
 		Entry("service port 70000", with(func(s obj) { s["serviceRef"] = obj{"name": "web", "port": int64(70000)} }),
 			"spec.serviceRef.port", "between 1 and 65535"),
 		Entry("service port name with upper case", with(func(s obj) { s["serviceRef"] = obj{"name": "web", "port": "Http_Port"} }),
