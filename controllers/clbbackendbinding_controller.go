@@ -73,6 +73,7 @@ const (
 type BindingSyncer interface {
 	Update(b lbsync.Binding)
 	Forget(key types.NamespacedName)
+	Release(key types.NamespacedName)
 	Status(key types.NamespacedName) (lbsync.Status, bool)
 	Leftovers(key types.NamespacedName) (lbsync.Leftovers, bool)
 	// Expect and Reconciling tell the workers which changes are on their way (lbsync group commit).
@@ -331,10 +332,12 @@ func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, bindi
 	}
 	st, seen := r.Syncer.Status(key)
 	if skip || (seen && st.Cleaned) {
-		left, _ := r.Syncer.Leftovers(key)
 		if skip {
-			r.Syncer.Forget(key) // no pass writes for it any more
+			// No pass writes for it any more; what it left stays known until the finalizer is off,
+			// should the update below need a retry.
+			r.Syncer.Release(key)
 		}
+		left, _ := r.Syncer.Leftovers(key)
 		controllerutil.RemoveFinalizer(binding, networkingv1alpha1.DeregisterTargetsFinalizer)
 		if err := r.Update(ctx, binding); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)

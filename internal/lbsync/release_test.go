@@ -190,3 +190,44 @@ func TestWorkerLeftByAMovedHealthCheckIsReaped(t *testing.T) {
 		t.Errorf("%d workers after the health check was cleared, want 0", n)
 	}
 }
+
+// TestReleasedBindingKeepsWhatItLeftUntilForgotten: a deletion that skips the cloud cleanup
+// releases its binding, then may have to retry removing the finalizer; until the controller
+// forgets the binding, what it left behind stays known, and no pass writes for it.
+func TestReleasedBindingKeepsWhatItLeftUntilForgotten(t *testing.T) {
+	cloud, syncer, lbID, listenerID := startHeld(t, "")
+	b := withIPs(heldBinding(lbID, listenerID, "web"), "10.0.0.1")
+	syncer.Update(b)
+	awaitFor(t, "the backend to be registered", 10*time.Second, func() bool {
+		st, ok := syncer.Status(b.Key)
+		return ok && st.Err == nil && st.Registered == 1
+	})
+	cloud.sim.InjectFault(clbsim.Fault{Action: "BatchDeregisterTargets", Code: "AuthFailure.UnauthorizedOperation", Rate: 1})
+	b.Deleting = true
+	syncer.Update(b)
+	awaitFor(t, "the refused deregistration to leave the backend", 10*time.Second, func() bool {
+		lo, ok := syncer.Leftovers(b.Key)
+		return ok && lo.Known && len(lo.Backends) == 1
+	})
+
+	cloud.sim.ResetCalls()
+	syncer.Release(b.Key)
+	// Its only binding released, the worker is reaped: no pass is left to write for it.
+	awaitFor(t, "the worker to be reaped", 10*time.Second, func() bool {
+		return workerGoroutines() == 0 && lbsync.StateCounts(syncer, lbID)["workers"] == 0
+	})
+	if lo, ok := syncer.Leftovers(b.Key); !ok || len(lo.Backends) != 1 || lo.Backends[0] != "10.0.0.1:8080" {
+		t.Errorf("leftovers after Release = %+v, %v; want the one backend left", lo, ok)
+	}
+	if _, ok := syncer.Status(b.Key); !ok {
+		t.Error("status dropped by Release")
+	}
+	if n := cloud.sim.Calls()["BatchDeregisterTargets"]; len(n) != 0 {
+		t.Errorf("a pass tried to deregister a released binding's backend: %v", n)
+	}
+
+	syncer.Forget(b.Key)
+	if lo, ok := syncer.Leftovers(b.Key); ok {
+		t.Errorf("leftovers kept after Forget: %+v", lo)
+	}
+}

@@ -341,13 +341,26 @@ func (s *Syncer) workerFor(lbID string) *worker {
 func (s *Syncer) Forget(key types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.release(key)
+	delete(s.statuses, key)
+	delete(s.leftovers, key)
+}
+
+// Release stops every pass from writing for a binding but keeps its last status and leftovers, so
+// that a deletion skipping the cloud cleanup can still name them if removing its finalizer must be
+// retried. Forget drops them once the binding is gone.
+func (s *Syncer) Release(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.release(key)
+}
+
+func (s *Syncer) release(key types.NamespacedName) {
 	for _, w := range s.workers {
 		if w.remove(key) {
 			s.reapIfIdle(w)
 		}
 	}
-	delete(s.statuses, key)
-	delete(s.leftovers, key)
 }
 
 // Recheck wakes every worker for a pass, even one backing off after failures: the binding
