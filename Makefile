@@ -179,3 +179,21 @@ $(KUSTOMIZE): | $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT) ## Build golangci-lint into bin/.
 $(GOLANGCI_LINT): | $(LOCALBIN)
 	GOBIN="$(LOCALBIN)" go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+##@ Argo Rollouts
+
+## The Argo Rollouts controller, its CRDs and the CLB traffic-router plugin.
+ARGO_ROLLOUTS_BIN ?= $(LOCALBIN)/argo-rollouts
+
+.PHONY: argo-rollouts
+argo-rollouts: ## Build the Argo Rollouts controller and copy its CRDs into bin/argo-rollouts (once), from the Go module proxy by hack/argo-rollouts.
+	@hack/argo-rollouts/build.sh "$(ARGO_ROLLOUTS_BIN)"
+
+.PHONY: argo-rollouts-plugin
+argo-rollouts-plugin: ## Build the CLB traffic-router plugin for Argo Rollouts (plugins/argo-rollouts) into bin/argo-rollouts.
+	cd plugins/argo-rollouts && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$(ARGO_ROLLOUTS_BIN)/clb-argo-rollouts-plugin" .
+
+.PHONY: test-argo-rollouts-plugin
+test-argo-rollouts-plugin: envtest-assets argo-rollouts ## Test the plugin: unit tests, RPC through Argo Rollouts' plugin client, and a Rollout step with the real Argo Rollouts controller, on envtest.
+	cd plugins/argo-rollouts && KUBEBUILDER_ASSETS="$(K8S_BIN)" ARGO_ROLLOUTS_CONTROLLER="$(ARGO_ROLLOUTS_BIN)/rollouts-controller" \
+		go test ./... -count=1 $(GO_TEST_FLAGS)
