@@ -62,9 +62,6 @@ const (
 	serviceRefIndex = "spec.serviceRef.name"
 	// loadBalancerIndex indexes bindings by their load balancer, for health changes.
 	loadBalancerIndex = "spec.loadBalancerId"
-	// resyncPeriod re-reads every binding now and then, so a backend removed by hand in the CLB
-	// console is put back; the load balancer worker only reads when its cache is stale.
-	resyncPeriod = 10 * time.Minute
 	// defaultWeight is spec.weight when it is not given (the CRD defaults it too).
 	defaultWeight = 10
 )
@@ -164,11 +161,14 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	case inputUnreadable:
 		return ctrl.Result{}, inputErr // a failed read of the cluster: retry with backoff
 	}
-	after := resyncPeriod
+	// No periodic resync: the load balancer worker reads its backends again every
+	// --drift-check-interval and repairs changes made outside the controller itself, and every
+	// input of the desired backends is watched. At 10,000 bindings a resync was most of a steady
+	// manager's reconciles.
 	if !desired.RequeueAt.IsZero() {
-		after = min(after, max(desired.RequeueAt.Sub(r.Clock.Now()), time.Second))
+		return ctrl.Result{RequeueAfter: max(desired.RequeueAt.Sub(r.Clock.Now()), time.Second)}, nil
 	}
-	return ctrl.Result{RequeueAfter: after}, nil
+	return ctrl.Result{}, nil
 }
 
 // healthyCount counts the binding's registered backends that the CLB reports healthy.

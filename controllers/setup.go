@@ -19,8 +19,6 @@ package controllers
 import (
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -66,7 +64,7 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 	// The workers get every read, not only changes: they ignore a view read right after their
 	// own write, and must see it again at the next poll.
 	deps.Health.OnRead = func(lbID string, view health.Snapshot) {
-		syncer.HealthSeen(lbID, slices.Collect(maps.Values(view.Targets)), view.ReadAt)
+		syncer.HealthSeen(lbID, view.Targets, view.ChangedAt, view.ReadAt)
 	}
 	poller, err := health.New(deps.Cloud, func(lbIDs []string) {
 		healthReconciler.healthChanged(lbIDs)

@@ -60,6 +60,9 @@ type Client struct {
 	taskPoll    time.Duration
 	taskTimeout time.Duration
 	pending     pendingTasks // the last batch write's task per load balancer (pacing.go)
+	// The last answers of the full reads, not decoded again while they read the same (readmemo.go).
+	targetsMemo readMemo[TargetsRead]
+	healthMemo  readMemo[map[string][]TargetHealth]
 }
 
 // New builds a Client from cfg; zero fields get the Default* values.
@@ -122,6 +125,12 @@ func (c *Client) Region() string { return c.region }
 // of an unlimited action) wait a jittered exponential backoff.
 // send must be safe to call again.
 func (c *Client) do(ctx context.Context, action string, send func(context.Context) error) error {
+	return c.doRead(ctx, action, nil, send)
+}
+
+// doRead is do for a read whose answer may read as the last one (readmemo.go): *unchanged, set by
+// send, is reported with the attempt.
+func (c *Client) doRead(ctx context.Context, action string, unchanged *bool, send func(context.Context) error) error {
 	backoff := wait.Backoff{Duration: c.retry.BaseDelay, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32}
 	for attempt := 0; ; attempt++ {
 		if err := c.limiters.wait(ctx, action); err != nil {
@@ -131,11 +140,12 @@ func (c *Client) do(ctx context.Context, action string, send func(context.Contex
 		err := send(ctx)
 		if err != nil && ctx.Err() != nil {
 			// The SDK reports a canceled request as a network error; it is ours.
-			c.record(ctx, action, codeCanceled, time.Since(start))
+			c.record(ctx, Attempt{Action: action, Code: codeCanceled, Took: time.Since(start)})
 			return fmt.Errorf("calling %s: %w", action, context.Cause(ctx))
 		}
 		err = mapError(err)
-		c.record(ctx, action, metricCode(err), time.Since(start))
+		c.record(ctx, Attempt{Action: action, Code: metricCode(err), Took: time.Since(start),
+			Unchanged: err == nil && unchanged != nil && *unchanged})
 		_, throttled := errors.AsType[*ThrottledError](err)
 		paced := throttled && c.limiters.throttled(action, start)
 		if err == nil || !IsRetriable(err) || attempt >= c.retry.MaxRetries {
@@ -155,9 +165,9 @@ func (c *Client) do(ctx context.Context, action string, send func(context.Contex
 }
 
 // record reports one attempt to the metrics and to the context's observer (WithObserver).
-func (c *Client) record(ctx context.Context, action, code string, took time.Duration) {
-	c.metrics.observe(action, code, took)
-	observe(ctx, Attempt{Action: action, Code: code, Took: took})
+func (c *Client) record(ctx context.Context, a Attempt) {
+	c.metrics.observe(a.Action, a.Code, a.Took)
+	observe(ctx, a)
 }
 
 func metricCode(err error) string {

@@ -78,14 +78,37 @@ func (c *Client) describeTargetHealth(ctx context.Context, lbIDs []string, out m
 	req := clbapi.NewDescribeTargetHealthRequest()
 	req.LoadBalancerIds = ptrs(lbIDs)
 	var resp slimResponse[describeTargetHealthParams]
-	err := c.do(ctx, actionDescribeTargetHealth, func(ctx context.Context) error {
+	key := memoKey(lbIDs)
+	last, remembered := c.healthMemo.lookup(key)
+	if remembered {
+		resp.known = &last.digest
+	}
+	err := c.doRead(ctx, actionDescribeTargetHealth, &resp.unchanged, func(ctx context.Context) error {
 		req.SetContext(ctx)
 		return c.api.Send(req, &resp)
 	})
 	if err != nil {
 		return err
 	}
-	for _, lb := range resp.Response.LoadBalancers {
+	read := last.value
+	if !resp.unchanged {
+		read = resp.Response.targetHealth()
+		c.healthMemo.store(key, resp.digest, read)
+	}
+	for id, hs := range read { // copied, so that what a caller does with it cannot reach the memo
+		out[id] = append(out[id], hs...)
+		if out[id] == nil {
+			out[id] = []TargetHealth{}
+		}
+	}
+	return nil
+}
+
+// targetHealth converts a DescribeTargetHealth answer: each load balancer's targets, an empty
+// list for one without targets (it exists).
+func (resp *describeTargetHealthParams) targetHealth() map[string][]TargetHealth {
+	out := make(map[string][]TargetHealth, len(resp.LoadBalancers))
+	for _, lb := range resp.LoadBalancers {
 		hs := out[lb.LoadBalancerID]
 		if hs == nil {
 			hs = []TargetHealth{} // present, even without targets: the LB exists
@@ -104,7 +127,7 @@ func (c *Client) describeTargetHealth(ctx context.Context, lbIDs []string, out m
 		}
 		out[lb.LoadBalancerID] = hs
 	}
-	return nil
+	return out
 }
 
 func targetHealth(listenerID, locationID string, t *slimTargetHealth) TargetHealth {

@@ -12,6 +12,9 @@ type Attempt struct {
 	// "Canceled".
 	Code string
 	Took time.Duration
+	// Unchanged is true for a read whose answer read as the last answer to the same request
+	// (readmemo.go): whatever the caller built from that one still holds.
+	Unchanged bool
 }
 
 type observerKey struct{}

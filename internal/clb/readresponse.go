@@ -1,6 +1,7 @@
 package clb
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 
@@ -33,17 +34,29 @@ type slimBody[P any] struct {
 
 // slimResponse implements the SDK's tchttp.Response: the SDK hands it the body to check for an
 // API error, where it is decoded, then asks it to unmarshal itself, which is then a no-op.
-type slimResponse[P any] slimBody[P]
+type slimResponse[P any] struct {
+	slimBody[P]
+	// known, when set, is the digest of the last answer to the same request (readmemo.go): an
+	// answer with that digest is not decoded, unchanged is set instead.
+	known     *[sha256.Size]byte
+	digest    [sha256.Size]byte
+	unchanged bool
+}
 
 // ParseErrorFromHTTPResponse decodes body, replacing what r held, and returns the API error it
 // carries, as the SDK's own responses do (the SDK calls it before UnmarshalJSON).
 func (r *slimResponse[P]) ParseErrorFromHTTPResponse(body []byte) error {
+	r.digest = answerDigest(body)
+	r.unchanged = r.known != nil && *r.known == r.digest
+	if r.unchanged {
+		return nil // the body of a successful answer, read before
+	}
 	var fresh slimBody[P]
 	if err := json.Unmarshal(body, &fresh); err != nil {
 		return tcerr.NewTencentCloudSDKError("ClientError.ParseJsonError",
 			fmt.Sprintf("Fail to parse json content: %.200s, because: %s", body, err), "")
 	}
-	*r = slimResponse[P](fresh)
+	r.slimBody = fresh
 	if h := any(&r.Response).(interface{ head() *responseHead }).head(); h.Error != nil && h.Error.Code != "" {
 		return tcerr.NewTencentCloudSDKError(h.Error.Code, h.Error.Message, h.RequestID)
 	}

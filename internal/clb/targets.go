@@ -52,8 +52,10 @@ type BatchResult struct {
 func (c *Client) DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, error) {
 	ids := uniqueSorted(listenerIDs)
 	if len(ids) == 0 {
-		return c.describeTargets(ctx, lbID, nil)
+		read, err := c.describeTargets(ctx, lbID, nil)
+		return read.clone(), err
 	}
+	// Appended into out, so that what a caller does with it cannot reach the memo.
 	var out TargetsRead
 	for part := range slices.Chunk(ids, maxDescribeTargetsLBLs) {
 		read, err := c.describeTargets(ctx, lbID, part)
@@ -66,28 +68,49 @@ func (c *Client) DescribeTargets(ctx context.Context, lbID string, listenerIDs [
 	return out, nil
 }
 
+// describeTargets makes one call; what it returns may be the memo's, for the caller to copy.
 func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, error) {
 	req := clbapi.NewDescribeTargetsRequest()
 	req.LoadBalancerId = new(lbID)
 	req.ListenerIds = ptrs(listenerIDs)
 	var resp slimResponse[describeTargetsParams]
-	err := c.do(ctx, actionDescribeTargets, func(ctx context.Context) error {
+	key := memoKey([]string{lbID}, listenerIDs)
+	last, remembered := c.targetsMemo.lookup(key)
+	if remembered {
+		resp.known = &last.digest
+	}
+	err := c.doRead(ctx, actionDescribeTargets, &resp.unchanged, func(ctx context.Context) error {
 		req.SetContext(ctx)
 		return c.api.Send(req, &resp)
 	})
 	if err != nil {
 		return TargetsRead{}, fmt.Errorf("describing targets of %s: %w", lbID, err)
 	}
+	if resp.unchanged {
+		return last.value, nil
+	}
+	out := resp.Response.targetsRead()
+	c.targetsMemo.store(key, resp.digest, out)
+	return out, nil
+}
+
+// clone copies r, so that what a caller does with it cannot reach the memo.
+func (r TargetsRead) clone() TargetsRead {
+	return TargetsRead{Targets: slices.Clone(r.Targets), Listeners: slices.Clone(r.Listeners)}
+}
+
+// targetsRead converts a DescribeTargets answer.
+func (resp *describeTargetsParams) targetsRead() TargetsRead {
 	var out TargetsRead
 	n := 0
-	for _, l := range resp.Response.Listeners {
+	for _, l := range resp.Listeners {
 		n += len(l.Targets)
 		for _, r := range l.Rules {
 			n += len(r.Targets)
 		}
 	}
 	out.Targets = make([]targets.Target, 0, n)
-	for _, l := range resp.Response.Listeners {
+	for _, l := range resp.Listeners {
 		out.Listeners = append(out.Listeners, l.ListenerID)
 		for i := range l.Targets {
 			out.Targets = append(out.Targets, backendTarget(l.ListenerID, "", &l.Targets[i]))
@@ -98,7 +121,7 @@ func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs [
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // backendTarget converts a DescribeTargets backend. Its key is a default only: a CVM backend

@@ -44,8 +44,9 @@ var _ Cloud = (*clb.Client)(nil)
 // Snapshot is one load balancer's health view as last read.
 type Snapshot struct {
 	Targets map[targets.Key]clb.TargetHealth
-	// ReadAt is when the view was read; zero if never.
-	ReadAt time.Time
+	// ReadAt is when the view was read; zero if never. ChangedAt is when a read last found it
+	// different: a view that reads the same keeps its Targets map.
+	ReadAt, ChangedAt time.Time
 	// Err is the error of the last read, if it failed; Targets then hold the previous view.
 	Err error
 }
@@ -239,8 +240,9 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 		}
 		// A steady load balancer reads as it did: keep its map rather than build another of every
 		// backend on each poll (at 100,000 backends, most of a poll's memory and CPU).
-		next := Snapshot{Targets: prev.Targets, ReadAt: now}
+		next := Snapshot{Targets: prev.Targets, ReadAt: now, ChangedAt: prev.ChangedAt}
 		if prev.ReadAt.IsZero() || !sameHealth(prev.Targets, list) {
+			next.ChangedAt = now
 			next.Targets = make(map[targets.Key]clb.TargetHealth, len(list))
 			for _, t := range list {
 				next.Targets[t.Key] = t

@@ -34,11 +34,13 @@ const slowCall = 2 * time.Second
 // callLog collects the API call attempts of one pass, the ones the client retried included,
 // so the bindings the pass wrote for can tell what the cloud put them through.
 type callLog struct {
-	mu      sync.Mutex
-	calls   int
-	failed  map[string]int // error code → attempts
-	slow    int
-	longest time.Duration
+	mu    sync.Mutex
+	calls int
+	// unchanged counts the reads whose answer read as the last one: they changed no cache.
+	unchanged int
+	failed    map[string]int // error code → attempts
+	slow      int
+	longest   time.Duration
 }
 
 // count is the number of attempts so far.
@@ -48,10 +50,21 @@ func (l *callLog) count() int {
 	return l.calls
 }
 
+// mayHaveChanged is the number of attempts so far that may have changed what the worker knows:
+// writes, failures and reads with a new answer.
+func (l *callLog) mayHaveChanged() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls - l.unchanged
+}
+
 func (l *callLog) add(a clb.Attempt) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
+	if a.Unchanged {
+		l.unchanged++
+	}
 	// Only what the client retried: a refusal (a backend gone, an address not routable) is
 	// handled by the pass and reported by its own status, not as a flaky cloud.
 	if a.Code != "OK" && clb.RetriableCode(a.Code) {

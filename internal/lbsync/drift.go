@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
+	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
 // Out-of-band changes (a backend removed or added by hand, a listener deleted or re-created) are
@@ -91,7 +92,7 @@ func (w *worker) published() bool {
 
 // drifted compares a health read with the known backends and returns the listeners where a known
 // backend is missing (removed, or the listener deleted) or an unknown one is present.
-func (k *knownBackends) drifted(health []clb.TargetHealth) []string {
+func (k *knownBackends) drifted(health map[targets.Key]clb.TargetHealth) []string {
 	reported := map[string]map[string]bool{} // listener → address keys in the health read
 	var out []string
 	foreign := map[string]bool{}
@@ -128,9 +129,11 @@ func (k *knownBackends) drifted(health []clb.TargetHealth) []string {
 	return out
 }
 
-// HealthSeen hands the worker of lbID the backends the health poller read at readAt. Listeners
-// whose backends differ from what the worker knows are read again in a pass that starts at once.
-func (s *Syncer) HealthSeen(lbID string, health []clb.TargetHealth, readAt time.Time) {
+// HealthSeen hands the worker of lbID the backends the health poller read at readAt, a view that
+// last changed at changedAt (the poller keeps a view that reads the same). Listeners whose
+// backends differ from what the worker knows are read again in a pass that starts at once. A
+// view compared once with the same known backends is not compared again.
+func (s *Syncer) HealthSeen(lbID string, health map[targets.Key]clb.TargetHealth, changedAt, readAt time.Time) {
 	s.mu.Lock()
 	w, ok := s.workers[lbID]
 	s.mu.Unlock()
@@ -139,8 +142,12 @@ func (s *Syncer) HealthSeen(lbID string, health []clb.TargetHealth, readAt time.
 	}
 	w.mu.Lock()
 	k := w.known
+	same := k == w.compared.known && changedAt.Equal(w.compared.changedAt)
+	if k != nil && !readAt.Before(k.at.Add(healthSettle)) {
+		w.compared.known, w.compared.changedAt = k, changedAt
+	}
 	w.mu.Unlock()
-	if k == nil || readAt.Before(k.at.Add(healthSettle)) {
+	if k == nil || same || readAt.Before(k.at.Add(healthSettle)) {
 		return
 	}
 	stale := k.drifted(health) // off every lock: a poll hands over every load balancer it read

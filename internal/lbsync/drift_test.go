@@ -111,17 +111,21 @@ func TestDriftIsFoundByTheHealthRead(t *testing.T) {
 	b := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2")
 	e.syncer.Update(b)
 	e.await("the sync", e.synced(b, lis))
-	health := func() []clb.TargetHealth {
+	health := func() map[targets.Key]clb.TargetHealth {
 		h, err := e.cloud.DescribeTargetHealth(context.Background(), []string{e.lbID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return h[e.lbID]
+		view := map[targets.Key]clb.TargetHealth{}
+		for _, th := range h[e.lbID] {
+			view[th.Key] = th
+		}
+		return view
 	}
 	later := e.clock.Now().Add(time.Minute) // past the settle time after the last pass
 
 	e.srv.Sim.ResetCalls()
-	e.syncer.HealthSeen(e.lbID, health(), later)
+	e.syncer.HealthSeen(e.lbID, health(), later, later)
 	time.Sleep(300 * time.Millisecond)
 	if n := describeTargets(e); n != 0 {
 		t.Fatalf("a health read that matches cost %d DescribeTargets", n)
@@ -133,12 +137,13 @@ func TestDriftIsFoundByTheHealthRead(t *testing.T) {
 	}
 	// A view read right after the worker's last pass is not compared (its write may not show
 	// yet); the poller hands the worker every read, so the next one finds the change.
-	e.syncer.HealthSeen(e.lbID, health(), e.clock.Now())
+	e.syncer.HealthSeen(e.lbID, health(), e.clock.Now(), e.clock.Now())
 	time.Sleep(300 * time.Millisecond)
 	if n := describeTargets(e); n != 0 {
 		t.Fatalf("a health view read within the settle time cost %d DescribeTargets", n)
 	}
-	e.syncer.HealthSeen(e.lbID, health(), later)
+	changed := later.Add(time.Second) // the poller's view changed: a new view
+	e.syncer.HealthSeen(e.lbID, health(), changed, changed)
 	e.await("the repair", func() bool { return slices.Equal(e.backends(lis), wanted(b)) })
 	if n := describeTargets(e); n != 1 {
 		t.Fatalf("DescribeTargets = %d, want the one read of the drifted listener", n)

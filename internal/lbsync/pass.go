@@ -77,9 +77,10 @@ func (w *worker) pass(ctx context.Context) bool {
 	defer cancel()
 	calls := &callLog{}
 	ctx = clb.WithObserver(ctx, calls.add)
-	// The caches change only by a read or a write: a pass without a call publishes nothing new.
+	// The caches change only by a read with a new answer or a write: a pass without one publishes
+	// nothing new (a steady drift check reads the answer it read last time).
 	defer func() {
-		if calls.count() > 0 || !w.published() {
+		if calls.mayHaveChanged() > 0 || !w.published() {
 			w.publishKnown(w.s.opts.Clock.Now())
 		}
 	}()

@@ -77,6 +77,12 @@ type worker struct {
 	// found changed; both under mu (drift.go).
 	known          *knownBackends
 	staleListeners map[string]bool
+	// compared is the last health view (by when it changed) HealthSeen compared with known, so a
+	// steady view and steady backends are compared once, not at every poll.
+	compared struct {
+		known     *knownBackends
+		changedAt time.Time
+	}
 	// again asks for another pass at once: a wanted backend vanished during this one.
 	again bool
 	// nextRamp is when the next slow-start step is due (slowstart.go); zero for none.
