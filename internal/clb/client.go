@@ -94,6 +94,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("creating the CLB SDK client: %w", err)
 	}
 	api.WithRequestClient(requestClient)
+	api.WithHttpTransport(newSlimReadTransport())
 
 	reg := cfg.Registerer
 	if reg == nil {
