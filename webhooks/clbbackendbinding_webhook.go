@@ -121,6 +121,9 @@ func (v *CLBBackendBindingValidator) validate(ctx context.Context, old, b *netwo
 	var allErrs field.ErrorList
 	var neighbors []*networkingv1alpha1.CLBBackendBinding
 	for _, other := range others {
+		if SharesByTraffic(b, other) {
+			continue // they split the listener's traffic; the controller checks that the shares add up
+		}
 		if b.Spec.MultiCluster && other.Spec.MultiCluster {
 			if other.Namespace != b.Namespace {
 				neighbors = append(neighbors, other)
@@ -134,7 +137,7 @@ func (v *CLBBackendBindingValidator) validate(ctx context.Context, old, b *netwo
 			what = "rule " + describeRule(other) + " of listener " + describeListener(other)
 		}
 		msg := fmt.Sprintf("%s of load balancer %s is already bound by CLBBackendBinding %s/%s; "+
-			"two bindings may share a listener or rule only if both set spec.multiCluster", what, b.Spec.LoadBalancerID, other.Namespace, other.Name)
+			"two bindings may share a listener or rule only if both set spec.multiCluster, or both set spec.trafficShare in one namespace", what, b.Spec.LoadBalancerID, other.Namespace, other.Name)
 		if !other.DeletionTimestamp.IsZero() {
 			msg += " (that binding is being deleted: retry once it is gone)"
 		}
@@ -257,6 +260,14 @@ func SameTarget(a, b *networkingv1alpha1.CLBBackendBinding) bool {
 		return true
 	}
 	return ra.Domain != "" && strings.EqualFold(ra.Domain, rb.Domain) && ra.URL == rb.URL
+}
+
+// SharesByTraffic reports whether two bindings on one listener or rule split its traffic by
+// spec.trafficShare: both set it, in one namespace, with the same spec.multiCluster (the
+// controller refuses any other pair as a conflict).
+func SharesByTraffic(a, b *networkingv1alpha1.CLBBackendBinding) bool {
+	return a.Spec.TrafficShare != nil && b.Spec.TrafficShare != nil && a.Namespace == b.Namespace &&
+		a.Spec.MultiCluster == b.Spec.MultiCluster
 }
 
 func sameListener(a, b *networkingv1alpha1.CLBBackendBinding) bool {
