@@ -43,13 +43,6 @@ type callLog struct {
 	longest   time.Duration
 }
 
-// count is the number of attempts so far.
-func (l *callLog) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.calls
-}
-
 // mayHaveChanged is the number of attempts so far that may have changed what the worker knows:
 // writes, failures and reads with a new answer.
 func (l *callLog) mayHaveChanged() int {
