@@ -352,6 +352,7 @@ func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, bindi
 	}
 	stored := binding.DeepCopy()
 	setBindingStatus(binding, bindingObservation{deleting: true, sync: st, synced: seen})
+	recordBindingTargets(binding.Namespace, binding.Name, binding.Status)
 	if err := r.patchStatus(ctx, stored, binding); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -89,9 +89,10 @@ type CLBHealthReconciler struct {
 
 	healthEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
 	// registeredSince remembers, per binding, when each of its gated pods was first seen
-	// registered, for timeoutSeconds. A reconcile stores a new map holding only the pods still
-	// gated, so a deleted pod leaves with the reconcile its deletion queues.
-	registeredSince sync.Map // types.NamespacedName → map[types.UID]time.Time, never changed once stored
+	// registered, for timeoutSeconds and the gate latency metric. A reconcile stores a new map
+	// holding only the pods still gated, so a deleted pod leaves with the reconcile its deletion
+	// queues.
+	registeredSince sync.Map // types.NamespacedName → map[types.UID]registration, never changed once stored
 }
 
 // +kubebuilder:rbac:groups=networking.clbind.io,resources=clbhealths,verbs=get;list;watch;create;update;patch
@@ -194,8 +195,8 @@ func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1al
 	conds := make([]corev1.PodCondition, len(pods))
 	key := client.ObjectKeyFromObject(b)
 	prev, _ := r.registeredSince.Load(key)
-	prevSince, _ := prev.(map[types.UID]time.Time)
-	since := map[types.UID]time.Time{}
+	prevSince, _ := prev.(map[types.UID]registration)
+	since := map[types.UID]registration{}
 	for i := range pods {
 		pod := &pods[i]
 		th, registered := inScope[pod.Status.PodIP]
@@ -203,11 +204,11 @@ func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1al
 		in := gateInput{registered: registered, health: th, policy: hc.Spec.ReadinessPolicy,
 			current: podCondition(pod, gate), where: scopeOf(b.Status.ListenerID, b.Status.LocationID) + " of " + b.Spec.LoadBalancerID}
 		first, known := prevSince[pod.UID]
+		if registered && !known {
+			first, known = registration{at: now, timed: awaitedRegistration(in.current)}, true
+		}
 		if registered && timeout > 0 {
-			if !known {
-				first, known = now, true
-			}
-			left := timeout - now.Sub(first)
+			left := timeout - now.Sub(first.at)
 			in.waitedTooLong = left <= 0
 			if left > 0 && (requeue == 0 || left < requeue) {
 				requeue = left
@@ -216,6 +217,9 @@ func (r *CLBHealthReconciler) updateGates(ctx context.Context, b *networkingv1al
 		status, reason, msg := gateCondition(in)
 		if known && status != corev1.ConditionTrue {
 			since[pod.UID] = first
+		}
+		if known && first.timed && status == corev1.ConditionTrue && (in.current == nil || in.current.Status != corev1.ConditionTrue) {
+			gateLatency.Observe(now.Sub(first.at).Seconds())
 		}
 		waiting = waiting || status != corev1.ConditionTrue
 		conds[i] = corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: status, Reason: reason, Message: msg}

@@ -73,6 +73,25 @@ func gateCondition(in gateInput) (corev1.ConditionStatus, string, string) {
 	}
 }
 
+// registration is when a gated pod was first seen registered on its binding's listener or rule.
+// timed is true when its gate said, until then, that it waited for its registration: the time
+// from then to its gate turning True is its gate latency. A pod this manager first sees already
+// registered (registered before a restart, or again after its gate turned False) is not timed.
+type registration struct {
+	at    time.Time
+	timed bool
+}
+
+// awaitedRegistration reports whether a gate condition says the pod is not registered yet (or
+// has none written yet), so that seeing it registered now is seeing its registration.
+func awaitedRegistration(current *corev1.PodCondition) bool {
+	if current == nil {
+		return true
+	}
+	return current.Status != corev1.ConditionTrue && (current.Reason == networkingv1alpha1.GateRegistrationPendingReason ||
+		current.Reason == networkingv1alpha1.GateBindingMissingReason)
+}
+
 // setPodCondition updates or adds the condition and reports whether anything changed.
 func setPodCondition(conds []corev1.PodCondition, c corev1.PodCondition, now time.Time) ([]corev1.PodCondition, bool) {
 	for i := range conds {
