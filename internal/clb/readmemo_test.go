@@ -50,14 +50,19 @@ func TestUnchangedAnswersAreNotDecodedAgain(t *testing.T) {
 	g.Expect(e.c.targetsMemo.size()).To(Equal(1))
 	first.Targets[0].Weight = 99 // a caller's own copy
 
-	again, err := e.c.DescribeTargets(ctx, lb, []string{lis})
+	var attempts []Attempt
+	observed := WithObserver(ctx, func(a Attempt) { attempts = append(attempts, a) })
+	again, err := e.c.DescribeTargets(observed, lb, []string{lis})
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(attempts).To(ConsistOf(HaveField("Unchanged", true)), "the same answer was not recognised")
 	g.Expect(again.Targets).To(HaveLen(1))
 	g.Expect(again.Targets[0].Weight).To(Equal(int64(10)), "the caller's edit reached the memo")
 
 	g.Expect(e.sim.AddBackend(lb, clbsim.Target{ListenerID: lis, EniIP: "10.0.0.2", Port: 8080, Weight: 20})).To(BeTrue())
-	changed, err := e.c.DescribeTargets(ctx, lb, []string{lis})
+	attempts = nil
+	changed, err := e.c.DescribeTargets(observed, lb, []string{lis})
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(attempts).To(ConsistOf(HaveField("Unchanged", false)))
 	g.Expect(changed.Targets).To(ConsistOf(
 		HaveField("Key", targets.Key{ListenerID: lis, EniIP: "10.0.0.1", Port: 8080}),
 		HaveField("Key", targets.Key{ListenerID: lis, EniIP: "10.0.0.2", Port: 8080})))
@@ -66,6 +71,10 @@ func TestUnchangedAnswersAreNotDecodedAgain(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(health[lb]).To(HaveLen(2))
 	health[lb][0].Detail = "edited"
+	attempts = nil
+	_, err = e.c.DescribeTargetHealth(observed, []string{lb})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(attempts).To(ConsistOf(HaveField("Unchanged", true)), "the same health answer was not recognised")
 	e.sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: lb, IP: "10.0.0.2"}, HealthDead)
 	health, err = e.c.DescribeTargetHealth(ctx, []string{lb})
 	g.Expect(err).NotTo(HaveOccurred())
