@@ -332,7 +332,11 @@ func (c classifier) pod(ep *discoveryv1.Endpoint) (PodInfo, bool) {
 	return pod, true
 }
 
-// heldOnlyByGate reports whether pod would be Ready but for the binding's own readiness gate.
+// heldOnlyByGate reports whether pod would be Ready but for the binding's own readiness gate and
+// the gates of other bindings: a pod that two bindings select (a canary's stable and canary
+// Services both select the stable pods; a Service bound on two listeners) carries both gates, and
+// each binding must register it for the other's gate to pass. Another product's gate is waited
+// for.
 func (c classifier) heldOnlyByGate(pod PodInfo) bool {
 	if c.gate == "" || !pod.ContainersReady || pod.Terminating {
 		return false
@@ -341,7 +345,7 @@ func (c classifier) heldOnlyByGate(pod PodInfo) bool {
 		return false
 	}
 	for condType, isTrue := range pod.ReadinessGates {
-		if condType != c.gate && !isTrue {
+		if !isTrue && !strings.HasPrefix(condType, readinessGatePrefix) {
 			return false
 		}
 	}

@@ -178,6 +178,12 @@ func TestDesiredPods(t *testing.T) {
 			pods:   pods(pod("a", map[string]bool{ourGate: false, otherGate: false})),
 		},
 		{
+			name:   "held back by our gate and another binding's: registered",
+			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
+			pods:   pods(pod("a", map[string]bool{ourGate: false, "health.clbind.io/other": false})),
+			want:   []Target{serving("10.0.0.1")},
+		},
+		{
 			name:   "held back by another binding's gate only: skipped",
 			slices: []discoveryv1.EndpointSlice{slice(endpoint("10.0.0.1", "a", notReady))},
 			pods:   pods(pod("a", map[string]bool{"health.clbind.io/other": false})),
