@@ -17,6 +17,7 @@ limitations under the License.
 package lbsync
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -90,7 +91,7 @@ func shareConflict(p, first *plan, lbID string) string {
 
 // applyShares sets the weights of every share group's backends so that each binding gets its
 // share of the new connections, before the bindings are diffed. A backend two members want is
-// the older member's. When the shares do not add up to 100 (a two-step update half done), the
+// the member's with the larger share. When the shares do not add up to 100 (a two-step update half done), the
 // weights on the CLB are kept and new backends wait at weight 0, so that no traffic moves on an
 // inconsistent split.
 func (w *worker) applyShares(plans []*plan, versions map[types.NamespacedName]int) {
@@ -99,7 +100,6 @@ func (w *worker) applyShares(plans []*plan, versions map[types.NamespacedName]in
 		for _, p := range g.members {
 			fmt.Fprintf(&inputs, "%s=%d@%d,%t;", p.b.Key, *p.b.Share, versions[p.b.Key], p.b.Deleting)
 		}
-		claimed := map[targets.Key]bool{}
 		for _, p := range g.members {
 			p.weightInputs += inputs.String()
 			p.shareWeights = map[targets.Key]int64{}
@@ -109,6 +109,13 @@ func (w *worker) applyShares(plans []*plan, versions map[types.NamespacedName]in
 					p.neighborTags = append(p.neighborTags, o.b.OwnerTag)
 				}
 			}
+		}
+		// A backend several members want is the one's with the largest share (the older one's on
+		// a tie): at rest a canary's stable and canary Services both select the stable pods, and
+		// they must serve at the stable binding's 100%, not at the canary's 0%, whichever binding
+		// is older (a manifest applied at once creates both in the same second).
+		claimed := map[targets.Key]bool{}
+		for _, p := range bySharesDescending(g.members) {
 			if p.b.Deleting {
 				continue // it wants nothing, and removes only its own backends
 			}
@@ -127,6 +134,13 @@ func (w *worker) applyShares(plans []*plan, versions map[types.NamespacedName]in
 			w.splitGroup(g)
 		}
 	}
+}
+
+// bySharesDescending orders members by share, largest first, keeping their order on a tie.
+func bySharesDescending(members []*plan) []*plan {
+	out := slices.Clone(members)
+	slices.SortStableFunc(out, func(a, b *plan) int { return cmp.Compare(*b.b.Share, *a.b.Share) })
+	return out
 }
 
 // splitGroup computes the weights of one share group.
