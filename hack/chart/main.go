@@ -386,7 +386,6 @@ description: Puts Tencent Cloud CLB load balancers directly in front of pods (CL
 type: application
 version: %s
 appVersion: %q
-kubeVersion: ">=1.30.0-0"
 home: https://github.com/clbind/clb-binding-controller
 sources:
 - https://github.com/clbind/clb-binding-controller
