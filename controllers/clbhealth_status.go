@@ -131,6 +131,7 @@ func setHealthStatus(h *networkingv1alpha1.CLBHealth, o healthObservation) {
 	for _, u := range o.previous {
 		since[fmt.Sprintf("%s/%s/%d/%s", u.IP, u.InstanceID, u.Port, u.State)] = u.Since
 	}
+	st.Backends = backendHealths(st.Backends, o)
 	unhealthy := make([]networkingv1alpha1.UnhealthyTarget, 0, len(o.targets))
 	for _, t := range o.targets {
 		st.Registered++
@@ -161,6 +162,58 @@ func setHealthStatus(h *networkingv1alpha1.CLBHealth, o healthObservation) {
 		st.LastProbeTime = &metav1.Time{Time: o.readAt}
 	}
 	meta.SetStatusCondition(&st.Conditions, healthReadyCondition(h, o))
+}
+
+// backendHealths is status.backends: every backend in o.targets with its state and since when,
+// keeping the since of a backend still in the state previous lists it in. Sorted by address; past
+// MaxBackendsListed, the backends that are not healthy are kept first.
+func backendHealths(previous []networkingv1alpha1.BackendHealth, o healthObservation) []networkingv1alpha1.BackendHealth {
+	if len(o.targets) == 0 {
+		return nil
+	}
+	type key struct {
+		ip, instance, state string
+		port                int32
+	}
+	since := make(map[key]metav1.Time, len(previous))
+	for _, b := range previous {
+		since[key{b.IP, b.InstanceID, b.State, b.Port}] = b.Since
+	}
+	now := metav1.NewTime(o.now)
+	out := make([]networkingv1alpha1.BackendHealth, 0, len(o.targets))
+	for _, t := range o.targets {
+		state := t.Detail
+		switch state {
+		case clb.HealthAlive, clb.HealthClose, clb.HealthDead:
+		default:
+			state = clb.HealthUnknown
+		}
+		b := networkingv1alpha1.BackendHealth{IP: t.EniIP, InstanceID: t.InstanceID, Port: int32(t.Port), State: state, Since: now}
+		if s, ok := since[key{b.IP, b.InstanceID, b.State, b.Port}]; ok {
+			b.Since = s
+		}
+		out = append(out, b)
+	}
+	byAddress := func(a, b networkingv1alpha1.BackendHealth) int {
+		return cmp.Or(cmp.Compare(a.IP, b.IP), cmp.Compare(a.InstanceID, b.InstanceID), cmp.Compare(a.Port, b.Port))
+	}
+	if len(out) > networkingv1alpha1.MaxBackendsListed {
+		serving := func(b networkingv1alpha1.BackendHealth) bool {
+			return b.State == clb.HealthAlive || b.State == clb.HealthClose
+		}
+		slices.SortFunc(out, func(a, b networkingv1alpha1.BackendHealth) int {
+			if sa, sb := serving(a), serving(b); sa != sb {
+				if sb {
+					return -1
+				}
+				return 1
+			}
+			return byAddress(a, b)
+		})
+		out = out[:networkingv1alpha1.MaxBackendsListed]
+	}
+	slices.SortFunc(out, byAddress)
+	return out
 }
 
 func healthReadyCondition(h *networkingv1alpha1.CLBHealth, o healthObservation) metav1.Condition {

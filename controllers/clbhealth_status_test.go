@@ -17,6 +17,8 @@ limitations under the License.
 package controllers
 
 import (
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -191,4 +193,102 @@ func TestHealthCheckCondition(t *testing.T) {
 			g.Expect(observed).To(Equal(tt.wantObserved))
 		})
 	}
+}
+
+func TestSetHealthStatusBackends(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	earlier := metav1.NewTime(now.Add(-time.Minute))
+	target := func(ip string, port int64, detail string) clb.TargetHealth {
+		return clb.TargetHealth{Key: targets.Key{ListenerID: "lbl-1", EniIP: ip, Port: port}, Healthy: detail == clb.HealthAlive, Detail: detail}
+	}
+	t.Run("every backend with its state, since kept while the state holds", func(t *testing.T) {
+		g := NewWithT(t)
+		h := &networkingv1alpha1.CLBHealth{}
+		h.Status.Backends = []networkingv1alpha1.BackendHealth{
+			{IP: "10.0.0.1", Port: 80, State: clb.HealthAlive, Since: earlier},
+			{IP: "10.0.0.2", Port: 80, State: clb.HealthAlive, Since: earlier}, // now Dead: a new since
+			{IP: "10.0.0.9", Port: 80, State: clb.HealthAlive, Since: earlier}, // gone
+		}
+		setHealthStatus(h, healthObservation{now: now, readAt: now, targets: []clb.TargetHealth{
+			target("10.0.0.3", 80, "Pending"), target("10.0.0.2", 80, clb.HealthDead), target("10.0.0.1", 80, clb.HealthAlive),
+		}})
+		g.Expect(h.Status.Backends).To(Equal([]networkingv1alpha1.BackendHealth{
+			{IP: "10.0.0.1", Port: 80, State: clb.HealthAlive, Since: earlier},
+			{IP: "10.0.0.2", Port: 80, State: clb.HealthDead, Since: metav1.NewTime(now)},
+			{IP: "10.0.0.3", Port: 80, State: clb.HealthUnknown, Since: metav1.NewTime(now)},
+		}))
+	})
+	t.Run("past the cap, the backends not healthy are kept", func(t *testing.T) {
+		g := NewWithT(t)
+		many := make([]clb.TargetHealth, 0, networkingv1alpha1.MaxBackendsListed+10)
+		for i := range networkingv1alpha1.MaxBackendsListed {
+			many = append(many, target("10.0.0.1", int64(1000+i), clb.HealthAlive))
+		}
+		for i := range 10 {
+			many = append(many, target("10.0.9.9", int64(i+1), clb.HealthDead))
+		}
+		h := &networkingv1alpha1.CLBHealth{}
+		setHealthStatus(h, healthObservation{now: now, readAt: now, targets: many})
+		g.Expect(h.Status.Backends).To(HaveLen(networkingv1alpha1.MaxBackendsListed))
+		g.Expect(h.Status.Registered).To(BeEquivalentTo(networkingv1alpha1.MaxBackendsListed + 10))
+		dead := 0
+		for _, b := range h.Status.Backends {
+			if b.State == clb.HealthDead {
+				dead++
+			}
+		}
+		g.Expect(dead).To(Equal(10), "every Dead backend is listed")
+		g.Expect(h.Status.Backends[len(h.Status.Backends)-1].IP).To(Equal("10.0.9.9"), "sorted by address")
+	})
+	t.Run("no backends, no list", func(t *testing.T) {
+		g := NewWithT(t)
+		h := &networkingv1alpha1.CLBHealth{Status: networkingv1alpha1.CLBHealthStatus{Backends: []networkingv1alpha1.BackendHealth{{IP: "10.0.0.1"}}}}
+		setHealthStatus(h, healthObservation{now: now, readAt: now})
+		g.Expect(h.Status.Backends).To(BeNil())
+	})
+}
+
+// BenchmarkSetHealthStatus10k is the cost of status.backends at 10,000 backends: ten bindings of
+// 1,000 backends (the listed maximum), one status computation each, and the JSON size of their
+// statuses. Run: go test ./controllers/ -run '^$' -bench SetHealthStatus10k -benchmem.
+func BenchmarkSetHealthStatus10k(b *testing.B) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const bindings, perBinding = 10, networkingv1alpha1.MaxBackendsListed
+	views := make([][]clb.TargetHealth, bindings)
+	for i := range views {
+		for j := range perBinding {
+			detail := clb.HealthAlive
+			if j%50 == 0 {
+				detail = clb.HealthDead
+			}
+			views[i] = append(views[i], clb.TargetHealth{Key: targets.Key{ListenerID: "lbl-1a2b3c4d",
+				EniIP: fmt.Sprintf("10.%d.%d.%d", i, j/250, j%250), Port: 8080}, Detail: detail})
+		}
+	}
+	hs := make([]*networkingv1alpha1.CLBHealth, bindings)
+	for i := range hs {
+		hs[i] = &networkingv1alpha1.CLBHealth{}
+		setHealthStatus(hs[i], healthObservation{now: now, readAt: now, targets: views[i]})
+	}
+	b.ResetTimer()
+	for n := 0; b.Loop(); n++ {
+		for i, h := range hs {
+			setHealthStatus(h, healthObservation{now: now.Add(time.Duration(n) * time.Second), readAt: now, targets: views[i]})
+		}
+	}
+	b.StopTimer()
+	size, listed := 0, 0
+	for _, h := range hs {
+		raw, err := json.Marshal(h.Status)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size += len(raw)
+		listed += len(h.Status.Backends)
+	}
+	if listed != bindings*perBinding {
+		b.Fatalf("listed %d backends, want %d", listed, bindings*perBinding)
+	}
+	b.ReportMetric(float64(size), "status-bytes/10k-backends")
+	b.ReportMetric(float64(size)/float64(listed), "bytes/backend")
 }

@@ -233,6 +233,30 @@ type UnhealthyTarget struct {
 	Since metav1.Time `json:"since"`
 }
 
+// BackendHealth is the CLB's health state of one of the binding's registered backends, and since
+// when it has been in that state. Kept short: a binding may have hundreds of backends.
+type BackendHealth struct {
+	// IP of the backend (pod IP in Pod mode).
+	// +optional
+	IP string `json:"ip,omitempty"`
+
+	// InstanceID of the backend's CVM in Node mode.
+	// +optional
+	InstanceID string `json:"instanceId,omitempty"`
+
+	// Port of the backend.
+	Port int32 `json:"port"`
+
+	// State as CLB reports it: Alive, Dead, Close (health check off), or Unknown (not judged yet).
+	State string `json:"state"`
+
+	// Since is when the controller first saw the backend in this state.
+	Since metav1.Time `json:"since"`
+}
+
+// MaxBackendsListed bounds status.backends of a CLBHealth.
+const MaxBackendsListed = 1000
+
 // CLBHealthStatus is the CLB's health view of a binding's backends.
 type CLBHealthStatus struct {
 	// ObservedGeneration is the metadata.generation the status was computed for.
@@ -271,6 +295,14 @@ type CLBHealthStatus struct {
 	// +listType=atomic
 	// +optional
 	UnhealthyTargets []UnhealthyTarget `json:"unhealthyTargets,omitempty"`
+
+	// Backends lists every registered backend of the binding with its CLB health state and since
+	// when, sorted by address, up to 1000 (when there are more, those not healthy come first):
+	// what kubectl clbind shows per backend. Registered tells whether the list is complete.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=atomic
+	// +optional
+	Backends []BackendHealth `json:"backends,omitempty"`
 
 	// LastProbeTime is when the controller last read the CLB's health view.
 	// +optional
