@@ -66,6 +66,12 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 .PHONY: test
 test: verify-generated vet lint envtest-assets kustomize ## Check generation, vet, lint, then run unit and envtest suites (test/install renders config/default with kustomize).
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
+	$(MAKE) test-monitoring
+
+.PHONY: test-monitoring
+test-monitoring: envtest-assets kustomize ## Test config/prometheus (its own module, test/monitoring): rules and dashboard parsed by Prometheus's parsers, every metric they use scraped from a running manager.
+	cd test/monitoring && go vet ./... && \
+		KUBEBUILDER_ASSETS="$(K8S_BIN)" KUSTOMIZE="$(KUSTOMIZE)" go test ./... -count=1 $(GO_TEST_FLAGS)
 
 .PHONY: test-unit
 test-unit: ## Run only the tests that need no control plane (-short).

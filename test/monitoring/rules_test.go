@@ -223,7 +223,7 @@ func parseSelectors(e expression) ([]selector, error) {
 		s := selector{metric: vs.Name, equal: map[string]string{}}
 		for _, m := range vs.LabelMatchers {
 			switch {
-			case m.Name == labels.MetricName && m.Type == labels.MatchEqual:
+			case m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual:
 				s.metric = m.Value
 			case m.Type == labels.MatchEqual:
 				s.equal[m.Name] = m.Value
@@ -257,7 +257,7 @@ func shippedSelectors(t *testing.T) map[string][]selector {
 
 func TestRulesParse(t *testing.T) {
 	exprs := ruleExpressions(t)
-	var alerts []string
+	alerts := make([]string, 0, len(exprs))
 	for _, e := range exprs {
 		if _, err := parseSelectors(e); err != nil {
 			t.Error(err)
@@ -319,11 +319,11 @@ func TestDashboardQueriesParse(t *testing.T) {
 	}
 	// What issue 21 asks the dashboard to show.
 	for _, m := range []string{
-		"clbind_clb_api_calls_total",                     // API calls by action and code
-		"clbind_lbsync_pass_duration_seconds_bucket",     // sync latency
-		"clbind_lbsync_pending_bindings",                 // pending bindings
-		"clbind_readiness_gate_latency_seconds_bucket",   // gate latency
-		"clbind_binding_targets",                         // backends by state
+		"clbind_clb_api_calls_total",                   // API calls by action and code
+		"clbind_lbsync_pass_duration_seconds_bucket",   // sync latency
+		"clbind_lbsync_pending_bindings",               // pending bindings
+		"clbind_readiness_gate_latency_seconds_bucket", // gate latency
+		"clbind_binding_targets",                       // backends by state
 	} {
 		if !metrics[m] {
 			t.Errorf("no panel queries %s", m)
@@ -333,10 +333,10 @@ func TestDashboardQueriesParse(t *testing.T) {
 
 func TestSubstitute(t *testing.T) {
 	for in, want := range map[string]string{
-		`rate(x[$__rate_interval])`:           `rate(x[5m])`,
-		`x{namespace=~"$namespace"}`:          `x{namespace=~".*"}`,
-		`x{namespace=~"${namespace:regex}"}`:  `x{namespace=~".*"}`,
-		`rate(x{a=~"${a}"}[${__interval}])`:   `rate(x{a=~".*"}[5m])`,
+		`rate(x[$__rate_interval])`:          `rate(x[5m])`,
+		`x{namespace=~"$namespace"}`:         `x{namespace=~".*"}`,
+		`x{namespace=~"${namespace:regex}"}`: `x{namespace=~".*"}`,
+		`rate(x{a=~"${a}"}[${__interval}])`:  `rate(x{a=~".*"}[5m])`,
 	} {
 		if got := substitute(in); got != want {
 			t.Errorf("substitute(%q) = %q, want %q", in, got, want)
