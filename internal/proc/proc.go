@@ -44,6 +44,8 @@ type Options struct {
 	// the whole of it.
 	Env        []string
 	InheritEnv bool
+	// Dir is the child's working directory (empty: this process's).
+	Dir string
 }
 
 // Process is a running child.
@@ -63,6 +65,7 @@ func Start(opts Options) (*Process, error) {
 	}
 	cmd := exec.Command(opts.Bin, opts.Args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Dir = opts.Dir
 	cmd.Env = opts.Env
 	if opts.InheritEnv {
 		cmd.Env = append(os.Environ(), opts.Env...)
