@@ -97,6 +97,9 @@ type podRuntime struct {
 	readyAt      time.Time
 	terminating  bool
 	terminatedAt time.Time // zero while the app still serves
+	// procs are the pod's containers run as local binaries (managerpod.go); nil for a pod of
+	// listeners.
+	procs *procPod
 }
 
 // kubelet stands in for the kubelets of the sandbox's fake nodes.
@@ -106,6 +109,8 @@ type kubelet struct {
 	net        podNetwork
 	readyDelay time.Duration
 	logf       func(format string, args ...any)
+	// procs runs the pods whose images it maps as local processes (nil: none).
+	procs *procRunner
 
 	queue workqueue.TypedRateLimitingInterface[string]
 	pods  cache.Indexer
@@ -296,6 +301,9 @@ func (k *kubelet) stop() {
 		for _, s := range r.servers {
 			_ = s.Close()
 		}
+		if r.procs != nil {
+			r.procs.stop(2 * time.Second)
+		}
 		if r.ip.IsValid() {
 			k.net.releaseIP(r.ip)
 		}
@@ -373,6 +381,16 @@ func (k *kubelet) start(ctx context.Context, key string, pod *corev1.Pod) (*podR
 	}
 	now := time.Now()
 	run := &podRuntime{uid: pod.UID, ip: ip, started: now, readyAt: now.Add(k.readyDelay)}
+	if k.procs.maps(pod) {
+		if run.procs, err = k.procs.start(ctx, key, pod); err != nil {
+			k.net.releaseIP(ip)
+			return nil, fmt.Errorf("starting the containers: %w", err)
+		}
+		k.mu.Lock()
+		k.runs[key] = run
+		k.mu.Unlock()
+		return run, nil
+	}
 	name := pod.Name
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
@@ -419,6 +437,9 @@ func (k *kubelet) forget(key string, run *podRuntime) {
 	}
 	for _, s := range run.servers {
 		_ = s.Close()
+	}
+	if run.procs != nil {
+		go run.procs.stop(2 * time.Second)
 	}
 	if run.ip.IsValid() {
 		k.net.releaseIP(run.ip)
@@ -472,6 +493,10 @@ func (k *kubelet) terminate(ctx context.Context, key string, pod *corev1.Pod, ru
 			defer cancel()
 			for _, s := range run.servers {
 				_ = s.Shutdown(shutdown)
+			}
+			if run.procs != nil {
+				// SIGTERM, and SIGKILL once the grace period is over.
+				run.procs.stop(max(grace-sleep, time.Second))
 			}
 			k.mu.Lock()
 			run.terminatedAt = time.Now()
@@ -595,9 +620,15 @@ func (k *kubelet) runningStatus(pod *corev1.Pod, run *podRuntime, containersRead
 		pod.Status.HostIPs = []corev1.HostIP{{IP: pod.Status.HostIP}}
 	}
 	pod.Status.StartTime = &started
-	pod.Status.QOSClass = corev1.PodQOSBestEffort
+	if pod.Status.QOSClass == "" { // the API server sets it from the requests, once
+		pod.Status.QOSClass = corev1.PodQOSBestEffort
+	}
 	statuses := make([]corev1.ContainerStatus, 0, len(pod.Spec.Containers))
 	for _, c := range pod.Spec.Containers {
+		if pc := run.procs.container(c.Name); pc != nil {
+			statuses = append(statuses, pc.status())
+			continue
+		}
 		statuses = append(statuses, corev1.ContainerStatus{
 			Name: c.Name, Image: c.Image, ImageID: "sandbox://" + c.Image,
 			ContainerID: "sandbox://" + string(pod.UID) + "/" + c.Name,
@@ -623,6 +654,7 @@ func (k *kubelet) runningStatus(pod *corev1.Pod, run *podRuntime, containersRead
 // terminatedStatus reports every container exited 0 after SIGTERM.
 func (k *kubelet) terminatedStatus(pod *corev1.Pod, run *podRuntime) {
 	finished := metav1.NewTime(run.terminatedAt)
+	pod.Status.Phase = corev1.PodSucceeded
 	for i := range pod.Status.ContainerStatuses {
 		cs := &pod.Status.ContainerStatuses[i]
 		cs.Ready, cs.Started = false, new(false)
@@ -630,8 +662,13 @@ func (k *kubelet) terminatedStatus(pod *corev1.Pod, run *podRuntime) {
 			ExitCode: 0, Reason: "Completed", StartedAt: metav1.NewTime(run.started), FinishedAt: finished,
 			ContainerID: cs.ContainerID,
 		}}
+		if pc := run.procs.container(cs.Name); pc != nil {
+			cs.State = pc.status().State
+			if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+				pod.Status.Phase = corev1.PodFailed
+			}
+		}
 	}
-	pod.Status.Phase = corev1.PodSucceeded
 	setCondition(pod, corev1.PodCondition{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionFalse})
 	setCondition(pod, corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionFalse, Reason: "PodCompleted"})
 	setCondition(pod, corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted"})
@@ -642,6 +679,10 @@ func (k *kubelet) terminatedStatus(pod *corev1.Pod, run *podRuntime) {
 func (k *kubelet) updateStatus(ctx context.Context, pod *corev1.Pod, run *podRuntime) (time.Duration, error) {
 	wait := time.Until(run.readyAt)
 	containersReady := wait <= 0
+	if run.procs != nil {
+		// The probes decide, and tell the kubelet when their verdict changes.
+		wait, containersReady = 0, run.procs.ready()
+	}
 	updated := pod.DeepCopy()
 	k.runningStatus(updated, run, containersReady)
 	if !statusChanged(pod, updated) {
@@ -663,7 +704,8 @@ func statusChanged(old, updated *corev1.Pod) bool {
 		return true
 	}
 	for i := range old.Status.ContainerStatuses {
-		if old.Status.ContainerStatuses[i].Ready != updated.Status.ContainerStatuses[i].Ready {
+		o, u := old.Status.ContainerStatuses[i], updated.Status.ContainerStatuses[i]
+		if o.Ready != u.Ready || o.RestartCount != u.RestartCount || stateOf(o.State) != stateOf(u.State) {
 			return true
 		}
 	}
@@ -683,4 +725,17 @@ func statusChanged(old, updated *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// stateOf names a container state: running, terminated, or the waiting reason.
+func stateOf(s corev1.ContainerState) string {
+	switch {
+	case s.Running != nil:
+		return "running"
+	case s.Terminated != nil:
+		return "terminated"
+	case s.Waiting != nil:
+		return "waiting: " + s.Waiting.Reason
+	}
+	return ""
 }

@@ -149,6 +149,8 @@ type Sandbox struct {
 	netns   *netNS
 	kubelet *kubelet
 	kcancel context.CancelFunc
+	// procs runs the pods of mapped images as local binaries (podhost.go); nil in Start's sandbox.
+	procs *procRunner
 
 	cloud     *simtest.Server
 	clb       *clb.Client
@@ -357,7 +359,7 @@ func (s *Sandbox) startControllers(ctx context.Context) error {
 }
 
 func (s *Sandbox) startKubelet(ctx context.Context) error {
-	s.kubelet = &kubelet{cs: s.clientset, net: s.network, readyDelay: s.opts.ReadyDelay, logf: s.logf}
+	s.kubelet = &kubelet{cs: s.clientset, net: s.network, readyDelay: s.opts.ReadyDelay, logf: s.logf, procs: s.procs}
 	if err := s.kubelet.registerNodes(ctx, s.opts.Nodes); err != nil {
 		return err
 	}

@@ -37,15 +37,16 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -68,6 +69,7 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
 	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/proc"
+	"github.com/clbind/clb-binding-controller/internal/sandbox"
 	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
@@ -140,54 +142,59 @@ func TestKubectlApplyInstall(t *testing.T) {
 	}
 	t.Run("PolicyRBAC", func(t *testing.T) { checkPolicyRBAC(ctx, t, it) })
 
-	// The emulated CLB API, and its credentials in the Secret the Deployment reads (README).
-	sim, err := simtest.Start(clbsim.Options{}, t.TempDir())
+	// The emulated CLB API, with a load balancer the manager syncs a binding to, and its
+	// credentials in the Secret the Deployment reads (README). Pod addresses of the stand-in
+	// kubelet come from 198.18.0.0/15: the load balancer's VPC holds them, as with VPC-CNI.
+	it.sim, err = simtest.Start(clbsim.Options{
+		VpcID: simtest.VpcID, HealthInterval: time.Second,
+		VPCCIDRs: map[string][]netip.Prefix{simtest.VpcID: append(clbsim.DefaultVPCCIDRs(), netip.MustParsePrefix("198.18.0.0/15"))},
+	}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sim.Close)
+	t.Cleanup(it.sim.Close)
 	it.k.must(ctx, t, "-n", namespace, "create", "secret", "generic", credentialsSecretName,
 		"--from-literal=secretId="+simtest.SecretID, "--from-literal=secretKey="+simtest.SecretKey)
 	it.managerAccess(ctx, t)
 	if err := <-built; err != nil {
 		t.Fatal(err)
 	}
-	it.probe, it.webhook, it.metrics = freePort(t), freePort(t), freePort(t)
-	// Only what differs for a process outside the cluster; later flags win.
-	it.local = []string{
-		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(it.probe),
-		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(it.metrics),
-		"--webhook-port=" + strconv.Itoa(it.webhook),
-		"--webhook-host=127.0.0.1",
-		"--webhook-cert-dir=" + filepath.Join(it.dir, "serving-certs"),
-		"--leader-election-namespace=" + namespace,
-		"--clb-endpoint=" + sim.Endpoint,
-		"--clb-scheme=HTTP",
-	}
+	it.startPods(ctx, t)
 
 	t.Run("UnconfiguredRefused", func(t *testing.T) { it.unconfiguredRefused(ctx, t) })
 
-	// Configure as the README says (the values in the file's ConfigMap), apply again, then run the
-	// manager.
+	// Configure as the README says (the values in the file's ConfigMap), apply again, restart the
+	// Deployment for the new values, and wait for its rollout.
 	configuredYAML := it.writeInstaller(t, "install-configured.yaml", configured(simtest.Region, clusterID))
 	it.k.must(ctx, t, "apply", "--server-side", "-f", configuredYAML)
-	manager := it.runManager(ctx, t)
+	it.rollOut(ctx, t)
 
-	t.Run("SelfManagedCertificates", func(t *testing.T) { checkCertificates(ctx, t, it.c, it.webhook) })
-	t.Run("TLSVersions", func(t *testing.T) { checkTLSVersions(ctx, t, it.c, it.webhook, it.metrics) })
+	t.Run("SelfManagedCertificates", func(t *testing.T) { checkCertificates(ctx, t, it.c, it.leader.Port(webhookContainerPort)) })
+	t.Run("TLSVersions", func(t *testing.T) {
+		checkTLSVersions(ctx, t, it.c, it.leader.Port(webhookContainerPort), it.leader.Port(metricsContainerPort))
+	})
 	t.Run("Reapply", func(t *testing.T) {
 		// An upgrade applies the file again: no conflicts, and the certificates stay. The webhook
-		// configurations are left out here only because this manager, outside the cluster,
-		// switched them from the Service to a URL, which the file's Service would contradict.
+		// configurations are left out here only because the manager, running outside the
+		// cluster, switched them from the Service to a URL, which the file's Service would
+		// contradict.
 		upgrade := it.writeInstaller(t, "install-upgrade.yaml", configured(simtest.Region, clusterID),
 			"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 		it.k.must(ctx, t, "apply", "--server-side", "-f", upgrade)
-		checkCertificates(ctx, t, it.c, it.webhook)
+		checkCertificates(ctx, t, it.c, it.leader.Port(webhookContainerPort))
 	})
 	t.Run("Webhooks", func(t *testing.T) { checkWebhooks(ctx, t, it.c) })
-	t.Run("Uninstall", func(t *testing.T) { it.uninstall(ctx, t, manager) })
+	t.Run("Sync", func(t *testing.T) { it.checkSync(ctx, t) })
+	t.Run("Uninstall", func(t *testing.T) { it.uninstall(ctx, t) })
 	t.Logf("install, configure, run, webhooks and uninstall took %v", time.Since(began).Round(time.Second))
 }
+
+// The container ports of the manager's pod (config/manager): probes, metrics and webhooks.
+const (
+	probeContainerPort   = 8081
+	metricsContainerPort = 8443
+	webhookContainerPort = 9443
+)
 
 // installTest is the state the steps of TestKubectlApplyInstall share.
 type installTest struct {
@@ -202,9 +209,15 @@ type installTest struct {
 	// managerKubeconfig authenticates as the installed ServiceAccount.
 	managerKubeconfig string
 
-	probe, webhook, metrics int
-	// local are the flags that differ for a manager outside the cluster.
-	local []string
+	sim *simtest.Server
+	// pods runs the installed Deployment: kube-controller-manager, kube-scheduler and the
+	// stand-in kubelet, which runs the manager's image as the binary built here.
+	pods *sandbox.PodHost
+	// syncLB is the load balancer in clbsim the Sync step binds.
+	syncLB string
+	// running is the rolled-out Deployment, and leader its pod holding the leader Lease.
+	running *sandbox.Running
+	leader  *sandbox.RunningPod
 }
 
 // loadInstaller renders the installer (or takes $INSTALL_YAML) and parses it; it returns the
@@ -281,8 +294,8 @@ func (it *installTest) startControlPlane(t *testing.T) {
 	}
 }
 
-// managerAccess writes the manager's kubeconfig: it authenticates as the installed
-// ServiceAccount, like its pod would, so it runs with exactly the shipped RBAC.
+// managerAccess checks that the installed ServiceAccount, whose token the manager's pods get,
+// is held to the shipped RBAC.
 func (it *installTest) managerAccess(ctx context.Context, t *testing.T) {
 	t.Helper()
 	it.managerKubeconfig = serviceAccountKubeconfig(ctx, t, it.k, it.cfg, filepath.Join(it.dir, "manager.kubeconfig"))
@@ -292,25 +305,39 @@ func (it *installTest) managerAccess(ctx context.Context, t *testing.T) {
 	}
 }
 
-// processEnv is the manager's command line and environment: the Deployment's, resolved from the
-// cluster as the kubelet would, plus the local flags.
-func (it *installTest) processEnv(ctx context.Context, t *testing.T) (args, env []string) {
+// startPods starts what runs the installed Deployment's pods. The manager's image runs as the
+// binary built here, with the pod's own command, args, env, volumes and ServiceAccount token;
+// only the CLB endpoint is added (clbsim, not clb.tencentcloudapi.com).
+func (it *installTest) startPods(ctx context.Context, t *testing.T) {
 	t.Helper()
 	dep, err := it.m.deployment()
 	if err != nil {
 		t.Fatal(err)
 	}
-	args, podEnv, err := podProcess(ctx, it.c, managerContainer(dep), namespace)
+	image := managerContainer(dep).Image
+	it.pods, err = sandbox.StartPodHost(ctx, sandbox.PodHostOptions{
+		Config: it.cfg, Dir: filepath.Join(it.dir, "cluster"),
+		Images: map[string]string{image: it.managerBin},
+		Args:   []string{"--clb-endpoint=" + it.sim.Endpoint, "--clb-scheme=HTTP"},
+		Logf:   t.Logf,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// HOME and TMPDIR keep the SDK's profile file and scratch files inside the test.
-	env = append([]string{"KUBECONFIG=" + it.managerKubeconfig, "HOME=" + it.dir, "TMPDIR=" + it.dir}, podEnv...)
-	return append(args, it.local...), env
+	t.Cleanup(func() {
+		if t.Failed() {
+			if pods, err := it.pods.PodsOf(context.Background(), namespace, deploymentName); err == nil {
+				for _, p := range pods {
+					t.Logf("pod %s: manager log %s (end):\n%s", p.Name, p.LogPath(), p.Tail(60))
+				}
+			}
+		}
+		it.pods.Stop()
+	})
 }
 
 // unconfiguredRefused: the shipped placeholders stop the manager, rather than run it with a wrong
-// region or cluster id.
+// region or cluster id: its pods crash-loop, and their log says which flags are wrong.
 func (it *installTest) unconfiguredRefused(ctx context.Context, t *testing.T) {
 	var cm corev1.ConfigMap
 	if err := it.m.get("ConfigMap", configMapName, &cm); err != nil {
@@ -319,63 +346,99 @@ func (it *installTest) unconfiguredRefused(ctx context.Context, t *testing.T) {
 	if !strings.HasPrefix(cm.Data["region"], "REPLACE_WITH_") {
 		t.Skipf("the installer is configured (region %q)", cm.Data["region"])
 	}
-	args, env := it.processEnv(ctx, t)
-	p, err := proc.Start(proc.Options{Name: "manager", Bin: it.managerBin, Args: args, Env: env, LogPath: filepath.Join(it.dir, "manager-unconfigured.log")})
-	if err != nil {
+	waitFor(ctx, t, 60*time.Second, "the unconfigured manager's pods to crash", func() (bool, string, error) {
+		var pods corev1.PodList
+		if err := it.c.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels{"control-plane": "controller-manager"}); err != nil {
+			return false, "", err
+		}
+		crashed := 0
+		var states []string
+		for _, p := range pods.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				states = append(states, fmt.Sprintf("%s: ready=%v %+v last %+v", p.Name, cs.Ready, cs.State, cs.LastTerminationState))
+				term := cs.LastTerminationState.Terminated
+				if cs.State.Terminated != nil {
+					term = cs.State.Terminated
+				}
+				if term == nil || term.ExitCode == 0 || cs.Ready {
+					continue
+				}
+				run := it.pods.Pod(p.Namespace, p.Name)
+				if out := run.Tail(80); !strings.Contains(out, "--region") || !strings.Contains(out, "--cluster-id") {
+					return false, "", fmt.Errorf("want pod %s to refuse the placeholder region and cluster id; its log:\n%s", p.Name, out)
+				}
+				crashed++
+			}
+		}
+		return len(pods.Items) > 0 && crashed == len(pods.Items), strings.Join(states, "; "), nil
+	})
+	var dep appsv1.Deployment
+	if err := it.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: deploymentName}, &dep); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = p.Stop(time.Second) }()
-	waitFor(ctx, t, 30*time.Second, "the unconfigured manager to exit", func() (bool, string, error) {
-		done, _ := p.Exited()
-		return done, "still running", nil
-	})
-	_, exitErr := p.Exited()
-	out := p.Tail(80)
-	if exitErr == nil || !strings.Contains(out, "--region") || !strings.Contains(out, "--cluster-id") {
-		t.Errorf("want the manager to refuse the placeholder region and cluster id; exit %v, output:\n%s", exitErr, out)
+	if dep.Status.ReadyReplicas != 0 {
+		t.Errorf("the unconfigured Deployment reports %d ready replicas", dep.Status.ReadyReplicas)
 	}
 }
 
-// runManager starts the configured manager and waits until it is ready and leads; the test's
-// cleanup stops it unless the test already did.
-func (it *installTest) runManager(ctx context.Context, t *testing.T) *proc.Process {
+// rollOut restarts the Deployment for the configured values, as the README says, waits for
+// `kubectl rollout status`, then until one of its pods holds the leader Lease.
+func (it *installTest) rollOut(ctx context.Context, t *testing.T) {
 	t.Helper()
-	args, env := it.processEnv(ctx, t)
-	if !slices.Contains(env, "TENCENTCLOUD_SECRET_ID="+simtest.SecretID) || !slices.Contains(args, "--region="+simtest.Region) {
-		t.Fatalf("the Deployment's environment did not resolve from the ConfigMap and Secret: args %q", args)
-	}
-	manager, err := proc.Start(proc.Options{Name: "manager", Bin: it.managerBin, Args: args, Env: env, LogPath: filepath.Join(it.dir, "manager.log")})
-	if err != nil {
+	it.k.must(ctx, t, "-n", namespace, "rollout", "restart", "deployment", deploymentName)
+	it.k.must(ctx, t, "-n", namespace, "rollout", "status", "deployment", deploymentName, "--timeout=120s")
+	var err error
+	if it.running, err = it.pods.WaitDeployment(ctx, namespace, deploymentName, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = manager.Stop(15 * time.Second)
-		if t.Failed() {
-			t.Logf("manager output (end):\n%s", manager.Tail(80))
+	// Ready means the pod's readiness probe passed: check it ourselves on each pod.
+	for _, p := range it.running.Pods {
+		if code, err := proc.HTTPStatus(ctx, "http://"+p.Addr(probeContainerPort)+"/readyz"); err != nil || code != http.StatusOK {
+			t.Fatalf("pod %s is Ready but its /readyz answers %d (%v)", p.Name, code, err)
 		}
-	})
-	waitFor(ctx, t, 60*time.Second, "the manager to be ready and lead", func() (bool, string, error) {
-		if done, err := manager.Exited(); done {
-			return false, "", fmt.Errorf("the manager exited (%v); its output follows", err)
-		}
-		if code, err := proc.HTTPStatus(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", it.probe)); err != nil || code != http.StatusOK {
-			return false, fmt.Sprintf("readyz %d %v", code, err), nil
-		}
+	}
+	// The Lease is held by a pod: its identity is the pod's hostname, its name.
+	waitFor(ctx, t, 60*time.Second, "a pod of the Deployment to hold the leader Lease", func() (bool, string, error) {
 		var lease coordinationv1.Lease
 		if err := it.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: leaseName}, &lease); err != nil {
 			return false, "lease: " + err.Error(), nil //nolint:nilerr // not there yet: poll again
 		}
-		return ptr.Deref(lease.Spec.HolderIdentity, "") != "", "the lease has no holder", nil
+		holder := ptr.Deref(lease.Spec.HolderIdentity, "")
+		pod, _, _ := strings.Cut(holder, "_")
+		it.leader = it.running.Pod(pod)
+		return it.leader != nil, fmt.Sprintf("holder %q is not one of the pods %v", holder, podNames(it.running)), nil
 	})
-	return manager
+}
+
+func podNames(r *sandbox.Running) []string {
+	names := make([]string, 0, len(r.Pods))
+	for _, p := range r.Pods {
+		names = append(names, p.Name)
+	}
+	return names
 }
 
 // uninstall follows the README's order: bindings first, while the manager runs (their finalizers
-// take the backends off the CLB); then the manager; then everything else.
-func (it *installTest) uninstall(ctx context.Context, t *testing.T, manager *proc.Process) {
+// take the backends off the CLB); then the manager's Deployment, whose pods stop cleanly on
+// SIGTERM; then everything else.
+func (it *installTest) uninstall(ctx context.Context, t *testing.T) {
 	it.k.must(ctx, t, "delete", "clbbackendbindings", "--all", "-A", "--timeout=60s")
-	if err := manager.Stop(15 * time.Second); err != nil {
-		t.Errorf("the manager did not stop cleanly on SIGTERM: %v", err)
+	if left := it.sim.Sim.Targets(it.syncLB); len(left) > 0 {
+		t.Errorf("deleting the bindings left backends on the CLB: %+v", left)
+	}
+	it.k.must(ctx, t, "-n", namespace, "delete", "deployment", deploymentName, "--timeout=60s")
+	for _, p := range it.running.Pods {
+		waitFor(ctx, t, 30*time.Second, "pod "+p.Name+" to stop", func() (bool, string, error) {
+			stopped, codes := p.Stopped()
+			if stopped {
+				for name, code := range codes {
+					if code != 0 {
+						t.Errorf("pod %s: container %s exited with %d on SIGTERM; its log ends:\n%s", p.Name, name, code, p.Tail(40))
+					}
+				}
+			}
+			return stopped, "still running", nil
+		})
 	}
 	// --wait=false: no namespace controller runs here, so the namespace stays Terminating.
 	it.k.must(ctx, t, "delete", "-f", it.installYAML, "--ignore-not-found", "--wait=false")
@@ -562,6 +625,77 @@ func checkWebhooks(ctx context.Context, t *testing.T, c client.Client) {
 			return false, "", fmt.Errorf("the CLB API refused the manager: %s", state)
 		}
 		return cond.Reason == networkingv1alpha1.BindingLoadBalancerNotFoundReason && slices.Contains(b.Finalizers, networkingv1alpha1.DeregisterTargetsFinalizer), state, nil
+	})
+}
+
+// checkSync: a binding on a load balancer that exists syncs through the manager's pods, under
+// the ServiceAccount's RBAC and with the Secret's credentials: the leader registers the
+// Service's pod on the listener, the binding turns Ready, and once clbsim's health check passes
+// the pod's readiness gate does, so the pod turns Ready.
+func (it *installTest) checkSync(ctx context.Context, t *testing.T) {
+	it.syncLB = it.sim.Sim.AddLoadBalancer("install-test")
+	listener := it.sim.Sim.AddListener(it.syncLB, "TCP", 80)
+	policy := newPolicy(appNS+"-synced", appNS)
+	policy.Spec.LoadBalancers = []networkingv1alpha1.LoadBalancerMatch{{ID: it.syncLB}}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "api"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "api"},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+	binding := &networkingv1alpha1.CLBBackendBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "api"},
+		Spec: networkingv1alpha1.CLBBackendBindingSpec{
+			LoadBalancerID: it.syncLB,
+			Listener:       networkingv1alpha1.ListenerReference{ID: listener},
+			ServiceRef:     networkingv1alpha1.ServiceReference{Name: "api", Port: intstr.FromInt32(80)},
+		},
+	}
+	for _, obj := range []client.Object{policy, svc, binding} {
+		if err := it.c.Create(ctx, obj); err != nil {
+			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+		}
+	}
+	// The binding is in the injector's cache once it has a finalizer: the pod then gets its gate.
+	waitFor(ctx, t, 30*time.Second, "the binding to be reconciled", func() (bool, string, error) {
+		var b networkingv1alpha1.CLBBackendBinding
+		if err := it.c.Get(ctx, client.ObjectKeyFromObject(binding), &b); err != nil {
+			return false, "", err
+		}
+		return slices.Contains(b.Finalizers, networkingv1alpha1.DeregisterTargetsFinalizer), fmt.Sprint(b.Finalizers), nil
+	})
+	gate := corev1.PodConditionType(networkingv1alpha1.ReadinessGateConditionType("api"))
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "api-0", Labels: map[string]string{"app": "api"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "registry.example/api:1"}}},
+	}
+	if err := it.c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(pod.Spec.ReadinessGates, func(g corev1.PodReadinessGate) bool { return g.ConditionType == gate }) {
+		t.Fatalf("pod api-0 was created without gate %s: %v", gate, pod.Spec.ReadinessGates)
+	}
+	// The stand-in kubelet runs it and gives it an address.
+	waitFor(ctx, t, 60*time.Second, "the binding to register the pod on the CLB, and the pod to turn Ready", func() (bool, string, error) {
+		if err := it.c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return false, "", err
+		}
+		var b networkingv1alpha1.CLBBackendBinding
+		if err := it.c.Get(ctx, client.ObjectKeyFromObject(binding), &b); err != nil {
+			return false, "", err
+		}
+		targets := it.sim.Sim.Targets(it.syncLB)
+		registered := pod.Status.PodIP != "" && slices.ContainsFunc(targets, func(tg clbsim.Target) bool {
+			return tg.ListenerID == listener && tg.EniIP == pod.Status.PodIP && tg.Port == 8080
+		})
+		bindingReady := meta.IsStatusConditionTrue(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
+		podReady := false
+		for _, c := range pod.Status.Conditions {
+			podReady = podReady || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+		}
+		return registered && bindingReady && podReady, fmt.Sprintf("pod %s ready=%v, targets %+v, binding conditions %+v",
+			pod.Status.PodIP, podReady, targets, b.Status.Conditions), nil
 	})
 }
 

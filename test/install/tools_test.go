@@ -20,18 +20,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // renderInstaller writes what `make build-installer` writes (kustomize build config/default with
@@ -116,73 +110,6 @@ func (k kubectl) must(ctx context.Context, t *testing.T, args ...string) string 
 		t.Fatal(err)
 	}
 	return out
-}
-
-// podProcess turns a container of the manager's pod template into the arguments and environment
-// of a local process, the way the kubelet would: environment variables are resolved from the
-// ConfigMaps and Secrets in the cluster (optional ones may be missing) and from the pod's
-// namespace, then $(VAR) references in the arguments are expanded.
-func podProcess(ctx context.Context, c client.Reader, container *corev1.Container, ns string) (args, env []string, err error) {
-	values := map[string]string{}
-	for _, e := range container.Env {
-		switch from := e.ValueFrom; {
-		case from == nil:
-			values[e.Name] = e.Value
-		case from.FieldRef != nil:
-			if from.FieldRef.FieldPath != "metadata.namespace" {
-				return nil, nil, fmt.Errorf("env %s: fieldRef %s is not emulated", e.Name, from.FieldRef.FieldPath)
-			}
-			values[e.Name] = ns
-		case from.ConfigMapKeyRef != nil:
-			ref := from.ConfigMapKeyRef
-			var cm corev1.ConfigMap
-			err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm)
-			v, ok := cm.Data[ref.Key]
-			switch {
-			case err == nil && ok:
-				values[e.Name] = v
-			case ref.Optional != nil && *ref.Optional:
-			default:
-				return nil, nil, fmt.Errorf("env %s: ConfigMap %s key %s: %v (the kubelet would not start the container)", e.Name, ref.Name, ref.Key, err)
-			}
-		case from.SecretKeyRef != nil:
-			ref := from.SecretKeyRef
-			var s corev1.Secret
-			err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &s)
-			v, ok := s.Data[ref.Key]
-			switch {
-			case err == nil && ok:
-				values[e.Name] = string(v)
-			case ref.Optional != nil && *ref.Optional:
-			default:
-				return nil, nil, fmt.Errorf("env %s: Secret %s key %s: %v (the kubelet would not start the container)", e.Name, ref.Name, ref.Key, err)
-			}
-		default:
-			return nil, nil, fmt.Errorf("env %s: source not emulated", e.Name)
-		}
-		env = append(env, e.Name+"="+values[e.Name])
-	}
-	ref := regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
-	for _, a := range container.Args {
-		args = append(args, ref.ReplaceAllStringFunc(a, func(m string) string {
-			if v, ok := values[m[2:len(m)-1]]; ok {
-				return v
-			}
-			return m // the kubelet leaves unknown references as they are
-		}))
-	}
-	return args, env, nil
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitFor polls check every 200ms until it reports done, fails, or timeout passes; the failure
