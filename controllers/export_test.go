@@ -18,7 +18,6 @@ package controllers
 
 import (
 	"sync"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -61,7 +60,7 @@ func StateCounts(namespace string) map[string]int {
 	w.gates.registeredSince.Range(func(k, v any) bool {
 		if k.(types.NamespacedName).Namespace == namespace {
 			out["registeredSince bindings"]++
-			out["registeredSince pods"] += len(v.(map[types.UID]time.Time))
+			out["registeredSince pods"] += len(v.(map[types.UID]registration))
 		}
 		return true
 	})
