@@ -48,10 +48,10 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: verify-generated
-verify-generated: manifests generate fmt ## Fail if generated or formatted files differ from what is committed.
-	@if [ -n "$$(git status --porcelain -- api config cmd controllers webhooks internal test)" ]; then \
-		echo "Generated or formatted files are out of date; run 'make manifests generate fmt' and commit:"; \
-		git status --porcelain -- api config cmd controllers webhooks internal test; \
+verify-generated: manifests generate fmt chart ## Fail if generated or formatted files differ from what is committed.
+	@if [ -n "$$(git status --porcelain -- api config cmd controllers webhooks internal test charts)" ]; then \
+		echo "Generated or formatted files are out of date; run 'make manifests generate fmt chart' and commit:"; \
+		git status --porcelain -- api config cmd controllers webhooks internal test charts; \
 		git --no-pager diff --stat; exit 1; \
 	fi
 
@@ -67,6 +67,12 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 test: verify-generated vet lint envtest-assets kustomize ## Check generation, vet, lint, then run unit and envtest suites (test/install renders config/default with kustomize).
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
 	$(MAKE) test-monitoring
+	$(MAKE) test-helm
+
+.PHONY: test-helm
+test-helm: envtest-assets kustomize golangci-lint ## Test the Helm chart with the Helm SDK (test/helm, its own module): it renders install.yaml's objects, lints, installs, upgrades, rolls back, uninstalls.
+	cd test/helm && go vet ./... && "$(GOLANGCI_LINT)" run ./... && \
+		KUBEBUILDER_ASSETS="$(K8S_BIN)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./... -count=1
 
 .PHONY: test-monitoring
 test-monitoring: envtest-assets kustomize ## Test config/prometheus (its own module, test/monitoring): rules and dashboard parsed by Prometheus's parsers, every metric they use scraped from a running manager.
@@ -125,6 +131,10 @@ build-installer: manifests generate kustomize ## Write dist/install.yaml for `ku
 	mv dist/install.yaml.tmp dist/install.yaml
 	@if grep -q 'REPLACE_WITH_' dist/install.yaml; then \
 		echo "dist/install.yaml: region and cluster id are placeholders; set them in config/default/manager_config.env, or in the ConfigMap clb-binding-controller-config before applying"; fi
+
+.PHONY: chart
+chart: kustomize ## Generate the Helm chart charts/clb-binding-controller from config/default (the sources of dist/install.yaml).
+	go run ./hack/chart -kustomize "$(KUSTOMIZE)"
 
 ## Version of the OLM bundle and of the image labels (semver, no leading v).
 VERSION ?= 0.1.0
