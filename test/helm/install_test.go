@@ -64,7 +64,6 @@ const (
 	// credentialsSecret is not the chart's default name: the value must reach the Deployment.
 	credentialsSecret = "clb-credentials"
 	clusterID         = "helm-test"
-	appNS             = "shop"
 	// leaseName is the manager's --leader-election-id default.
 	leaseName = "clb-binding-controller.clbind.io"
 )
@@ -73,9 +72,10 @@ const (
 // Deployments run (kube-controller-manager, kube-scheduler and the stand-in kubelet, which runs
 // the manager's image as the binary built here, with the pod's args, env, volumes and
 // ServiceAccount token: the chart's RBAC): the manager serves the webhooks, holds the leader
-// Lease and syncs a binding through clbsim; an upgrade to three replicas reaches the cluster, a
-// rollback takes it back to two, and the README's uninstall order leaves no backend on the CLB
-// and none of the chart's cluster-scoped objects.
+// Lease and syncs a binding through clbsim; an upgrade to three replicas with binding policies
+// off reaches the cluster (a namespace no policy names binds), a rollback takes it back to two
+// with policies on (that binding is Forbidden, a new one refused), and the README's uninstall
+// order leaves no backend on the CLB and none of the chart's cluster-scoped objects.
 func TestHelmInstall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the local control plane (bin/k8s) and builds the manager")
@@ -147,79 +147,55 @@ func TestHelmInstall(t *testing.T) {
 
 	// The webhooks serve: the validating webhook refuses a binding no policy allows (the chart's
 	// default), then admits it once a policy does; the leader registers the Service's pod.
-	binding := &networkingv1alpha1.CLBBackendBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web"},
-		Spec: networkingv1alpha1.CLBBackendBindingSpec{
-			LoadBalancerID: lb,
-			Listener:       networkingv1alpha1.ListenerReference{ID: listener},
-			ServiceRef:     networkingv1alpha1.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
-		},
-	}
-	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS}},
-		&corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web"},
-			Spec: corev1.ServiceSpec{
-				Selector: map[string]string{"app": "web"},
-				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}},
-			},
-		},
-		&corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web-0", Labels: map[string]string{"app": "web"}},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1"}}},
-		},
-	} {
-		g.Expect(h.c.Create(ctx, obj)).To(Succeed())
-	}
+	shop := h.app(ctx, g, "shop", lb, listener)
 	g.Eventually(func() string {
-		return fmt.Sprint(h.c.Create(ctx, binding.DeepCopy(), client.DryRunAll))
-	}).Should(ContainSubstring("no CLBBindingPolicy allows namespace "+appNS), "the validating webhook refuses a binding no policy allows")
-	g.Expect(h.c.Create(ctx, &networkingv1alpha1.CLBBindingPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: appNS},
-		Spec: networkingv1alpha1.CLBBindingPolicySpec{
-			Namespaces:    networkingv1alpha1.NamespaceSelection{Names: []string{appNS}},
-			LoadBalancers: []networkingv1alpha1.LoadBalancerMatch{{ID: lb}},
-		},
-	})).To(Succeed())
-	g.Eventually(func() error { return h.c.Create(ctx, binding.DeepCopy()) }).Should(Succeed(), "the binding is admitted once a policy allows it")
-	synced := func(g Gomega) {
-		var pod corev1.Pod
-		g.Expect(h.c.Get(ctx, client.ObjectKey{Namespace: appNS, Name: "web-0"}, &pod)).To(Succeed())
-		g.Expect(pod.Status.PodIP).NotTo(BeEmpty())
-		g.Expect(sim.Sim.Targets(lb)).To(ContainElement(And(
-			HaveField("ListenerID", listener), HaveField("EniIP", pod.Status.PodIP), HaveField("Port", int64(8080)))))
-		var b networkingv1alpha1.CLBBackendBinding
-		g.Expect(h.c.Get(ctx, client.ObjectKeyFromObject(binding), &b)).To(Succeed())
-		g.Expect(meta.IsStatusConditionTrue(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition)).To(BeTrue(), "Ready: %+v", b.Status.Conditions)
-	}
-	g.Eventually(synced).Should(Succeed(), "the binding registers the pod on the CLB and turns Ready")
+		return fmt.Sprint(h.c.Create(ctx, shop.DeepCopy(), client.DryRunAll))
+	}).Should(ContainSubstring("no CLBBindingPolicy allows namespace shop"), "the validating webhook refuses a binding no policy allows")
+	g.Expect(h.c.Create(ctx, newPolicy("shop", lb))).To(Succeed())
+	g.Eventually(func() error { return h.c.Create(ctx, shop.DeepCopy()) }).Should(Succeed(), "the binding is admitted once a policy allows it")
+	g.Eventually(h.synced(ctx, sim, shop)).Should(Succeed(), "the binding registers the pod on the CLB and turns Ready")
 
-	t.Log("helm upgrade --set replicas=3")
+	// Upgrade: three replicas, and binding policies off (the pods roll): a namespace no policy
+	// names binds the second listener.
+	t.Log("helm upgrade --set replicas=3 --set bindingPolicies.enforce=false")
 	up := action.NewUpgrade(h.helm)
 	up.Namespace, up.ServerSideApply = namespace, "false"
 	up.WaitStrategy, up.Timeout = kube.StatusWatcherStrategy, 3*time.Minute
 	up.PostRenderer = keepWebhookURLs{c: h.c}
 	upVals := maps.Clone(vals)
-	upVals["replicas"] = 3
+	upVals["replicas"], upVals["bindingPolicies"] = 3, map[string]any{"enforce": false}
 	_, err = up.RunWithContext(ctx, releaseName, chrt, upVals)
 	g.Expect(err).NotTo(HaveOccurred(), "helm upgrade")
-	h.expectRunning(ctx, g, pods, 3)
-	g.Eventually(synced).Should(Succeed(), "the binding stays synced through the upgrade")
+	h.expectRunning(ctx, g, pods, 3, "--enforce-binding-policies=false")
+	solo := h.app(ctx, g, "solo", lb, sim.Sim.AddListener(lb, "TCP", 81))
+	g.Eventually(func() error { return h.c.Create(ctx, solo.DeepCopy()) }).Should(Succeed(), "with policies off, a binding no policy allows is admitted")
+	g.Eventually(h.synced(ctx, sim, solo)).Should(Succeed(), "with policies off, a binding no policy allows syncs")
+	g.Eventually(h.synced(ctx, sim, shop)).Should(Succeed(), "the first binding stays synced through the upgrade")
 
+	// Rollback: two replicas and policies on again. The binding no policy allows is Forbidden and
+	// keeps its backend; a new one is refused; once an admin allows the namespace it syncs again.
 	t.Log("helm rollback 1")
 	rb := action.NewRollback(h.helm)
 	rb.Version, rb.ServerSideApply = 1, "false"
 	rb.WaitStrategy, rb.Timeout = kube.StatusWatcherStrategy, 3*time.Minute
 	g.Expect(rb.Run(releaseName)).To(Succeed(), "helm rollback")
 	h.expectRunning(ctx, g, pods, 2)
-	// The rolled-back webhook configurations name the Service; the manager points them at itself
-	// again, and the validator answers: a second binding on the listener is refused.
-	second := binding.DeepCopy()
-	second.Name = "web-again"
+	g.Eventually(func(g Gomega) {
+		var b networkingv1alpha1.CLBBackendBinding
+		g.Expect(h.c.Get(ctx, client.ObjectKeyFromObject(solo), &b)).To(Succeed())
+		ready := meta.FindStatusCondition(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
+		g.Expect(ready).NotTo(BeNil())
+		g.Expect(ready.Reason).To(Equal(networkingv1alpha1.BindingForbiddenReason), "Ready: %+v", ready)
+		g.Expect(sim.Sim.Targets(lb)).To(ContainElement(HaveField("ListenerID", solo.Spec.Listener.ID)), "a Forbidden binding keeps its backends")
+	}).Should(Succeed(), "with policies on again, the binding no policy allows is Forbidden")
+	another := solo.DeepCopy()
+	another.Name, another.Spec.Listener.ID = "web-again", listener
 	g.Eventually(func() string {
-		return fmt.Sprint(h.c.Create(ctx, second, client.DryRunAll))
-	}).Should(ContainSubstring("already bound"), "the validating webhook serves after the rollback")
-	g.Eventually(synced).Should(Succeed(), "the binding stays synced through the rollback")
+		return fmt.Sprint(h.c.Create(ctx, another, client.DryRunAll))
+	}).Should(ContainSubstring("no CLBBindingPolicy allows namespace solo"), "the validating webhook serves, and enforces, after the rollback")
+	g.Expect(h.c.Create(ctx, newPolicy("solo", lb))).To(Succeed())
+	g.Eventually(h.synced(ctx, sim, solo)).Should(Succeed(), "allowed again, the binding syncs")
+	g.Eventually(h.synced(ctx, sim, shop)).Should(Succeed(), "the first binding stays synced through the rollback")
 
 	h.uninstall(ctx, g, pods, sim, lb)
 	t.Logf("helm install, sync, upgrade, rollback and uninstall took %v", time.Since(began).Round(time.Second))
@@ -273,12 +249,71 @@ func startCluster(t *testing.T, dir string) *cluster {
 	return &cluster{cfg: cfg, c: c, helm: helm}
 }
 
-// expectRunning: the Deployment asks for replicas, that many manager pods run and are ready, and
-// one of them holds the leader Lease.
-func (h *cluster) expectRunning(ctx context.Context, g *WithT, pods *sandbox.PodHost, replicas int32) {
+// app creates namespace ns with a Service web selecting a pod web-0 (which the stand-in kubelet
+// gives an address) and returns a binding of the Service to the listener, not created.
+func (h *cluster) app(ctx context.Context, g *WithT, ns, lb, listener string) *networkingv1alpha1.CLBBackendBinding {
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: corev1.ServiceSpec{
+				Selector: map[string]string{"app": "web"},
+				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}},
+			},
+		},
+		&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-0", Labels: map[string]string{"app": "web"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1"}}},
+		},
+	} {
+		g.Expect(h.c.Create(ctx, obj)).To(Succeed())
+	}
+	return &networkingv1alpha1.CLBBackendBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: networkingv1alpha1.CLBBackendBindingSpec{
+			LoadBalancerID: lb,
+			Listener:       networkingv1alpha1.ListenerReference{ID: listener},
+			ServiceRef:     networkingv1alpha1.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
+		},
+	}
+}
+
+// synced: the binding's pod is a backend of its listener, and the binding is Ready.
+func (h *cluster) synced(ctx context.Context, sim *simtest.Server, binding *networkingv1alpha1.CLBBackendBinding) func(Gomega) {
+	return func(g Gomega) {
+		var pod corev1.Pod
+		g.Expect(h.c.Get(ctx, client.ObjectKey{Namespace: binding.Namespace, Name: "web-0"}, &pod)).To(Succeed())
+		g.Expect(pod.Status.PodIP).NotTo(BeEmpty())
+		g.Expect(sim.Sim.Targets(binding.Spec.LoadBalancerID)).To(ContainElement(And(
+			HaveField("ListenerID", binding.Spec.Listener.ID), HaveField("EniIP", pod.Status.PodIP), HaveField("Port", int64(8080)))))
+		var b networkingv1alpha1.CLBBackendBinding
+		g.Expect(h.c.Get(ctx, client.ObjectKeyFromObject(binding), &b)).To(Succeed())
+		g.Expect(meta.IsStatusConditionTrue(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition)).To(BeTrue(), "Ready: %+v", b.Status.Conditions)
+	}
+}
+
+func newPolicy(ns, lb string) *networkingv1alpha1.CLBBindingPolicy {
+	return &networkingv1alpha1.CLBBindingPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: ns},
+		Spec: networkingv1alpha1.CLBBindingPolicySpec{
+			Namespaces:    networkingv1alpha1.NamespaceSelection{Names: []string{ns}},
+			LoadBalancers: []networkingv1alpha1.LoadBalancerMatch{{ID: lb}},
+		},
+	}
+}
+
+// expectRunning: the Deployment asks for replicas and runs the manager with extraArgs (and
+// without --enforce-binding-policies=false unless they name it), that many manager pods run and
+// are ready, and one of them holds the leader Lease.
+func (h *cluster) expectRunning(ctx context.Context, g *WithT, pods *sandbox.PodHost, replicas int32, extraArgs ...string) {
 	var dep appsv1.Deployment
 	g.Expect(h.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: deploymentName}, &dep)).To(Succeed())
 	g.Expect(dep.Spec.Replicas).To(HaveValue(Equal(replicas)))
+	args := dep.Spec.Template.Spec.Containers[0].Args
+	g.Expect(slices.Contains(args, "--enforce-binding-policies=false")).To(Equal(slices.Contains(extraArgs, "--enforce-binding-policies=false")), "manager args %q", args)
+	for _, a := range extraArgs {
+		g.Expect(args).To(ContainElement(a))
+	}
 	running, err := pods.WaitDeployment(ctx, namespace, deploymentName, 2*time.Minute)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(running.Pods).To(HaveLen(int(replicas)))
@@ -293,7 +328,9 @@ func (h *cluster) expectRunning(ctx context.Context, g *WithT, pods *sandbox.Pod
 // uninstall follows the README's order: bindings first, while the manager runs (their finalizers
 // take the backends off the CLB); then the manager's Deployment; then helm uninstall.
 func (h *cluster) uninstall(ctx context.Context, g *WithT, pods *sandbox.PodHost, sim *simtest.Server, lb string) {
-	g.Expect(h.c.DeleteAllOf(ctx, &networkingv1alpha1.CLBBackendBinding{}, client.InNamespace(appNS))).To(Succeed())
+	for _, ns := range []string{"shop", "solo"} {
+		g.Expect(h.c.DeleteAllOf(ctx, &networkingv1alpha1.CLBBackendBinding{}, client.InNamespace(ns))).To(Succeed())
+	}
 	g.Eventually(func(g Gomega) {
 		var list networkingv1alpha1.CLBBackendBindingList
 		g.Expect(h.c.List(ctx, &list)).To(Succeed())
