@@ -382,13 +382,9 @@ func (c *procContainer) runOnce(ctx context.Context) (exit int32, ranFor time.Du
 	c.mu.Unlock()
 	// A UTS namespace gives the process the pod's hostname, as the container runtime does.
 	bin, argv := c.bin, args
-	if unshare, lookErr := exec.LookPath("unshare"); lookErr == nil {
-		ns := []string{"--uts"}
-		if os.Geteuid() != 0 {
-			ns = []string{"--user", "--map-root-user", "--uts"}
-		}
-		bin = unshare
-		argv = slices.Concat(ns, []string{"sh", "-c", `printf %s "$0" > /proc/sys/kernel/hostname && exec "$@"`, c.hostname, c.bin}, args)
+	if uts := utsNamespace(c.runner.logf); len(uts) > 0 {
+		bin = uts[0]
+		argv = slices.Concat(uts[1:], []string{"sh", "-c", `printf %s "$0" > /proc/sys/kernel/hostname && exec "$@"`, c.hostname, c.bin}, args)
 	}
 	p, err := proc.Start(proc.Options{Name: c.pod.name + "/" + c.spec.Name, Bin: bin, Args: argv, Env: env, LogPath: c.logPath})
 	if err != nil {
@@ -440,6 +436,33 @@ func (c *procContainer) runOnce(ctx context.Context) (exit int32, ranFor time.Du
 	c.mu.Unlock()
 	c.runner.logf("kubelet: %s/%s container %s exited with %d", c.pod.namespace, c.pod.name, c.spec.Name, code)
 	return code, time.Since(started), nil
+}
+
+var (
+	utsOnce sync.Once
+	utsCmd  []string
+)
+
+// utsNamespace is the command that runs a process in a UTS namespace of its own (unshare, as
+// root or in a user namespace), or nil where none can be made: the process then has the host's
+// hostname, and its leader election identity does not name its pod.
+func utsNamespace(logf func(string, ...any)) []string {
+	utsOnce.Do(func() {
+		unshare, err := exec.LookPath("unshare")
+		if err != nil {
+			logf("kubelet: WARNING: no unshare (%v): processes keep the host's hostname, not their pod's name", err)
+			return
+		}
+		for _, flags := range [][]string{{"--uts"}, {"--user", "--map-root-user", "--uts"}} {
+			cmd := slices.Concat([]string{unshare}, flags)
+			if exec.Command(cmd[0], slices.Concat(cmd[1:], []string{"true"})...).Run() == nil { //nolint:gosec // our own command
+				utsCmd = cmd
+				return
+			}
+		}
+		logf("kubelet: WARNING: unshare cannot make a UTS namespace here: processes keep the host's hostname, not their pod's name")
+	})
+	return utsCmd
 }
 
 // probe runs the container's probes while the process runs: startup first, then readiness

@@ -18,16 +18,22 @@ limitations under the License.
 // dist/install.yaml the way `make build-installer` does (or takes $INSTALL_YAML, for example a
 // release artifact), checks what it promises, applies it with a real kubectl
 // (`kubectl apply --server-side -f install.yaml`) to a local control plane, configures it as the
-// README says (the ConfigMap, the credentials Secret), and runs the manager as a local process
-// with the Deployment's own arguments and environment, resolved the way the kubelet would, and
-// with the token of the installed ServiceAccount, so the shipped RBAC is what it runs with. Only
-// the ports, the certificate directory and the webhook address are changed for a process outside
-// the cluster (URL mode, --webhook-host=127.0.0.1), plus the emulated CLB endpoint (clbsim).
+// README says (the ConfigMap, the credentials Secret, `kubectl rollout restart`), and runs the
+// installed Deployment: kube-controller-manager and kube-scheduler turn it into pods and the
+// sandbox's stand-in kubelet runs them, the manager's image as the manager built here, with the
+// pod's own command, args, env (ConfigMap and Secret references resolved), volumes and bound
+// ServiceAccount token, so the shipped RBAC is what it runs with, and its probes deciding when
+// the pod is Ready (sandbox.StartPodHost; internal/sandbox/managerpod.go says what is mapped for a
+// process outside a container, through the manager's own flags only: ports, paths, the in-cluster
+// configuration, URL-mode webhooks). The only flags added are the emulated CLB endpoint's.
 // Then: the CRDs are Established, only cluster admins may write CLBBindingPolicies (the shipped
-// roles, and the built-in ones namespace users hold), the webhook and metrics servers speak TLS
-// 1.2 and 1.3 only, the validating webhook refuses a binding no policy allows and a duplicate
+// roles, and the built-in ones namespace users hold), the unconfigured pods crash-loop saying
+// which flags are wrong, the configured ones roll out and one of them holds the leader Lease
+// under its pod name, the webhook and metrics servers speak TLS 1.2 and 1.3 only, the validating webhook refuses a binding no policy allows and a duplicate
 // binding, a pod in an opted-in namespace gets its readiness gate, a binding reaches the CLB with
-// the Secret's credentials, and the documented uninstall order leaves nothing behind.
+// the Secret's credentials, a binding on a load balancer clbsim has registers its pod and turns
+// it Ready, and the documented uninstall order leaves nothing behind, the manager's pods exiting
+// 0 on SIGTERM.
 //
 // It needs the control plane in bin/k8s (`make envtest-assets`); kustomize is built into bin/
 // when missing.
@@ -385,8 +391,10 @@ func (it *installTest) unconfiguredRefused(ctx context.Context, t *testing.T) {
 // `kubectl rollout status`, then until one of its pods holds the leader Lease.
 func (it *installTest) rollOut(ctx context.Context, t *testing.T) {
 	t.Helper()
+	began := time.Now()
 	it.k.must(ctx, t, "-n", namespace, "rollout", "restart", "deployment", deploymentName)
 	it.k.must(ctx, t, "-n", namespace, "rollout", "status", "deployment", deploymentName, "--timeout=120s")
+	t.Logf("the configured Deployment rolled out in %v", time.Since(began).Round(100*time.Millisecond))
 	var err error
 	if it.running, err = it.pods.WaitDeployment(ctx, namespace, deploymentName, 30*time.Second); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,193 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// managerPod is a pod like the installed Deployment's, with a credentials Secret mounted and
+// values from every kind of source.
+func managerPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "system", Name: "manager-abc", UID: "0123456789abcdef", Labels: map[string]string{"app": "m"}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "manager",
+			Containers: []corev1.Container{{
+				Name: "manager", Image: "registry.example/manager:v1", Command: []string{"/manager"},
+				Args: []string{
+					"--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--webhook-port=9443",
+					"--webhook-cert-dir=/tmp/k8s-webhook-server/serving-certs", "--credentials-dir=/etc/clb",
+					"--region=$(CLB_REGION)", "--label=$(APP)", "--literal=$$(CLB_REGION)", "--unknown=$(NOPE)",
+				},
+				EnvFrom: []corev1.EnvFromSource{{Prefix: "CM_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "config"}}}},
+				Env: []corev1.EnvVar{
+					{Name: "CLB_REGION", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "config"}, Key: "region"}}},
+					{Name: "SECRET_ID", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "secretId"}}},
+					{Name: "MISSING", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}, Key: "k", Optional: new(true)}}},
+					{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+					{Name: "APP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
+					{Name: "GREETING", Value: "hello $(CLB_REGION)"},
+				},
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "certs", MountPath: "/tmp/k8s-webhook-server/serving-certs"},
+					{Name: "creds", MountPath: "/etc/clb", ReadOnly: true},
+				},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "certs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}},
+			},
+		},
+	}
+}
+
+// TestManagerPodProcess: the process of a manager container gets the pod's args and env with
+// every reference resolved, its volumes and ServiceAccount as files under the pod's root, and
+// flags that point the container's paths, ports and in-cluster configuration there.
+func TestManagerPodProcess(t *testing.T) {
+	cs := fake.NewClientset(
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "system", Name: "config"}, Data: map[string]string{"region": "ap-guangzhou"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "system", Name: "creds"}, Data: map[string][]byte{"secretId": []byte("AKID"), "secretKey": []byte("KEY")}},
+	)
+	var bound *authenticationv1.BoundObjectReference
+	cs.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "token" {
+			return false, nil, nil
+		}
+		req := a.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest)
+		bound = req.Spec.BoundObjectRef
+		return true, &authenticationv1.TokenRequest{Status: authenticationv1.TokenRequestStatus{Token: "pod-token"}}, nil
+	})
+	r := &procRunner{cs: cs, images: map[string]string{"registry.example/manager:v1": "/bin/manager"}, args: []string{"--clb-endpoint=127.0.0.1:1"},
+		dir: t.TempDir(), apiHost: "https://127.0.0.1:6443", apiCA: []byte("CA"), logf: t.Logf}
+	pod := managerPod()
+	p := &procPod{key: "system/manager-abc", namespace: pod.Namespace, name: pod.Name, dir: filepath.Join(r.dir, "pod")}
+	if err := r.writeVolumes(t.Context(), pod, p.rootfs()); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(p.dir, "kubeconfig")
+	if err := r.writeKubeconfig(kubeconfig, p.rootfs()+serviceAccountDir); err != nil {
+		t.Fatal(err)
+	}
+	c := &procContainer{pod: p, runner: r, spec: pod.Spec.Containers[0], podSpec: pod, hostname: pod.Name, ports: map[int32]int{}}
+	var err error
+	if c.extraArgs, err = c.mapFlags(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	args, env, err := c.commandLine(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The pod's own arguments come first, expanded as the kubelet does.
+	for i, want := range []string{
+		"--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--webhook-port=9443",
+		"--webhook-cert-dir=/tmp/k8s-webhook-server/serving-certs", "--credentials-dir=/etc/clb",
+		"--region=ap-guangzhou", "--label=m", "--literal=$(CLB_REGION)", "--unknown=$(NOPE)",
+	} {
+		if args[i] != want {
+			t.Errorf("argument %d: got %q, want %q", i, args[i], want)
+		}
+	}
+	// Then the mapped flags, which win: paths under the pod's root, free loopback ports, the
+	// in-cluster configuration, URL-mode webhooks, and the runner's own.
+	last := func(name string) string { return lastFlag(args, name, "") }
+	if got, want := last("--webhook-cert-dir"), p.hostPath("/tmp/k8s-webhook-server/serving-certs"); got != want {
+		t.Errorf("--webhook-cert-dir %q, want %q", got, want)
+	}
+	if got := last("--credentials-dir"); got != p.hostPath("/etc/clb") {
+		t.Errorf("--credentials-dir %q, want the mounted Secret's directory", got)
+	}
+	for port, flag := range map[int32]string{8443: "--metrics-bind-address", 8081: "--health-probe-bind-address"} {
+		if c.ports[port] == 0 || last(flag) != "127.0.0.1:"+strconv.Itoa(c.ports[port]) {
+			t.Errorf("%s %q: want the loopback port mapped for container port %d (%v)", flag, last(flag), port, c.ports)
+		}
+	}
+	if c.ports[9443] == 0 || last("--webhook-port") != strconv.Itoa(c.ports[9443]) {
+		t.Errorf("--webhook-port %q: want the port mapped for 9443 (%v)", last("--webhook-port"), c.ports)
+	}
+	for flag, want := range map[string]string{
+		"--kubeconfig": kubeconfig, "--leader-election-namespace": "system", "--webhook-host": "127.0.0.1", "--clb-endpoint": "127.0.0.1:1",
+	} {
+		if got := last(flag); got != want {
+			t.Errorf("%s %q, want %q", flag, got, want)
+		}
+	}
+
+	for _, want := range []string{
+		"CLB_REGION=ap-guangzhou", "SECRET_ID=AKID", "POD_NAMESPACE=system", "APP=m", "CM_region=ap-guangzhou",
+		"GREETING=hello ap-guangzhou", "HOSTNAME=manager-abc", "KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT=6443",
+	} {
+		if !slices.Contains(env, want) {
+			t.Errorf("env lacks %s: %q", want, env)
+		}
+	}
+	if slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "MISSING=") }) {
+		t.Errorf("a missing optional Secret set MISSING: %q", env)
+	}
+
+	// The files: the Secret volume, the ServiceAccount's token (bound to the pod), CA and
+	// namespace, and a kubeconfig that reads them.
+	for path, want := range map[string]string{
+		"/etc/clb/secretId": "AKID", "/etc/clb/secretKey": "KEY",
+		serviceAccountDir + "/token": "pod-token", serviceAccountDir + "/ca.crt": "CA", serviceAccountDir + "/namespace": "system",
+	} {
+		if b, err := os.ReadFile(p.hostPath(path)); err != nil || string(b) != want {
+			t.Errorf("%s: %q (%v), want %q", path, b, err, want)
+		}
+	}
+	if bound == nil || bound.Kind != "Pod" || bound.Name != pod.Name || bound.UID != pod.UID {
+		t.Errorf("the token is bound to %+v, want the pod", bound)
+	}
+	kc, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := kc.AuthInfos[kc.Contexts[kc.CurrentContext].AuthInfo]
+	if auth.TokenFile != p.hostPath(serviceAccountDir+"/token") || kc.Clusters[kc.Contexts[kc.CurrentContext].Cluster].Server != "https://127.0.0.1:6443" {
+		t.Errorf("kubeconfig: token file %q, cluster %+v", auth.TokenFile, kc.Clusters)
+	}
+}
+
+// TestManagerPodMissingConfig: a required ConfigMap key that is missing keeps the container from
+// starting, as the kubelet's CreateContainerConfigError does.
+func TestManagerPodMissingConfig(t *testing.T) {
+	r := &procRunner{cs: fake.NewClientset(), images: map[string]string{}, dir: t.TempDir(), logf: t.Logf}
+	pod := managerPod()
+	p := &procPod{namespace: pod.Namespace, name: pod.Name, dir: r.dir}
+	c := &procContainer{pod: p, runner: r, spec: pod.Spec.Containers[0], podSpec: pod}
+	if _, _, err := c.commandLine(t.Context()); err == nil || !strings.Contains(err.Error(), "envFrom ConfigMap config") {
+		t.Errorf("want the missing ConfigMap refused, got %v", err)
+	}
+}
