@@ -1,3 +1,7 @@
+// Module helm tests charts/clb-binding-controller with the Helm Go SDK (make test-helm). It is a
+// module of its own so the controller's go.mod stays free of Helm's dependencies; Helm v4.3.2
+// builds on the controller's Kubernetes (v0.37.2) and controller-runtime (v0.25.2), so the only
+// replace is the controller itself, whose internal packages (clbsim, sandbox) it uses.
 module github.com/clbind/clb-binding-controller/test/helm
 
 go 1.26.0
