@@ -416,6 +416,31 @@ func (it *installTest) rollOut(ctx context.Context, t *testing.T) {
 		it.leader = it.running.Pod(pod)
 		return it.leader != nil, fmt.Sprintf("holder %q is not one of the pods %v", holder, podNames(it.running)), nil
 	})
+	// Only the leader repairs the webhook configurations: they follow it to its port (URL mode).
+	prefix := fmt.Sprintf("https://localhost:%d/", it.leader.Port(webhookContainerPort))
+	waitFor(ctx, t, 30*time.Second, "the webhook configurations to point at the leader "+it.leader.Name, func() (bool, string, error) {
+		var mutating admissionregistrationv1.MutatingWebhookConfiguration
+		if err := it.c.Get(ctx, types.NamespacedName{Name: mutatingName}, &mutating); err != nil {
+			return false, "", err
+		}
+		var validating admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := it.c.Get(ctx, types.NamespacedName{Name: validatingName}, &validating); err != nil {
+			return false, "", err
+		}
+		configs := make([]admissionregistrationv1.WebhookClientConfig, 0, len(mutating.Webhooks)+len(validating.Webhooks))
+		for _, w := range mutating.Webhooks {
+			configs = append(configs, w.ClientConfig)
+		}
+		for _, w := range validating.Webhooks {
+			configs = append(configs, w.ClientConfig)
+		}
+		for _, cc := range configs {
+			if cc.URL == nil || !strings.HasPrefix(*cc.URL, prefix) {
+				return false, fmt.Sprintf("a webhook points at %v", ptr.Deref(cc.URL, "its Service")), nil
+			}
+		}
+		return len(configs) > 0, "no webhooks", nil
+	})
 }
 
 func podNames(r *sandbox.Running) []string {
