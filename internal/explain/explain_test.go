@@ -279,6 +279,15 @@ func TestWhy(t *testing.T) {
 		s.NamespaceObject.Labels = nil
 		return s
 	}
+	sameSecond := func() *Snapshot {
+		s := shop()
+		for i := range s.Pods {
+			if s.Pods[i].Name == "web-4" {
+				s.Pods[i].CreationTimestamp = s.Bindings[0].CreationTimestamp
+			}
+		}
+		return s
+	}
 	for _, tt := range []struct {
 		name, pod string
 		snapshot  func() *Snapshot
@@ -288,6 +297,7 @@ func TestWhy(t *testing.T) {
 		{"dead", "web-2", shop, "make the pod answer the CLB's health check on 10.0.0.2:8080"},
 		{"registration-pending", "web-3", shop, ""},
 		{"created-before-binding", "web-4", shop, "kubectl -n shop rollout restart deployment/web"},
+		{"created-with-binding", "web-4", sameSecond, "kubectl -n shop rollout restart deployment/web"},
 		{"containers-not-ready", "web-5", shop, "the pod's containers are not ready"},
 		{"draining", "web-0", shop, ""},
 		{"not-opted-in", "web-4", notOptedIn, "kubectl label namespace shop clbind.io/readiness-gate-inject=enabled"},

@@ -43,6 +43,7 @@ func RenderGet(w io.Writer, views []BindingView, format string, now time.Time) e
 	case OutputJSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if views == nil {
 			views = []BindingView{}
 		}

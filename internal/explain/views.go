@@ -142,7 +142,7 @@ func view(s *Snapshot, b *networkingv1alpha1.CLBBackendBinding, now time.Time) B
 	}
 	h := s.Healths[b.Name]
 	if h != nil {
-		v.Health = h.Status.Summary
+		v.Health = cmp.Or(h.Status.Summary, fmt.Sprintf("%d/%d", h.Status.Healthy, h.Status.Registered))
 		if h.Status.LastProbeTime != nil {
 			v.LastProbe = h.Status.LastProbeTime.Time
 		}

@@ -303,6 +303,10 @@ func (x *explainer) missingGate(s *Snapshot, pod *corev1.Pod, b *networkingv1alp
 		add("%s: the pod was created (%s) before the binding (%s), and the webhook adds gates only to pods being created.", line,
 			stamp(pod.CreationTimestamp.Time), stamp(b.CreationTimestamp.Time))
 		x.next(restart(s, pod) + ", so the pod is created again with the gate")
+	case pod.CreationTimestamp.Equal(&b.CreationTimestamp):
+		add("%s: the pod was created in the same second as the binding (%s), before the webhook knew of the binding; it adds gates only to pods being created.",
+			line, stamp(b.CreationTimestamp.Time))
+		x.next(restart(s, pod) + ", so the pod is created again with the gate")
 	case ns == nil:
 		add("%s; whether namespace %s is opted in is unknown (it could not be read).", line, s.Namespace)
 		x.next(fmt.Sprintf("check that namespace %s has the label %s=%s, then %s", s.Namespace,
