@@ -108,6 +108,9 @@ type procRunner struct {
 	logf    func(format string, args ...any)
 	// notify asks the kubelet to sync the pod again (a container turned ready, exited, ...).
 	notify func(key string)
+	// backoff is the first restart delay, doubled at each restart up to 5m (0: the kubelet's
+	// 10s).
+	backoff time.Duration
 
 	mu     sync.Mutex
 	byName map[string]*procPod // namespace/name → the pod's latest run
@@ -324,7 +327,11 @@ func lastFlag(args []string, name, def string) string {
 // run starts the process and restarts it as the restart policy says, until stop.
 func (c *procContainer) run(ctx context.Context) {
 	defer close(c.runDone)
-	backoff := 10 * time.Second
+	first := c.runner.backoff
+	if first <= 0 {
+		first = 10 * time.Second
+	}
+	backoff := first
 	for {
 		exit, ranFor, err := c.runOnce(ctx)
 		if err != nil {
@@ -341,7 +348,7 @@ func (c *procContainer) run(ctx context.Context) {
 			return
 		}
 		if ranFor > 10*time.Minute {
-			backoff = 10 * time.Second
+			backoff = first
 		}
 		if err == nil {
 			c.setWaiting("CrashLoopBackOff", fmt.Sprintf("back-off %v restarting failed container=%s pod=%s", backoff, c.spec.Name, c.pod.name))

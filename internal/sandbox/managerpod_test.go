@@ -17,20 +17,28 @@ limitations under the License.
 package sandbox
 
 import (
+	"errors"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/clbind/clb-binding-controller/internal/proc"
 )
 
 // managerPod is a pod like the installed Deployment's, with a credentials Secret mounted and
@@ -189,5 +197,123 @@ func TestManagerPodMissingConfig(t *testing.T) {
 	c := &procContainer{pod: p, runner: r, spec: pod.Spec.Containers[0], podSpec: pod}
 	if _, _, err := c.commandLine(t.Context()); err == nil || !strings.Contains(err.Error(), "envFrom ConfigMap config") {
 		t.Errorf("want the missing ConfigMap refused, got %v", err)
+	}
+}
+
+// probeHelperEnv makes the test binary a container that serves /readyz while $TMPDIR/ready
+// exists and /healthz while $TMPDIR/sick does not, on --health-probe-bind-address.
+const probeHelperEnv = "SANDBOX_PROBE_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(probeHelperEnv) == "1" {
+		probeHelper()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func probeHelper() {
+	addr := lastFlag(os.Args[1:], "--health-probe-bind-address", ":8081")
+	tmp := os.Getenv("TMPDIR")
+	exists := func(name string) bool { _, err := os.Stat(filepath.Join(tmp, name)); return err == nil }
+	mux := http.NewServeMux()
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !exists("ready") {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if exists("sick") {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: time.Second}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		os.Exit(2)
+	}
+}
+
+// TestManagerPodProbes: a container is ready only while its readiness probe passes, and a
+// failing liveness probe restarts it, which its status shows.
+func TestManagerPodProbes(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &procRunner{cs: fake.NewClientset(), images: map[string]string{"helper:1": bin}, dir: t.TempDir(),
+		apiHost: "https://127.0.0.1:6443", logf: t.Logf, notify: func(string) {}, backoff: 100 * time.Millisecond}
+	probe := func(path string, failures int32) *corev1.Probe {
+		return &corev1.Probe{PeriodSeconds: 1, FailureThreshold: failures, ProbeHandler: corev1.ProbeHandler{
+			HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("health")}}}
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "system", Name: "helper-0", UID: "0123456789abcdef"},
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken: new(false), TerminationGracePeriodSeconds: new(int64(2)),
+			Containers: []corev1.Container{{
+				Name: "app", Image: "helper:1", Command: []string{"/helper"}, Args: []string{"--health-probe-bind-address=:8081"},
+				Env:            []corev1.EnvVar{{Name: probeHelperEnv, Value: "1"}},
+				Ports:          []corev1.ContainerPort{{Name: "health", ContainerPort: 8081}},
+				ReadinessProbe: probe("/readyz", 1), LivenessProbe: probe("/healthz", 2),
+			}},
+		},
+	}
+	p, err := r.start(t.Context(), "system/helper-0", pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop(2 * time.Second)
+	c := p.containers[0]
+	tmp := p.hostPath("/tmp")
+	eventually := func(what string, cond func(s corev1.ContainerStatus) bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			s := c.status()
+			if cond(s) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; status %+v; log:\n%s", what, s, lastLines(c.logPath, 20))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	eventually("the container to run", func(s corev1.ContainerStatus) bool { return s.State.Running != nil })
+	// Its probe answers 500: a second of probes leaves it unready.
+	eventually("a failed readiness probe", func(corev1.ContainerStatus) bool {
+		code, err := proc.HTTPStatus(t.Context(), "http://127.0.0.1:"+strconv.Itoa(c.ports[8081])+"/readyz")
+		return err == nil && code == http.StatusInternalServerError
+	})
+	if c.status().Ready || p.ready() {
+		t.Fatal("the container is ready while its readiness probe fails")
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "ready"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the container to turn ready", func(s corev1.ContainerStatus) bool { return s.Ready })
+	if err := os.Remove(filepath.Join(tmp, "ready")); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the container to turn unready", func(s corev1.ContainerStatus) bool { return !s.Ready })
+
+	if err := os.WriteFile(filepath.Join(tmp, "sick"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually("a restart after the liveness probe failed", func(s corev1.ContainerStatus) bool {
+		return s.RestartCount == 1 && s.LastTerminationState.Terminated != nil
+	})
+	if err := os.Remove(filepath.Join(tmp, "sick")); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the restarted container to run", func(s corev1.ContainerStatus) bool { return s.State.Running != nil })
+	if s := c.status(); s.RestartCount != 1 {
+		t.Errorf("restart count %d, want 1", s.RestartCount)
 	}
 }
