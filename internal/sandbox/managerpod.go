@@ -165,7 +165,8 @@ type procContainer struct {
 
 // start prepares the pod's directory and starts its mapped containers.
 func (r *procRunner) start(ctx context.Context, key string, pod *corev1.Pod) (*procPod, error) {
-	dir := filepath.Join(r.dir, pod.Namespace+"_"+pod.Name+"_"+string(pod.UID)[:8])
+	uid := string(pod.UID)
+	dir := filepath.Join(r.dir, pod.Namespace+"_"+pod.Name+"_"+uid[:min(len(uid), 8)])
 	p := &procPod{key: key, namespace: pod.Namespace, name: pod.Name, dir: dir}
 	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating the pod's directory: %w", err)

@@ -317,3 +317,45 @@ func TestManagerPodProbes(t *testing.T) {
 		t.Errorf("restart count %d, want 1", s.RestartCount)
 	}
 }
+
+// TestManagerPodProjectedServiceAccount: the volume the ServiceAccount admission plugin adds
+// (a token, the cluster's CA from kube-root-ca.crt and the namespace) is written where the
+// container reads it.
+func TestManagerPodProjectedServiceAccount(t *testing.T) {
+	cs := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "system", Name: "kube-root-ca.crt"}, Data: map[string]string{"ca.crt": "ROOT CA"}})
+	var audiences []string
+	cs.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "token" {
+			return false, nil, nil
+		}
+		audiences = a.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest).Spec.Audiences
+		return true, &authenticationv1.TokenRequest{Status: authenticationv1.TokenRequestStatus{Token: "projected-token"}}, nil
+	})
+	r := &procRunner{cs: cs, images: map[string]string{"registry.example/manager:v1": "/bin/manager"}, dir: t.TempDir(), apiCA: []byte("CA"), logf: t.Logf}
+	pod := managerPod()
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "kube-api-access-x1y2z", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: new(int64(3607))}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+				Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+				{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+		},
+	}}})
+	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts,
+		corev1.VolumeMount{Name: "kube-api-access-x1y2z", MountPath: serviceAccountDir, ReadOnly: true})
+	// The credentials Secret is not there: only the projected volume matters here.
+	pod.Spec.Volumes[1].Secret.Optional = new(true)
+	p := &procPod{namespace: pod.Namespace, name: pod.Name, dir: r.dir}
+	if err := r.writeVolumes(t.Context(), pod, p.rootfs()); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"token": "projected-token", "ca.crt": "ROOT CA", "namespace": "system"} {
+		if b, err := os.ReadFile(p.hostPath(serviceAccountDir + "/" + path)); err != nil || string(b) != want {
+			t.Errorf("%s: %q (%v), want %q", path, b, err, want)
+		}
+	}
+	if len(audiences) != 0 {
+		t.Errorf("token audiences %v, want the API server's default", audiences)
+	}
+}

@@ -399,8 +399,13 @@ func (it *installTest) rollOut(ctx context.Context, t *testing.T) {
 	if it.running, err = it.pods.WaitDeployment(ctx, namespace, deploymentName, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// Ready means the pod's readiness probe passed: check it ourselves on each pod.
+	// Ready means the pod's readiness probe passed: check it ourselves on each pod. Each runs
+	// with a token of the installed ServiceAccount, bound to it, where a container finds it.
 	for _, p := range it.running.Pods {
+		token, err := os.ReadFile(filepath.Join(p.Dir(), "rootfs/var/run/secrets/kubernetes.io/serviceaccount/token"))
+		if err != nil || len(token) == 0 {
+			t.Errorf("pod %s has no ServiceAccount token: %v", p.Name, err)
+		}
 		if code, err := proc.HTTPStatus(ctx, "http://"+p.Addr(probeContainerPort)+"/readyz"); err != nil || code != http.StatusOK {
 			t.Fatalf("pod %s is Ready but its /readyz answers %d (%v)", p.Name, code, err)
 		}
