@@ -107,9 +107,18 @@ demo: envtest-assets ## Run the product locally: control plane, clbsim, manager 
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the manager and clbsim binaries into bin/.
+build: manifests generate fmt vet ## Build the manager, clbsim and kubectl-clbind binaries into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
 	@if [ -d cmd/clbsim ]; then go build -o $(LOCALBIN)/clbsim ./cmd/clbsim; fi
+	go build -o $(LOCALBIN)/kubectl-clbind ./cmd/kubectl-clbind
+
+.PHONY: kubectl-clbind-dist
+kubectl-clbind-dist: ## Build the kubectl plugin's release archives (dist/kubectl-clbind_<os>_<arch>.tar.gz, as plugins/krew/clbind.yaml names them).
+	@mkdir -p dist
+	@for p in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64; do os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		d=dist/kubectl-clbind_$${os}_$${arch}; mkdir -p $$d; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags="-s -w" -o $$d/kubectl-clbind$$ext ./cmd/kubectl-clbind; \
+		tar -czf $$d.tar.gz -C $$d kubectl-clbind$$ext && rm -r $$d && echo $$d.tar.gz; done
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig.
