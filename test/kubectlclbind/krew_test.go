@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 package kubectlclbind
 
 import (
@@ -95,7 +94,7 @@ func TestKrewManifest(t *testing.T) {
 	g.Expect(m).NotTo(BeNil(), "the Makefile's kubectl-clbind-dist target and its platform list")
 	built := strings.Fields(string(m[1]))
 
-	var listed []string
+	listed := make([]string, 0, len(p.Spec.Platforms))
 	for _, pl := range p.Spec.Platforms {
 		osName, arch := pl.Selector.MatchLabels["os"], pl.Selector.MatchLabels["arch"]
 		listed = append(listed, osName+"/"+arch)
