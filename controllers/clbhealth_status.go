@@ -165,7 +165,8 @@ func setHealthStatus(h *networkingv1alpha1.CLBHealth, o healthObservation) {
 }
 
 // backendHealths is status.backends: every backend in o.targets with its state and since when,
-// keeping the since of a backend still in the state previous lists it in. Sorted by address; past
+// keeping the since of a backend still in the state previous lists it in, and the registration
+// time of a backend previous lists. Sorted by address; past
 // MaxBackendsListed, the backends that are not healthy are kept first.
 func backendHealths(previous []networkingv1alpha1.BackendHealth, o healthObservation) []networkingv1alpha1.BackendHealth {
 	if len(o.targets) == 0 {
@@ -176,8 +177,10 @@ func backendHealths(previous []networkingv1alpha1.BackendHealth, o healthObserva
 		port                int32
 	}
 	since := make(map[key]metav1.Time, len(previous))
+	registered := make(map[key]*metav1.Time, len(previous)) // by address, state left out
 	for _, b := range previous {
 		since[key{b.IP, b.InstanceID, b.State, b.Port}] = b.Since
+		registered[key{ip: b.IP, instance: b.InstanceID, port: b.Port}] = b.RegisteredSince
 	}
 	now := metav1.NewTime(o.now)
 	out := make([]networkingv1alpha1.BackendHealth, 0, len(o.targets))
@@ -188,9 +191,12 @@ func backendHealths(previous []networkingv1alpha1.BackendHealth, o healthObserva
 		default:
 			state = clb.HealthUnknown
 		}
-		b := networkingv1alpha1.BackendHealth{IP: t.EniIP, InstanceID: t.InstanceID, Port: int32(t.Port), State: state, Since: now}
+		b := networkingv1alpha1.BackendHealth{IP: t.EniIP, InstanceID: t.InstanceID, Port: int32(t.Port), State: state, Since: now, RegisteredSince: &now}
 		if s, ok := since[key{b.IP, b.InstanceID, b.State, b.Port}]; ok {
 			b.Since = s
+		}
+		if r := registered[key{ip: b.IP, instance: b.InstanceID, port: b.Port}]; r != nil {
+			b.RegisteredSince = r
 		}
 		out = append(out, b)
 	}

@@ -204,18 +204,19 @@ func TestSetHealthStatusBackends(t *testing.T) {
 	t.Run("every backend with its state, since kept while the state holds", func(t *testing.T) {
 		g := NewWithT(t)
 		h := &networkingv1alpha1.CLBHealth{}
+		longAgo := metav1.NewTime(now.Add(-time.Hour))
 		h.Status.Backends = []networkingv1alpha1.BackendHealth{
-			{IP: "10.0.0.1", Port: 80, State: clb.HealthAlive, Since: earlier},
-			{IP: "10.0.0.2", Port: 80, State: clb.HealthAlive, Since: earlier}, // now Dead: a new since
-			{IP: "10.0.0.9", Port: 80, State: clb.HealthAlive, Since: earlier}, // gone
+			{IP: "10.0.0.1", Port: 80, State: clb.HealthAlive, Since: earlier, RegisteredSince: &longAgo},
+			{IP: "10.0.0.2", Port: 80, State: clb.HealthAlive, Since: earlier, RegisteredSince: &longAgo}, // now Dead: a new since
+			{IP: "10.0.0.9", Port: 80, State: clb.HealthAlive, Since: earlier, RegisteredSince: &longAgo}, // gone
 		}
 		setHealthStatus(h, healthObservation{now: now, readAt: now, targets: []clb.TargetHealth{
 			target("10.0.0.3", 80, "Pending"), target("10.0.0.2", 80, clb.HealthDead), target("10.0.0.1", 80, clb.HealthAlive),
 		}})
 		g.Expect(h.Status.Backends).To(Equal([]networkingv1alpha1.BackendHealth{
-			{IP: "10.0.0.1", Port: 80, State: clb.HealthAlive, Since: earlier},
-			{IP: "10.0.0.2", Port: 80, State: clb.HealthDead, Since: metav1.NewTime(now)},
-			{IP: "10.0.0.3", Port: 80, State: clb.HealthUnknown, Since: metav1.NewTime(now)},
+			{IP: "10.0.0.1", Port: 80, State: clb.HealthAlive, Since: earlier, RegisteredSince: &longAgo},
+			{IP: "10.0.0.2", Port: 80, State: clb.HealthDead, Since: metav1.NewTime(now), RegisteredSince: &longAgo},
+			{IP: "10.0.0.3", Port: 80, State: clb.HealthUnknown, Since: metav1.NewTime(now), RegisteredSince: new(metav1.NewTime(now))},
 		}))
 	})
 	t.Run("past the cap, the backends not healthy are kept", func(t *testing.T) {

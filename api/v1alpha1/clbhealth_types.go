@@ -252,6 +252,12 @@ type BackendHealth struct {
 
 	// Since is when the controller first saw the backend in this state.
 	Since metav1.Time `json:"since"`
+
+	// RegisteredSince is when the controller first saw the backend registered: the first health
+	// poll that listed it (the first poll after an upgrade or after the backend was beyond the
+	// listed maximum, for backends registered before).
+	// +optional
+	RegisteredSince *metav1.Time `json:"registeredSince,omitempty"`
 }
 
 // MaxBackendsListed bounds status.backends of a CLBHealth.
