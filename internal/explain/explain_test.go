@@ -194,7 +194,7 @@ func (f *fixture) endpoints(service string) {
 }
 
 func backend(ip, state string, since time.Duration) networkingv1alpha1.BackendHealth {
-	return networkingv1alpha1.BackendHealth{IP: ip, Port: 8080, State: state, Since: ago(since)}
+	return networkingv1alpha1.BackendHealth{IP: ip, Port: 8080, State: state, Since: ago(since), RegisteredSince: new(ago(since + 10*time.Second))}
 }
 
 func synced() metav1.Condition {

@@ -99,7 +99,7 @@ func renderBinding(out io.Writer, v BindingView, wide bool, now time.Time) error
 	t := &printer{w: tw}
 	header := "POD\tNODE\tBACKEND\tWEIGHT\tHEALTH\tSINCE\tGATE\tSTATE"
 	if wide {
-		header += "\tGATE REASON\tGATE SINCE\tHEALTH SINCE"
+		header += "\tGATE REASON\tGATE SINCE\tHEALTH SINCE\tREGISTERED"
 	}
 	t.f("%s\n", header)
 	for _, b := range v.Backends {
@@ -121,7 +121,11 @@ func renderBinding(out io.Writer, v BindingView, wide bool, now time.Time) error
 			if !b.HealthSince.IsZero() {
 				healthSince = stamp(b.HealthSince)
 			}
-			row = append(row, dash(b.Gate.Reason), gateSince, healthSince)
+			registered := "-"
+			if !b.RegisteredSince.IsZero() {
+				registered = stamp(b.RegisteredSince)
+			}
+			row = append(row, dash(b.Gate.Reason), gateSince, healthSince, registered)
 		}
 		t.f("%s\n", strings.Join(row, "\t"))
 	}

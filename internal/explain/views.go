@@ -104,7 +104,9 @@ type Backend struct {
 	Weight      *int64    `json:"weight,omitempty"`
 	Health      string    `json:"health"`
 	HealthSince time.Time `json:"healthSince,omitzero"`
-	Gate        Condition `json:"gate"`
+	// RegisteredSince is when the controller first saw the backend registered.
+	RegisteredSince time.Time `json:"registeredSince,omitzero"`
+	Gate            Condition `json:"gate"`
 	// State is empty for a serving backend, else StateDraining, StateRetiring, StateLeaving or
 	// StateNotReady.
 	State string `json:"state,omitempty"`
@@ -365,6 +367,9 @@ func (rb *rowBuilder) fill(r *Backend, a address) {
 	r.ip, r.port = a.ip, a.port
 	if bh, ok := rb.registered[a]; ok {
 		r.Health, r.HealthSince = bh.State, bh.Since.Time
+		if bh.RegisteredSince != nil {
+			r.RegisteredSince = bh.RegisteredSince.Time
+		}
 		return
 	}
 	switch {

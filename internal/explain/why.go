@@ -374,7 +374,11 @@ func (x *explainer) backend(pod *corev1.Pod, b *networkingv1alpha1.CLBBackendBin
 		add("Backend %s%s is wanted on %s of %s%s; the CLBHealth lists only %d backends, and not this one (the counts say %s healthy).",
 			r.Address, weight, v.Where, v.LoadBalancerID, state, networkingv1alpha1.MaxBackendsListed, v.Health)
 	default:
-		add("Backend %s%s is registered on %s of %s%s.", r.Address, weight, v.Where, v.LoadBalancerID, state)
+		registered := ""
+		if !r.RegisteredSince.IsZero() {
+			registered = fmt.Sprintf(" since %s (%s ago)", stamp(r.RegisteredSince), age(r.RegisteredSince, x.now))
+		}
+		add("Backend %s%s is registered on %s of %s%s%s.", r.Address, weight, v.Where, v.LoadBalancerID, registered, state)
 		switch r.Health {
 		case "Alive":
 			add("The CLB reports it healthy (Alive)%s.", since())

@@ -131,7 +131,7 @@ func TestKubectlClbind(t *testing.T) {
 		out := k.run(t, "why", "pod/dead-1", "-n", "shop")
 		g := NewWithT(t)
 		g.Expect(out).To(ContainSubstring("Pod shop/dead-1 (IP 10.0.1.2) is not Ready: readiness gate health.clbind.io/web is False."))
-		g.Expect(out).To(ContainSubstring("Backend 10.0.1.2:8080 (weight 10) is registered on listener lbl-web00000 of " + lb))
+		g.Expect(out).To(MatchRegexp(`Backend 10\.0\.1\.2:8080 \(weight 10\) is registered on listener lbl-web00000 of ` + lb + ` since \S+ \(3m\d+s ago\)\.`))
 		g.Expect(out).To(ContainSubstring("The CLB's health check fails for it (Dead) since"))
 		g.Expect(out).To(ContainSubstring("The gate is False (Unhealthy)"))
 		g.Expect(out).To(ContainSubstring("Next: make the pod answer the CLB's health check on 10.0.1.2:8080"))
@@ -334,7 +334,8 @@ func (k *cluster) slice(ns, service string, podIPs ...string) {
 }
 
 func backend(ip, state string) networkingv1alpha1.BackendHealth {
-	return networkingv1alpha1.BackendHealth{IP: ip, Port: 8080, State: state, Since: metav1.NewTime(time.Now().Add(-3 * time.Minute).Truncate(time.Second))}
+	since := metav1.NewTime(time.Now().Add(-3 * time.Minute).Truncate(time.Second))
+	return networkingv1alpha1.BackendHealth{IP: ip, Port: 8080, State: state, Since: since, RegisteredSince: new(metav1.NewTime(since.Add(-5 * time.Second)))}
 }
 
 // health creates or updates the binding's CLBHealth with the given backends in its status, as
