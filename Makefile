@@ -87,9 +87,9 @@ test-unit: ## Run only the tests that need no control plane (-short).
 E2E_FLAGS ?=
 
 .PHONY: test-e2e
-test-e2e: envtest-assets ## End-to-end suite in the sandbox (control plane, stand-in kubelet, clbsim data plane, manager); needs root and iproute2.
+test-e2e: envtest-assets argo-rollouts argo-rollouts-plugin ## End-to-end suite in the sandbox (control plane, stand-in kubelet, clbsim data plane, manager, Argo Rollouts); needs root and iproute2.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
-	E2E_MANAGER="$(LOCALBIN)/manager" KUBEBUILDER_ASSETS="$(K8S_BIN)" go test -tags e2e ./test/e2e/ -timeout 35m -count=1 -v $(E2E_FLAGS)
+	E2E_MANAGER="$(LOCALBIN)/manager" E2E_ARGO_ROLLOUTS="$(ARGO_ROLLOUTS_BIN)" KUBEBUILDER_ASSETS="$(K8S_BIN)" go test -tags e2e ./test/e2e/ -timeout 35m -count=1 -v $(E2E_FLAGS)
 
 # Flags for `make bench`, for example BENCH_FLAGS="-rows 1,6 -seed-rows-fixed none".
 BENCH_FLAGS ?=
