@@ -30,6 +30,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/clbind/clb-binding-controller/internal/explain"
 	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
@@ -185,6 +191,7 @@ func (d *demo) rollout(ctx context.Context, traffic *sandbox.Traffic, replicas i
 	} else {
 		d.logf("SUMMARY: rolling update of %d pods in %v (no data plane: no requests sent)", replicas, took)
 	}
+	d.clbind(ctx)
 	if exit {
 		return nil
 	}
@@ -192,6 +199,33 @@ func (d *demo) rollout(ctx context.Context, traffic *sandbox.Traffic, replicas i
 	<-ctx.Done()
 	fmt.Println()
 	return nil
+}
+
+// clbind runs the kubectl plugin's two commands once, as a user would: kubectl clbind get for the
+// namespace and kubectl clbind why for one of its pods.
+func (d *demo) clbind(ctx context.Context) {
+	var pods corev1.PodList
+	if err := d.sb.Client().List(ctx, &pods, client.InNamespace(d.app.Namespace)); err != nil {
+		d.logf("listing the pods for kubectl clbind: %v", err)
+		return
+	}
+	pod := ""
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && (pod == "" || p.Name < pod) {
+			pod = p.Name
+		}
+	}
+	fmt.Println()
+	ctrllog.SetLogger(logr.Discard()) // as the plugin's main does: it logs nothing
+	for _, args := range [][]string{{"get", "-n", d.app.Namespace}, {"why", "pod/" + pod, "-n", d.app.Namespace}} {
+		d.logf("$ kubectl clbind %s   (bin/kubectl-clbind, built by make build; it reads Kubernetes objects only)", strings.Join(args, " "))
+		cmd := explain.NewCommand(os.Stdout, os.Stderr)
+		cmd.SetArgs(append([]string{"--kubeconfig", d.sb.Kubeconfig()}, args...))
+		if err := cmd.ExecuteContext(ctx); err != nil {
+			d.logf("kubectl clbind %s: %v", args[0], err)
+		}
+		fmt.Println()
+	}
 }
 
 // watch prints the live view until the app settles.

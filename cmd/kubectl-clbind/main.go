@@ -26,10 +26,15 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/clbind/clb-binding-controller/internal/explain"
 )
 
 func main() {
+	// The plugin logs nothing: what it has to say goes to stdout and stderr.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := explain.NewCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
