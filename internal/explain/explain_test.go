@@ -243,6 +243,21 @@ func shop() *Snapshot {
 	f.endpoints("legacy")
 	f.health("legacy", 20*time.Second, backend("10.0.3.1", "Alive", 59*time.Minute))
 
+	f.service("edge", map[string]string{"app": "edge"})
+	f.s.Services["edge"].Spec.Type = corev1.ServiceTypeNodePort
+	f.s.Services["edge"].Spec.Ports[0].NodePort = 30080
+	f.binding("edge", "edge", time.Hour, synced(), func(b *networkingv1alpha1.CLBBackendBinding) { b.Spec.TargetType = networkingv1alpha1.TargetTypeNode })
+	f.pod("edge-1", "edge", "10.0.4.1", time.Hour)
+	f.pod("edge-2", "edge", "10.0.4.2", time.Hour)
+	f.endpoints("edge")
+	for _, n := range []string{"1", "2"} {
+		f.s.Nodes = append(f.s.Nodes, corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-" + n},
+			Spec:   corev1.NodeSpec{ProviderID: "qcloud:///800002/ins-0000000" + n},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}})
+	}
+	f.health("edge", 5*time.Second, networkingv1alpha1.BackendHealth{InstanceID: "ins-00000001", Port: 30080, State: "Alive", Since: ago(time.Hour)},
+		networkingv1alpha1.BackendHealth{InstanceID: "ins-00000002", Port: 30080, State: "Dead", Since: ago(time.Minute)})
+
 	f.pod("lonely", "nothing", "10.0.9.1", time.Hour)
 	f.pod("orphan", "none", "10.0.9.2", time.Minute, gated("gone", corev1.ConditionFalse, "BindingMissing", "no CLBBackendBinding gone exists yet", time.Minute))
 	f.s.Workloads["web-4"] = "deployment/web"
@@ -304,6 +319,8 @@ func TestWhy(t *testing.T) {
 		{"forbidden", "api-1", shop, "a CLBBindingPolicy that allows namespace shop to bind lb-1a2b3c4d"},
 		{"cloud-error", "pay-1", shop, "the CLB API keeps failing"},
 		{"no-gate", "legacy-1", shop, ""},
+		{"node-targets", "edge-1", shop, ""},
+		{"node-targets-dead", "edge-2", shop, "make node node-2 (the Service's nodePort, through kube-proxy) answer the CLB's health check on ins-00000002:30080"},
 		{"no-service", "lonely", shop, "give the pod the labels of the Service"},
 		{"stray-gate", "orphan", shop, "create CLBBackendBinding gone"},
 	} {

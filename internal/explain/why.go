@@ -216,6 +216,10 @@ func (x *explainer) binding(s *Snapshot, pod *corev1.Pod, b *networkingv1alpha1.
 
 	// 3. The backend and the CLB's health of it.
 	row := slices.IndexFunc(v.Backends, func(r Backend) bool { return r.Pod == pod.Name })
+	if targetType(b) == networkingv1alpha1.TargetTypeNode {
+		// Node targets are the nodes' instances: the pod's is its node's.
+		row = slices.IndexFunc(v.Backends, func(r Backend) bool { return r.Node != "" && r.Node == pod.Spec.NodeName })
+	}
 	if row < 0 {
 		x.noBackend(pod, b, v, add)
 	} else {
@@ -386,8 +390,12 @@ func (x *explainer) backend(pod *corev1.Pod, b *networkingv1alpha1.CLBBackendBin
 			add("The CLB does not check its health (Close: the health check is off)%s.", since())
 		case "Dead":
 			add("The CLB's health check fails for it (Dead)%s.", since())
-			x.next(fmt.Sprintf("make the pod answer the CLB's health check on %s (the settings are those of %s; kubectl -n %s get clbh %s -o yaml shows spec.healthCheck), or set the CLBHealth's spec.timeoutSeconds to fail open",
-				r.Address, v.Where, b.Namespace, b.Name))
+			what := "the pod"
+			if targetType(b) == networkingv1alpha1.TargetTypeNode {
+				what = fmt.Sprintf("node %s (the Service's nodePort, through kube-proxy)", dash(r.Node))
+			}
+			x.next(fmt.Sprintf("make %s answer the CLB's health check on %s (the settings are those of %s; kubectl -n %s get clbh %s -o yaml shows spec.healthCheck), or set the CLBHealth's spec.timeoutSeconds to fail open",
+				what, r.Address, v.Where, b.Namespace, b.Name))
 		default:
 			add("The CLB has not judged it yet (%s)%s.", r.Health, since())
 		}
