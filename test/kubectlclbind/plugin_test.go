@@ -32,6 +32,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -181,6 +182,22 @@ func TestKubectlClbind(t *testing.T) {
 		g.Expect(views[0].Backends[0].Pod).To(Equal("dead-1"))
 		g.Expect(views[0].Backends[0].Health).To(Equal("Dead"))
 		g.Expect(views[0].Backends[0].HealthSince).NotTo(BeZero())
+	})
+	t.Run("a user who may only read the namespace", func(t *testing.T) {
+		g := NewWithT(t)
+		viewer := k.viewer(env, dir, "shop")
+		cmd := exec.Command(k.bin, "--kubeconfig", viewer, "why", "pod/dead-1", "-n", "shop")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		g.Expect(err).NotTo(HaveOccurred(), stderr.String())
+		g.Expect(string(out)).To(ContainSubstring("Next: make the pod answer the CLB's health check on 10.0.1.2:8080"))
+		g.Expect(stderr.String()).To(ContainSubstring("warning: cannot read namespace shop (forbidden): whether it is opted into gate injection is unknown"))
+		g.Expect(stderr.String()).To(ContainSubstring("warning: cannot list nodes (forbidden): the NODE column is empty"))
+		cmd = exec.Command(k.bin, "--kubeconfig", viewer, "get", "-n", "plain")
+		out, err = cmd.CombinedOutput()
+		g.Expect(err).To(HaveOccurred(), "another namespace is refused")
+		g.Expect(string(out)).To(ContainSubstring("forbidden"))
 	})
 	t.Run("get -w prints again when the CLB's health changes", func(t *testing.T) {
 		g := NewWithT(t)
@@ -362,3 +379,32 @@ func (k *cluster) health(ns, name string, backends ...networkingv1alpha1.Backend
 }
 
 func regexpMatch(re, s string) (bool, error) { return regexp.MatchString(re, s) }
+
+// viewer writes a kubeconfig of a user who may only read, in the namespace, what kubectl clbind
+// reads (the Role the README lists), and returns its path.
+func (k *cluster) viewer(env *envtest.Environment, dir, ns string) string {
+	ctx := context.Background()
+	user, err := env.AddUser(envtest.User{Name: "viewer"}, nil)
+	k.must(err)
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "clbind-viewer"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get"}},
+		{APIGroups: []string{networkingv1alpha1.GroupVersion.Group}, Resources: []string{"clbbackendbindings", "clbhealths"}, Verbs: []string{"get", "list", "watch"}},
+	}}
+	k.must(k.c.Create(ctx, role))
+	k.must(k.c.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "clbind-viewer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "viewer"}}}))
+	// The authorizer learns of the RoleBinding through its informer: wait until it allows.
+	vc, err := client.New(user.Config(), client.Options{Scheme: explain.Scheme()})
+	k.must(err)
+	NewWithT(k.t).Eventually(func() error {
+		return vc.List(ctx, &networkingv1alpha1.CLBHealthList{}, client.InNamespace(ns))
+	}).WithTimeout(10 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+	kc, err := user.KubeConfig()
+	k.must(err)
+	path := filepath.Join(dir, "viewer.kubeconfig")
+	k.must(os.WriteFile(path, kc, 0o600))
+	return path
+}
