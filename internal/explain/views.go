@@ -86,12 +86,12 @@ type BindingView struct {
 	TargetType     string    `json:"targetType"`
 	Ready          Condition `json:"ready"`
 	// Health is the CLBHealth's summary ("healthy/registered") and when it last read the CLB.
-	Health      string    `json:"health,omitempty"`
-	LastProbe   time.Time `json:"lastProbe,omitzero"`
-	Gate        string    `json:"gate,omitempty"` // the pod condition type, empty without a gate
-	Backends    []Backend `json:"backends"`
-	Notes       []string  `json:"notes,omitempty"`
-	ServiceGone bool      `json:"-"`
+	Health    string    `json:"health,omitempty"`
+	LastProbe time.Time `json:"lastProbe,omitzero"`
+	Gate      string    `json:"gate,omitempty"` // the pod condition type, empty without a gate
+	Backends  []Backend `json:"backends"`
+	Notes     []string  `json:"notes,omitempty"`
+	Unknown   bool      `json:"-"` // the desired backends could not be computed (Notes[0] says why)
 }
 
 // Backend is one row: a backend the controller wants, or one still registered on the CLB.
@@ -152,7 +152,7 @@ func view(s *Snapshot, b *networkingv1alpha1.CLBBackendBinding, now time.Time) B
 	res, err := desired(s, b, h, now)
 	if err != nil {
 		v.Notes = append(v.Notes, "backends unknown: "+err.Error())
-		v.ServiceGone = true
+		v.Unknown = true
 	}
 	v.Backends = rows(s, b, h, res)
 	if h != nil && int(h.Status.Registered) > len(h.Status.Backends) {

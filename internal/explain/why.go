@@ -324,7 +324,7 @@ func (x *explainer) missingGate(s *Snapshot, pod *corev1.Pod, b *networkingv1alp
 
 func (x *explainer) noBackend(pod *corev1.Pod, b *networkingv1alpha1.CLBBackendBinding, v BindingView, add func(string, ...any)) {
 	switch {
-	case v.ServiceGone:
+	case v.Unknown:
 		add("The pod has no backend: %s.", strings.TrimPrefix(v.Notes[0], "backends unknown: "))
 	case targetType(b) == networkingv1alpha1.TargetTypeNode:
 		add("The binding registers nodes; node %s has no backend on %s (the node is not Ready, not selected by spec.nodeSelector, or not a CVM).", dash(pod.Spec.NodeName), v.Where)
