@@ -258,6 +258,10 @@ func shop() *Snapshot {
 	f.health("edge", 5*time.Second, networkingv1alpha1.BackendHealth{InstanceID: "ins-00000001", Port: 30080, State: "Alive", Since: ago(time.Hour)},
 		networkingv1alpha1.BackendHealth{InstanceID: "ins-00000002", Port: 30080, State: "Dead", Since: ago(time.Minute)})
 
+	f.binding("ghost", "ghost", time.Hour, metav1.Condition{Status: metav1.ConditionFalse, Reason: "ServiceNotFound", LastTransitionTime: ago(time.Hour),
+		Message: "Service shop/ghost does not exist; spec.serviceRef names a Service of the binding's namespace"})
+	f.pod("ghost-1", "ghost", "10.0.5.1", time.Minute, gated("ghost", corev1.ConditionFalse, "RegistrationPending", "waiting for the pod to be registered on listener lbl-ghost000 of lb-1a2b3c4d", time.Minute))
+
 	f.pod("lonely", "nothing", "10.0.9.1", time.Hour)
 	f.pod("orphan", "none", "10.0.9.2", time.Minute, gated("gone", corev1.ConditionFalse, "BindingMissing", "no CLBBackendBinding gone exists yet", time.Minute))
 	f.s.Workloads["web-4"] = "deployment/web"
@@ -322,6 +326,7 @@ func TestWhy(t *testing.T) {
 		{"node-targets", "edge-1", shop, ""},
 		{"node-targets-dead", "edge-2", shop, "make node node-2 (the Service's nodePort, through kube-proxy) answer the CLB's health check on ins-00000002:30080"},
 		{"no-service", "lonely", shop, "give the pod the labels of the Service"},
+		{"service-missing", "ghost-1", shop, "fix the binding's spec or what it refers to"},
 		{"stray-gate", "orphan", shop, "create CLBBackendBinding gone"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,6 +96,9 @@ func Why(s *Snapshot, podName string, now time.Time) (Explanation, error) {
 	switch {
 	case len(selecting) == 0:
 		services.Lines = append(services.Lines, fmt.Sprintf("No Service of namespace %s selects the pod, so no binding registers it.", s.Namespace))
+		if len(bindings) > 0 {
+			break // the pod carries the gate of a binding: its section says what is wrong
+		}
 		x.next(fmt.Sprintf("give the pod the labels of the Service a CLBBackendBinding refers to (kubectl -n %s get cbb shows which), or create that Service", s.Namespace))
 	default:
 		services.Lines = append(services.Lines, fmt.Sprintf("Selected by Service %s.", strings.Join(selecting, ", ")))
@@ -196,7 +199,11 @@ func (x *explainer) binding(s *Snapshot, pod *corev1.Pod, b *networkingv1alpha1.
 	v := view(s, b, x.now)
 	sec := Section{Heading: fmt.Sprintf("CLBBackendBinding %s: Service %s → %s of %s (%s targets)", b.Name, v.Service, v.Where, v.LoadBalancerID, v.TargetType)}
 	add := func(format string, a ...any) { sec.Lines = append(sec.Lines, fmt.Sprintf(format, a...)) }
-	if !selected {
+	switch {
+	case selected:
+	case s.Services[b.Spec.ServiceRef.Name] == nil:
+		add("The pod carries this binding's gate, but Service %s does not exist.", b.Spec.ServiceRef.Name)
+	default:
 		add("The pod carries this binding's gate, but Service %s no longer selects it: the controller deregisters it.", b.Spec.ServiceRef.Name)
 	}
 
