@@ -348,3 +348,28 @@ func TestWhy(t *testing.T) {
 		NewWithT(t).Expect(err).To(MatchError("pod shop/nope not found"))
 	})
 }
+
+func TestViewsOfACappedList(t *testing.T) {
+	g := NewWithT(t)
+	s := shop()
+	h := s.Healths["web"]
+	h.Status.Registered += 2000 // status.backends lists MaxBackendsListed of them at most
+	h.Status.UnhealthyTargets = []networkingv1alpha1.UnhealthyTarget{{IP: "10.0.0.3", Port: 8080, State: "Unknown"}}
+	views, err := Views(s, "web", now)
+	g.Expect(err).NotTo(HaveOccurred())
+	health := map[string]string{}
+	for _, b := range views[0].Backends {
+		health[b.Pod] = b.Health
+	}
+	g.Expect(health).To(HaveKeyWithValue("web-1", "Alive"), "listed")
+	g.Expect(health).To(HaveKeyWithValue("web-3", "Unknown"), "not listed, but in status.unhealthyTargets")
+	g.Expect(views[0].Notes).To(ContainElement(ContainSubstring("the CLBHealth lists 5 of 2005 registered backends")))
+	h.Status.UnhealthyTargets = nil
+	views, err = Views(s, "web", now)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, b := range views[0].Backends {
+		if b.Pod == "web-3" {
+			g.Expect(b.Health).To(Equal(HealthNotListed))
+		}
+	}
+}
