@@ -65,6 +65,9 @@ func TestSlowStartRampsInOneWritePerStep(t *testing.T) {
 		t.Fatalf("weights after registration %v, want [10]", got)
 	}
 	for step, want := range []int64{20, 30, 40, 50} {
+		// The worker sets its timer for the next step after its pass: moving the clock before
+		// that would leave the timer a whole step behind.
+		e.await("the worker to wait for its next step", workerParked)
 		clk.Step(10 * time.Second) // one grid point of 40 s / 4
 		e.await(fmt.Sprintf("step %d to weight %d", step+1, want), func() bool {
 			return slices.Equal(weights(), []int64{want})
@@ -73,6 +76,7 @@ func TestSlowStartRampsInOneWritePerStep(t *testing.T) {
 			t.Errorf("after step %d: %d BatchModifyTargetWeight calls, want %d (one per step for both bindings)", step+1, n, step+1)
 		}
 	}
+	e.await("the worker to wait for its next step", workerParked)
 	clk.Step(10 * time.Second)
 	for i, b := range bs {
 		e.await(b.Key.Name+" synced", e.synced(withWeight(b, 50), listeners[i]))
