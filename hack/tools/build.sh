@@ -17,11 +17,23 @@ k8s_ldflags="${k8s_ldflags/gitMajor=${k8s_version#v}/gitMajor=$(echo "${k8s_vers
 # client-go carries its own copy of the version variables (kubectl reports them).
 k8s_ldflags="$k8s_ldflags -X k8s.io/client-go/pkg/version.gitVersion=${k8s_version}"
 
+names=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+missing=0
+for name in "${names[@]}"; do [ -x "$out/$name" ] || missing=$((missing + 1)); done
+if [ "$missing" -gt 0 ]; then
+  echo "== Building the local Kubernetes control plane (${k8s_version}, etcd ${etcd_version}) into $out:"
+  echo "   $missing of ${#names[@]} binaries, compiled from the Go module proxy. This happens once per machine;"
+  echo "   on a cold 2-core machine it takes about 20 minutes (a few when Go's build cache is warm)."
+fi
+done_count=$(( ${#names[@]} - missing ))
 build() { # name package ldflags
   if [ -x "$out/$1" ]; then return; fi
-  echo "building $1 ($2)"
+  done_count=$((done_count + 1))
+  local start=$SECONDS
+  echo "   [$done_count/${#names[@]}] building $1 ($2)…"
   CGO_ENABLED=0 go build -trimpath -ldflags "$3" -o "$out/$1.tmp" "$2"
   mv "$out/$1.tmp" "$out/$1"
+  echo "   [$done_count/${#names[@]}] $1 built in $((SECONDS - start)) s"
 }
 build etcd go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.Version=${etcd_version#v}"
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
