@@ -256,6 +256,16 @@ func TestChartScenarios(t *testing.T) {
 			refLabels: []string{"bound ⌈1000/500⌉ = 2"},
 		},
 		{
+			name: "slowstart", fig: slowStartFigure(slowStartResult{Runs: []slowStartRun{
+				{Wall: 1500 * time.Millisecond, Weights: []int64{10}, Calls: callCounts{ByAction: map[string]int{"BatchRegisterTargets": 1}}},
+				{SlowStart: true, Wall: 41 * time.Second, Weights: []int64{2, 4, 6, 8, 10},
+					Calls: callCounts{ByAction: map[string]int{"BatchRegisterTargets": 1, "BatchModifyTargetWeight": 4}}},
+			}}), title: "Slow start: 500 backends joining a listener of 500",
+			bars: map[string]int{"": 6}, panels: 2,
+			values: []string{"1.5 s", "41.0 s", "1 register", "0 weight", "1 register", "4 weight"},
+			texts:  []string{"no slow start", "slow start 40 s", "calls"},
+		},
+		{
 			name: "delay", fig: delayFigureOf(cannedSeedReport(seedMode{})), title: "The controller's own delay (manager: in process)",
 			bars:   map[string]int{"converged": 2, "floor": 2, "own delay (first CLB write − last API write)": 2},
 			points: 20, refs: 2, panels: 2,
@@ -367,6 +377,7 @@ func TestChartZeroAndMissing(t *testing.T) {
 		{"budget zero", func() figure { return budgetFigure(budgetResult{}) }, []string{"no data"}},
 		{"budget zero run", func() figure { return budgetFigure(budgetResult{Runs: []budgetRun{{Name: "full budget"}}}) }, []string{"0.0% (0 of 0)"}},
 		{"shares nothing", func() figure { return sharesFigure(sharesResult{}) }, []string{"no data"}},
+		{"slowstart nothing", func() figure { return slowStartFigure(slowStartResult{}) }, []string{"no data"}},
 		{"delay nothing", func() figure { return delayFigureOf(report{}) }, []string{"no data"}},
 		{"delay one change", func() figure {
 			return delayFigureOf(report{Extras: seedExtras{Isolated: &isolatedResult{Delays: []time.Duration{-3 * time.Millisecond}}}})

@@ -153,6 +153,11 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	if slices.Contains(o.scenarios, scenarioSlowStart) {
+		if err := runSlowStartScenario(ctx, o); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

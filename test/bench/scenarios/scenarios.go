@@ -42,9 +42,10 @@ const (
 	scenarioScale10   = "scale10"
 	scenarioBudget    = "budget"
 	scenarioShares    = "shares"
+	scenarioSlowStart = "slowstart"
 )
 
-var allScenarios = []string{scenarioSeed, scenarioScale, scenarioReadiness, scenarioRollout, scenarioScale10, scenarioBudget, scenarioShares}
+var allScenarios = []string{scenarioSeed, scenarioScale, scenarioReadiness, scenarioRollout, scenarioScale10, scenarioBudget, scenarioShares, scenarioSlowStart}
 
 func parseScenarios(spec string) ([]string, error) {
 	if spec == "" || spec == "all" {
@@ -249,4 +250,16 @@ func runSharesScenario(ctx context.Context, o options) error {
 		return err
 	}
 	return writeChart(o.out, chartFile(scenarioShares), sharesFigure(res))
+}
+
+func runSlowStartScenario(ctx context.Context, o options) error {
+	started := time.Now()
+	res, err := runSlowStart(ctx, o.managerBin)
+	if err != nil {
+		return fmt.Errorf("slowstart: %w", err)
+	}
+	if err := writeSection(filepath.Join(o.out, "results.md"), scenarioSlowStart, slowStartMarkdown(res, started, time.Since(started))); err != nil {
+		return err
+	}
+	return writeChart(o.out, chartFile(scenarioSlowStart), slowStartFigure(res))
 }
