@@ -239,4 +239,3 @@ func slowStartFigure(res slowStartResult) figure {
 	}
 	return figure{Title: "Slow start: 500 backends joining a listener of 500", Panels: []panel{times, writes}}
 }
-
