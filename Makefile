@@ -95,7 +95,7 @@ test-e2e: envtest-assets argo-rollouts argo-rollouts-plugin ## End-to-end suite 
 BENCH_FLAGS ?=
 
 .PHONY: bench
-bench: envtest-assets ## Benchmarks (seed tables, scale, scale10, readiness, rollout, budget, shares; BENCH_FLAGS=-scenarios=scale for one), written to bench/results.md with a chart per scenario.
+bench: envtest-assets ## Benchmarks (seed tables, scale, scale10, readiness, rollout, budget, shares, slowstart; BENCH_FLAGS=-scenarios=scale for one), written to bench/results.md with a chart per scenario.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" go run ./test/bench/scenarios -out bench -manager $(LOCALBIN)/manager $(BENCH_FLAGS)
 
