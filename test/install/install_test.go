@@ -43,7 +43,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,10 +71,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/internal/clbsim"
 	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/proc"
 	"github.com/clbind/clb-binding-controller/internal/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/sandbox/installcheck"
 	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
@@ -149,16 +148,8 @@ func TestKubectlApplyInstall(t *testing.T) {
 	t.Run("PolicyRBAC", func(t *testing.T) { checkPolicyRBAC(ctx, t, it) })
 
 	// The emulated CLB API, with a load balancer the manager syncs a binding to, and its
-	// credentials in the Secret the Deployment reads (README). Pod addresses of the stand-in
-	// kubelet come from 198.18.0.0/15: the load balancer's VPC holds them, as with VPC-CNI.
-	it.sim, err = simtest.Start(clbsim.Options{
-		VpcID: simtest.VpcID, HealthInterval: time.Second,
-		VPCCIDRs: map[string][]netip.Prefix{simtest.VpcID: append(clbsim.DefaultVPCCIDRs(), netip.MustParsePrefix("198.18.0.0/15"))},
-	}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(it.sim.Close)
+	// credentials in the Secret the Deployment reads (README).
+	it.sim = installcheck.StartCLB(t)
 	it.k.must(ctx, t, "-n", namespace, "create", "secret", "generic", credentialsSecretName,
 		"--from-literal=secretId="+simtest.SecretID, "--from-literal=secretKey="+simtest.SecretKey)
 	it.managerAccess(ctx, t)
@@ -321,25 +312,8 @@ func (it *installTest) startPods(ctx context.Context, t *testing.T) {
 		t.Fatal(err)
 	}
 	image := managerContainer(dep).Image
-	it.pods, err = sandbox.StartPodHost(ctx, sandbox.PodHostOptions{
-		Config: it.cfg, Dir: filepath.Join(it.dir, "cluster"),
-		Images: map[string]string{image: it.managerBin},
-		Args:   []string{"--clb-endpoint=" + it.sim.Endpoint, "--clb-scheme=HTTP"},
-		Logf:   t.Logf,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			if pods, err := it.pods.PodsOf(context.Background(), namespace, deploymentName); err == nil {
-				for _, p := range pods {
-					t.Logf("pod %s: manager log %s (end):\n%s", p.Name, p.LogPath(), p.Tail(60))
-				}
-			}
-		}
-		it.pods.Stop()
-	})
+	it.pods = installcheck.StartPods(ctx, t, it.cfg, filepath.Join(it.dir, "cluster"), map[string]string{image: it.managerBin},
+		it.sim, namespace, deploymentName)
 }
 
 // unconfiguredRefused: the shipped placeholders stop the manager, rather than run it with a wrong
@@ -595,14 +569,7 @@ func checkWebhooks(ctx context.Context, t *testing.T, c client.Client) {
 
 	// Enforcement is the installed default: with no policy for the namespace, the binding is
 	// refused with a message naming the namespace and the load balancer.
-	waitFor(ctx, t, 30*time.Second, "the validating webhook to refuse a binding no CLBBindingPolicy allows", func() (bool, string, error) {
-		err := c.Create(ctx, newBinding("web"), client.DryRunAll)
-		if err == nil {
-			return false, "admitted", nil
-		}
-		msg := err.Error()
-		return strings.Contains(msg, "no CLBBindingPolicy allows namespace "+appNS) && strings.Contains(msg, testLoadBalancer), msg, nil
-	})
+	installcheck.RefusedWithoutPolicy(ctx, t, c, newBinding("web"))
 	// The policy the README's first steps create; the webhook sees it through the manager's cache.
 	if err := c.Create(ctx, newPolicy(appNS, appNS)); err != nil {
 		t.Fatalf("creating the CLBBindingPolicy for %s: %v", appNS, err)
@@ -667,74 +634,9 @@ func checkWebhooks(ctx context.Context, t *testing.T, c client.Client) {
 }
 
 // checkSync: a binding on a load balancer that exists syncs through the manager's pods, under
-// the ServiceAccount's RBAC and with the Secret's credentials: the leader registers the
-// Service's pod on the listener, the binding turns Ready, and once clbsim's health check passes
-// the pod's readiness gate does, so the pod turns Ready.
+// the ServiceAccount's RBAC and with the Secret's credentials (installcheck.Sync).
 func (it *installTest) checkSync(ctx context.Context, t *testing.T) {
-	it.syncLB = it.sim.Sim.AddLoadBalancer("install-test")
-	listener := it.sim.Sim.AddListener(it.syncLB, "TCP", 80)
-	policy := newPolicy(appNS+"-synced", appNS)
-	policy.Spec.LoadBalancers = []networkingv1alpha1.LoadBalancerMatch{{ID: it.syncLB}}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "api"},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "api"},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}},
-		},
-	}
-	binding := &networkingv1alpha1.CLBBackendBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "api"},
-		Spec: networkingv1alpha1.CLBBackendBindingSpec{
-			LoadBalancerID: it.syncLB,
-			Listener:       networkingv1alpha1.ListenerReference{ID: listener},
-			ServiceRef:     networkingv1alpha1.ServiceReference{Name: "api", Port: intstr.FromInt32(80)},
-		},
-	}
-	for _, obj := range []client.Object{policy, svc, binding} {
-		if err := it.c.Create(ctx, obj); err != nil {
-			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
-		}
-	}
-	// The binding is in the injector's cache once it has a finalizer: the pod then gets its gate.
-	waitFor(ctx, t, 30*time.Second, "the binding to be reconciled", func() (bool, string, error) {
-		var b networkingv1alpha1.CLBBackendBinding
-		if err := it.c.Get(ctx, client.ObjectKeyFromObject(binding), &b); err != nil {
-			return false, "", err
-		}
-		return slices.Contains(b.Finalizers, networkingv1alpha1.DeregisterTargetsFinalizer), fmt.Sprint(b.Finalizers), nil
-	})
-	gate := corev1.PodConditionType(networkingv1alpha1.ReadinessGateConditionType("api"))
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "api-0", Labels: map[string]string{"app": "api"}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "registry.example/api:1"}}},
-	}
-	if err := it.c.Create(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(pod.Spec.ReadinessGates, func(g corev1.PodReadinessGate) bool { return g.ConditionType == gate }) {
-		t.Fatalf("pod api-0 was created without gate %s: %v", gate, pod.Spec.ReadinessGates)
-	}
-	// The stand-in kubelet runs it and gives it an address.
-	waitFor(ctx, t, 60*time.Second, "the binding to register the pod on the CLB, and the pod to turn Ready", func() (bool, string, error) {
-		if err := it.c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
-			return false, "", err
-		}
-		var b networkingv1alpha1.CLBBackendBinding
-		if err := it.c.Get(ctx, client.ObjectKeyFromObject(binding), &b); err != nil {
-			return false, "", err
-		}
-		targets := it.sim.Sim.Targets(it.syncLB)
-		registered := pod.Status.PodIP != "" && slices.ContainsFunc(targets, func(tg clbsim.Target) bool {
-			return tg.ListenerID == listener && tg.EniIP == pod.Status.PodIP && tg.Port == 8080
-		})
-		bindingReady := meta.IsStatusConditionTrue(b.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
-		podReady := false
-		for _, c := range pod.Status.Conditions {
-			podReady = podReady || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
-		}
-		return registered && bindingReady && podReady, fmt.Sprintf("pod %s ready=%v, targets %+v, binding conditions %+v",
-			pod.Status.PodIP, podReady, targets, b.Status.Conditions), nil
-	})
+	it.syncLB = installcheck.Sync(ctx, t, it.c, it.sim.Sim, appNS, "install-test").LoadBalancer
 }
 
 func keys[V any](m map[string]V) []string {

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
+	"github.com/clbind/clb-binding-controller/internal/sandbox/installcheck"
 )
 
 // The installed roles a namespace user and a policy admin are given (config/rbac, with
@@ -226,11 +227,5 @@ func impersonate(t *testing.T, cfg *rest.Config, c client.Client, user string) c
 
 // newPolicy allows namespace ns to bind the load balancer the install test binds.
 func newPolicy(name, ns string) *networkingv1alpha1.CLBBindingPolicy {
-	return &networkingv1alpha1.CLBBindingPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: networkingv1alpha1.CLBBindingPolicySpec{
-			Namespaces:    networkingv1alpha1.NamespaceSelection{Names: []string{ns}},
-			LoadBalancers: []networkingv1alpha1.LoadBalancerMatch{{ID: testLoadBalancer}},
-		},
-	}
+	return installcheck.Policy(name, ns, testLoadBalancer)
 }

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clbind/clb-binding-controller/internal/sandbox/installcheck"
 )
 
 // renderInstaller writes what `make build-installer` writes (kustomize build config/default with
@@ -78,12 +80,7 @@ func kustomizeBinary(ctx context.Context, t *testing.T, root string) string {
 
 // goBuild builds ./cmd/manager into out.
 func goBuild(ctx context.Context, root, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/manager")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/manager: %w\n%s", err, b)
-	}
-	return nil
+	return installcheck.GoBuild(ctx, root, out, "./cmd/manager")
 }
 
 // kubectl runs the real kubectl against the test's control plane.
@@ -112,26 +109,9 @@ func (k kubectl) must(ctx context.Context, t *testing.T, args ...string) string 
 	return out
 }
 
-// waitFor polls check every 200ms until it reports done, fails, or timeout passes; the failure
-// names what was awaited and the last state check reported.
+// waitFor polls check every 200ms until it reports done, fails, or timeout passes
+// (installcheck.WaitFor).
 func waitFor(ctx context.Context, t *testing.T, timeout time.Duration, what string, check func() (done bool, state string, err error)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	state := ""
-	for {
-		done, s, err := check()
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		if done {
-			return
-		}
-		state = s
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, state)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	installcheck.WaitFor(ctx, t, timeout, what, check)
 }
