@@ -197,8 +197,8 @@ func slowStartMarkdown(res slowStartResult, started time.Time, took time.Duratio
 		"on each of two listeners a binding (weight %d) of %d pods ready for an hour, registered; one binding without slow start, one with "+
 		"`spec.slowStart.seconds: %d`.\n", slowStartWeight, slowStartOldPods, slowStartSeconds)
 	w("- **Measure.** %d pods ready now join (Pod objects with their status, and a second EndpointSlice); time until every new backend "+
-		"has the full weight (clbsim polled every 100 ms), the weights the new backends were seen at, and the calls until clbsim is quiet "+
-		"(DescribeTargets, the drift check, left out). Slow start's extra writes are its weight steps: one BatchModifyTargetWeight per step "+
+		"has the full weight (clbsim polled every 100 ms), the weights the new backends were seen at, and the calls until clbsim is quiet for 3 s "+
+		"(the drift check's DescribeTargets do not count as activity). Slow start's extra writes are its weight steps: one BatchModifyTargetWeight per step "+
 		"for all ramping backends of the load balancer (⌈ramping backends / 500⌉ calls), four steps over the seconds given.\n\n", slowStartNewPods)
 	w("| slow start | time to full weight (s) | weights seen | BatchRegisterTargets | BatchModifyTargetWeight | writes in all | calls by action |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range res.Runs {
