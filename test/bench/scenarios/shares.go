@@ -57,21 +57,13 @@ type sharesResult struct {
 
 func runShares(ctx context.Context, managerBin string) (sharesResult, error) {
 	var res sharesResult
-	pe, err := startProcEnv(ctx, managerBin, clbsim.Options{MaxTargetsPerRule: 1_000_000, Latency: clbsim.DefaultBusy()})
+	pe, lbID, err := startOneLBEnv(ctx, managerBin, "shares")
 	if err != nil {
 		return res, err
 	}
 	defer pe.stop()
 	sim := pe.srv.Sim
-	sim.SetLatency(fixedModel().simLatency(true, 1))
-	if err := pe.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: scaleNS}}); err != nil {
-		return res, err
-	}
-	lbID := sim.AddLoadBalancer("shares")
 	listener := sim.AddListener(lbID, "TCP", 10000)
-	if err := sandbox.ApplyPolicy(ctx, pe.k8s, sandbox.AllowPolicy(scaleNS, []string{lbID}, scaleNS)); err != nil {
-		return res, err
-	}
 	stable := scaleBinding{name: "stable", lbID: lbID, listenerID: listener}
 	canary := scaleBinding{name: "canary", lbID: lbID, listenerID: listener}
 	for k := range sharesStablePods + sharesCanaryPods {
@@ -157,6 +149,26 @@ func runShares(ctx context.Context, managerBin string) (sharesResult, error) {
 		res.Steps = append(res.Steps, s)
 	}
 	return res, pe.alive()
+}
+
+// startOneLBEnv starts the manager on envtest and clbsim (fixed latency model) with the scale
+// namespace and one load balancer named name that a policy lets it bind; the caller stops pe.
+func startOneLBEnv(ctx context.Context, managerBin, name string) (*procEnv, string, error) {
+	pe, err := startProcEnv(ctx, managerBin, clbsim.Options{MaxTargetsPerRule: 1_000_000, Latency: clbsim.DefaultBusy()})
+	if err != nil {
+		return nil, "", err
+	}
+	pe.srv.Sim.SetLatency(fixedModel().simLatency(true, 1))
+	if err := pe.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: scaleNS}}); err != nil {
+		pe.stop()
+		return nil, "", err
+	}
+	lbID := pe.srv.Sim.AddLoadBalancer(name)
+	if err := sandbox.ApplyPolicy(ctx, pe.k8s, sandbox.AllowPolicy(scaleNS, []string{lbID}, scaleNS)); err != nil {
+		pe.stop()
+		return nil, "", err
+	}
+	return pe, lbID, nil
 }
 
 // ipIndex is the k of scaleIP(k).

@@ -23,13 +23,10 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
-	"github.com/clbind/clb-binding-controller/internal/clbsim"
-	"github.com/clbind/clb-binding-controller/internal/sandbox"
 )
 
 // Slow-start scenario: a binding of 500 serving pods scales to 1,000, once without slow start and
@@ -56,20 +53,11 @@ type slowStartResult struct {
 
 func runSlowStart(ctx context.Context, managerBin string) (slowStartResult, error) {
 	var res slowStartResult
-	pe, err := startProcEnv(ctx, managerBin, clbsim.Options{MaxTargetsPerRule: 1_000_000, Latency: clbsim.DefaultBusy()})
+	pe, lbID, err := startOneLBEnv(ctx, managerBin, "slowstart")
 	if err != nil {
 		return res, err
 	}
 	defer pe.stop()
-	sim := pe.srv.Sim
-	sim.SetLatency(fixedModel().simLatency(true, 1))
-	if err := pe.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: scaleNS}}); err != nil {
-		return res, err
-	}
-	lbID := sim.AddLoadBalancer("slowstart")
-	if err := sandbox.ApplyPolicy(ctx, pe.k8s, sandbox.AllowPolicy(scaleNS, []string{lbID}, scaleNS)); err != nil {
-		return res, err
-	}
 	for i, warm := range []bool{false, true} {
 		run, err := slowStartScaleUp(ctx, pe, lbID, i, warm)
 		if err != nil {
