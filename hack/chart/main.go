@@ -31,9 +31,20 @@ limitations under the License.
 // --create-namespace`), and app.kubernetes.io/managed-by is Helm. With replicas 1 the
 // PodDisruptionBudget (minAvailable 1) is left out, or no node could be drained.
 //
+// Monitoring: it also builds config/default with the kustomize component config/prometheus
+// enabled (its commented `components:` lines uncommented, in a copy of config/), and each object
+// that build adds (the ServiceMonitor, the PrometheusRule, the Grafana dashboard ConfigMap)
+// becomes a template behind its value, off by default (the Prometheus Operator's CRDs may be
+// absent): monitoring.serviceMonitor.enabled, monitoring.prometheusRule.enabled,
+// monitoring.dashboards.enabled; monitoring.labels are added to the ServiceMonitor and the
+// PrometheusRule (for an operator that selects them by label). A component that changed an object
+// of config/default could not be gated by a value, so it fails generation. Template delimiters in
+// the objects (the alerts' {{ $labels.x }}, the dashboard's {{label}}) are escaped.
+//
 // The output depends only on config/ and the kustomize binary, so hack/chart's test can check
 // that the committed chart is current; test/helm renders it with the Helm SDK and compares it
-// with install.yaml object by object.
+// with install.yaml object by object, and with the monitoring values on, with the build that
+// includes the component.
 package main
 
 import (
@@ -44,6 +55,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -80,15 +92,18 @@ func envOr(name, def string) string {
 	return def
 }
 
-// run builds config/default and writes the chart into out, replacing what was there.
+// run builds config/default, without and with the monitoring component, and writes the chart into
+// out, replacing what was there.
 func run(root, kustomize, out string) error {
-	cmd := exec.Command(kustomize, "build", filepath.Join(root, "config", "default"))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s build config/default: %w\n%s", kustomize, err, stderr.String())
+	built, err := kustomizeBuild(kustomize, filepath.Join(root, "config", "default"))
+	if err != nil {
+		return err
 	}
-	files, err := generate(stdout.Bytes())
+	monitored, err := buildWithMonitoring(root, kustomize)
+	if err != nil {
+		return err
+	}
+	files, err := generate(built, monitored)
 	if err != nil {
 		return err
 	}
@@ -107,14 +122,126 @@ func run(root, kustomize, out string) error {
 	return nil
 }
 
-// generate turns the output of kustomize build into the chart's files, by path.
-func generate(built []byte) (map[string][]byte, error) {
+func kustomizeBuild(kustomize, dir string) ([]byte, error) {
+	cmd := exec.Command(kustomize, "build", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s build %s: %w\n%s", kustomize, dir, err, stderr.String())
+	}
+	return stdout.Bytes(), nil
+}
+
+// The lines of config/default/kustomization.yaml that README.md says to uncomment for monitoring.
+const (
+	componentsOff = "\n#components:\n#- ../prometheus\n"
+	componentsOn  = "\ncomponents:\n- ../prometheus\n"
+)
+
+// buildWithMonitoring builds config/default as README.md says to include monitoring: in a copy of
+// config/ (so its relative paths resolve) with the component's lines uncommented.
+func buildWithMonitoring(root, kustomize string) ([]byte, error) {
+	tmp, err := os.MkdirTemp("", "chart-config-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	dir := filepath.Join(tmp, "config")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "config"))); err != nil {
+		return nil, err
+	}
+	kpath := filepath.Join(dir, "default", "kustomization.yaml")
+	k, err := os.ReadFile(kpath)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Contains(k, []byte(componentsOff)) {
+		return nil, fmt.Errorf("config/default/kustomization.yaml has no commented lines %q to include config/prometheus", componentsOff)
+	}
+	k = bytes.Replace(k, []byte(componentsOff), []byte(componentsOn), 1)
+	if err := os.WriteFile(kpath, k, 0o600); err != nil {
+		return nil, err
+	}
+	return kustomizeBuild(kustomize, filepath.Join(dir, "default"))
+}
+
+// monitoringGate is the value that renders an object of the monitoring component, by kind, and
+// whether monitoring.labels go on it; ok is false for an object the chart has no value for.
+func monitoringGate(obj map[string]any) (value string, labels, ok bool) {
+	switch str(obj, "kind") {
+	case "ServiceMonitor":
+		return "monitoring.serviceMonitor.enabled", true, true
+	case "PrometheusRule":
+		return "monitoring.prometheusRule.enabled", true, true
+	case "ConfigMap":
+		if str(obj, "metadata", "labels", "grafana_dashboard") != "" {
+			return "monitoring.dashboards.enabled", false, true
+		}
+	}
+	return "", false, false
+}
+
+func objectKey(obj map[string]any) string {
+	return str(obj, "kind") + "/" + str(obj, "metadata", "name")
+}
+
+// monitoringObjects are the objects that monitored (config/default with the component) has and
+// built (config/default) has not. Every object of built must be in monitored unchanged.
+func monitoringObjects(built, monitored []map[string]any) ([]map[string]any, error) {
+	plain := map[string]map[string]any{}
+	for _, obj := range built {
+		plain[objectKey(obj)] = obj
+	}
+	var added []map[string]any
+	seen := map[string]bool{}
+	for _, obj := range monitored {
+		key := objectKey(obj)
+		seen[key] = true
+		p, ok := plain[key]
+		if !ok {
+			added = append(added, obj)
+			continue
+		}
+		if !reflect.DeepEqual(p, obj) {
+			return nil, fmt.Errorf("config/prometheus changes %s of config/default; the chart can only add objects behind a value", key)
+		}
+	}
+	for key := range plain {
+		if !seen[key] {
+			return nil, fmt.Errorf("config/prometheus removes %s of config/default", key)
+		}
+	}
+	if len(added) == 0 {
+		return nil, errors.New("config/default with config/prometheus adds no object")
+	}
+	return added, nil
+}
+
+// generate turns the output of kustomize build of config/default (built), and of config/default
+// with the monitoring component (monitored), into the chart's files, by path.
+func generate(built, monitored []byte) (map[string][]byte, error) {
 	objs, err := splitObjects(built)
 	if err != nil {
 		return nil, err
 	}
+	monObjs, err := splitObjects(monitored)
+	if err != nil {
+		return nil, err
+	}
+	added, err := monitoringObjects(objs, monObjs)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range added {
+		if _, _, ok := monitoringGate(obj); !ok {
+			return nil, fmt.Errorf("config/prometheus adds %s, which the chart has no value for (hack/chart monitoringGate)", objectKey(obj))
+		}
+	}
 	v := values{}
 	files := map[string][]byte{}
+	if err := addMonitoring(files, added); err != nil {
+		return nil, err
+	}
 	for _, obj := range objs {
 		kind, name := str(obj, "kind"), str(obj, "metadata", "name")
 		if kind == "Namespace" {
@@ -163,6 +290,38 @@ func generate(built []byte) (map[string][]byte, error) {
 }
 
 const generatedHeader = "# Generated by hack/chart from config/default (make chart); do not edit.\n"
+
+const monitoringHeader = "# Generated by hack/chart from config/default with the component config/prometheus (make chart); do not edit.\n"
+
+// addMonitoring writes the monitoring component's objects, each behind its value.
+func addMonitoring(files map[string][]byte, objs []map[string]any) error {
+	for _, obj := range objs {
+		kind, name := str(obj, "kind"), str(obj, "metadata", "name")
+		value, withLabels, _ := monitoringGate(obj)
+		t := &template{}
+		t.walk(obj)
+		if withLabels {
+			meta, _ := obj["metadata"].(map[string]any)
+			labels, _ := meta["labels"].(map[string]any)
+			if labels == nil {
+				labels = map[string]any{}
+				meta["labels"] = labels
+			}
+			key := t.line("{{- with .Values.monitoring.labels }}{{ toYaml . | nindent %[1]d }}{{- end }}")
+			labels[key] = key
+		}
+		text, err := t.render(obj)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", kind, name, err)
+		}
+		file := "templates/" + strings.ToLower(kind) + "-" + strings.TrimPrefix(name, chartName+"-") + ".yaml"
+		if _, dup := files[file]; dup {
+			return fmt.Errorf("two objects make %s", file)
+		}
+		files[file] = []byte(monitoringHeader + "{{- if .Values." + value + " }}\n" + text + "{{- end }}\n")
+	}
+	return nil
+}
 
 // splitObjects parses a multi-document YAML stream into objects.
 func splitObjects(data []byte) ([]map[string]any, error) {
@@ -255,6 +414,9 @@ type sub struct {
 	// key (for nindent) and %[2]s the line's own indent.
 	block bool
 	key   string
+	// line: the expression replaces the whole line "placeholder: placeholder" (a map entry the
+	// expression writes, if any), with %[1]d the line's indent and %[2]s the indent itself.
+	line bool
 }
 
 func (t *template) next() string { return fmt.Sprintf("CHART_PLACEHOLDER_%d", len(t.subs)) }
@@ -270,6 +432,13 @@ func (t *template) inline(expr string) string {
 func (t *template) block(key, expr string) string {
 	p := t.next()
 	t.subs = append(t.subs, sub{placeholder: p, expr: expr, block: true, key: key})
+	return p
+}
+
+// line adds a map entry whose key and value are the returned placeholder; its line becomes expr.
+func (t *template) line(expr string) string {
+	p := t.next()
+	t.subs = append(t.subs, sub{placeholder: p, expr: expr, line: true})
 	return p
 }
 
@@ -306,7 +475,9 @@ func (t *template) render(obj map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	lines := strings.Split(string(data), "\n")
+	// Template delimiters in the object (an alert's {{ $labels.namespace }}) are text: Helm
+	// renders {{ "{{" }} as {{. The placeholders have none.
+	lines := strings.Split(escapeDelims.Replace(string(data)), "\n")
 	for _, s := range t.subs {
 		found := false
 		for i, line := range lines {
@@ -314,6 +485,14 @@ func (t *template) render(obj map[string]any) (string, error) {
 				continue
 			}
 			found = true
+			if s.line {
+				indent := line[:len(line)-len(strings.TrimLeft(line, " "))]
+				if strings.TrimSpace(line) != s.placeholder+": "+s.placeholder {
+					return "", fmt.Errorf("placeholder %s in line %q", s.placeholder, line)
+				}
+				lines[i] = indent + fmt.Sprintf(s.expr, len(indent), indent)
+				continue
+			}
 			if !s.block {
 				lines[i] = strings.TrimSuffix(line, s.placeholder) + s.expr
 				continue
@@ -334,6 +513,9 @@ func (t *template) render(obj map[string]any) (string, error) {
 	}
 	return strings.Join(lines, "\n"), nil
 }
+
+// escapeDelims: outside an action, }} is text already.
+var escapeDelims = strings.NewReplacer("{{", `{{ "{{" }}`)
 
 func lookup(node any, path ...string) any {
 	for _, p := range path {
@@ -427,13 +609,33 @@ bindingPolicies:
   # Admit bindings, and write them to the CLB, only while a CLBBindingPolicy allows them. false
   # (--enforce-binding-policies=false) suits a single-tenant cluster only.
   enforce: true
+
+# Monitoring with the Prometheus Operator and Grafana: the objects of the kustomize component
+# config/prometheus (README.md, Monitoring). Off by default: the ServiceMonitor and the
+# PrometheusRule need the operator's monitoring.coreos.com CRDs. Prometheus then needs a
+# ClusterRoleBinding to clb-binding-controller-metrics-reader and its namespace labelled
+# metrics=enabled (the NetworkPolicy allow-metrics-traffic).
+monitoring:
+  serviceMonitor:
+    # A ServiceMonitor that scrapes the metrics Service over HTTPS with Prometheus's token.
+    enabled: false
+  prometheusRule:
+    # A PrometheusRule with the alerts.
+    enabled: false
+  dashboards:
+    # The Grafana dashboard as a ConfigMap labelled grafana_dashboard: "1", in the release's
+    # namespace, for Grafana's dashboard sidecar (which must watch this namespace).
+    enabled: false
+  # Labels added to the ServiceMonitor and the PrometheusRule, for an operator that selects them
+  # by label, for example release: kube-prometheus-stack.
+  labels: {}
 `
 
 const valuesSchema = `{
   "$schema": "https://json-schema.org/draft-07/schema#",
   "type": "object",
   "additionalProperties": false,
-  "required": ["region", "clusterId", "vpcId", "credentials", "image", "replicas", "resources", "bindingPolicies"],
+  "required": ["region", "clusterId", "vpcId", "credentials", "image", "replicas", "resources", "bindingPolicies", "monitoring"],
   "properties": {
     "region": {"type": "string", "minLength": 1},
     "clusterId": {"type": "string", "minLength": 1},
@@ -460,6 +662,25 @@ const valuesSchema = `{
       "additionalProperties": false,
       "required": ["enforce"],
       "properties": {"enforce": {"type": "boolean"}}
+    },
+    "monitoring": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["serviceMonitor", "prometheusRule", "dashboards", "labels"],
+      "properties": {
+        "serviceMonitor": {"$ref": "#/definitions/enabled"},
+        "prometheusRule": {"$ref": "#/definitions/enabled"},
+        "dashboards": {"$ref": "#/definitions/enabled"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}}
+      }
+    }
+  },
+  "definitions": {
+    "enabled": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["enabled"],
+      "properties": {"enabled": {"type": "boolean"}}
     }
   }
 }
@@ -480,6 +701,14 @@ install takes effect on:
 
 Binding policies are enforced: a cluster admin creates a CLBBindingPolicy before the first
 CLBBackendBinding of a namespace (README, First binding).
+{{- end }}
+
+{{- if or .Values.monitoring.serviceMonitor.enabled .Values.monitoring.prometheusRule.enabled }}
+
+Monitoring: let Prometheus scrape the metrics Service (README, Monitoring):
+  kubectl label namespace <prometheus namespace> metrics=enabled
+  kubectl create clusterrolebinding prometheus-clb-metrics --clusterrole=clb-binding-controller-metrics-reader \
+    --serviceaccount=<prometheus namespace>:<prometheus service account>
 {{- end }}
 
 Uninstall in this order, or backends stay on the CLB:

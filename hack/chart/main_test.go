@@ -79,12 +79,58 @@ spec:
       - name: manager
         image: example.com/m:v1
 `
-	files, err := generate([]byte(dep))
+	const monitor = `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: clb-binding-controller-controller-manager-metrics-monitor
+  namespace: clb-binding-controller-system
+`
+	files, err := generate([]byte(dep), []byte(dep+"\n---\n"+monitor))
 	if err == nil {
 		t.Fatalf("want an error for a Deployment without resources or credentials, got %d files", len(files))
 	}
 	if !strings.Contains(err.Error(), "credentials") {
 		t.Errorf("error %q does not say what is missing", err)
+	}
+}
+
+// TestMonitoringOnlyAdds: the chart gates the monitoring component's objects behind values, so a
+// component that changed an object of config/default, or added one the chart has no value for,
+// fails generation instead of being left out of the chart.
+func TestMonitoringOnlyAdds(t *testing.T) {
+	const svc = `apiVersion: v1
+kind: Service
+metadata:
+  name: clb-binding-controller-controller-manager-metrics-service
+  namespace: clb-binding-controller-system
+spec:
+  ports:
+  - name: https
+    port: 8443
+`
+	const monitor = `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: clb-binding-controller-controller-manager-metrics-monitor
+  namespace: clb-binding-controller-system
+`
+	const probe = `apiVersion: monitoring.coreos.com/v1
+kind: Probe
+metadata:
+  name: clb-binding-controller-probe
+  namespace: clb-binding-controller-system
+`
+	changed := strings.Replace(svc, "8443", "9443", 1)
+	for name, tc := range map[string]struct{ monitored, want string }{
+		"changes an object": {changed + "---\n" + monitor, "changes Service/"},
+		"removes an object": {monitor, "removes Service/"},
+		"adds a Probe":      {svc + "---\n" + monitor + "---\n" + probe, "Probe/clb-binding-controller-probe"},
+		"adds nothing":      {svc, "adds no object"},
+	} {
+		_, err := generate([]byte(svc), []byte(tc.monitored))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one saying %q", name, err, tc.want)
+		}
 	}
 }
 

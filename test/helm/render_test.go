@@ -51,8 +51,14 @@ func TestChartRendersInstallYAML(t *testing.T) {
 	built := kustomizeBuild(t, root)
 	rendered := render(t, root, nil)
 
-	want := index(t, built)
-	got := index(t, rendered)
+	n := compareWithKustomize(t, index(t, built), index(t, rendered))
+	t.Logf("compared %d objects", n)
+}
+
+// compareWithKustomize checks that the chart rendered got, the objects of a kustomize build want
+// but its Namespace, with Helm as their manager; it returns the number of objects compared.
+func compareWithKustomize(t *testing.T, want, got map[string]map[string]any) int {
+	t.Helper()
 	for key, obj := range want {
 		if strings.HasPrefix(key, "Namespace/") {
 			if _, ok := got[key]; ok {
@@ -66,21 +72,95 @@ func TestChartRendersInstallYAML(t *testing.T) {
 	for key, w := range want {
 		g, ok := got[key]
 		if !ok {
-			t.Errorf("install.yaml has %s, the chart does not render it", key)
+			t.Errorf("kustomize build has %s, the chart does not render it", key)
 			continue
 		}
 		if !reflect.DeepEqual(w, g) {
 			wy, _ := yaml.Marshal(w)
 			gy, _ := yaml.Marshal(g)
-			t.Errorf("%s differs:\ninstall.yaml:\n%s\nchart:\n%s", key, wy, gy)
+			t.Errorf("%s differs:\nkustomize build:\n%s\nchart:\n%s", key, wy, gy)
 		}
 	}
 	for key := range got {
 		if _, ok := want[key]; !ok {
-			t.Errorf("the chart renders %s, which install.yaml does not have", key)
+			t.Errorf("the chart renders %s, which kustomize build does not have", key)
 		}
 	}
-	t.Logf("compared %d objects", len(want))
+	return len(want)
+}
+
+// The chart's monitoring objects, by the value that renders each.
+var monitoringObjects = map[string]string{
+	"serviceMonitor": "ServiceMonitor/" + namespace + "/clb-binding-controller-controller-manager-metrics-monitor",
+	"prometheusRule": "PrometheusRule/" + namespace + "/clb-binding-controller-alerts",
+	"dashboards":     "ConfigMap/" + namespace + "/clb-binding-controller-grafana-dashboard",
+}
+
+// TestChartMonitoring: with monitoring.serviceMonitor, prometheusRule and dashboards enabled, the
+// chart renders what kustomize builds from config/default with the component config/prometheus
+// included as README.md says (its two lines uncommented), object by object: the alerts' and the
+// dashboard's own {{ }} reach the cluster as written. Each value alone adds its one object; by
+// default there is none (the Prometheus Operator's CRDs may be absent).
+func TestChartMonitoring(t *testing.T) {
+	root := repoRoot(t)
+	on := map[string]any{"enabled": true}
+	rendered := render(t, root, map[string]any{"monitoring": map[string]any{
+		"serviceMonitor": on, "prometheusRule": on, "dashboards": on,
+	}})
+	got := index(t, rendered)
+	for _, key := range monitoringObjects {
+		if _, ok := got[key]; !ok {
+			t.Errorf("monitoring on: no %s", key)
+		}
+	}
+	n := compareWithKustomize(t, index(t, kustomizeBuildWithMonitoring(t, root)), got)
+	t.Logf("compared %d objects", n)
+
+	defaults := index(t, render(t, root, nil))
+	for value, key := range monitoringObjects {
+		if _, ok := defaults[key]; ok {
+			t.Errorf("by default the chart renders %s", key)
+		}
+		one := index(t, render(t, root, map[string]any{"monitoring": map[string]any{value: on}}))
+		for k := range one {
+			if _, ok := defaults[k]; !ok && k != key {
+				t.Errorf("monitoring.%s.enabled renders %s", value, k)
+			}
+		}
+		if _, ok := one[key]; !ok || len(one) != len(defaults)+1 {
+			t.Errorf("monitoring.%s.enabled: %d objects (%d by default), want %s added", value, len(one), len(defaults), key)
+		}
+	}
+	for key := range defaults {
+		if strings.HasPrefix(key, "ServiceMonitor/") || strings.HasPrefix(key, "PrometheusRule/") {
+			t.Errorf("by default the chart renders %s", key)
+		}
+	}
+}
+
+// TestChartMonitoringLabels: monitoring.labels reach the ServiceMonitor and the PrometheusRule (an
+// operator that selects them by label, as kube-prometheus-stack's release label does), beside
+// their own labels.
+func TestChartMonitoringLabels(t *testing.T) {
+	root := repoRoot(t)
+	on := map[string]any{"enabled": true}
+	objs := index(t, render(t, root, map[string]any{"monitoring": map[string]any{
+		"serviceMonitor": on, "prometheusRule": on, "dashboards": on,
+		"labels": map[string]any{"release": "kube-prometheus-stack", "team": "network"},
+	}}))
+	for _, value := range []string{"serviceMonitor", "prometheusRule"} {
+		labels, _ := lookup(objs[monitoringObjects[value]], "metadata", "labels").(map[string]any)
+		if labels["release"] != "kube-prometheus-stack" || labels["team"] != "network" {
+			t.Errorf("%s labels %v lack release and team", value, labels)
+		}
+		if labels["app.kubernetes.io/name"] != "clb-binding-controller" || labels[managedBy] != "Helm" {
+			t.Errorf("%s labels %v lost their own", value, labels)
+		}
+	}
+	if sel := lookup(objs[monitoringObjects["serviceMonitor"]], "spec", "selector", "matchLabels"); fmt.Sprint(sel) !=
+		"map[app.kubernetes.io/name:clb-binding-controller control-plane:controller-manager]" {
+		t.Errorf("the labels changed the ServiceMonitor's selector: %v", sel)
+	}
 }
 
 // TestChartValues: each value reaches the field it is for.
@@ -133,6 +213,10 @@ func TestChartLints(t *testing.T) {
 	for name, vals := range map[string]map[string]any{
 		"defaults": nil,
 		"set":      {"region": "ap-guangzhou", "clusterId": "cls-1a2b3c4d", "replicas": 3},
+		"monitoring": {"monitoring": map[string]any{
+			"serviceMonitor": map[string]any{"enabled": true}, "prometheusRule": map[string]any{"enabled": true},
+			"dashboards": map[string]any{"enabled": true}, "labels": map[string]any{"release": "prom"},
+		}},
 	} {
 		lint := action.NewLint()
 		lint.Strict, lint.Namespace = true, namespace
@@ -148,6 +232,9 @@ func TestChartLints(t *testing.T) {
 	lint.Namespace = namespace
 	if res := lint.Run([]string{dir}, map[string]any{"replicas": "two"}); len(res.Errors) == 0 {
 		t.Error("helm lint accepted replicas: two")
+	}
+	if res := lint.Run([]string{dir}, map[string]any{"monitoring": map[string]any{"serviceMonitor": true}}); len(res.Errors) == 0 {
+		t.Error("helm lint accepted monitoring.serviceMonitor: true (it is a map with enabled)")
 	}
 }
 
@@ -175,15 +262,43 @@ func render(t *testing.T, root string, vals map[string]any) []byte {
 // kustomizeBuild is what `make build-installer` writes into dist/install.yaml.
 func kustomizeBuild(t *testing.T, root string) []byte {
 	t.Helper()
+	return kustomizeBuildDir(t, root, filepath.Join(root, "config", "default"))
+}
+
+// kustomizeBuildWithMonitoring builds config/default with the monitoring component, as README.md
+// says to: its lines '#components:' and '#- ../prometheus' uncommented (in a copy of config/).
+func kustomizeBuildWithMonitoring(t *testing.T, root string) []byte {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "config")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "config"))); err != nil {
+		t.Fatal(err)
+	}
+	kpath := filepath.Join(dir, "default", "kustomization.yaml")
+	k, err := os.ReadFile(kpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled := strings.Replace(string(k), "\n#components:\n#- ../prometheus\n", "\ncomponents:\n- ../prometheus\n", 1)
+	if enabled == string(k) {
+		t.Fatal("config/default/kustomization.yaml has no lines '#components:' and '#- ../prometheus' to uncomment")
+	}
+	if err := os.WriteFile(kpath, []byte(enabled), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kustomizeBuildDir(t, root, filepath.Join(dir, "default"))
+}
+
+func kustomizeBuildDir(t *testing.T, root, dir string) []byte {
+	t.Helper()
 	bin := os.Getenv("KUSTOMIZE")
 	if bin == "" {
 		bin = filepath.Join(root, "bin", "kustomize")
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "build", filepath.Join(root, "config", "default"))
+	cmd := exec.Command(bin, "build", dir)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s build config/default: %v (run 'make kustomize')\n%s", bin, err, stderr.String())
+		t.Fatalf("%s build %s: %v (run 'make kustomize')\n%s", bin, dir, err, stderr.String())
 	}
 	return stdout.Bytes()
 }
