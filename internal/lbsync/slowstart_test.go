@@ -31,7 +31,10 @@ import (
 // clock moves; nothing is reconciled again). It costs four writes beyond the registration.
 func TestSlowStartRampsInOneWritePerStep(t *testing.T) {
 	e, clk := frozenEnv(t)
-	ready := clk.Now()
+	// The backends turn ready 0.3 s apart at the start of a step of the ramp's grid (absolute
+	// time in steps of 40 s / 4), so they all take the same steps.
+	tick := int64(10 * time.Second)
+	ready := time.Unix(0, clk.Now().UnixNano()/tick*tick)
 	bs, listeners := make([]lbsync.Binding, 0, 2), make([]string, 0, 2)
 	for i, n := range []int{3, 2} {
 		listener := e.srv.Sim.AddListener(e.lbID, "TCP", int64(80+i))
@@ -89,6 +92,39 @@ func TestSlowStartRampsInOneWritePerStep(t *testing.T) {
 	}
 	if r := e.notifier.repairs(); len(r) > 0 {
 		t.Errorf("ramp steps reported as repairs: %+v", r)
+	}
+}
+
+// TestSlowStartStepDueDuringAWriteIsTaken: when a step falls due while the registration is still
+// in flight (a slow write), the worker takes it as soon as the write returns, not at the next drift
+// check: the ramp never skips a step because a pass ran across it.
+func TestSlowStartStepDueDuringAWriteIsTaken(t *testing.T) {
+	e, clk := frozenEnv(t)
+	listener := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	b := e.binding("warm", lbsync.ListenerRef{ID: listener}, "10.7.0.1", "10.7.0.2")
+	b.SlowStart = 40 * time.Second
+	for k := range b.Desired {
+		b.Desired[k].Weight = 50
+		b.Desired[k].ReadySince = clk.Now()
+	}
+	hold := e.srv.Sim.HoldWrites(e.lbID)
+	e.syncer.Expect(b.Key, e.lbID)
+	reconciled(e.syncer, b)
+	e.await("the registration in flight", func() bool { return hold.Waiting() == 1 })
+	clk.Step(10 * time.Second) // the first step falls due during the write
+	hold.Release()
+	e.await("the registration", func() bool { return len(e.srv.Sim.Targets(e.lbID)) == 2 })
+	// The clock does not move again: the step that fell due is written by itself.
+	e.await("the step due during the write, taken at once", func() bool {
+		for _, target := range e.srv.Sim.Targets(e.lbID) {
+			if target.Weight != 20 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := e.calls("BatchModifyTargetWeight", "OK"); n != 1 {
+		t.Errorf("%d weight writes, want 1 (the step that fell due)", n)
 	}
 }
 

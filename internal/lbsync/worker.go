@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/targets"
@@ -248,7 +249,7 @@ func (w *worker) run(ctx context.Context) {
 			retry = clk.After(w.backoff())
 		}
 		if at, ok := w.nextExpiry(); ok {
-			recheck = clk.After(at.Sub(clk.Now()))
+			recheck = after(clk, at)
 		}
 		if w.again {
 			w.again = false
@@ -258,6 +259,17 @@ func (w *worker) run(ctx context.Context) {
 			w.mu.Unlock()
 		}
 	}
+}
+
+// after is clk.After up to at, with a channel already holding at when at is not in the future (a
+// fake clock's After(0) waits for its next step).
+func after(clk clock.Clock, at time.Time) <-chan time.Time {
+	if d := at.Sub(clk.Now()); d > 0 {
+		return clk.After(d)
+	}
+	due := make(chan time.Time, 1)
+	due <- at
+	return due
 }
 
 // takeChanged reports whether a binding changed since it was last called.
@@ -271,13 +283,14 @@ func (w *worker) takeChanged() bool {
 
 // nextExpiry returns when the next pass is due without a change: the next slow-start step, or
 // when the earliest target cache goes stale: its TTL (the periodic check for changes made outside
-// the controller) or an earlier startup recheck. Past ones are left out:
-// they are stale already and are read by the next pass that needs them.
+// the controller) or an earlier startup recheck. Past caches are left out: they are stale already
+// and are read by the next pass that needs them. A step that fell due while the pass ran (a slow
+// write) is due now: no other pass may come before the ramp's end.
 func (w *worker) nextExpiry() (time.Time, bool) {
 	now := w.s.opts.Clock.Now()
 	next := w.nextRamp
-	if !next.After(now) {
-		next = time.Time{}
+	if !next.IsZero() && next.Before(now) {
+		next = now
 	}
 	for _, c := range w.targets {
 		at := c.readAt.Add(w.s.opts.TargetsTTL)
