@@ -214,6 +214,12 @@ ARGO_ROLLOUTS_BIN ?= $(LOCALBIN)/argo-rollouts
 argo-rollouts: ## Build the Argo Rollouts controller and copy its CRDs into bin/argo-rollouts (once), from the Go module proxy by hack/argo-rollouts.
 	@hack/argo-rollouts/build.sh "$(ARGO_ROLLOUTS_BIN)"
 
+ARGOCD_BIN ?= $(LOCALBIN)/argocd
+
+.PHONY: argocd
+argocd: ## Build Argo CD's application controller and repo server and copy its CRDs into bin/argocd (once), from the Go module proxy by hack/argocd.
+	@hack/argocd/build.sh "$(ARGOCD_BIN)"
+
 .PHONY: argo-rollouts-plugin
 argo-rollouts-plugin: ## Build the CLB traffic-router plugin for Argo Rollouts (plugins/argo-rollouts) into bin/argo-rollouts.
 	cd plugins/argo-rollouts && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$(ARGO_ROLLOUTS_BIN)/clb-argo-rollouts-plugin" .
