@@ -2,6 +2,7 @@ package clb
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,6 +20,9 @@ type TargetsRead struct {
 	// Listeners are the IDs of the listeners the answer held. The API leaves a listener that does
 	// not exist out of its answer without an error, so a requested ID missing here was deleted.
 	Listeners []string
+	// Digest identifies the answer: two reads of the same listeners with the same digest
+	// returned the same backends (the request IDs aside).
+	Digest [sha256.Size]byte
 }
 
 // Missing returns the IDs of requested that the answer did not hold.
@@ -51,25 +55,34 @@ type BatchResult struct {
 // answered for. It calls DescribeTargets once per 20 distinct listener IDs.
 func (c *Client) DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, error) {
 	ids := uniqueSorted(listenerIDs)
+	digest := sha256.New()
+	digest.Write([]byte(lbID))
 	if len(ids) == 0 {
-		read, err := c.describeTargets(ctx, lbID, nil)
-		return read.clone(), err
+		read, answer, err := c.describeTargets(ctx, lbID, nil)
+		digest.Write(answer[:])
+		out := read.clone()
+		digest.Sum(out.Digest[:0])
+		return out, err
 	}
 	// Appended into out, so that what a caller does with it cannot reach the memo.
 	var out TargetsRead
 	for part := range slices.Chunk(ids, maxDescribeTargetsLBLs) {
-		read, err := c.describeTargets(ctx, lbID, part)
+		read, answer, err := c.describeTargets(ctx, lbID, part)
 		if err != nil {
 			return TargetsRead{}, err
 		}
+		digest.Write([]byte(memoKey(part)))
+		digest.Write(answer[:])
 		out.Targets = append(out.Targets, read.Targets...)
 		out.Listeners = append(out.Listeners, read.Listeners...)
 	}
+	digest.Sum(out.Digest[:0])
 	return out, nil
 }
 
-// describeTargets makes one call; what it returns may be the memo's, for the caller to copy.
-func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, error) {
+// describeTargets makes one call and returns the answer's digest; what it returns may be the
+// memo's, for the caller to copy.
+func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, [sha256.Size]byte, error) {
 	req := clbapi.NewDescribeTargetsRequest()
 	req.LoadBalancerId = new(lbID)
 	req.ListenerIds = ptrs(listenerIDs)
@@ -84,14 +97,14 @@ func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs [
 		return c.api.Send(req, &resp)
 	})
 	if err != nil {
-		return TargetsRead{}, fmt.Errorf("describing targets of %s: %w", lbID, err)
+		return TargetsRead{}, resp.digest, fmt.Errorf("describing targets of %s: %w", lbID, err)
 	}
 	if resp.unchanged {
-		return last.value, nil
+		return last.value, resp.digest, nil
 	}
 	out := resp.Response.targetsRead()
 	c.targetsMemo.store(key, resp.digest, out)
-	return out, nil
+	return out, resp.digest, nil
 }
 
 // clone copies r, so that what a caller does with it cannot reach the memo.

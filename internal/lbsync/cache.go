@@ -18,6 +18,7 @@ package lbsync
 
 import (
 	"context"
+	"crypto/sha256"
 	"sync"
 	"time"
 
@@ -103,6 +104,10 @@ type targetCache struct {
 	// that a write of the previous leader may still land after the read (Options.StartupRecheck).
 	// Without it, such a write would go unseen for targetsTTL while status says Synced.
 	recheckAt time.Time
+	// answer is the digest of the read the cache was built from, while pristine: no write of
+	// ours has changed it since. A read with the same digest then finds nothing new (quiet.go).
+	answer   [sha256.Size]byte
+	pristine bool
 }
 
 func (c *targetCache) fresh(now time.Time, ttl time.Duration) bool {

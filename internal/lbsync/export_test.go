@@ -20,6 +20,7 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -46,10 +47,15 @@ func StateCounts(s *Syncer, lbIDs ...string) map[string]int {
 	return out
 }
 
+// QuietPasses counts the quiet passes of lbID (quiet.go).
+func QuietPasses(lbID string) float64 {
+	return testutil.ToFloat64(quietPasses.WithLabelValues(lbID))
+}
+
 // metricSeries counts the series of the per-load-balancer metrics that name one of lbIDs.
 func metricSeries(lbIDs []string) int {
 	n := 0
-	for _, c := range []prometheus.Collector{pendingBindings, passDuration, failedPasses, driftHints, driftRepairs} {
+	for _, c := range []prometheus.Collector{pendingBindings, passDuration, failedPasses, driftHints, quietPasses, driftRepairs} {
 		ch := make(chan prometheus.Metric)
 		go func() {
 			c.Collect(ch)

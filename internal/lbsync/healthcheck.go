@@ -170,7 +170,7 @@ func (w *worker) setCheck(key types.NamespacedName, req HealthCheckRequest) {
 		w.checks = map[types.NamespacedName]*checkEntry{}
 	}
 	w.checks[key] = &checkEntry{req: req}
-	w.changed = true
+	w.changed, w.settled = true, false
 	w.markDirty()
 }
 
@@ -179,6 +179,7 @@ func (w *worker) dropCheck(key types.NamespacedName) bool {
 	defer w.mu.Unlock()
 	_, had := w.checks[key]
 	delete(w.checks, key)
+	w.settled = w.settled && !had
 	return had
 }
 
@@ -195,7 +196,7 @@ func (w *worker) hasCheck(key types.NamespacedName) bool {
 func (w *worker) wakeForCheck() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.changed = true
+	w.changed, w.settled = true, false
 	w.markDirty()
 }
 

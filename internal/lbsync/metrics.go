@@ -51,6 +51,11 @@ var (
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "drift_hints_total",
 		Help: "Health reads of a load balancer that showed backends other than the controller knew, so its listeners were read again.",
 	}, []string{lbLabel})
+	quietPasses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "quiet_passes_total",
+		Help: "Passes of a load balancer that read its backends, found them exactly as last read with every binding synced, " +
+			"and so planned, wrote and reported nothing: the steady drift check.",
+	}, []string{lbLabel})
 	driftRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "drift_repairs_total",
 		Help: "Backends written to undo a change made outside the controller, by operation.",
@@ -58,13 +63,13 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(pendingBindings, passDuration, targetWrites, failedPasses, driftHints, driftRepairs)
+	metrics.Registry.MustRegister(pendingBindings, passDuration, targetWrites, failedPasses, driftHints, quietPasses, driftRepairs)
 }
 
 // forgetLoadBalancerMetrics drops the series of a load balancer whose worker is gone.
 func forgetLoadBalancerMetrics(lbID string) {
 	for _, v := range []*prometheus.MetricVec{pendingBindings.MetricVec, passDuration.MetricVec, failedPasses.MetricVec,
-		driftHints.MetricVec, driftRepairs.MetricVec} {
+		driftHints.MetricVec, quietPasses.MetricVec, driftRepairs.MetricVec} {
 		v.DeletePartialMatch(prometheus.Labels{lbLabel: lbID})
 	}
 }

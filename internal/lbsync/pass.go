@@ -86,22 +86,28 @@ func (w *worker) pass(ctx context.Context) bool {
 	}()
 	start := w.s.opts.Clock.Now()
 	w.expireHinted()
-	bindings, versions := w.snapshot()
+	bindings, versions, settled := w.snapshot()
 	slices.SortFunc(bindings, func(a, b Binding) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.Key.String(), b.Key.String()))
 	})
 
 	plans, err := w.resolve(ctx, bindings)
 	if err == nil {
-		var vanished bool
-		vanished, err = w.readTargets(ctx, plans)
+		var vanished, quiet bool
+		vanished, quiet, err = w.readTargets(ctx, plans, settled, calls)
+		if quiet {
+			quietPasses.WithLabelValues(w.lbID).Inc()
+			w.record(nil)
+			passDuration.WithLabelValues(w.lbID).Observe(w.s.opts.Clock.Since(start).Seconds())
+			return true
+		}
 		if err == nil && vanished {
 			// A listener was deleted behind our back. Read the listeners again now, so that a
 			// binding given by port and protocol finds the listener re-created in its place in
 			// this pass, and one given by ID reports ListenerNotFound.
 			w.listeners.readAt = time.Time{}
 			if plans, err = w.resolve(ctx, bindings); err == nil {
-				_, err = w.readTargets(ctx, plans)
+				_, _, err = w.readTargets(ctx, plans, false, calls)
 			}
 		}
 	}
@@ -136,7 +142,9 @@ func (w *worker) pass(ctx context.Context) bool {
 	w.applyQuota(ctx, plans, start)
 	w.noteDrift(plans, versions)
 	changes := w.write(ctx, plans)
-	return w.finish(plans, changes, start, calls, versions)
+	synced := w.finish(plans, changes, start, calls, versions)
+	w.settle(plans, synced, changes)
+	return synced
 }
 
 // noteDrift records, on every binding the CLB no longer matches although its desired state has
@@ -342,8 +350,9 @@ func findRule(l clb.Listener, ref RuleRef) (clb.Rule, bool) {
 
 // readTargets reads, in as few calls as possible, the backends of every listener an active
 // binding uses whose cache is stale. It reports whether one of them has vanished: the API leaves
-// a deleted listener out of its answer.
-func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool, err error) {
+// a deleted listener out of its answer; and whether the pass is quiet: the worker was settled and
+// the read found nothing new (quiet.go).
+func (w *worker) readTargets(ctx context.Context, plans []*plan, settled bool, calls *callLog) (vanished, quiet bool, err error) {
 	now := w.s.opts.Clock.Now()
 	var stale []string
 	byIP := map[string]bool{} // listener → its pod backends are keyed by IP (see targets.Target.Keyed)
@@ -357,7 +366,7 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 		}
 	}
 	if len(stale) == 0 {
-		return false, nil
+		return false, false, nil
 	}
 	stale = w.fillRead(stale, plans)
 	read, err := w.s.cloud.DescribeTargets(ctx, w.lbID, stale)
@@ -365,7 +374,11 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 		if clb.IsNotFound(err) {
 			w.listeners.readAt = time.Time{} // a listener vanished: look again next pass
 		}
-		return false, err
+		return false, false, err
+	}
+	if w.quietRead(settled, calls, stale, read) {
+		w.markRead(stale, now)
+		return false, true, nil
 	}
 	missing := read.Missing(stale)
 	ours := map[string]bool{}
@@ -378,7 +391,7 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 			continue
 		}
 		w.noteForeignTagged(id, w.targets[id], read.Targets, byIP[id], ours, now)
-		c := &targetCache{targets: map[targets.Key]targets.Target{}, readAt: now}
+		c := &targetCache{targets: map[targets.Key]targets.Target{}, readAt: now, answer: read.Digest, pristine: true}
 		if now.Before(w.s.recheckUntil) {
 			c.recheckAt = w.s.recheckUntil
 		}
@@ -390,7 +403,7 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan) (vanished bool,
 			c.targets[t.Key] = t
 		}
 	}
-	return len(missing) > 0, nil
+	return len(missing) > 0, false, nil
 }
 
 // fillRead adds to a read the fresh listeners read longest ago, up to the room left in its last
@@ -608,6 +621,7 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 		vanished[t.Key] = true
 		if c := w.targets[t.ListenerID]; c != nil {
 			delete(c.targets, t.Key) // gone from the CLB: the next diff registers it again if wanted
+			c.pristine = false
 		}
 		if step.op != opDeregister {
 			w.again = true
@@ -629,6 +643,7 @@ func (w *worker) writeStep(ctx context.Context, step writeStep, plans []*plan, f
 		targetWrites.WithLabelValues(step.op).Inc()
 		if c := w.targets[t.ListenerID]; c != nil {
 			step.apply(c, t)
+			c.pristine = false
 		}
 	}
 	for _, p := range plans {

@@ -371,7 +371,7 @@ func (s *Syncer) Recheck() {
 	defer s.mu.Unlock()
 	for _, w := range s.workers {
 		w.mu.Lock()
-		w.changed = true
+		w.changed, w.settled = true, false
 		w.markDirty()
 		w.mu.Unlock()
 	}

@@ -64,6 +64,9 @@ type worker struct {
 	// pass waits for its retry, only such a change wakes the worker: an outage is retried on the
 	// backoff, not on every reconcile of a binding that is still not synced.
 	changed bool
+	// settled is set by a pass that found every binding synced with nothing left to do, and
+	// cleared by any change of what a pass reads besides the backends (quiet.go).
+	settled bool
 
 	listeners listenerCache
 	lb        lbCache
@@ -140,6 +143,7 @@ func (w *worker) update(b Binding) {
 		e.version++
 	}
 	w.changed = w.changed || !unchanged
+	w.settled = w.settled && unchanged
 	if unchanged && e.seen && e.status.Synced && !b.Deleting && w.s.opts.Clock.Since(w.lastPass) < w.s.opts.TargetsTTL {
 		return
 	}
@@ -159,6 +163,7 @@ func (w *worker) remove(key types.NamespacedName) bool {
 	defer w.mu.Unlock()
 	_, had := w.bindings[key]
 	delete(w.bindings, key)
+	w.settled = w.settled && !had
 	return had
 }
 
@@ -170,18 +175,18 @@ func (w *worker) holds(key types.NamespacedName) bool {
 	return ok
 }
 
-// snapshot copies the bindings for one pass.
-func (w *worker) snapshot() ([]Binding, map[types.NamespacedName]int) {
+// snapshot copies the bindings for one pass, and reports whether the worker is settled (quiet.go).
+func (w *worker) snapshot() (bindings []Binding, versions map[types.NamespacedName]int, settled bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.changed = false
-	out := make([]Binding, 0, len(w.bindings))
-	versions := make(map[types.NamespacedName]int, len(w.bindings))
+	bindings = make([]Binding, 0, len(w.bindings))
+	versions = make(map[types.NamespacedName]int, len(w.bindings))
 	for key, e := range w.bindings {
-		out = append(out, e.binding)
+		bindings = append(bindings, e.binding)
 		versions[key] = e.version
 	}
-	return out, versions
+	return bindings, versions, w.settled
 }
 
 // repairs reports whether writes for the binding at version undo changes made outside the
@@ -203,9 +208,8 @@ func (w *worker) markSynced(p *plan, version int) {
 	}
 }
 
-// record stores a pass's statuses for bindings still present and reports whether any binding
-// is left unsynced.
-func (w *worker) record(results map[types.NamespacedName]Status) bool {
+// record stores a pass's statuses for bindings still present.
+func (w *worker) record(results map[types.NamespacedName]Status) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.lastPass = w.s.opts.Clock.Now()
@@ -215,7 +219,6 @@ func (w *worker) record(results map[types.NamespacedName]Status) bool {
 		}
 	}
 	pendingBindings.WithLabelValues(w.lbID).Set(float64(w.pending()))
-	return w.pending() > 0
 }
 
 // run waits for work, lets the changes on their way arrive, and syncs, backing off after
@@ -255,6 +258,7 @@ func (w *worker) run(ctx context.Context) {
 			w.again = false
 			w.mu.Lock()
 			w.changed = true // wakes the worker even while it backs off
+			w.settled = false
 			w.markDirty()
 			w.mu.Unlock()
 		}

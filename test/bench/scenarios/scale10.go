@@ -103,6 +103,7 @@ type scale10Result struct {
 	HeapTop, CPUTop                 string
 	HeapFile, CPUFile               string
 	SteadyCPUTop, SteadyCPUFile     string
+	SteadyAllocTop, SteadyAllocFile string
 	HeapAlloc                       int64            // bytes, after a GC
 	MemoryLimit                     int64            // bytes: the container limit the manager runs as if under (GOMEMLIMIT 90%), 0 none
 	ControlPlane                    map[string]int64 // process name → peak RSS KiB
@@ -379,18 +380,15 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 		return res, err
 	}
 	logf("scale10: steady %v (%v uncompressed)…", window, res.SteadyWindow)
-	// Where the steady CPU goes (drift reads, health polls): a profile of the window's first part.
+	// Where the steady CPU goes (drift reads, health polls), and what allocates (the GC's share
+	// of it): profiles of the window's first part.
 	res.SteadyCPUFile = filepath.Join(out, "scale10-steady-cpu.pb.gz")
-	steadyTop := make(chan string, 1)
-	go func() {
-		top, err := profileTop(ctx, pprofAddr, "profile?seconds="+strconv.Itoa(int(min(window, scale10SteadyProfile).Seconds())), res.SteadyCPUFile, cpuTopArgs...)
-		if err != nil {
-			top = "(no profile: " + err.Error() + ")"
-		}
-		steadyTop <- top
-	}()
+	res.SteadyAllocFile = filepath.Join(out, "scale10-steady-allocs.pb.gz")
+	seconds := strconv.Itoa(int(min(window, scale10SteadyProfile).Seconds()))
+	steadyTop := profileInBackground(ctx, pprofAddr, "profile?seconds="+seconds, res.SteadyCPUFile, cpuTopArgs...)
+	steadyAllocs := profileInBackground(ctx, pprofAddr, "allocs?seconds="+seconds, res.SteadyAllocFile, "-sample_index=alloc_space", "-cum")
 	res.Steady = scale10Phase{Name: "steady", Wall: window, Calls: callsDuring(ctx, sim, window)}
-	res.SteadyCPUTop = <-steadyTop
+	res.SteadyCPUTop, res.SteadyAllocTop = <-steadyTop, <-steadyAllocs
 	if err := pe.alive(); err != nil {
 		return res, err
 	}
@@ -479,6 +477,20 @@ func profileTop(ctx context.Context, addr, url, path string, args ...string) (st
 		s = s[i:]
 	}
 	return strings.TrimSpace(s), nil
+}
+
+// profileInBackground takes a profile while the caller goes on, and sends its top, or why there
+// is none.
+func profileInBackground(ctx context.Context, addr, url, path string, args ...string) <-chan string {
+	top := make(chan string, 1)
+	go func() {
+		t, err := profileTop(ctx, addr, url, path, args...)
+		if err != nil {
+			t = "(no profile: " + err.Error() + ")"
+		}
+		top <- t
+	}()
+	return top
 }
 
 func pprofGet(ctx context.Context, addr, url string) ([]byte, error) {
@@ -653,5 +665,9 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 		scale10CPUProfile, filepath.Base(res.CPUFile), res.CPUTop)
 	w("\nCPU of the manager in the first %v of the steady window (compressed time; `go tool pprof -top -cum`, profile `%s`):\n\n```\n%s\n```\n",
 		min(res.SteadyWindow/scale10Compression, scale10SteadyProfile), filepath.Base(res.SteadyCPUFile), res.SteadyCPUTop)
+	if res.SteadyAllocTop != "" {
+		w("\nAllocations of the manager in the same window (`go tool pprof -top -cum -sample_index=alloc_space`, profile `%s`):\n\n```\n%s\n```\n",
+			filepath.Base(res.SteadyAllocFile), res.SteadyAllocTop)
+	}
 	return b.String()
 }

@@ -1,0 +1,94 @@
+/*
+Copyright 2026 The clb-binding-controller Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package lbsync_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/lbsync"
+	"github.com/clbind/clb-binding-controller/internal/targets"
+)
+
+// TestQuietDriftChecksStillFindChangesMadeByHand: once a load balancer is settled, its periodic
+// reads that find the backends as they were do nothing else (quiet passes), yet a weight changed
+// by hand is still put back at the next read, a change of the binding is still written at once,
+// and the worker settles again after both.
+func TestQuietDriftChecksStillFindChangesMadeByHand(t *testing.T) {
+	const ttl = time.Minute
+	clk := clocktesting.NewFakeClock(time.Now())
+	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) {
+		o.Window, o.MaxWindow, o.Clock, o.TargetsTTL = 0, 0, clk, ttl
+	})
+	lis := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	b := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2", "10.1.0.3")
+	e.syncer.Expect(b.Key, e.lbID)
+	reconciled(e.syncer, b)
+	e.await("the sync", e.synced(b, lis))
+
+	// driftCheck moves the clock past the TTL and waits for the read it starts and its pass.
+	driftCheck := func(what string) {
+		t.Helper()
+		e.await("the worker to wait for its drift check", workerParked)
+		reads := describeTargets(e)
+		clk.Step(ttl)
+		e.await(what, func() bool { return describeTargets(e) > reads })
+		e.await("the worker to wait for its next drift check", workerParked)
+	}
+	// The first check reads the backends the registration wrote into the cache: a full pass,
+	// which settles the worker. The next ones find the same answer and are quiet.
+	driftCheck("the first drift check")
+	base := lbsync.QuietPasses(e.lbID)
+	driftCheck("a quiet drift check")
+	driftCheck("another quiet drift check")
+	if got := lbsync.QuietPasses(e.lbID) - base; got != 2 {
+		t.Fatalf("%v quiet passes in two drift checks of a settled load balancer, want 2", got)
+	}
+
+	// A weight changed by hand is a new answer: the next check is a full pass and repairs it.
+	key := targets.Key{ListenerID: lis, EniIP: "10.1.0.2", Port: 8080}
+	if _, err := e.cloud.ModifyTargetWeights(context.Background(), e.lbID, []targets.Target{{Key: key, Weight: 77}}); err != nil {
+		t.Fatal(err)
+	}
+	driftCheck("the drift check after the change by hand")
+	e.await("the repair", func() bool { return slices.Equal(e.backends(lis), wanted(b)) })
+	if len(e.notifier.repairs()) == 0 {
+		t.Fatal("the repair was not reported")
+	}
+
+	// A change of the binding on a settled worker is written at once, with no clock step.
+	driftCheck("the drift check that settles the worker again")
+	grown := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4")
+	reconciled(e.syncer, grown)
+	e.await("the new backend", e.synced(grown, lis))
+
+	// After the write, the first check is full again (the cache holds our write), then quiet.
+	driftCheck("the drift check after the write")
+	base = lbsync.QuietPasses(e.lbID)
+	driftCheck("a quiet drift check after the write")
+	if got := lbsync.QuietPasses(e.lbID) - base; got != 1 {
+		t.Fatalf("%v quiet passes after the write, want 1", got)
+	}
+	if n := writeCalls(e.srv.Sim); n != 4 {
+		t.Fatalf("%d writes in all, want 4: the registration, the change by hand, its repair, the new backend", n)
+	}
+}
