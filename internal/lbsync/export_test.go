@@ -30,6 +30,7 @@ func StateCounts(s *Syncer, lbIDs ...string) map[string]int {
 	s.mu.Lock()
 	out := map[string]int{
 		"workers":               len(s.workers),
+		"bindings held":         len(s.heldBy),
 		"statuses":              len(s.statuses),
 		"leftovers":             len(s.leftovers),
 		"health-check outcomes": len(s.checkOutcomes),

@@ -92,3 +92,28 @@ func TestQuietDriftChecksStillFindChangesMadeByHand(t *testing.T) {
 		t.Fatalf("%d writes in all, want 4: the registration, the change by hand, its repair, the new backend", n)
 	}
 }
+
+// TestBindingRecreatedOnAnotherLoadBalancerLeavesTheFirst: a binding re-created under the same
+// name on another load balancer is synced there, and the first load balancer's worker, which
+// held only it, is gone.
+func TestBindingRecreatedOnAnotherLoadBalancerLeavesTheFirst(t *testing.T) {
+	e, _ := frozenEnv(t)
+	first := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	b := e.binding("web", lbsync.ListenerRef{ID: first}, "10.1.0.1")
+	reconciled(e.syncer, b)
+	e.await("the sync on the first load balancer", e.synced(b, first))
+
+	otherLB := e.srv.Sim.AddLoadBalancer("other")
+	second := e.srv.Sim.AddListener(otherLB, "TCP", 80)
+	moved := b
+	moved.LoadBalancerID, moved.Listener = otherLB, lbsync.ListenerRef{ID: second}
+	reconciled(e.syncer, moved)
+	e.await("the sync on the other load balancer", func() bool {
+		st, _ := e.syncer.Status(b.Key)
+		return st.Synced && st.ListenerID == second
+	})
+	counts := lbsync.StateCounts(e.syncer, e.lbID)
+	if counts["workers"] != 1 || counts["bindings held"] != 1 || counts["worker bindings"] != 1 {
+		t.Fatalf("state after the move = %v, want one worker holding the one binding", counts)
+	}
+}

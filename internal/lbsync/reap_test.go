@@ -113,7 +113,7 @@ func TestNoStateOutlivesItsBindings(t *testing.T) {
 		t.Errorf("%d metric series of 100 busy load balancers", series)
 	}
 	delete(counts, "metric series")
-	want := map[string]int{"workers": 100, "statuses": 1000, "leftovers": 0, "health-check outcomes": 100,
+	want := map[string]int{"workers": 100, "bindings held": 1000, "statuses": 1000, "leftovers": 0, "health-check outcomes": 100,
 		"worker bindings": 1000, "worker health checks": 100}
 	if !maps.Equal(counts, want) {
 		t.Fatalf("state of 1,000 synced bindings = %v, want %v", counts, want)
@@ -138,7 +138,7 @@ func TestNoStateOutlivesItsBindings(t *testing.T) {
 	}
 	// A reaped worker's last pass may still be finishing: wait for its goroutine, then count.
 	awaitFor(t, "the workers' goroutines to end", 5*time.Second, func() bool { return workerGoroutines() == 0 })
-	want = map[string]int{"workers": 0, "statuses": 0, "leftovers": 0, "health-check outcomes": 0,
+	want = map[string]int{"workers": 0, "bindings held": 0, "statuses": 0, "leftovers": 0, "health-check outcomes": 0,
 		"worker bindings": 0, "worker health checks": 0, "metric series": 0}
 	if counts := lbsync.StateCounts(syncer, lbIDs...); !maps.Equal(counts, want) {
 		t.Errorf("state left after every binding was forgotten: %v", counts)

@@ -117,7 +117,7 @@ func awaitHeld(t *testing.T, c *heldCloud) {
 func expectNoState(t *testing.T, syncer *lbsync.Syncer, lbID string) {
 	t.Helper()
 	awaitFor(t, "the reaped worker's goroutine to end", 10*time.Second, func() bool { return workerGoroutines() == 0 })
-	want := map[string]int{"workers": 0, "statuses": 0, "leftovers": 0, "health-check outcomes": 0,
+	want := map[string]int{"workers": 0, "bindings held": 0, "statuses": 0, "leftovers": 0, "health-check outcomes": 0,
 		"worker bindings": 0, "worker health checks": 0, "metric series": 0}
 	if counts := lbsync.StateCounts(syncer, lbID); !maps.Equal(counts, want) {
 		t.Errorf("state left by a pass that outlived its worker: %v", counts)

@@ -212,10 +212,13 @@ type Syncer struct {
 	notifier Notifier
 	opts     Options
 
-	mu       sync.Mutex
-	started  bool
-	runCtx   context.Context //nolint:containedctx // the manager's context, handed to workers started after Start
-	workers  map[string]*worker
+	mu      sync.Mutex
+	started bool
+	runCtx  context.Context //nolint:containedctx // the manager's context, handed to workers started after Start
+	workers map[string]*worker
+	// heldBy is the load balancer whose worker holds each binding, so an update finds the worker
+	// a binding leaves without asking every worker.
+	heldBy   map[types.NamespacedName]string
 	statuses map[types.NamespacedName]Status
 	// leftovers are kept for deleting bindings only, for a deletion that skips the cloud cleanup.
 	leftovers map[types.NamespacedName]Leftovers
@@ -244,6 +247,7 @@ func New(cloud Cloud, notifier Notifier, opts Options) (*Syncer, error) {
 	s := &Syncer{
 		cloud: cloud, notifier: notifier, opts: opts,
 		workers:  map[string]*worker{},
+		heldBy:   map[types.NamespacedName]string{},
 		statuses: map[types.NamespacedName]Status{},
 
 		leftovers: map[types.NamespacedName]Leftovers{},
@@ -314,13 +318,12 @@ func (s *Syncer) Update(b Binding) {
 	defer s.mu.Unlock()
 	// A binding never moves between load balancers (the field is immutable), but a re-created
 	// binding of the same name may point elsewhere.
-	for id, w := range s.workers {
-		if id != b.LoadBalancerID && w.remove(b.Key) {
-			s.reapIfIdle(w)
-		}
+	if held, ok := s.heldBy[b.Key]; ok && held != b.LoadBalancerID {
+		s.release(b.Key)
 	}
 	w := s.workerFor(b.LoadBalancerID)
 	w.update(b)
+	s.heldBy[b.Key] = b.LoadBalancerID
 }
 
 // workerFor returns the worker of lbID, creating it (and starting it, once the Syncer runs) if
@@ -356,10 +359,13 @@ func (s *Syncer) Release(key types.NamespacedName) {
 }
 
 func (s *Syncer) release(key types.NamespacedName) {
-	for _, w := range s.workers {
-		if w.remove(key) {
-			s.reapIfIdle(w)
-		}
+	held, ok := s.heldBy[key]
+	if !ok {
+		return
+	}
+	delete(s.heldBy, key)
+	if w := s.workers[held]; w != nil && w.remove(key) {
+		s.reapIfIdle(w)
 	}
 }
 
