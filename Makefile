@@ -56,8 +56,9 @@ verify-generated: manifests generate fmt chart ## Fail if generated or formatted
 	fi
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint ## Run golangci-lint (the module and test/helm's).
 	"$(GOLANGCI_LINT)" run --build-tags e2e ./...
+	cd test/helm && "$(GOLANGCI_LINT)" run ./...
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
@@ -70,8 +71,8 @@ test: verify-generated vet lint envtest-assets kustomize ## Check generation, ve
 	$(MAKE) test-helm
 
 .PHONY: test-helm
-test-helm: envtest-assets kustomize golangci-lint ## Test the Helm chart with the Helm SDK (test/helm, its own module): it renders install.yaml's objects, lints, installs, upgrades, rolls back, uninstalls.
-	cd test/helm && go vet ./... && "$(GOLANGCI_LINT)" run ./... && \
+test-helm: envtest-assets kustomize ## Test the Helm chart with the Helm SDK (test/helm, its own module): it renders install.yaml's objects (and the monitoring component's), lints the chart, installs, upgrades, rolls back, uninstalls. make lint lints its Go code.
+	cd test/helm && go vet ./... && \
 		KUBEBUILDER_ASSETS="$(K8S_BIN)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./... -count=1
 
 .PHONY: test-monitoring
