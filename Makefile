@@ -221,6 +221,10 @@ ARGOCD_BIN ?= $(LOCALBIN)/argocd
 argocd: ## Build Argo CD's application controller and repo server and copy its CRDs into bin/argocd (once), from the Go module proxy by hack/argocd.
 	@hack/argocd/build.sh "$(ARGOCD_BIN)"
 
+.PHONY: test-argocd
+test-argocd: envtest-assets kustomize argocd ## Install config/default with the real Argo CD (test/argocd): Synced and Healthy, stays Synced after the manager's injection, a Degraded binding, deletion leaves no backend.
+	ARGOCD_BIN="$(ARGOCD_BIN)" KUBEBUILDER_ASSETS="$(K8S_BIN)" KUSTOMIZE="$(KUSTOMIZE)" go test ./test/argocd/ -run TestArgoCDInstall -count=1 -v -timeout 10m $(GO_TEST_FLAGS)
+
 .PHONY: argo-rollouts-plugin
 argo-rollouts-plugin: ## Build the CLB traffic-router plugin for Argo Rollouts (plugins/argo-rollouts) into bin/argo-rollouts.
 	cd plugins/argo-rollouts && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$(ARGO_ROLLOUTS_BIN)/clb-argo-rollouts-plugin" .
