@@ -84,8 +84,7 @@ func (c *Client) describeTargetHealth(ctx context.Context, lbIDs []string, out m
 		resp.known = &last.digest
 	}
 	err := c.doRead(ctx, actionDescribeTargetHealth, &resp.unchanged, func(ctx context.Context) error {
-		req.SetContext(ctx)
-		return c.api.Send(req, &resp)
+		return resp.send(ctx, c.api, req)
 	})
 	if err != nil {
 		return err

@@ -1,11 +1,14 @@
 package clb
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 
+	clbapi "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 )
 
 // The reads of every backend of a load balancer (DescribeTargets for the drift check,
@@ -41,11 +44,23 @@ type slimResponse[P any] struct {
 	known     *[sha256.Size]byte
 	digest    [sha256.Size]byte
 	unchanged bool
+	// answer receives the body from the transport (transport.go) when the request carries it.
+	answer answer
+}
+
+// send sends req through api with the transport handing the answer's body to r.
+func (r *slimResponse[P]) send(ctx context.Context, api *clbapi.Client, req tchttp.Request) error {
+	req.SetContext(withAnswer(ctx, &r.answer))
+	return api.Send(req, r)
 }
 
 // ParseErrorFromHTTPResponse decodes body, replacing what r held, and returns the API error it
 // carries, as the SDK's own responses do (the SDK calls it before UnmarshalJSON).
 func (r *slimResponse[P]) ParseErrorFromHTTPResponse(body []byte) error {
+	if handed, ok := r.answer.take(); ok {
+		defer release(handed) // decoding copies what it keeps
+		body = handed.Bytes()
+	}
 	r.digest = answerDigest(body)
 	r.unchanged = r.known != nil && *r.known == r.digest
 	if r.unchanged {

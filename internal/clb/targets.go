@@ -93,8 +93,7 @@ func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs [
 		resp.known = &last.digest
 	}
 	err := c.doRead(ctx, actionDescribeTargets, &resp.unchanged, func(ctx context.Context) error {
-		req.SetContext(ctx)
-		return c.api.Send(req, &resp)
+		return resp.send(ctx, c.api, req)
 	})
 	if err != nil {
 		return TargetsRead{}, resp.digest, fmt.Errorf("describing targets of %s: %w", lbID, err)
