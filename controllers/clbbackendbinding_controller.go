@@ -34,7 +34,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -43,13 +42,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
@@ -93,8 +90,8 @@ type CLBBackendBindingReconciler struct {
 	// cache and write status, so a few in parallel keep a burst of 1,000 bindings short.
 	MaxConcurrentReconciles int
 
-	// syncEvents carries the worker's reports back into the controller's queue.
-	syncEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
+	// reports carries the worker's reports and health changes back into the controller's queue.
+	reports *reportQueue
 	// memory is what targets.Desired keeps between reconciles of a binding: when each
 	// terminating backend was first seen, and the make-before-break state.
 	memory sync.Map // types.NamespacedName → *desiredMemory
@@ -575,30 +572,29 @@ func (r *CLBBackendBindingReconciler) Synced(key types.NamespacedName, uid types
 			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, st.Share.Reason, "Sync", "%s", st.Share.Message)
 		}
 	}
-	select {
-	case r.syncEvents <- event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]{Object: ref}:
-	default: // the queue is flooded; the periodic resync catches up
-	}
+	r.reports.add(key)
 }
 
 // healthChanged queues the bindings of load balancers whose health view changed: status.healthy
 // and make before break follow the latest poll.
-func (r *CLBBackendBindingReconciler) healthChanged(lbIDs []string) {
-	if r.syncEvents == nil {
-		return
+func (r *CLBBackendBindingReconciler) healthChanged(changed []networkingv1alpha1.CLBBackendBinding) {
+	for i := range changed {
+		r.reports.add(client.ObjectKeyFromObject(&changed[i]))
 	}
+}
+
+// bindingsOn lists the bindings of the load balancers whose health view changed, by the
+// load balancer index: a poll that changes a few of 500 load balancers copies their bindings only.
+func bindingsOn(c client.Reader, lbIDs []string) []networkingv1alpha1.CLBBackendBinding {
+	var out []networkingv1alpha1.CLBBackendBinding
 	for _, id := range lbIDs {
 		var list networkingv1alpha1.CLBBackendBindingList
-		if err := r.List(context.Background(), &list, client.MatchingFields{loadBalancerIndex: id}); err != nil {
-			return // the next poll reports again
+		if err := c.List(context.Background(), &list, client.MatchingFields{loadBalancerIndex: id}); err != nil {
+			continue // the next poll that sees a change reports again
 		}
-		for i := range list.Items {
-			select {
-			case r.syncEvents <- event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]{Object: &list.Items[i]}:
-			default: // the queue is flooded; the periodic resync catches up
-			}
-		}
+		out = append(out, list.Items...)
 	}
+	return out
 }
 
 // warnNewCondition records a Warning event for a Ready condition the reconcile itself found
@@ -674,7 +670,7 @@ func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
-	r.syncEvents = make(chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], 4096)
+	r.reports = &reportQueue{low: true}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &networkingv1alpha1.CLBBackendBinding{}, loadBalancerIndex,
 		func(o client.Object) []string {
 			return []string{o.(*networkingv1alpha1.CLBBackendBinding).Spec.LoadBalancerID}
@@ -694,26 +690,10 @@ func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfEndpointSlice)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podBindings), builder.WithPredicates(podChangePredicate())).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeBindings), builder.WithPredicates(nodeChangePredicate())).
-		WatchesRawSource(source.Channel(r.syncEvents, statusOnly())).
+		WatchesRawSource(r.reports.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("clbbackendbinding").
 		Complete(r)
-}
-
-// statusOnly queues the bindings the workers and the health poller report on behind those with a
-// change: their reconcile rewrites status, and a change waiting behind it holds its load
-// balancer's worker (lbsync group commit).
-func statusOnly() handler.TypedEventHandler[*networkingv1alpha1.CLBBackendBinding, reconcile.Request] {
-	return handler.TypedFuncs[*networkingv1alpha1.CLBBackendBinding, reconcile.Request]{
-		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(e.Object)}
-			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
-				pq.AddWithOpts(priorityqueue.AddOpts{Priority: new(handler.LowPriority)}, req)
-				return
-			}
-			q.Add(req)
-		},
-	}
 }
 
 func deletionPredicate() predicate.Funcs {

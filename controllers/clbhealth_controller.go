@@ -41,12 +41,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
@@ -87,7 +85,8 @@ type CLBHealthReconciler struct {
 	// MaxConcurrentReconciles bounds parallel reconciles (default 1).
 	MaxConcurrentReconciles int
 
-	healthEvents chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]
+	// reports queues the CLBHealth of a binding whose health or health check changed.
+	reports *reportQueue
 	// registeredSince remembers, per binding, when each of its gated pods was first seen
 	// registered, for timeoutSeconds and the gate latency metric. A reconcile stores a new map
 	// holding only the pods still gated, so a deleted pod leaves with the reconcile its deletion
@@ -406,11 +405,7 @@ func (r *CLBHealthReconciler) warnHealthCheck(stored, hc *networkingv1alpha1.CLB
 
 // healthCheckDone queues the binding whose health-check request has a new outcome.
 func (r *CLBHealthReconciler) healthCheckDone(key types.NamespacedName) {
-	b := &networkingv1alpha1.CLBBackendBinding{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-	select {
-	case r.healthEvents <- event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]{Object: b}:
-	default: // flooded: the next health poll queues it again
-	}
+	r.reports.add(key)
 }
 
 // backendsInScope indexes by IP (or instance ID) the backends on the binding's listener or rule.
@@ -465,7 +460,7 @@ func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
-	r.healthEvents = make(chan event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding], 4096)
+	r.reports = &reportQueue{}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podGateIndex, ourGates); err != nil {
 		return fmt.Errorf("indexing pods by readiness gate: %w", err)
 	}
@@ -477,29 +472,16 @@ func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&networkingv1alpha1.CLBBackendBinding{}, toBinding).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(gatesOfPod), builder.WithPredicates(gatedPodPredicate())).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfSlice)).
-		WatchesRawSource(source.Channel(r.healthEvents, &handler.TypedEnqueueRequestForObject[*networkingv1alpha1.CLBBackendBinding]{})).
+		WatchesRawSource(r.reports.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("clbhealth").
 		Complete(r)
 }
 
 // healthChanged queues every binding on load balancers whose health view changed.
-func (r *CLBHealthReconciler) healthChanged(lbIDs []string) {
-	var list networkingv1alpha1.CLBBackendBindingList
-	if err := r.List(context.Background(), &list); err != nil {
-		return // the next poll reports again
-	}
-	changed := map[string]bool{}
-	for _, id := range lbIDs {
-		changed[id] = true
-	}
-	for i := range list.Items {
-		if b := &list.Items[i]; changed[b.Spec.LoadBalancerID] {
-			select {
-			case r.healthEvents <- event.TypedGenericEvent[*networkingv1alpha1.CLBBackendBinding]{Object: b}:
-			default:
-			}
-		}
+func (r *CLBHealthReconciler) healthChanged(changed []networkingv1alpha1.CLBBackendBinding) {
+	for i := range changed {
+		r.reports.add(client.ObjectKeyFromObject(&changed[i]))
 	}
 }
 

@@ -67,8 +67,9 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 		syncer.HealthSeen(lbID, view.Targets, view.ChangedAt, view.ReadAt)
 	}
 	poller, err := health.New(deps.Cloud, func(lbIDs []string) {
-		healthReconciler.healthChanged(lbIDs)
-		bindings.healthChanged(lbIDs)
+		changed := bindingsOn(mgr.GetClient(), lbIDs)
+		healthReconciler.healthChanged(changed)
+		bindings.healthChanged(changed)
 	}, deps.Health)
 	if err != nil {
 		return fmt.Errorf("creating the health poller: %w", err)
