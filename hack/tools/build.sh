@@ -58,18 +58,23 @@ echo "   This happens once: a binary already in $out is kept. With empty Go cach
 echo "   took 8.5 minutes here (515 s; longer on a busy machine, a minute or two when Go's build cache"
 echo "   is warm). Progress every tenth of the packages:"
 start=$SECONDS
-total=$(go list -deps "${pkgs[@]}" | wc -l)
+# The packages not in Go's build cache yet (those the tests, vet or lint compiled are there already):
+# go build -v names each as it compiles it.
+total=$(go list -deps -f '{{if .Stale}}stale{{end}}' "${pkgs[@]}" | grep -c stale || true)
+echo "   $total packages to compile, then 1 link per binary."
 tmp=$(mktemp -d "$out/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-# go build -v names each package as it compiles it: a line of progress every 10% of them.
+# A line of progress every tenth of them.
 go build -v -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}" 2>&1 | {
-  n=0 step=$(( (total + 9) / 10 )) next=$(( (total + 9) / 10 ))
+  n=0 step=$(( (total + 9) / 10 ))
+  [ "$step" -gt 0 ] || step=1
+  next=$step
   while IFS= read -r line; do
     case $line in
       *" "* | "") echo "$line" ;; # an error or go's own message, not a package path
       *) n=$((n + 1))
         if [ "$n" -ge "$next" ]; then
-          echo "   compiled $n of $total packages ($((100 * n / total))%), $((SECONDS - start)) s"
+          echo "   compiled $n of $total packages ($((100 * n / (total > 0 ? total : 1)))%), $((SECONDS - start)) s"
           next=$((next + step))
         fi ;;
     esac
