@@ -14,9 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package argocd tests the Argo CD health checks under config/argocd: each health.lua runs with
-// gopher-lua the way Argo CD runs argocd-cm scripts, on objects whose status is shaped as the
-// controllers write it, and the verdict is compared with kstatus on the same object.
+// Package argocd tests the Argo CD support under config/argocd. health_test.go: each health.lua
+// runs with gopher-lua the way Argo CD runs argocd-cm scripts, on objects whose status is shaped
+// as the controllers write it, and the verdict is compared with kstatus on the same object.
+// install_test.go (make test-argocd): the real Argo CD installs config/default with
+// application.yaml and argocd-cm-patch.yaml, and assesses a binding's health with them.
 package argocd
 
 import (

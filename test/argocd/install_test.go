@@ -33,6 +33,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -84,7 +85,8 @@ import (
 //     Application turns Degraded and the binding's resource health carries our message (the
 //     Ready condition's "ListenerNotFound: ..."), next to a binding that registers its backend;
 //   - deleting the Application (resources-finalizer) deletes the bindings first (sync wave 1,
-//     reverse order), while the manager runs, then the install: no backend is left on the CLB.
+//     reverse order), while the manager runs, then the install but the CRDs (Argo CD never
+//     deletes CRDs): no backend is left on the CLB.
 //
 // One difference from a cluster comes from running the manager as a process: its webhook
 // configurations point at it by URL (--webhook-host, internal/sandbox/managerpod.go) instead of
@@ -225,6 +227,10 @@ const (
 	missingListener = "lbl-0000dead"
 )
 
+var crdNames = []string{
+	"clbbackendbindings.networking.clbind.io", "clbhealths.networking.clbind.io", "clbbindingpolicies.networking.clbind.io",
+}
+
 // gitRepo is a local Git repository the repo server clones over file://.
 type gitRepo struct {
 	dir, url string
@@ -322,7 +328,7 @@ metadata:
   annotations:
     argocd.argoproj.io/sync-wave: "1"
 spec:
-  loadBalancerID: %s
+  loadBalancerId: %s
   listener:
     id: %s
   serviceRef:
@@ -424,10 +430,10 @@ func startArgoCD(ctx context.Context, t *testing.T, c client.Client, cfg *rest.C
 		t.Fatalf("KUSTOMIZE=%s: the repo server runs `kustomize` from PATH", kustomize)
 	}
 	common := []string{"PATH=" + path, "HOME=" + home, "TMPDIR=" + tmp, "ARGOCD_GPG_ENABLED=false", "GIT_CONFIG_GLOBAL=/dev/null"}
-	start := func(name string, args ...string) *proc.Process {
+	start := func(name string, env []string, args ...string) *proc.Process {
 		p, err := proc.Start(proc.Options{
 			Name: name, Bin: filepath.Join(bin, name), Args: args, LogPath: filepath.Join(dir, name+".log"),
-			Env: common, InheritEnv: true,
+			Env: append(slices.Clone(common), env...), InheritEnv: true,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -441,10 +447,14 @@ func startArgoCD(ctx context.Context, t *testing.T, c client.Client, cfg *rest.C
 		return p
 	}
 	redisAddr := redis.Addr()
-	repoServer := start("argocd-repo-server", "--address=127.0.0.1", "--port="+strconv.Itoa(repoPort),
+	repoServer := start("argocd-repo-server", nil, "--address=127.0.0.1", "--port="+strconv.Itoa(repoPort),
 		"--metrics-address=127.0.0.1", "--metrics-port="+strconv.Itoa(repoMetrics), "--disable-tls",
 		"--redis="+redisAddr, "--loglevel=info", "--logformat=text")
-	controller := start("argocd-application-controller", "--kubeconfig="+kubeconfig, "--namespace="+argoNS,
+	// The destination https://kubernetes.default.svc is the cluster Argo CD runs in, which it
+	// reaches with the in-cluster configuration; outside a pod, ARGOCD_FAKE_IN_CLUSTER (what
+	// Argo CD's own local development runs with) makes that $KUBECONFIG.
+	controller := start("argocd-application-controller", []string{"ARGOCD_FAKE_IN_CLUSTER=true", "KUBECONFIG=" + kubeconfig},
+		"--kubeconfig="+kubeconfig, "--namespace="+argoNS,
 		"--repo-server=127.0.0.1:"+strconv.Itoa(repoPort), "--repo-server-plaintext", "--redis="+redisAddr,
 		"--metrics-port="+strconv.Itoa(ctrlMetrics), "--persist-resource-health", "--self-heal-timeout-seconds=5",
 		"--loglevel=info", "--logformat=text")
@@ -759,7 +769,8 @@ func checkInjectionKept(ctx context.Context, t *testing.T, c client.Client) {
 
 // checkDelete deletes, as application.yaml says, the binding Argo CD does not manage first, then
 // the Application: Argo CD deletes its bindings (sync wave 1) while the manager runs, which
-// deregisters their backends, then the install. No backend is left on the CLB.
+// deregisters their backends, then the install but the CRDs, which Argo CD never deletes. No
+// backend is left on the CLB.
 func (a *argoCD) checkDelete(ctx context.Context, t *testing.T, c client.Client, sim *clbsim.Sim, app *unstructured.Unstructured, api installcheck.Synced) {
 	if err := c.Delete(ctx, api.Binding); err != nil {
 		t.Fatal(err)
@@ -788,14 +799,29 @@ func (a *argoCD) checkDelete(ctx context.Context, t *testing.T, c client.Client,
 	if targets := sim.Targets(api.LoadBalancer); len(targets) != 0 {
 		t.Errorf("after deleting the Application the CLB still has targets %+v", targets)
 	}
+	// Argo CD never deletes CRDs with an Application (controller.shouldBeDeleted): ours stay, with
+	// the objects left in them (here the test's policy), for the user to delete.
+	for _, name := range crdNames {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := c.Get(ctx, types.NamespacedName{Name: name}, &crd); err != nil || crd.DeletionTimestamp != nil {
+			t.Errorf("CRD %s after deleting the Application: %v, deletionTimestamp %v; Argo CD keeps CRDs", name, err, crd.DeletionTimestamp)
+		}
+	}
+	// The rest of what it installed is gone, or going: the namespace controller empties the
+	// namespace.
 	for _, obj := range []client.Object{
-		&apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "clbbackendbindings.networking.clbind.io"}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: deploymentName}},
+		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: mutatingName}},
 		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: validatingName}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: certSecret}},
 	} {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); !apierrors.IsNotFound(err) {
-			t.Errorf("%T %s is left after deleting the Application (%v)", obj, obj.GetName(), err)
-		}
+		installcheck.WaitFor(ctx, t, 60*time.Second, fmt.Sprintf("%T %s to be deleted", obj, obj.GetName()), func() (bool, string, error) {
+			err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+			if apierrors.IsNotFound(err) {
+				return true, "", nil
+			}
+			return false, fmt.Sprintf("deletionTimestamp %v, finalizers %v", obj.GetDeletionTimestamp(), obj.GetFinalizers()), err
+		})
 	}
 }
 
