@@ -12,7 +12,6 @@ out=$(cd "$out" && pwd)
 cd "$here"
 
 version=$(go list -m -f '{{.Version}}' github.com/argoproj/argo-cd/v3)
-src=$(go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)
 ver_pkg=github.com/argoproj/argo-cd/v3/common
 ldflags="-s -w -X ${ver_pkg}.version=${version#v} -X ${ver_pkg}.gitTreeState=clean -X ${ver_pkg}.buildDate=1970-01-01T00:00:00Z"
 
@@ -26,6 +25,12 @@ fi
 for name in argocd-application-controller argocd-repo-server argocd-git-ask-pass; do
   ln -sf argocd "$out/$name"
 done
+# The module's directory exists only once it is downloaded (go list -m leaves Dir empty before).
+src=$(go mod download -json github.com/argoproj/argo-cd/v3 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+if [ -z "$src" ] || [ ! -d "$src/manifests/crds" ]; then
+  echo "hack/argocd/build.sh: no manifests/crds in github.com/argoproj/argo-cd/v3@${version} (module dir '${src}')" >&2
+  exit 1
+fi
 mkdir -p "$out/crds"
 for f in "$src"/manifests/crds/*-crd.yaml; do
   install -m 0644 "$f" "$out/crds/"
