@@ -43,20 +43,18 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
 	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/sandbox"
+	"github.com/clbind/clb-binding-controller/internal/sandbox/installcheck"
 	"github.com/clbind/clb-binding-controller/internal/testenv"
 )
 
@@ -215,28 +213,10 @@ func startCluster(t *testing.T, dir string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting the control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Logf("stopping the control plane: %v", err)
-		}
-	})
+	cp := installcheck.StartControlPlane(t, assets)
+	cfg, c := cp.Config, cp.Client
 	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, networkingv1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
+	if err := os.WriteFile(kubeconfig, cp.Kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The SDK reaches the cluster as the helm CLI does, through a kubeconfig.

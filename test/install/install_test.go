@@ -59,16 +59,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
@@ -265,30 +262,13 @@ func (it *installTest) startControlPlane(t *testing.T) {
 	if _, err := os.Stat(kubectlBin); err != nil {
 		t.Fatalf("kubectl: %v; run 'make envtest-assets' to build it", err)
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: it.assets}
-	var err error
-	if it.cfg, err = env.Start(); err != nil {
-		t.Fatalf("starting the control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Logf("stopping the control plane: %v", err)
-		}
-	})
+	cp := installcheck.StartControlPlane(t, it.assets)
+	it.cfg, it.c = cp.Config, cp.Client
 	adminKubeconfig := filepath.Join(it.dir, "admin.kubeconfig")
-	if err := os.WriteFile(adminKubeconfig, env.KubeConfig, 0o600); err != nil {
+	if err := os.WriteFile(adminKubeconfig, cp.Kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	it.k = kubectl{bin: kubectlBin, kubeconfig: adminKubeconfig}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, networkingv1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if it.c, err = client.New(it.cfg, client.Options{Scheme: scheme}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // managerAccess checks that the installed ServiceAccount, whose token the manager's pods get,
