@@ -139,8 +139,10 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	r.syncHealthCheck(&binding, hc)
 	setHealthStatus(hc, healthObservation{
 		targets: mine(inScope, binding.Spec.MultiCluster, podOf), podOf: podOf,
-		readAt: view.ReadAt, readErr: view.Err, now: r.Clock.Now(), previous: stored.Status.UnhealthyTargets,
+		readAt: view.ReadAt, readErr: view.Err, failingSince: view.FailingSince, lbID: binding.Spec.LoadBalancerID,
+		now: r.Clock.Now(), previous: stored.Status.UnhealthyTargets,
 	})
+	keepProbeTime(stored, hc)
 	if !equality.Semantic.DeepEqual(stored.Status, hc.Status) {
 		// Optimistic: a reconcile that read the object before the last status write reached the
 		// cache must not write (and warn) a second time; it runs again on the fresh object.

@@ -191,6 +191,71 @@ var _ = Describe("CLBHealth controller and pod readiness gates", func() {
 		Consistently(modifyListenerCalls, time.Second).Should(Equal(writesBefore + 1))
 	})
 
+	It("writes a CLBHealth's status when the health view changes, not at each poll, and says once since when polls fail", func() {
+		f := newFixture()
+		f.service("web", corev1.ServiceTypeClusterIP)
+		lis := f.listener(80)
+		sim.SetHealth(clbsim.HealthSelector{LoadBalancerID: f.lbID}, "Dead")
+		pods := gatedPods(f, 2) // a failing backend keeps the fast poll (2 s) going
+		key := f.binding(binding, lis, "web")
+		var settled networkingv1alpha1.CLBHealth
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key, &settled)).To(Succeed())
+			g.Expect(settled.Status.Unhealthy).To(BeEquivalentTo(2))
+			g.Expect(settled.Status.LastProbeTime).NotTo(BeNil())
+		}).Should(Succeed())
+		polls := func() int { return sim.Calls()["DescribeTargetHealth"]["OK"] }
+		awaitPoll := func() {
+			GinkgoHelper()
+			from := polls()
+			Eventually(polls, 5*time.Second, 50*time.Millisecond).Should(BeNumerically(">", from))
+		}
+		healthStatus := func() networkingv1alpha1.CLBHealth {
+			var h networkingv1alpha1.CLBHealth
+			Expect(k8sClient.Get(ctx, key, &h)).To(Succeed())
+			return h
+		}
+
+		By("reconciling after polls that read the same view, woken by pod events, without writing")
+		awaitPoll()
+		settled = healthStatus() // after any write the first view caused
+		for range 3 {
+			awaitPoll()
+			f.touch(&corev1.Pod{}, pods[0].Name) // queues the CLBHealth of the pod's gate
+			Consistently(func() string { return healthStatus().ResourceVersion }, 500*time.Millisecond, 50*time.Millisecond).
+				Should(Equal(settled.ResourceVersion), "a poll that read the same view rewrote the status (lastProbeTime %v)", settled.Status.LastProbeTime)
+		}
+
+		By("saying since when the polls of the load balancer fail, in one write")
+		sim.InjectFault(clbsim.Fault{Action: "DescribeTargetHealth", Code: "InternalError", Rate: 1})
+		DeferCleanup(sim.ClearFaults)
+		var failing networkingv1alpha1.CLBHealth
+		Eventually(func(g Gomega) {
+			failing = healthStatus()
+			ready := meta.FindStatusCondition(failing.Status.Conditions, networkingv1alpha1.HealthReadyCondition)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal(networkingv1alpha1.HealthUnhealthyReason), "the last view still stands")
+			g.Expect(ready.Message).To(ContainSubstring("health polls of " + f.lbID + " fail since "))
+			g.Expect(ready.Message).To(ContainSubstring("(InternalError)"))
+		}, 10*time.Second).Should(Succeed())
+		for range 2 {
+			Eventually(func() int { return sim.Calls()["DescribeTargetHealth"]["InternalError"] }, 5*time.Second, 50*time.Millisecond).
+				Should(BeNumerically(">", 0))
+			sim.ResetCalls()
+			f.touch(&corev1.Pod{}, pods[1].Name)
+			Consistently(func() string { return healthStatus().ResourceVersion }, 500*time.Millisecond, 50*time.Millisecond).
+				Should(Equal(failing.ResourceVersion), "each failed poll rewrote the status")
+		}
+
+		By("dropping the message once a poll succeeds again")
+		sim.ClearFaults()
+		Eventually(func(g Gomega) {
+			ready := meta.FindStatusCondition(healthStatus().Status.Conditions, networkingv1alpha1.HealthReadyCondition)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Message).NotTo(ContainSubstring("fail since"))
+		}, 10*time.Second).Should(Succeed())
+	})
+
 	It("counts the Service's pods that lack the binding's gate", func() {
 		f := newFixture()
 		f.service("web", corev1.ServiceTypeClusterIP)

@@ -19,6 +19,7 @@ package controllers
 import (
 	"cmp"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"slices"
 	"time"
 
@@ -115,12 +116,15 @@ func setPodCondition(conds []corev1.PodCondition, c corev1.PodCondition, now tim
 
 // healthObservation is what one reconcile learned about a binding's backends.
 type healthObservation struct {
-	targets  []clb.TargetHealth // the binding's backends as the CLB reports them
-	podOf    map[string]string  // backend IP → pod name
-	readAt   time.Time
-	readErr  error
-	now      time.Time
-	previous []networkingv1alpha1.UnhealthyTarget
+	targets []clb.TargetHealth // the binding's backends as the CLB reports them
+	podOf   map[string]string  // backend IP → pod name
+	readAt  time.Time
+	readErr error
+	// failingSince is when health polls of lbID started failing; zero while they succeed.
+	failingSince time.Time
+	lbID         string
+	now          time.Time
+	previous     []networkingv1alpha1.UnhealthyTarget
 }
 
 // setHealthStatus computes a CLBHealth's status from the health view.
@@ -243,7 +247,32 @@ func healthReadyCondition(h *networkingv1alpha1.CLBHealth, o healthObservation) 
 		c.Status, c.Reason = metav1.ConditionTrue, networkingv1alpha1.HealthAllHealthyReason
 		c.Message = fmt.Sprintf("all %d backends are healthy", st.Registered)
 	}
+	if !o.readAt.IsZero() && !o.failingSince.IsZero() {
+		// Said once per outage: the error of each poll (with its request ID) is in the
+		// manager's log and the clbind_health_poll_errors_total metric, not here.
+		code := clb.Code(o.readErr)
+		if code == "" {
+			code = "no answer"
+		}
+		c.Message += fmt.Sprintf("; health polls of %s fail since %s (%s): this is the view read at %s",
+			o.lbID, o.failingSince.UTC().Format(time.RFC3339), code, o.readAt.UTC().Format(time.RFC3339))
+	}
 	return c
+}
+
+// keepProbeTime keeps the stored lastProbeTime when nothing else in the status changed. A
+// CLBHealth is written when its view or its binding changes, not after every poll: at 10,000
+// bindings a write per poll is hundreds of writes a second, and each one queued the CLBHealth
+// again, so that once a round of reconciles took longer than a poll the writes never stopped.
+func keepProbeTime(stored, computed *networkingv1alpha1.CLBHealth) {
+	if stored.Status.LastProbeTime == nil || computed.Status.LastProbeTime == nil {
+		return
+	}
+	probe := computed.Status.LastProbeTime
+	computed.Status.LastProbeTime = stored.Status.LastProbeTime
+	if !equality.Semantic.DeepEqual(stored.Status, computed.Status) {
+		computed.Status.LastProbeTime = probe
+	}
 }
 
 // healthCheckCondition is the HealthCheckApplied condition of a CLBHealth with spec.healthCheck,

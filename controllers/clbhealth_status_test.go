@@ -17,6 +17,9 @@ limitations under the License.
 package controllers
 
 import (
+	"errors"
+	"maps"
+	"slices"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -24,6 +27,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -292,4 +296,58 @@ func BenchmarkSetHealthStatus10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "status-bytes/10k-backends")
 	b.ReportMetric(float64(size)/float64(listed), "bytes/backend")
+}
+
+// TestKeepProbeTime: a status that changed only in lastProbeTime is not written again; any other
+// change carries the new probe time.
+func TestKeepProbeTime(t *testing.T) {
+	then := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	now := metav1.NewTime(then.Add(30 * time.Second))
+	status := func(probe *metav1.Time, healthy int32) networkingv1alpha1.CLBHealthStatus {
+		return networkingv1alpha1.CLBHealthStatus{Healthy: healthy, Registered: 2, LastProbeTime: probe}
+	}
+	tests := []struct {
+		name             string
+		stored, computed networkingv1alpha1.CLBHealthStatus
+		want             *metav1.Time
+	}{
+		{"same view read again", status(&then, 2), status(&now, 2), &then},
+		{"a backend changed", status(&then, 2), status(&now, 1), &now},
+		{"never probed before", status(nil, 2), status(&now, 2), &now},
+		{"not probed now", status(&then, 2), status(nil, 2), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stored := &networkingv1alpha1.CLBHealth{Status: tt.stored}
+			computed := &networkingv1alpha1.CLBHealth{Status: tt.computed}
+			keepProbeTime(stored, computed)
+			if !equality.Semantic.DeepEqual(computed.Status.LastProbeTime, tt.want) {
+				t.Errorf("lastProbeTime %v, want %v", computed.Status.LastProbeTime, tt.want)
+			}
+		})
+	}
+}
+
+// TestHealthReadyConditionWhilePollsFail: the message says since when polls fail, with the
+// error's code, the same for every failed poll of one outage (one write, not one per poll).
+func TestHealthReadyConditionWhilePollsFail(t *testing.T) {
+	readAt := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	since := readAt.Add(30 * time.Second)
+	h := &networkingv1alpha1.CLBHealth{Status: networkingv1alpha1.CLBHealthStatus{Registered: 2, Healthy: 2}}
+	messages := map[string]bool{}
+	for i, err := range []error{
+		&clb.UnavailableError{Code: "InternalError", Err: errors.New("request id 1")},
+		&clb.UnavailableError{Code: "InternalError", Err: errors.New("request id 2")},
+	} {
+		c := healthReadyCondition(h, healthObservation{readAt: readAt, readErr: err, failingSince: since, lbID: "lb-1",
+			now: since.Add(time.Duration(i) * time.Minute)})
+		if c.Status != metav1.ConditionTrue {
+			t.Errorf("poll %d: Ready %s, want True: the last view stands", i, c.Status)
+		}
+		messages[c.Message] = true
+	}
+	want := "all 2 backends are healthy; health polls of lb-1 fail since 2026-01-01T00:00:30Z (InternalError): this is the view read at 2026-01-01T00:00:00Z"
+	if len(messages) != 1 || !messages[want] {
+		t.Errorf("messages %v, want only %q", slices.Collect(maps.Keys(messages)), want)
+	}
 }

@@ -310,7 +310,11 @@ type CLBHealthStatus struct {
 	// +optional
 	Backends []BackendHealth `json:"backends,omitempty"`
 
-	// LastProbeTime is when the controller last read the CLB's health view.
+	// LastProbeTime is when the controller read the health view this status shows. The
+	// controller polls the CLB's health every 30 s (2 s while a gate waits) but writes the status
+	// only when it changes, so on a steady binding this is when the last change was seen, not
+	// the last poll. When polls of the load balancer fail, the Ready condition's message says
+	// since when.
 	// +optional
 	LastProbeTime *metav1.Time `json:"lastProbeTime,omitempty"`
 }
@@ -325,7 +329,7 @@ type CLBHealthStatus struct {
 // +kubebuilder:printcolumn:name="Unhealthy",type=integer,JSONPath=`.status.unhealthy`
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.readinessPolicy`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Last Probe",type=date,JSONPath=`.status.lastProbeTime`,priority=1
+// +kubebuilder:printcolumn:name="Last Change",type=date,JSONPath=`.status.lastProbeTime`,priority=1,description="when the health view shown was read"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type CLBHealth struct {
 	metav1.TypeMeta `json:",inline"`

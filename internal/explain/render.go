@@ -86,7 +86,8 @@ func renderBinding(out io.Writer, v BindingView, wide bool, now time.Time) error
 		if v.LastProbe.IsZero() {
 			health += ", not probed yet"
 		} else {
-			health += ", probed " + age(v.LastProbe, now) + " ago"
+			// The status is written when the view changes, not at each poll (polls run every 30 s).
+			health += ", last change seen " + age(v.LastProbe, now) + " ago"
 		}
 	}
 	if v.Gate != "" {

@@ -49,6 +49,9 @@ type Snapshot struct {
 	ReadAt, ChangedAt time.Time
 	// Err is the error of the last read, if it failed; Targets then hold the previous view.
 	Err error
+	// FailingSince is when reads started failing, zero while the last one succeeded. A view
+	// that starts or stops failing counts as changed; one that keeps failing does not.
+	FailingSince time.Time
 }
 
 // Options tune the poller. Zero values take the defaults.
@@ -235,13 +238,17 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 		list, ok := read[id]
 		if !ok && err != nil {
 			prev.Err = err // keep the last view; say it is stale
+			if prev.FailingSince.IsZero() {
+				prev.FailingSince = now
+				changed = append(changed, id)
+			}
 			p.views[id] = prev
 			continue
 		}
 		// A steady load balancer reads as it did: keep its map rather than build another of every
 		// backend on each poll (at 100,000 backends, most of a poll's memory and CPU).
 		next := Snapshot{Targets: prev.Targets, ReadAt: now, ChangedAt: prev.ChangedAt}
-		if prev.ReadAt.IsZero() || !sameHealth(prev.Targets, list) {
+		if prev.ReadAt.IsZero() || !prev.FailingSince.IsZero() || !sameHealth(prev.Targets, list) {
 			next.ChangedAt = now
 			next.Targets = make(map[targets.Key]clb.TargetHealth, len(list))
 			for _, t := range list {

@@ -249,6 +249,52 @@ func TestPollerHandsEveryReadToOnRead(t *testing.T) {
 	g.Expect(seen.seen()).To(Equal([]string{lb}), "only the first read is a change")
 }
 
+// TestPollerReportsAFailingViewOnceAndItsRecovery: reads that start failing keep the last view
+// and count as one change (FailingSince set); more failures are no change; the first read that
+// succeeds again is one.
+func TestPollerReportsAFailingViewOnceAndItsRecovery(t *testing.T) {
+	g := NewWithT(t)
+	srv, c := start(t)
+	lb := srv.Sim.AddLoadBalancer("web")
+	srv.Sim.AddListener(lb, "TCP", 80)
+	var seen changes
+	clk := clocktesting.NewFakeClock(time.Now())
+	const fast = 50 * time.Millisecond
+	p, err := health.New(c, seen.record, health.Options{Fast: fast, Slow: fast, Clock: clk})
+	g.Expect(err).NotTo(HaveOccurred())
+	p.Watch(types.NamespacedName{Namespace: "ns", Name: "web"}, lb, false)
+	go func() { _ = p.Start(t.Context()) }()
+	view := func() health.Snapshot {
+		v, _ := p.View(lb)
+		return v
+	}
+	g.Eventually(func() time.Time { return view().ReadAt }).ShouldNot(BeZero())
+	g.Expect(seen.seen()).To(HaveLen(1), "the first read")
+	readAt := view().ReadAt
+
+	srv.Sim.InjectFault(clbsim.Fault{Action: "DescribeTargetHealth", Code: "InvalidParameter", Rate: 1})
+	g.Eventually(clk.HasWaiters).Should(BeTrue())
+	clk.Step(fast)
+	g.Eventually(func() error { return view().Err }).Should(HaveOccurred())
+	failing := view()
+	g.Expect(failing.FailingSince).To(Equal(clk.Now()))
+	g.Expect(failing.ReadAt).To(Equal(readAt), "the last view stands")
+	g.Eventually(seen.seen).Should(HaveLen(2), "failing is a change")
+	for range 3 {
+		g.Eventually(clk.HasWaiters).Should(BeTrue())
+		clk.Step(fast)
+		g.Eventually(func() time.Time { return view().FailingSince }).Should(Equal(failing.FailingSince))
+	}
+	g.Expect(seen.seen()).To(HaveLen(2), "failing again is no change")
+
+	srv.Sim.ClearFaults()
+	g.Eventually(clk.HasWaiters).Should(BeTrue())
+	clk.Step(fast)
+	g.Eventually(func() time.Time { return view().FailingSince }).Should(BeZero())
+	g.Expect(view().Err).NotTo(HaveOccurred())
+	g.Expect(seen.seen()).To(HaveLen(3), "recovering is a change")
+}
+
 // TestSameHealth: a poll that reads what the view holds keeps the view; any backend added,
 // removed, replaced or with another verdict is a change.
 func TestSameHealth(t *testing.T) {
