@@ -17,11 +17,11 @@ limitations under the License.
 package controllers
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
-	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
