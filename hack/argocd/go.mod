@@ -1,7 +1,7 @@
 // Module argocd builds Argo CD's application controller and repo server (the real commands from
 // github.com/argoproj/argo-cd/v3/cmd/argocd-application-controller and .../argocd-repo-server) from
 // the Go module proxy, for the sandbox's install test of config/default through Argo CD
-// (test/argocd-install). It is a separate module so the controller's dependency graph does not
+// (test/argocd). It is a separate module so the controller's dependency graph does not
 // change; its replace lines are Argo CD's own.
 //
 // Pinned to v3.2.11, the newest Argo CD whose sources the module proxy serves in full, that builds,

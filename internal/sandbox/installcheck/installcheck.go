@@ -15,7 +15,8 @@ limitations under the License.
 */
 
 // Package installcheck holds what the install tests (test/install: kubectl apply, test/olm: the
-// OLM bundle) share to run the installed manager on the sandbox's pod host against clbsim, and
+// OLM bundle, test/helm: the chart, test/argocd: Argo CD) share: an empty control plane, the
+// installed manager run on the sandbox's pod host against clbsim, and
 // the checks they share once it runs: the validating webhook refuses a binding no
 // CLBBindingPolicy allows, and a binding on a load balancer clbsim has registers its Service's
 // pod and turns it Ready.
