@@ -52,6 +52,9 @@ type Snapshot struct {
 	// FailingSince is when reads started failing, zero while the last one succeeded. A view
 	// that starts or stops failing counts as changed; one that keeps failing does not.
 	FailingSince time.Time
+	// read is the list Targets was built from, as the client returned it (shared, read-only): a
+	// later read that returns the very same list read the same answer.
+	read []clb.TargetHealth
 }
 
 // Options tune the poller. Zero values take the defaults.
@@ -247,8 +250,8 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 		}
 		// A steady load balancer reads as it did: keep its map rather than build another of every
 		// backend on each poll (at 100,000 backends, most of a poll's memory and CPU).
-		next := Snapshot{Targets: prev.Targets, ReadAt: now, ChangedAt: prev.ChangedAt}
-		if prev.ReadAt.IsZero() || !prev.FailingSince.IsZero() || !sameHealth(prev.Targets, list) {
+		next := Snapshot{Targets: prev.Targets, ReadAt: now, ChangedAt: prev.ChangedAt, read: list}
+		if prev.ReadAt.IsZero() || !prev.FailingSince.IsZero() || !(sameList(prev.read, list) || sameHealth(prev.Targets, list)) {
 			next.ChangedAt = now
 			next.Targets = make(map[targets.Key]clb.TargetHealth, len(list))
 			for _, t := range list {
@@ -268,6 +271,12 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 			p.opts.OnRead(id, fresh[id])
 		}
 	}
+}
+
+// sameList reports whether a and b are the same list: the client returns the list it returned
+// before when the answer reads the same, so a steady poll compares nothing backend by backend.
+func sameList(a, b []clb.TargetHealth) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // sameHealth reports whether list holds exactly the backends and verdicts of view; the keys of a
