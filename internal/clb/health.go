@@ -1,9 +1,9 @@
 package clb
 
 import (
-	"maps"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
