@@ -527,6 +527,9 @@ func (r *CLBBackendBindingReconciler) syncBinding(b *networkingv1alpha1.CLBBacke
 	if rule := b.Spec.Rule; rule != nil {
 		out.Rule = &lbsync.RuleRef{LocationID: rule.LocationID, Domain: rule.Domain, URL: rule.URL}
 	}
+	if t := b.Status.LastSyncTime; t != nil {
+		out.StoredSyncTime = t.Time
+	}
 	return out
 }
 

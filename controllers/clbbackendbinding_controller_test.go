@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -366,6 +367,30 @@ var _ = Describe("CLBBackendBinding controller", func() {
 		By("the new controller finishes the job")
 		f.expectBackends(key, lis, podBackends(tag, defaultWeight, eps[2:]...))
 		f.expectReady(key, 6)
+	})
+
+	It("writes no binding status after a restart that finds the binding in sync", func() {
+		f := newFixture()
+		lis := f.listener(8000)
+		f.service("web", corev1.ServiceTypeClusterIP)
+		eps := f.webPods(3)
+		f.setEndpoints("web", eps...)
+		key := f.binding("web", lis, "web")
+		f.expectBackends(key, lis, podBackends(ownerTag(key), defaultWeight, eps...))
+		f.expectReady(key, 3)
+		before := f.get(key)
+		Expect(before.Status.LastSyncTime).NotTo(BeNil())
+
+		By("restarting the controller a second later, with nothing changed")
+		time.Sleep(time.Second) // lastSyncTime has a resolution of a second
+		reads := sim.Calls()["DescribeTargets"]["OK"]
+		restartManager(nil)
+		Eventually(func() int { return sim.Calls()["DescribeTargets"]["OK"] }).Should(BeNumerically(">", reads),
+			"the new controller never read the load balancer")
+		Consistently(func() string { return f.get(key).ResourceVersion }, 2*time.Second, 100*time.Millisecond).
+			Should(Equal(before.ResourceVersion), func() string {
+				return fmt.Sprintf("the restarted controller wrote a binding in sync: %s", cmp.Diff(before, f.get(key)))
+			})
 	})
 
 	It("does not take the cloud's view during a predecessor's unfinished write for the truth", func() {

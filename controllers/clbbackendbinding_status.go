@@ -157,6 +157,9 @@ func setTrafficShareStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObs
 	c := metav1.Condition{Type: networkingv1alpha1.TrafficShareCondition, Status: metav1.ConditionFalse, ObservedGeneration: b.Generation,
 		Reason:  networkingv1alpha1.BindingProgressingReason,
 		Message: fmt.Sprintf("waiting for the weights of a %d%% share to be written to the CLB", wanted)}
+	if last := lastVerdict(b, networkingv1alpha1.TrafficShareCondition); !o.synced && last != nil {
+		c = *last
+	}
 	if o.synced && share.Wanted == wanted && share.Reason != "" {
 		c.Reason, c.Message = share.Reason, share.Message
 		if share.Reason == networkingv1alpha1.TrafficShareReachedReason && o.sync.Synced {
@@ -184,6 +187,9 @@ func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservatio
 	case o.input.kind == inputUnreadable:
 		c.Reason, c.Message = networkingv1alpha1.BindingProgressingReason, o.input.err.Error()
 	case !o.synced:
+		if last := lastVerdict(b, networkingv1alpha1.BindingReadyCondition); last != nil {
+			return *last
+		}
 		c.Reason = networkingv1alpha1.BindingProgressingReason
 		c.Message = fmt.Sprintf("waiting for the first sync of load balancer %s", b.Spec.LoadBalancerID)
 	case o.sync.Synced && o.desired.Switch.Retiring > 0:
@@ -198,6 +204,19 @@ func readyCondition(b *networkingv1alpha1.CLBBackendBinding, o bindingObservatio
 		}
 	}
 	return c
+}
+
+// lastVerdict is the stored condition of type t when it was set for the binding's current
+// generation: until the load balancer's worker reports on the binding (the manager just started,
+// or this replica just became the leader), that verdict stands. Saying "waiting for the first
+// sync" instead would flap every Ready binding to False and back at each restart, and write
+// every binding's status twice.
+func lastVerdict(b *networkingv1alpha1.CLBBackendBinding, t string) *metav1.Condition {
+	last := meta.FindStatusCondition(b.Status.Conditions, t)
+	if last == nil || last.ObservedGeneration != b.Generation {
+		return nil
+	}
+	return last.DeepCopy()
 }
 
 func where(s lbsync.Status) string { return scopeOf(s.ListenerID, s.LocationID) }

@@ -19,11 +19,11 @@ package controllers
 import (
 	"cmp"
 	"fmt"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 

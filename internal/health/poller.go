@@ -251,7 +251,7 @@ func (p *Poller) poll(ctx context.Context, lbIDs []string) {
 		// A steady load balancer reads as it did: keep its map rather than build another of every
 		// backend on each poll (at 100,000 backends, most of a poll's memory and CPU).
 		next := Snapshot{Targets: prev.Targets, ReadAt: now, ChangedAt: prev.ChangedAt, read: list}
-		if prev.ReadAt.IsZero() || !prev.FailingSince.IsZero() || !(sameList(prev.read, list) || sameHealth(prev.Targets, list)) {
+		if prev.ReadAt.IsZero() || !prev.FailingSince.IsZero() || (!sameList(prev.read, list) && !sameHealth(prev.Targets, list)) {
 			next.ChangedAt = now
 			next.Targets = make(map[targets.Key]clb.TargetHealth, len(list))
 			for _, t := range list {

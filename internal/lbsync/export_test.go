@@ -53,6 +53,15 @@ func QuietPasses(lbID string) float64 {
 	return testutil.ToFloat64(quietPasses.WithLabelValues(lbID))
 }
 
+// Passes counts the passes of lbID, quiet ones included.
+func Passes(lbID string) uint64 {
+	m := &dto.Metric{}
+	if err := passDuration.WithLabelValues(lbID).(prometheus.Histogram).Write(m); err != nil {
+		panic(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
 // metricSeries counts the series of the per-load-balancer metrics that name one of lbIDs.
 func metricSeries(lbIDs []string) int {
 	n := 0

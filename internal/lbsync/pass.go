@@ -724,7 +724,7 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 		if p.active {
 			st = w.syncedStatus(p, now)
 		}
-		prev, _ := w.s.Status(p.b.Key)
+		prev, known := w.s.Status(p.b.Key)
 		var c Changes
 		if ch := changes[p.b.Key]; ch != nil {
 			c = *ch
@@ -734,8 +734,12 @@ func (w *worker) finish(plans []*plan, changes map[types.NamespacedName]*Changes
 		// reported, and would write its status, whenever any other binding changed: N status
 		// writes per change, which also slows the controller down so much that changes arriving
 		// together no longer land in one pass.
-		if st.LastSyncTime.IsZero() || (c == (Changes{}) && sameButSyncTime(st, prev)) {
+		switch {
+		case st.LastSyncTime.IsZero() || (c == (Changes{}) && sameButSyncTime(st, prev)):
 			st.LastSyncTime = prev.LastSyncTime
+		case !known && c == (Changes{}) && st.Synced && !p.b.StoredSyncTime.IsZero():
+			// The first pass since a restart changed nothing: in sync since the stored time.
+			st.LastSyncTime = p.b.StoredSyncTime
 		}
 		results[p.b.Key] = st
 		allSynced = allSynced && (st.Synced || st.Cleaned)

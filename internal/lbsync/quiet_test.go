@@ -117,3 +117,53 @@ func TestBindingRecreatedOnAnotherLoadBalancerLeavesTheFirst(t *testing.T) {
 		t.Fatalf("state after the move = %v, want one worker holding the one binding", counts)
 	}
 }
+
+// TestRestartInSyncKeepsTheStoredSyncTime: a restarted manager's worker, which has no status of
+// a binding yet, finds its backends on the CLB as a previous manager left them: it writes
+// nothing and reports the binding's stored lastSyncTime, so the binding's status is not written
+// again. A binding whose backends it must write gets the time of that write.
+func TestRestartInSyncKeepsTheStoredSyncTime(t *testing.T) {
+	e := startFidelityEnv(t, clbsim.Options{})
+	lis := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	other := e.srv.Sim.AddListener(e.lbID, "TCP", 81)
+	inSync := e.binding("in-sync", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2")
+	behind := e.binding("behind", lbsync.ListenerRef{ID: other}, "10.1.0.3", "10.1.0.4")
+	// What the previous manager registered: all of in-sync's backends, one of behind's.
+	left := slices.Concat(wantedTargets(inSync, lis), wantedTargets(behind, other)[:1])
+	if _, err := e.cloud.RegisterTargets(t.Context(), e.lbID, left); err != nil {
+		t.Fatal(err)
+	}
+	stored := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	inSync.StoredSyncTime, behind.StoredSyncTime = stored, stored
+	e.syncer.Update(inSync)
+	e.syncer.Update(behind)
+	e.await("both synced", func() bool { return e.synced(inSync, lis)() && e.synced(behind, other)() })
+	if st, _ := e.syncer.Status(inSync.Key); !st.LastSyncTime.Equal(stored) {
+		t.Errorf("in-sync binding: lastSyncTime %v, want the stored %v (nothing happened to it)", st.LastSyncTime, stored)
+	}
+	if st, _ := e.syncer.Status(behind.Key); !st.LastSyncTime.After(stored) {
+		t.Errorf("binding whose backend was written: lastSyncTime %v, want the time of the write", st.LastSyncTime)
+	}
+	if n := e.calls("BatchRegisterTargets", "OK"); n != 2 {
+		t.Errorf("%d BatchRegisterTargets, want 2: the previous manager's and the restarted one's", n)
+	}
+
+	// The stored time following the reports is no change of the binding: it wakes nothing.
+	e.await("the worker to wait", workerParked)
+	passes := lbsync.Passes(e.lbID)
+	inSync.StoredSyncTime = stored.Add(time.Hour)
+	e.syncer.Update(inSync)
+	time.Sleep(200 * time.Millisecond) // a pass it started would run now: the window is 20 ms
+	if n := lbsync.Passes(e.lbID); n != passes {
+		t.Errorf("a new stored sync time started %d passes", n-passes)
+	}
+}
+
+// wantedTargets are b's desired targets on listenerID, as its worker writes them.
+func wantedTargets(b lbsync.Binding, listenerID string) []targets.Target {
+	out := slices.Clone(b.Desired)
+	for i := range out {
+		out[i].ListenerID, out[i].Tag = listenerID, b.OwnerTag
+	}
+	return out
+}

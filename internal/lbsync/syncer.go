@@ -89,6 +89,11 @@ type Binding struct {
 	Deleting bool
 	// CreatedAt breaks ties between conflicting bindings: the oldest keeps the listener.
 	CreatedAt time.Time
+	// StoredSyncTime is the binding's status.lastSyncTime as stored. A worker that has no status
+	// of the binding yet (the manager restarted) and finds it in sync without writing keeps it:
+	// nothing happened to the binding, so its status is not written again (10,000 status writes
+	// at every restart otherwise). Not part of the desired state: a change alone wakes nothing.
+	StoredSyncTime time.Time
 }
 
 // Status is what the worker last observed and did for a binding.

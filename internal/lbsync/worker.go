@@ -137,7 +137,7 @@ func (w *worker) update(b Binding) {
 		e = &entry{}
 		w.bindings[b.Key] = e
 	}
-	unchanged := ok && reflect.DeepEqual(e.binding, b)
+	unchanged := ok && sameDesiredState(e.binding, b)
 	e.binding = b
 	if !unchanged {
 		e.version++
@@ -148,6 +148,13 @@ func (w *worker) update(b Binding) {
 		return
 	}
 	w.markDirty()
+}
+
+// sameDesiredState reports whether a and b ask for the same: StoredSyncTime, which follows the
+// status the worker's own reports write, is left out.
+func sameDesiredState(a, b Binding) bool {
+	a.StoredSyncTime, b.StoredSyncTime = time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b)
 }
 
 // idle reports whether the worker has nothing left to do: no binding, no health check.
