@@ -11,7 +11,12 @@ out=$(cd "$out" && pwd)
 cd "$here"
 
 version=$(go list -m -f '{{.Version}}' github.com/argoproj/argo-rollouts)
-src=$(go list -m -f '{{.Dir}}' github.com/argoproj/argo-rollouts)
+# go mod download, not go list -m: on a cold module cache the latter gives an empty Dir.
+src=$(go mod download -json github.com/argoproj/argo-rollouts | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+if [ -z "$src" ] || [ ! -d "$src/manifests/crds" ]; then
+  echo "hack/argo-rollouts/build.sh: no manifests/crds in github.com/argoproj/argo-rollouts@${version} (module dir '${src}')" >&2
+  exit 1
+fi
 ver_pkg=github.com/argoproj/argo-rollouts/utils/version
 ldflags="-s -w -X ${ver_pkg}.version=${version#v} -X ${ver_pkg}.gitTreeState=clean -X ${ver_pkg}.buildDate=1970-01-01T00:00:00Z"
 
