@@ -55,10 +55,6 @@ import (
 )
 
 const (
-	// serviceRefIndex indexes bindings by the name of their Service.
-	serviceRefIndex = "spec.serviceRef.name"
-	// loadBalancerIndex indexes bindings by their load balancer, for health changes.
-	loadBalancerIndex = "spec.loadBalancerId"
 	// defaultWeight is spec.weight when it is not given (the CRD defaults it too).
 	defaultWeight = 10
 )
@@ -143,9 +139,10 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		r.Syncer.Update(r.syncBinding(&binding, desired.Targets, false))
 	}
 	st, seen := r.Syncer.Status(req.NamespacedName)
+	healthy, polled := r.healthyCount(&binding, st)
 	setBindingStatus(&binding, bindingObservation{
 		desired: desired, input: input, sync: st, synced: seen,
-		healthy: r.healthyCount(&binding, st), podsMissingGate: missingGate,
+		healthy: healthy, polled: polled, podsMissingGate: missingGate,
 	})
 	recordBindingTargets(binding.Namespace, binding.Name, binding.Status)
 	r.forbidden.set(req.NamespacedName, seen && st.Reason == networkingv1alpha1.BindingForbiddenReason)
@@ -168,19 +165,23 @@ func (r *CLBBackendBindingReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	return ctrl.Result{}, nil
 }
 
-// healthyCount counts the binding's registered backends that the CLB reports healthy.
-func (r *CLBBackendBindingReconciler) healthyCount(b *networkingv1alpha1.CLBBackendBinding, st lbsync.Status) int {
+// healthyCount counts the binding's registered backends that the CLB reports healthy; polled is
+// false until the health poller has read the load balancer (a new manager), when nothing is known.
+func (r *CLBBackendBindingReconciler) healthyCount(b *networkingv1alpha1.CLBBackendBinding, st lbsync.Status) (healthy int, polled bool) {
 	if r.Health == nil {
-		return 0
+		return 0, true
 	}
-	view, _ := r.Health.View(b.Spec.LoadBalancerID)
+	view, polled := r.Health.View(b.Spec.LoadBalancerID)
+	if !polled {
+		return 0, false
+	}
 	n := 0
 	for _, t := range backendsInScope(view, st.ListenerID, st.LocationID) {
 		if servesTraffic(t) {
 			n++
 		}
 	}
-	return min(n, st.Registered)
+	return min(n, st.Registered), true
 }
 
 // servesTraffic reports whether the CLB sends traffic to a backend: it passes the health check,
@@ -348,7 +349,7 @@ func (r *CLBBackendBindingReconciler) reconcileDelete(ctx context.Context, bindi
 		return ctrl.Result{}, nil
 	}
 	stored := binding.DeepCopy()
-	setBindingStatus(binding, bindingObservation{deleting: true, sync: st, synced: seen})
+	setBindingStatus(binding, bindingObservation{deleting: true, sync: st, synced: seen, polled: true})
 	recordBindingTargets(binding.Namespace, binding.Name, binding.Status)
 	if err := r.patchStatus(ctx, stored, binding); err != nil {
 		return ctrl.Result{}, err
@@ -674,18 +675,6 @@ func (r *CLBBackendBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Clock = clock.RealClock{}
 	}
 	r.reports = &reportQueue{low: true}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &networkingv1alpha1.CLBBackendBinding{}, loadBalancerIndex,
-		func(o client.Object) []string {
-			return []string{o.(*networkingv1alpha1.CLBBackendBinding).Spec.LoadBalancerID}
-		}); err != nil {
-		return fmt.Errorf("indexing bindings by load balancer: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &networkingv1alpha1.CLBBackendBinding{}, serviceRefIndex,
-		func(o client.Object) []string {
-			return []string{o.(*networkingv1alpha1.CLBBackendBinding).Spec.ServiceRef.Name}
-		}); err != nil {
-		return fmt.Errorf("indexing bindings by Service: %w", err)
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&networkingv1alpha1.CLBBackendBinding{}, builder.WithPredicates(r.queuedBy(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionPredicate())))).
@@ -726,39 +715,41 @@ func (r *CLBBackendBindingReconciler) bindingsByService(ctx context.Context, nam
 	return r.queued(list.Items, func(networkingv1alpha1.CLBBackendBinding) bool { return true })
 }
 
-// podBindings maps a pod to the Pod-mode bindings it matters to: those of the Services that
-// select it, and those whose readiness gate it carries (a pod the Service no longer selects may
-// still be retiring there). Other bindings of the namespace never hear of it.
+// podBindings maps a pod to the Pod-mode bindings it matters to: those of the Services whose
+// EndpointSlices list it (the only pods a binding reads), and those whose readiness gate it
+// carries (a pod the slices no longer list may still be retiring there). Other bindings of the
+// namespace never hear of it. Both are index lookups: matching a pod against every Service of
+// its namespace cost a cold start of 100,000 pods in namespaces of 100 Services 10 million
+// selector matches.
 func (r *CLBBackendBindingReconciler) podBindings(ctx context.Context, o client.Object) []reconcile.Request {
 	pod, ok := o.(*corev1.Pod)
 	if !ok {
 		return nil
 	}
-	var services corev1.ServiceList
-	// Every pod event lists the namespace's Services: read them in place (they are only
-	// matched), or a namespace of many Services and pods spends the manager's CPU on copies.
-	if err := r.List(ctx, &services, client.InNamespace(pod.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing the Services of a namespace", "namespace", pod.Namespace)
+	var slices discoveryv1.EndpointSliceList
+	if err := r.List(ctx, &slices, client.InNamespace(pod.Namespace), client.MatchingFields{slicePodIndex: pod.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing the EndpointSlices of a pod", "pod", klog.KObj(pod))
 		return nil
 	}
 	seen := map[types.NamespacedName]bool{}
 	var out []reconcile.Request
 	add := func(list []networkingv1alpha1.CLBBackendBinding) {
-		for _, req := range r.queued(list, func(b networkingv1alpha1.CLBBackendBinding) bool {
-			return b.Spec.TargetType != networkingv1alpha1.TargetTypeNode
-		}) {
-			if !seen[req.NamespacedName] {
-				seen[req.NamespacedName] = true
-				out = append(out, req)
+		out = append(out, r.queued(list, func(b networkingv1alpha1.CLBBackendBinding) bool {
+			key := client.ObjectKeyFromObject(&b)
+			if seen[key] || b.Spec.TargetType == networkingv1alpha1.TargetTypeNode {
+				return false
 			}
-		}
+			seen[key] = true
+			return true
+		})...)
 	}
-	for i := range services.Items {
-		svc := &services.Items[i]
-		// A Service without a selector has its EndpointSlices written by hand: any pod may be in them.
-		if len(svc.Spec.Selector) == 0 || labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+	services := map[string]bool{}
+	for i := range slices.Items {
+		if svc := slices.Items[i].Labels[discoveryv1.LabelServiceName]; svc != "" && !services[svc] {
+			services[svc] = true
 			var list networkingv1alpha1.CLBBackendBindingList
-			if err := r.List(ctx, &list, client.InNamespace(pod.Namespace), client.MatchingFields{serviceRefIndex: svc.Name}, client.UnsafeDisableDeepCopy); err == nil {
+			if err := r.List(ctx, &list, client.InNamespace(pod.Namespace), client.MatchingFields{serviceRefIndex: svc}, client.UnsafeDisableDeepCopy); err == nil {
 				add(list.Items)
 			}
 		}

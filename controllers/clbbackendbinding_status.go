@@ -98,6 +98,9 @@ type bindingObservation struct {
 	sync    lbsync.Status
 	synced  bool // the worker has reported on the binding
 	healthy int
+	// polled is false before the first health poll of the load balancer: healthy is unknown, and
+	// status.healthy keeps what the last view said (a restarted manager writes no flap to 0).
+	polled bool
 	// podsMissingGate counts the Service's pods without the binding's readiness gate.
 	podsMissingGate int
 	deleting        bool
@@ -110,7 +113,9 @@ func setBindingStatus(b *networkingv1alpha1.CLBBackendBinding, o bindingObservat
 	if o.synced {
 		st.ListenerID, st.LocationID = o.sync.ListenerID, o.sync.LocationID
 		st.Registered = int32(o.sync.Registered)
-		st.Healthy = int32(o.healthy)
+		if o.polled {
+			st.Healthy = int32(o.healthy)
+		}
 		if !o.sync.LastSyncTime.IsZero() {
 			st.LastSyncTime = &metav1.Time{Time: o.sync.LastSyncTime}
 		}

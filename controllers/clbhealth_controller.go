@@ -53,8 +53,6 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
-// podGateIndex indexes pods by the condition types of their readiness gates that are ours.
-const podGateIndex = "spec.readinessGates.clbind"
 
 // HealthView is what the reconciler needs from internal/health.
 type HealthView interface {
@@ -119,7 +117,16 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	view, _ := r.Health.View(binding.Spec.LoadBalancerID)
+	ready := meta.IsStatusConditionTrue(binding.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
+	view, polled := r.Health.View(binding.Spec.LoadBalancerID)
+	if !polled && hc.Status.ObservedGeneration == hc.Generation && len(hc.Status.Conditions) > 0 {
+		// A new manager that has not polled the load balancer yet knows nothing of its health: the
+		// gates and the status stay as the last view left them (an empty view would turn gates
+		// False and write every CLBHealth twice). The first poll reports a change and queues this
+		// binding again.
+		r.Health.Watch(req.NamespacedName, binding.Spec.LoadBalancerID, !ready)
+		return ctrl.Result{}, nil
+	}
 	inScope := backendsInScope(view, binding.Status.ListenerID, binding.Status.LocationID)
 	podOf, err := r.podsByIP(ctx, &binding)
 	if err != nil {
@@ -131,7 +138,6 @@ func (r *CLBHealthReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	// Polled fast while anything is to be seen soon: a gate waits, the binding converges, or one
 	// of its backends does not pass the health check (its recovery shows within a fast poll).
-	ready := meta.IsStatusConditionTrue(binding.Status.Conditions, networkingv1alpha1.BindingReadyCondition)
 	failing := slices.ContainsFunc(slices.Collect(maps.Values(inScope)), func(t clb.TargetHealth) bool { return !servesTraffic(t) })
 	r.Health.Watch(req.NamespacedName, binding.Spec.LoadBalancerID, waiting || !ready || failing)
 
@@ -463,9 +469,6 @@ func (r *CLBHealthReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Clock = clock.RealClock{}
 	}
 	r.reports = &reportQueue{}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podGateIndex, ourGates); err != nil {
-		return fmt.Errorf("indexing pods by readiness gate: %w", err)
-	}
 	toBinding := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
 	})
@@ -490,10 +493,11 @@ func (r *CLBHealthReconciler) healthChanged(changed []networkingv1alpha1.CLBBack
 func (r *CLBHealthReconciler) bindingsOfSlice(ctx context.Context, o client.Object) []reconcile.Request {
 	svc := o.GetLabels()[discoveryv1.LabelServiceName]
 	var list networkingv1alpha1.CLBBackendBindingList
-	if svc == "" || r.List(ctx, &list, client.InNamespace(o.GetNamespace())) != nil {
+	if svc == "" || r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{serviceRefIndex: svc},
+		client.UnsafeDisableDeepCopy) != nil {
 		return nil
 	}
-	return requests(list.Items, func(b networkingv1alpha1.CLBBackendBinding) bool { return b.Spec.ServiceRef.Name == svc })
+	return requests(list.Items, func(networkingv1alpha1.CLBBackendBinding) bool { return true })
 }
 
 // ourGates lists the condition types of a pod's readiness gates that name a binding.

@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -93,6 +94,9 @@ func SetupWithManager(mgr ctrl.Manager, deps Deps) error {
 		if err := mgr.Add(runnable); err != nil {
 			return fmt.Errorf("adding %s: %w", what, err)
 		}
+	}
+	if err := addIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
 	}
 	if err := bindings.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CLBBackendBinding controller: %w", err)

@@ -37,11 +37,11 @@ func (s *Sandbox) ManagerMetrics(ctx context.Context) (Metrics, error) {
 	if s.managerMetrics == "" {
 		return nil, errors.New("the sandbox runs no manager")
 	}
-	return scrapeMetrics(ctx, s.managerMetrics)
+	return ScrapeMetrics(ctx, s.managerMetrics)
 }
 
-// scrapeMetrics scrapes a manager's /metrics endpoint at addr (plain HTTP on loopback).
-func scrapeMetrics(ctx context.Context, addr string) (Metrics, error) {
+// ScrapeMetrics scrapes a manager's /metrics endpoint at addr (plain HTTP on loopback).
+func ScrapeMetrics(ctx context.Context, addr string) (Metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
@@ -84,6 +84,19 @@ func (m Metrics) Sum(name string, labels map[string]string) float64 {
 		}
 	}
 	return total
+}
+
+// ByLabel adds up the counter or gauge values of the series of name by the value of their label.
+func (m Metrics) ByLabel(name, label string) map[string]float64 {
+	out := map[string]float64{}
+	for _, metric := range m[name].GetMetric() {
+		for _, l := range metric.GetLabel() {
+			if l.GetName() == label {
+				out[l.GetValue()] += metric.GetCounter().GetValue() + metric.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 func hasLabels(m *dto.Metric, want map[string]string) bool {

@@ -145,7 +145,7 @@ func (r *Replica) Kill() error {
 func (r *Replica) Stop(grace time.Duration) error { return r.proc.Stop(grace) }
 
 // Metrics scrapes the replica's /metrics endpoint (plain HTTP on loopback).
-func (r *Replica) Metrics(ctx context.Context) (Metrics, error) { return scrapeMetrics(ctx, r.metrics) }
+func (r *Replica) Metrics(ctx context.Context) (Metrics, error) { return ScrapeMetrics(ctx, r.metrics) }
 
 // Leading reports whether the replica leads: controller-runtime's leader_election_master_status
 // gauge for the manager's Lease is 1 from the moment it acquired the Lease (before it starts

@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -69,8 +70,6 @@ const (
 	scale10Settle = 2 * time.Minute / scale10Compression
 	// scale10CPUProfile is the length of the CPU profile from the manager's start, in seconds.
 	scale10CPUProfile = 20
-	// scale10SteadyProfile is the length of the CPU profile of the steady window (compressed time).
-	scale10SteadyProfile = 2 * time.Minute
 )
 
 var (
@@ -90,6 +89,66 @@ type scale10Phase struct {
 	Stats     procStats // the manager process of the phase, at its end
 	CPU       time.Duration
 	Converged bool
+	// Manager is what the manager's own metrics counted in the phase.
+	Manager managerCounts
+}
+
+// managerCounts is what the manager's metrics count: its requests to the API server by verb
+// (a manager with nothing to do writes nothing there either) and its reconciles by controller.
+type managerCounts struct {
+	API, Reconciles map[string]int
+}
+
+func scrapeManagerCounts(ctx context.Context, addr string) (managerCounts, error) {
+	m, err := sandbox.ScrapeMetrics(ctx, addr)
+	if err != nil {
+		return managerCounts{}, err
+	}
+	toInt := func(in map[string]float64) map[string]int {
+		out := make(map[string]int, len(in))
+		for k, v := range in {
+			out[k] = int(v)
+		}
+		return out
+	}
+	return managerCounts{API: toInt(m.ByLabel("rest_client_requests_total", "method")),
+		Reconciles: toInt(m.ByLabel("controller_runtime_reconcile_total", "controller"))}, nil
+}
+
+func (c managerCounts) minus(before managerCounts) managerCounts {
+	diff := func(a, b map[string]int) map[string]int {
+		out := map[string]int{}
+		for k, v := range a {
+			if v-b[k] != 0 {
+				out[k] = v - b[k]
+			}
+		}
+		return out
+	}
+	return managerCounts{API: diff(c.API, before.API), Reconciles: diff(c.Reconciles, before.Reconciles)}
+}
+
+// writes counts the requests that change something in the API server.
+func (c managerCounts) writes() int {
+	n := 0
+	for verb, v := range c.API {
+		if verb != http.MethodGet {
+			n += v
+		}
+	}
+	return n
+}
+
+func sortedCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 type scale10Result struct {
@@ -104,6 +163,8 @@ type scale10Result struct {
 	HeapFile, CPUFile               string
 	SteadyCPUTop, SteadyCPUFile     string
 	SteadyAllocTop, SteadyAllocFile string
+	// SteadyCPUSteps is the manager's CPU in each tenth of the steady window.
+	SteadyCPUSteps []time.Duration
 	HeapAlloc                       int64            // bytes, after a GC
 	MemoryLimit                     int64            // bytes: the container limit the manager runs as if under (GOMEMLIMIT 90%), 0 none
 	ControlPlane                    map[string]int64 // process name → peak RSS KiB
@@ -306,7 +367,11 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	if err != nil {
 		return res, err
 	}
-	prodFlags := []string{"--pprof-bind-address=" + pprofAddr}
+	metricsAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return res, err
+	}
+	prodFlags := []string{"--pprof-bind-address=" + pprofAddr, "--metrics-bind-address=" + metricsAddr, "--metrics-secure=false"}
 	scaleBs := make([]scaleBinding, len(bs))
 	for i, b := range bs {
 		scaleBs[i] = b.scaleBinding
@@ -337,6 +402,9 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 		return res, err
 	}
 	res.Create.CPU = res.Create.Stats.CPU
+	if res.Create.Manager, err = scrapeManagerCounts(ctx, metricsAddr); err != nil {
+		return res, err
+	}
 	logf("scale10: converged %v after the manager started: writes %d (bound %d), reads %d (bound %d), peak RSS %d MiB, CPU %v; %v",
 		res.Create.Wall.Round(time.Millisecond), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.ReadBound,
 		res.Create.Stats.PeakRSSKiB/1024, res.Create.Stats.CPU, res.Create.Calls.ByAction)
@@ -355,7 +423,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 
 	// Restart: a new process reads each load balancer again and has nothing to write.
 	pe.stopManager()
-	if res.Restart, err = scale10Start(ctx, pe, managerBin, "restart", res.ReadBound, 0, startTimeout, prodFlags...); err != nil {
+	if res.Restart, err = scale10Start(ctx, pe, managerBin, metricsAddr, "restart", res.ReadBound, 0, startTimeout, prodFlags...); err != nil {
 		return res, err
 	}
 	if err := waitConverged(ctx, pe, want, time.Minute); err != nil {
@@ -370,7 +438,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	steadyFlags := slices.Concat(prodFlags, []string{"--drift-check-interval=" + (time.Minute / scale10Compression).String(),
 		"--health-fast-poll=" + fast.String(), "--health-slow-poll=" + (30 * time.Second / scale10Compression).String(),
 		"--clb-qps=" + strconv.Itoa(20*scale10Compression)})
-	if res.CompressedStart, err = scale10Start(ctx, pe, managerBin, "compressed start", res.ReadBound, scale10Settle, startTimeout, steadyFlags...); err != nil {
+	if res.CompressedStart, err = scale10Start(ctx, pe, managerBin, metricsAddr, "compressed start", res.ReadBound, scale10Settle, startTimeout, steadyFlags...); err != nil {
 		return res, err
 	}
 	res.SteadyWindow = *scale10Steady
@@ -379,16 +447,28 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	if err != nil {
 		return res, err
 	}
+	m0, err := scrapeManagerCounts(ctx, metricsAddr)
+	if err != nil {
+		return res, err
+	}
 	logf("scale10: steady %v (%v uncompressed)…", window, res.SteadyWindow)
 	// Where the steady CPU goes (drift reads, health polls), and what allocates (the GC's share
-	// of it): profiles of the window's first part.
+	// of it): profiles of the whole window, so they account for the CPU reported.
 	res.SteadyCPUFile = filepath.Join(out, "scale10-steady-cpu.pb.gz")
 	res.SteadyAllocFile = filepath.Join(out, "scale10-steady-allocs.pb.gz")
-	seconds := strconv.Itoa(int(min(window, scale10SteadyProfile).Seconds()))
+	seconds := strconv.Itoa(int(window.Seconds()))
 	steadyTop := profileInBackground(ctx, pprofAddr, "profile?seconds="+seconds, res.SteadyCPUFile, cpuTopArgs...)
 	steadyAllocs := profileInBackground(ctx, pprofAddr, "allocs?seconds="+seconds, res.SteadyAllocFile, "-sample_index=alloc_space", "-cum")
+	// The CPU in each tenth of the window: a leftover of the start shows as a falling series.
+	steps := make(chan []time.Duration, 1)
+	go func() { steps <- cpuSteps(ctx, pe, st0.CPU, window/10, 10) }()
 	res.Steady = scale10Phase{Name: "steady", Wall: window, Calls: callsDuring(ctx, sim, window)}
-	res.SteadyCPUTop, res.SteadyAllocTop = <-steadyTop, <-steadyAllocs
+	res.SteadyCPUTop, res.SteadyAllocTop, res.SteadyCPUSteps = <-steadyTop, <-steadyAllocs, <-steps
+	m1, err := scrapeManagerCounts(ctx, metricsAddr)
+	if err != nil {
+		return res, err
+	}
+	res.Steady.Manager = m1.minus(m0)
 	if err := pe.alive(); err != nil {
 		return res, err
 	}
@@ -397,15 +477,16 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	}
 	res.Steady.CPU = res.Steady.Stats.CPU - st0.CPU
 	res.Steady.Converged = waitConverged(ctx, pe, want, 0) == nil
-	logf("scale10: steady: writes %d, CPU %v (%.2f%% of a core uncompressed); %v", res.Steady.Calls.writes(), res.Steady.CPU,
-		100*res.Steady.CPU.Seconds()/res.SteadyWindow.Seconds(), res.Steady.Calls.ByAction)
+	logf("scale10: steady: writes %d, CPU %v (%.2f%% of a core uncompressed) by tenth %v; %v; API requests %v, reconciles %v",
+		res.Steady.Calls.writes(), res.Steady.CPU, 100*res.Steady.CPU.Seconds()/res.SteadyWindow.Seconds(), res.SteadyCPUSteps,
+		res.Steady.Calls.ByAction, res.Steady.Manager.API, res.Steady.Manager.Reconciles)
 	res.ControlPlane = controlPlaneRSS()
 	return res, nil
 }
 
 // scale10Start starts the manager on objects clbsim already holds and waits until it has read
 // every load balancer (readBound DescribeTargets), then until it is quiet, or for settle if not 0.
-func scale10Start(ctx context.Context, pe *procEnv, managerBin, name string, readBound int, settle, timeout time.Duration, flags ...string) (scale10Phase, error) {
+func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, name string, readBound int, settle, timeout time.Duration, flags ...string) (scale10Phase, error) {
 	ph := scale10Phase{Name: name}
 	sim := pe.srv.Sim
 	before, t0 := sim.Calls(), time.Now()
@@ -436,9 +517,33 @@ func scale10Start(ctx context.Context, pe *procEnv, managerBin, name string, rea
 		return ph, err
 	}
 	ph.CPU = ph.Stats.CPU
+	if ph.Manager, err = scrapeManagerCounts(ctx, metricsAddr); err != nil {
+		return ph, err
+	}
 	logf("scale10: %s: quiet %v after the start: writes %d, reads %d (bound %d), peak RSS %d MiB, CPU %v; %v", name,
 		ph.Wall.Round(time.Millisecond), ph.Calls.writes(), ph.Calls.reads(), readBound, ph.Stats.PeakRSSKiB/1024, ph.CPU, ph.Calls.ByAction)
 	return ph, pe.alive()
+}
+
+// cpuSteps reads the manager's CPU n times, every step, and returns what each step used.
+func cpuSteps(ctx context.Context, pe *procEnv, from time.Duration, step time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, 0, n)
+	t := time.NewTicker(step)
+	defer t.Stop()
+	for range n {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+		}
+		st, err := pe.stats()
+		if err != nil {
+			return out
+		}
+		out = append(out, (st.CPU - from).Round(10*time.Millisecond))
+		from = st.CPU
+	}
+	return out
 }
 
 func timed(into map[string]time.Duration, name string, fn func() error) error {
@@ -631,18 +736,22 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 		20*scale10Compression, 20*scale10Compression, scale10Compression, scale10Settle, res.SteadyWindow/scale10Compression)
 
 	floor := res.scale10Floor()
-	w("| phase | time (s) | floor (s) | writes / bound | sync reads / bound | health reads | manager peak RSS | manager CPU | calls by action |\n|---|---|---|---|---|---|---|---|---|\n")
-	w("| cold start: manager started → every target in clbsim | %.1f | %.0f | %d / %d | %d / %d | %d | %d MiB | %.1f s | %s |\n",
+	w("| phase | time (s) | floor (s) | writes / bound | sync reads / bound | health reads | manager peak RSS | manager CPU | calls by action | "+
+		"manager's API server requests | reconciles |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| cold start: manager started → every target in clbsim | %.1f | %.0f | %d / %d | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
 		res.Create.Wall.Seconds(), floor.Seconds(), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.ReadBound,
-		res.Create.Calls.ByAction[healthAction], res.Create.Stats.PeakRSSKiB/1024, res.Create.CPU.Seconds(), byAction(res.Create.Calls))
-	w("| restart: started → quiet | %.1f | %.0f | %d / 0 | %d / %d | %d | %d MiB | %.1f s | %s |\n",
+		res.Create.Calls.ByAction[healthAction], res.Create.Stats.PeakRSSKiB/1024, res.Create.CPU.Seconds(), byAction(res.Create.Calls),
+		sortedCounts(res.Create.Manager.API), sortedCounts(res.Create.Manager.Reconciles))
+	w("| restart: started → quiet | %.1f | %.0f | %d / 0 | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
 		res.Restart.Wall.Seconds(), float64(ceilDiv(res.ReadBound, 20)), res.Restart.Calls.writes(), res.Restart.Calls.reads(), res.ReadBound,
-		res.Restart.Calls.ByAction[healthAction], res.Restart.Stats.PeakRSSKiB/1024, res.Restart.CPU.Seconds(), byAction(res.Restart.Calls))
+		res.Restart.Calls.ByAction[healthAction], res.Restart.Stats.PeakRSSKiB/1024, res.Restart.CPU.Seconds(), byAction(res.Restart.Calls),
+		sortedCounts(res.Restart.Manager.API), sortedCounts(res.Restart.Manager.Reconciles))
 
-	w("| start of the compressed manager: started → settled | %.1f | %.0f | %d / 0 | %d / %d | %d | %d MiB | %.1f s | %s |\n",
+	w("| start of the compressed manager: started → settled | %.1f | %.0f | %d / 0 | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
 		res.CompressedStart.Wall.Seconds(), float64(ceilDiv(res.ReadBound, 20*scale10Compression)), res.CompressedStart.Calls.writes(),
 		res.CompressedStart.Calls.reads(), res.ReadBound, res.CompressedStart.Calls.ByAction[healthAction],
-		res.CompressedStart.Stats.PeakRSSKiB/1024, res.CompressedStart.CPU.Seconds(), byAction(res.CompressedStart.Calls))
+		res.CompressedStart.Stats.PeakRSSKiB/1024, res.CompressedStart.CPU.Seconds(), byAction(res.CompressedStart.Calls),
+		sortedCounts(res.CompressedStart.Manager.API), sortedCounts(res.CompressedStart.Manager.Reconciles))
 
 	mins := res.SteadyWindow.Minutes()
 	w("\n| steady hour (%v run in %v) | per uncompressed minute | target |\n|---|---|---|\n", res.SteadyWindow, res.SteadyWindow/scale10Compression)
@@ -651,6 +760,9 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 	w("| DescribeTargetHealth | %.1f | |\n", float64(res.Steady.Calls.ByAction[healthAction])/mins)
 	w("| all, by action (whole window) | %s | |\n", byAction(res.Steady.Calls))
 	w("| manager CPU, %% of a core over uncompressed time | %.2f%% (%.1f s) | ≤ 2%% |\n", 100*res.Steady.CPU.Seconds()/res.SteadyWindow.Seconds(), res.Steady.CPU.Seconds())
+	w("| manager CPU in each tenth of the window (compressed) | %v | |\n", res.SteadyCPUSteps)
+	w("| manager's API server requests (whole window) | %s | writes: 0 |\n", sortedCounts(res.Steady.Manager.API))
+	w("| reconciles by controller (whole window) | %s | |\n", sortedCounts(res.Steady.Manager.Reconciles))
 	w("| clbsim still holds every target at the end | %v | yes |\n", res.Steady.Converged)
 	w("\n%s\n", chartLink("Scale ×10: cold start and restart against the floor, CLB calls against their bounds, steady calls per minute by action", chartFile(scenarioScale10)))
 
@@ -663,8 +775,8 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 		"(one sample per 512 KiB allocated, so small entries are rough):\n\n```\n%s\n```\n", res.HeapAlloc>>20, filepath.Base(res.HeapFile), res.HeapTop)
 	w("\nCPU of the manager in the first %d s of the cold start (`go tool pprof -top -cum`, profile `%s`):\n\n```\n%s\n```\n",
 		scale10CPUProfile, filepath.Base(res.CPUFile), res.CPUTop)
-	w("\nCPU of the manager in the first %v of the steady window (compressed time; `go tool pprof -top -cum`, profile `%s`):\n\n```\n%s\n```\n",
-		min(res.SteadyWindow/scale10Compression, scale10SteadyProfile), filepath.Base(res.SteadyCPUFile), res.SteadyCPUTop)
+	w("\nCPU of the manager in the steady window (%v, compressed time; `go tool pprof -top -cum`, profile `%s`):\n\n```\n%s\n```\n",
+		res.SteadyWindow/scale10Compression, filepath.Base(res.SteadyCPUFile), res.SteadyCPUTop)
 	if res.SteadyAllocTop != "" {
 		w("\nAllocations of the manager in the same window (`go tool pprof -top -cum -sample_index=alloc_space`, profile `%s`):\n\n```\n%s\n```\n",
 			filepath.Base(res.SteadyAllocFile), res.SteadyAllocTop)
