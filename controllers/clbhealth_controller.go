@@ -53,7 +53,6 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
-
 // HealthView is what the reconciler needs from internal/health.
 type HealthView interface {
 	Watch(owner types.NamespacedName, lbID string, fast bool)

@@ -165,9 +165,9 @@ type scale10Result struct {
 	SteadyAllocTop, SteadyAllocFile string
 	// SteadyCPUSteps is the manager's CPU in each tenth of the steady window.
 	SteadyCPUSteps []time.Duration
-	HeapAlloc                       int64            // bytes, after a GC
-	MemoryLimit                     int64            // bytes: the container limit the manager runs as if under (GOMEMLIMIT 90%), 0 none
-	ControlPlane                    map[string]int64 // process name → peak RSS KiB
+	HeapAlloc      int64            // bytes, after a GC
+	MemoryLimit    int64            // bytes: the container limit the manager runs as if under (GOMEMLIMIT 90%), 0 none
+	ControlPlane   map[string]int64 // process name → peak RSS KiB
 }
 
 // scale10MemoryEnv is the limit the manager runs as if under, and the GOMEMLIMIT cmd/manager
@@ -736,7 +736,7 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 		20*scale10Compression, 20*scale10Compression, scale10Compression, scale10Settle, res.SteadyWindow/scale10Compression)
 
 	floor := res.scale10Floor()
-	w("| phase | time (s) | floor (s) | writes / bound | sync reads / bound | health reads | manager peak RSS | manager CPU | calls by action | "+
+	w("| phase | time (s) | floor (s) | writes / bound | sync reads / bound | health reads | manager peak RSS | manager CPU | calls by action | " +
 		"manager's API server requests | reconciles |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	w("| cold start: manager started → every target in clbsim | %.1f | %.0f | %d / %d | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
 		res.Create.Wall.Seconds(), floor.Seconds(), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.ReadBound,
