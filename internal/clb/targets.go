@@ -53,18 +53,28 @@ type BatchResult struct {
 // DescribeTargets returns the backends of the given listeners of lbID, or of
 // all its listeners if listenerIDs is empty, and which listeners the cloud
 // answered for. It calls DescribeTargets once per 20 distinct listener IDs.
+//
+// The lists of an answer made by one call are shared with the answers of later calls that read
+// the same (an unchanged answer returns the very same lists): callers must not modify them. A
+// steady drift check, which reads what it read last time, then copies nothing.
 func (c *Client) DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, error) {
 	ids := uniqueSorted(listenerIDs)
 	digest := sha256.New()
 	digest.Write([]byte(lbID))
-	if len(ids) == 0 {
-		read, answer, err := c.describeTargets(ctx, lbID, nil)
+	if len(ids) <= maxDescribeTargetsLBLs {
+		var key []byte
+		if len(ids) > 0 {
+			key = []byte(memoKey(ids))
+		}
+		read, answer, err := c.describeTargets(ctx, lbID, ids)
+		if err != nil {
+			return TargetsRead{}, err
+		}
+		digest.Write(key)
 		digest.Write(answer[:])
-		out := read.clone()
-		digest.Sum(out.Digest[:0])
-		return out, err
+		digest.Sum(read.Digest[:0])
+		return read, nil
 	}
-	// Appended into out, so that what a caller does with it cannot reach the memo.
 	var out TargetsRead
 	for part := range slices.Chunk(ids, maxDescribeTargetsLBLs) {
 		read, answer, err := c.describeTargets(ctx, lbID, part)
@@ -81,7 +91,7 @@ func (c *Client) DescribeTargets(ctx context.Context, lbID string, listenerIDs [
 }
 
 // describeTargets makes one call and returns the answer's digest; what it returns may be the
-// memo's, for the caller to copy.
+// memo's (read-only).
 func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, [sha256.Size]byte, error) {
 	req := clbapi.NewDescribeTargetsRequest()
 	req.LoadBalancerId = new(lbID)
@@ -104,11 +114,6 @@ func (c *Client) describeTargets(ctx context.Context, lbID string, listenerIDs [
 	out := resp.Response.targetsRead()
 	c.targetsMemo.store(key, resp.digest, out)
 	return out, resp.digest, nil
-}
-
-// clone copies r, so that what a caller does with it cannot reach the memo.
-func (r TargetsRead) clone() TargetsRead {
-	return TargetsRead{Targets: slices.Clone(r.Targets), Listeners: slices.Clone(r.Listeners)}
 }
 
 // targetsRead converts a DescribeTargets answer.

@@ -51,6 +51,21 @@ func (l *callLog) mayHaveChanged() int {
 	return l.calls - l.unchanged
 }
 
+// count is the number of attempts so far.
+func (l *callLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls
+}
+
+// sameAnswers records that the last n attempts, reads the client could not compare with the last
+// answer itself, found what the worker knew.
+func (l *callLog) sameAnswers(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unchanged = min(l.calls, l.unchanged+n)
+}
+
 func (l *callLog) add(a clb.Attempt) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

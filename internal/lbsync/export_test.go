@@ -85,3 +85,6 @@ func metricSeries(lbIDs []string) int {
 	}
 	return n
 }
+
+// ListenerTTL is how long a worker trusts its listener cache.
+const ListenerTTL = listenerTTL

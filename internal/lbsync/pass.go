@@ -91,7 +91,7 @@ func (w *worker) pass(ctx context.Context) bool {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.Key.String(), b.Key.String()))
 	})
 
-	plans, err := w.resolve(ctx, bindings)
+	plans, err := w.resolve(ctx, bindings, calls)
 	if err == nil {
 		var vanished, quiet bool
 		vanished, quiet, err = w.readTargets(ctx, plans, settled, calls)
@@ -106,7 +106,7 @@ func (w *worker) pass(ctx context.Context) bool {
 			// binding given by port and protocol finds the listener re-created in its place in
 			// this pass, and one given by ID reports ListenerNotFound.
 			w.listeners.readAt = time.Time{}
-			if plans, err = w.resolve(ctx, bindings); err == nil {
+			if plans, err = w.resolve(ctx, bindings, calls); err == nil {
 				_, _, err = w.readTargets(ctx, plans, false, calls)
 			}
 		}
@@ -204,7 +204,7 @@ func (w *worker) planWrites(p *plan) {
 }
 
 // resolve finds each binding's listener and rule, and settles conflicts between bindings.
-func (w *worker) resolve(ctx context.Context, bindings []Binding) ([]*plan, error) {
+func (w *worker) resolve(ctx context.Context, bindings []Binding, calls *callLog) ([]*plan, error) {
 	force := false
 	for _, b := range bindings {
 		if _, ok := w.listeners.byID[b.Listener.ID]; b.Listener.ID == "" || !ok {
@@ -219,8 +219,16 @@ func (w *worker) resolve(ctx context.Context, bindings []Binding) ([]*plan, erro
 	// waiting for its listener does not cost a read on every pass.
 	now := w.s.opts.Clock.Now()
 	if !w.listeners.fresh(now) || (force && now.Sub(w.listeners.readAt) >= w.s.opts.RetryBase) {
-		if err := w.refreshListeners(ctx); err != nil {
+		made := calls.count()
+		changed, err := w.refreshListeners(ctx)
+		if err != nil {
 			return plans, err
+		}
+		if !changed {
+			// The listeners' and the load balancer's periodic re-read found them as they were: no
+			// news, so a settled worker's drift check may still be quiet. At 500 load balancers read
+			// again together every listenerTTL, a full pass each cost a burst of CPU for nothing.
+			calls.sameAnswers(calls.count() - made)
 		}
 	}
 	owners := map[targets.Scope]*plan{} // the binding that owns each scope

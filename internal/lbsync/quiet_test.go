@@ -167,3 +167,50 @@ func wantedTargets(b lbsync.Binding, listenerID string) []targets.Target {
 	}
 	return out
 }
+
+// TestListenerRereadKeepsDriftChecksQuiet: the periodic re-read of the listeners that finds them
+// as they were is no news, so a settled worker's drift check stays quiet; a listener added since
+// is news, and that check is a full pass.
+func TestListenerRereadKeepsDriftChecksQuiet(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) {
+		o.Window, o.MaxWindow, o.Clock, o.TargetsTTL = 0, 0, clk, lbsync.ListenerTTL
+	})
+	lis := e.srv.Sim.AddListener(e.lbID, "TCP", 80)
+	b := e.binding("web", lbsync.ListenerRef{ID: lis}, "10.1.0.1", "10.1.0.2")
+	e.syncer.Expect(b.Key, e.lbID)
+	reconciled(e.syncer, b)
+	e.await("the sync", e.synced(b, lis))
+	listenerReads := func() int {
+		n := 0
+		for _, c := range e.srv.Sim.Calls()["DescribeListeners"] {
+			n += c
+		}
+		return n
+	}
+	// Both caches expire together: each check reads the listeners and the backends again.
+	check := func(what string) {
+		t.Helper()
+		e.await("the worker to wait for its next check", workerParked)
+		listeners, backends := listenerReads(), describeTargets(e)
+		clk.Step(lbsync.ListenerTTL)
+		e.await(what, func() bool { return listenerReads() > listeners && describeTargets(e) > backends })
+		e.await("the worker to wait for its next check", workerParked)
+	}
+	check("the first check, which reads our registration and settles the worker")
+	base := lbsync.QuietPasses(e.lbID)
+	check("a check that finds the listeners and the backends as they were")
+	if got := lbsync.QuietPasses(e.lbID) - base; got != 1 {
+		t.Fatalf("%v quiet passes in a check that found nothing new, want 1", got)
+	}
+
+	e.srv.Sim.AddListener(e.lbID, "TCP", 81)
+	base = lbsync.QuietPasses(e.lbID)
+	check("a check that finds a new listener")
+	if got := lbsync.QuietPasses(e.lbID) - base; got != 0 {
+		t.Fatalf("%v quiet passes in a check that found a new listener, want a full pass", got)
+	}
+	if n := writeCalls(e.srv.Sim); n != 1 {
+		t.Fatalf("%d writes, want the registration only", n)
+	}
+}

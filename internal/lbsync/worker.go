@@ -18,6 +18,7 @@ package lbsync
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"sync"
@@ -384,9 +385,11 @@ func (w *worker) backoff() time.Duration {
 }
 
 // refreshListeners reads the load balancer's listeners and rules into the cache. Those of a load
-// balancer in another VPC are not read: none of its bindings is resolved (see inVPC).
-func (w *worker) refreshListeners(ctx context.Context) error {
+// balancer in another VPC are not read: none of its bindings is resolved (see inVPC). changed is
+// false when the read found the listeners, and the load balancer's VPC and tags, as they were.
+func (w *worker) refreshListeners(ctx context.Context) (changed bool, err error) {
 	now := w.s.opts.Clock.Now()
+	before, lbBefore := w.listeners, w.lb
 	inVPC, err := w.inVPC(ctx, now)
 	var ls []clb.Listener
 	if err == nil && inVPC {
@@ -395,10 +398,10 @@ func (w *worker) refreshListeners(ctx context.Context) error {
 	if clb.IsNotFoundKind(err, clb.KindLoadBalancer) {
 		w.listeners = listenerCache{byID: map[string]clb.Listener{}, readAt: now, notFound: true}
 		w.targets = map[string]*targetCache{}
-		return nil
+		return !before.notFound || before.readAt.IsZero(), nil
 	}
 	if err != nil {
-		return err
+		return true, err
 	}
 	byID := make(map[string]clb.Listener, len(ls))
 	for _, l := range ls {
@@ -410,5 +413,7 @@ func (w *worker) refreshListeners(ctx context.Context) error {
 			delete(w.targets, id)
 		}
 	}
-	return nil
+	same := !before.readAt.IsZero() && !before.notFound && reflect.DeepEqual(before.byID, byID) &&
+		lbBefore.vpcID == w.lb.vpcID && maps.Equal(lbBefore.tags, w.lb.tags)
+	return !same, nil
 }
