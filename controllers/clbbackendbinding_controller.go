@@ -460,9 +460,11 @@ func (r *CLBBackendBindingReconciler) desired(ctx context.Context, b *networking
 
 // readEndpoints fills in the EndpointSlices, pods and nodes the target type needs.
 func (r *CLBBackendBindingReconciler) readEndpoints(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding, in *targets.Input) error {
+	// Read in place, not copied: targets.Desired does not modify its input, and a binding's
+	// reconcile copied its Service's slices and every pod of them.
 	var slices discoveryv1.EndpointSliceList
 	if err := r.List(ctx, &slices, client.InNamespace(b.Namespace),
-		client.MatchingLabels{discoveryv1.LabelServiceName: b.Spec.ServiceRef.Name}); err != nil {
+		client.MatchingLabels{discoveryv1.LabelServiceName: b.Spec.ServiceRef.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing EndpointSlices of Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
 	}
 	in.EndpointSlices = slices.Items
@@ -488,7 +490,7 @@ func (r *CLBBackendBindingReconciler) readEndpoints(ctx context.Context, b *netw
 				continue
 			}
 			var pod corev1.Pod
-			err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ep.TargetRef.Name}, &pod)
+			err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ep.TargetRef.Name}, &pod, client.UnsafeDisableDeepCopy)
 			switch {
 			case apierrors.IsNotFound(err):
 			case err != nil:

@@ -347,7 +347,7 @@ func (r *CLBHealthReconciler) gatedPods(ctx context.Context, namespace, gate str
 func (r *CLBHealthReconciler) podsByIP(ctx context.Context, b *networkingv1alpha1.CLBBackendBinding) (map[string]string, error) {
 	var endpointSlices discoveryv1.EndpointSliceList
 	if err := r.List(ctx, &endpointSlices, client.InNamespace(b.Namespace),
-		client.MatchingLabels{discoveryv1.LabelServiceName: b.Spec.ServiceRef.Name}); err != nil {
+		client.MatchingLabels{discoveryv1.LabelServiceName: b.Spec.ServiceRef.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing EndpointSlices of Service %s/%s: %w", b.Namespace, b.Spec.ServiceRef.Name, err)
 	}
 	out := map[string]string{}
