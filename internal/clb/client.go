@@ -63,6 +63,8 @@ type Client struct {
 	// The last answers of the full reads, not decoded again while they read the same (readmemo.go).
 	targetsMemo readMemo[TargetsRead]
 	healthMemo  readMemo[map[string][]TargetHealth]
+	// lbBatch shares DescribeLoadBalancers calls between GetLoadBalancer reads (lbbatch.go).
+	lbBatch lbBatcher
 }
 
 // New builds a Client from cfg; zero fields get the Default* values.

@@ -73,24 +73,6 @@ func (c *Client) describeLoadBalancers(ctx context.Context, ids []string) ([]Loa
 	return out, nil
 }
 
-// GetLoadBalancer returns one load balancer, or a NotFoundError of kind
-// LoadBalancer if it does not exist in the client's region.
-func (c *Client) GetLoadBalancer(ctx context.Context, id string) (LoadBalancer, error) {
-	lbs, err := c.DescribeLoadBalancers(ctx, id)
-	if err != nil {
-		return LoadBalancer{}, err
-	}
-	for _, lb := range lbs {
-		if lb.ID == id {
-			return lb, nil
-		}
-	}
-	return LoadBalancer{}, &NotFoundError{
-		Kind:    KindLoadBalancer,
-		Message: fmt.Sprintf("load balancer %s does not exist in region %s; check the ID and the controller's region", id, c.region),
-	}
-}
-
 // tags maps the API's tag list; nil when there is none.
 func tags(in []*clbapi.TagInfo) map[string]string {
 	if len(in) == 0 {

@@ -1,0 +1,97 @@
+package clb
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/clbind/clb-binding-controller/internal/clbsim"
+)
+
+// TestGetLoadBalancerSharesCalls: reads of many load balancers made together go out 20 IDs a
+// call (group commit: the first at once, the others gathered while it is in flight); each gets
+// its own answer, a missing one its NotFoundError; a lone read is one call of its own.
+func TestGetLoadBalancerSharesCalls(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, nil)
+	// Each call takes long enough (a second) for all the reads started meanwhile to queue behind
+	// it, however busy the machine.
+	e.sim.SetLatency(clbsim.Latency{PerCall: time.Second})
+	const n = 61
+	ids := make([]string, n)
+	for i := range n - 1 {
+		ids[i] = e.sim.AddLoadBalancer(fmt.Sprintf("lb-%02d", i))
+	}
+	ids[n-1] = "lb-missing0"
+	type answer struct {
+		lb  LoadBalancer
+		err error
+	}
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	before := e.sim.Calls()["DescribeLoadBalancers"]["OK"]
+	for i, id := range ids {
+		wg.Go(func() {
+			lb, err := e.c.GetLoadBalancer(t.Context(), id)
+			answers[i] = answer{lb, err}
+		})
+		if i == 0 {
+			time.Sleep(100 * time.Millisecond) // the first read is in flight; the rest queue
+		}
+	}
+	wg.Wait()
+	for i, a := range answers[:n-1] {
+		g.Expect(a.err).NotTo(HaveOccurred())
+		g.Expect(a.lb.ID).To(Equal(ids[i]))
+		g.Expect(a.lb.Name).To(Equal(fmt.Sprintf("lb-%02d", i)))
+	}
+	g.Expect(IsNotFoundKind(answers[n-1].err, KindLoadBalancer)).To(BeTrue(), "%v", answers[n-1].err)
+	calls := e.sim.Calls()["DescribeLoadBalancers"]
+	// 1 call for the first read, ⌈60/20⌉ for the rest (a missing ID is simply absent).
+	g.Expect(calls["OK"]-before).To(Equal(4), "calls: %v", calls)
+
+	alone := e.sim.Calls()["DescribeLoadBalancers"]["OK"]
+	lb, err := e.c.GetLoadBalancer(t.Context(), ids[3])
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(lb.ID).To(Equal(ids[3]))
+	g.Expect(e.sim.Calls()["DescribeLoadBalancers"]["OK"] - alone).To(Equal(1))
+}
+
+func TestTakeDistinct(t *testing.T) {
+	reads := func(ids ...string) []*lbRead {
+		out := make([]*lbRead, len(ids))
+		for i, id := range ids {
+			out[i] = &lbRead{id: id}
+		}
+		return out
+	}
+	idsOf := func(rs []*lbRead) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.id)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name             string
+		queue            []string
+		n                int
+		batch, ids, rest []string
+	}{
+		{"all fit", []string{"a", "b"}, 3, []string{"a", "b"}, []string{"a", "b"}, nil},
+		{"the rest waits", []string{"a", "b", "c"}, 2, []string{"a", "b"}, []string{"a", "b"}, []string{"c"}},
+		{"a repeated ID rides along", []string{"a", "b", "c", "a"}, 2, []string{"a", "b", "a"}, []string{"a", "b"}, []string{"c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			q := reads(tc.queue...)
+			batch, ids := takeDistinct(&q, tc.n)
+			g.Expect(idsOf(batch)).To(Equal(tc.batch))
+			g.Expect(ids).To(Equal(tc.ids))
+			g.Expect(idsOf(q)).To(Equal(tc.rest))
+		})
+	}
+}
