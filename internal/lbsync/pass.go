@@ -86,6 +86,13 @@ func (w *worker) pass(ctx context.Context) bool {
 	}()
 	start := w.s.opts.Clock.Now()
 	w.expireHinted()
+	defer func() { w.prefetched = nil }()
+	if w.quietDriftCheck(ctx, calls, start) {
+		quietPasses.WithLabelValues(w.lbID).Inc()
+		w.record(nil)
+		passDuration.WithLabelValues(w.lbID).Observe(w.s.opts.Clock.Since(start).Seconds())
+		return true
+	}
 	bindings, versions, settled := w.snapshot()
 	slices.SortFunc(bindings, func(a, b Binding) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.Key.String(), b.Key.String()))
@@ -377,7 +384,10 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan, settled bool, c
 		return false, false, nil
 	}
 	stale = w.fillRead(stale, plans)
-	read, err := w.s.cloud.DescribeTargets(ctx, w.lbID, stale)
+	read, ok := w.takePrefetched(stale)
+	if !ok {
+		read, err = w.s.cloud.DescribeTargets(ctx, w.lbID, stale)
+	}
 	if err != nil {
 		if clb.IsNotFound(err) {
 			w.listeners.readAt = time.Time{} // a listener vanished: look again next pass

@@ -17,6 +17,7 @@ limitations under the License.
 package lbsync
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -32,6 +33,65 @@ import (
 // the pass would plan the same empty diffs and report the same statuses: it only marks the
 // caches read, and plans, writes and reports nothing. At 500 load balancers that is most of the
 // controller's steady CPU.
+
+// quietDriftCheck is the drift check of a settled worker whose listener cache is fresh: it reads
+// the backends due for their check, with the others that fit in the call (as fillRead), and when
+// the answer is the one its caches were built from, the pass ends there, without copying the
+// bindings, sorting and resolving them again. Another answer is kept for the full pass
+// (prefetched), which then reads nothing again. Reports whether the pass is done.
+func (w *worker) quietDriftCheck(ctx context.Context, calls *callLog, now time.Time) bool {
+	w.mu.Lock()
+	settled := w.settled
+	w.mu.Unlock()
+	if !settled || !w.listeners.fresh(now) || len(w.targets) == 0 {
+		return false
+	}
+	var stale, fresh []string
+	for id, c := range w.targets {
+		if c.fresh(now, w.s.opts.TargetsTTL) {
+			fresh = append(fresh, id)
+		} else {
+			stale = append(stale, id)
+		}
+	}
+	if len(stale) == 0 {
+		return false // woken for something else: the full pass finds out what
+	}
+	slices.Sort(stale)
+	slices.SortFunc(fresh, func(a, b string) int { return w.targets[a].readAt.Compare(w.targets[b].readAt) })
+	room := (clb.DescribeTargetsListeners - len(stale)%clb.DescribeTargetsListeners) % clb.DescribeTargetsListeners
+	ids := append(stale, fresh[:min(room, len(fresh))]...)
+	read, err := w.s.cloud.DescribeTargets(ctx, w.lbID, ids)
+	if err != nil {
+		return false // the full pass reads again, and reports the error
+	}
+	if w.quietRead(true, calls, ids, read) {
+		w.markRead(ids, now)
+		return true
+	}
+	w.prefetched = &prefetchedRead{ids: ids, read: read}
+	return false
+}
+
+// prefetchedRead is a read of the backends of ids made earlier in the pass.
+type prefetchedRead struct {
+	ids  []string
+	read clb.TargetsRead
+}
+
+// takePrefetched returns the read made earlier in the pass when it is of the same listeners.
+func (w *worker) takePrefetched(ids []string) (clb.TargetsRead, bool) {
+	p := w.prefetched
+	w.prefetched = nil
+	if p == nil || len(p.ids) != len(ids) {
+		return clb.TargetsRead{}, false
+	}
+	want := slices.Sorted(slices.Values(ids))
+	if !slices.Equal(slices.Sorted(slices.Values(p.ids)), want) {
+		return clb.TargetsRead{}, false
+	}
+	return p.read, true
+}
 
 // quietRead reports whether a read of ids (all of them answered) found exactly what the worker
 // knew, on a settled worker whose pass has had no other news (calls counts every call of the

@@ -45,7 +45,8 @@ func TestQuietDriftChecksStillFindChangesMadeByHand(t *testing.T) {
 	reconciled(e.syncer, b)
 	e.await("the sync", e.synced(b, lis))
 
-	// driftCheck moves the clock past the TTL and waits for the read it starts and its pass.
+	// driftCheck moves the clock past the TTL and waits for the read it starts and its pass, which
+	// reads once: a check that is not quiet hands its read to the full pass.
 	driftCheck := func(what string) {
 		t.Helper()
 		e.await("the worker to wait for its drift check", workerParked)
@@ -53,6 +54,9 @@ func TestQuietDriftChecksStillFindChangesMadeByHand(t *testing.T) {
 		clk.Step(ttl)
 		e.await(what, func() bool { return describeTargets(e) > reads })
 		e.await("the worker to wait for its next drift check", workerParked)
+		if n := describeTargets(e) - reads; n != 1 {
+			t.Fatalf("%s: %d DescribeTargets, want 1", what, n)
+		}
 	}
 	// The first check reads the backends the registration wrote into the cache: a full pass,
 	// which settles the worker. The next ones find the same answer and are quiet.

@@ -72,6 +72,9 @@ type worker struct {
 	listeners listenerCache
 	lb        lbCache
 	targets   map[string]*targetCache
+	// prefetched is the read of a drift check that was not quiet (quiet.go), for the full pass
+	// that follows in the same pass to use rather than read again.
+	prefetched *prefetchedRead
 	// unroutable holds the addresses the cloud refused as not routable from the load balancer,
 	// with when; they are not sent again for unroutableTTL, after which each pass forgets them.
 	unroutable map[string]time.Time
