@@ -717,21 +717,19 @@ func (r *CLBBackendBindingReconciler) bindingsByService(ctx context.Context, nam
 	return r.queued(list.Items, func(networkingv1alpha1.CLBBackendBinding) bool { return true })
 }
 
-// podBindings maps a pod to the Pod-mode bindings it matters to: those of the Services whose
-// EndpointSlices list it (the only pods a binding reads), and those whose readiness gate it
-// carries (a pod the slices no longer list may still be retiring there). Other bindings of the
-// namespace never hear of it. Both are index lookups: matching a pod against every Service of
-// its namespace cost a cold start of 100,000 pods in namespaces of 100 Services 10 million
-// selector matches.
+// podBindings maps a pod to the Pod-mode bindings it matters to: those of the Services that
+// select it, and those whose readiness gate it carries (a pod the Service no longer selects may
+// still be retiring there). Other bindings of the namespace never hear of it.
 func (r *CLBBackendBindingReconciler) podBindings(ctx context.Context, o client.Object) []reconcile.Request {
 	pod, ok := o.(*corev1.Pod)
 	if !ok {
 		return nil
 	}
-	var slices discoveryv1.EndpointSliceList
-	if err := r.List(ctx, &slices, client.InNamespace(pod.Namespace), client.MatchingFields{slicePodIndex: pod.Name},
-		client.UnsafeDisableDeepCopy); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing the EndpointSlices of a pod", "pod", klog.KObj(pod))
+	var services corev1.ServiceList
+	// Every pod event lists the namespace's Services: read them in place (they are only
+	// matched), or a namespace of many Services and pods spends the manager's CPU on copies.
+	if err := r.List(ctx, &services, client.InNamespace(pod.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing the Services of a namespace", "namespace", pod.Namespace)
 		return nil
 	}
 	seen := map[types.NamespacedName]bool{}
@@ -746,12 +744,11 @@ func (r *CLBBackendBindingReconciler) podBindings(ctx context.Context, o client.
 			return true
 		})...)
 	}
-	services := map[string]bool{}
-	for i := range slices.Items {
-		if svc := slices.Items[i].Labels[discoveryv1.LabelServiceName]; svc != "" && !services[svc] {
-			services[svc] = true
+	for i := range services.Items {
+		svc := &services.Items[i]
+		if selects(svc, pod) {
 			var list networkingv1alpha1.CLBBackendBindingList
-			if err := r.List(ctx, &list, client.InNamespace(pod.Namespace), client.MatchingFields{serviceRefIndex: svc}, client.UnsafeDisableDeepCopy); err == nil {
+			if err := r.List(ctx, &list, client.InNamespace(pod.Namespace), client.MatchingFields{serviceRefIndex: svc.Name}, client.UnsafeDisableDeepCopy); err == nil {
 				add(list.Items)
 			}
 		}
@@ -765,6 +762,19 @@ func (r *CLBBackendBindingReconciler) podBindings(ctx context.Context, o client.
 		}
 	}
 	return out
+}
+
+// selects reports whether the Service's selector matches the pod's labels, as the EndpointSlice
+// controller matches them; a Service without a selector has its EndpointSlices written by hand,
+// so any pod may be in them. It allocates nothing: a cold start matches every pod against every
+// Service of its namespace (10 million matches for 100,000 pods in namespaces of 100 Services).
+func selects(svc *corev1.Service, pod *corev1.Pod) bool {
+	for k, v := range svc.Spec.Selector {
+		if got, ok := pod.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *CLBBackendBindingReconciler) nodeBindings(ctx context.Context, _ client.Object) []reconcile.Request {

@@ -21,7 +21,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
@@ -36,8 +35,6 @@ const (
 	loadBalancerIndex = "spec.loadBalancerId"
 	// podGateIndex indexes pods by the condition types of their readiness gates that are ours.
 	podGateIndex = "spec.readinessGates.clbind"
-	// slicePodIndex indexes EndpointSlices by the names of the pods their endpoints point to.
-	slicePodIndex = "endpoints.targetRef.pod"
 )
 
 // cacheIndex is one index of the cache.
@@ -56,7 +53,6 @@ var cacheIndexes = []cacheIndex{
 		return []string{o.(*networkingv1alpha1.CLBBackendBinding).Spec.ServiceRef.Name}
 	}},
 	{&corev1.Pod{}, podGateIndex, ourGates},
-	{&discoveryv1.EndpointSlice{}, slicePodIndex, slicePods},
 }
 
 // addIndexes registers every index once; both controllers read them.
@@ -67,19 +63,4 @@ func addIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 		}
 	}
 	return nil
-}
-
-// slicePods lists the pods an EndpointSlice's endpoints point to.
-func slicePods(o client.Object) []string {
-	s, ok := o.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return nil
-	}
-	var out []string
-	for _, ep := range s.Endpoints {
-		if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
-			out = append(out, ep.TargetRef.Name)
-		}
-	}
-	return out
 }

@@ -40,12 +40,11 @@ func CacheOptions() cache.Options {
 }
 
 // slimPod keeps what the controllers read of a pod (internal/targets.PodInfoFromPod and
-// PodFingerprint, the gate and pod watches, the CLBHealth gate patches): identity, creation and
-// deletion times, of the annotations only clbind.io/weight, readiness gates, IPs,
+// PodFingerprint, the gate and pod watches, the CLBHealth gate patches): identity, labels,
+// creation and deletion times, of the annotations only clbind.io/weight, readiness gates, IPs,
 // and of the conditions only ContainersReady (its status) and those of the pod's readiness gates.
 // With 100,000 pods every dropped field counts: a kubelet writes five conditions, owner
-// references and a node name to every pod, and tools write long annotations. Labels are not
-// read either: a pod reaches its bindings through the EndpointSlices that list it.
+// references and a node name to every pod, and tools write long annotations.
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -55,7 +54,7 @@ func slimPod(obj any) (any, error) {
 		TypeMeta: pod.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
 			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, CreationTimestamp: pod.CreationTimestamp,
-			ResourceVersion: pod.ResourceVersion, DeletionTimestamp: pod.DeletionTimestamp,
+			ResourceVersion: pod.ResourceVersion, Labels: pod.Labels, DeletionTimestamp: pod.DeletionTimestamp,
 			Annotations: slimAnnotations(pod),
 		},
 		Spec: corev1.PodSpec{ReadinessGates: pod.Spec.ReadinessGates},

@@ -92,8 +92,8 @@ func TestPodCacheTransform(t *testing.T) {
 			g.Expect(pod.TypeMeta).To(Equal(in.TypeMeta))
 			g.Expect(pod.ObjectMeta).To(Equal(metav1.ObjectMeta{
 				Name: in.Name, Namespace: in.Namespace, UID: in.UID, ResourceVersion: in.ResourceVersion,
-				CreationTimestamp: in.CreationTimestamp, DeletionTimestamp: in.DeletionTimestamp,
-			}), "identity, creation and deletion; no labels, annotations, owners or managed fields")
+				CreationTimestamp: in.CreationTimestamp, DeletionTimestamp: in.DeletionTimestamp, Labels: in.Labels,
+			}), "identity, labels, creation and deletion; no annotations, owners or managed fields")
 			g.Expect(pod.Spec).To(Equal(corev1.PodSpec{ReadinessGates: in.Spec.ReadinessGates}))
 			g.Expect(pod.Status).To(Equal(corev1.PodStatus{PodIP: in.Status.PodIP, PodIPs: in.Status.PodIPs, Conditions: tt.wantConditions}))
 			// What the controllers derive from a pod is the same from the slim one.

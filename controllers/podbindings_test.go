@@ -22,7 +22,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -43,8 +42,9 @@ func (s *expectingSyncer) Expect(key types.NamespacedName, _ string) {
 	s.expected = append(s.expected, key.String())
 }
 
-// TestPodBindings: a pod event reaches the bindings of the Services whose EndpointSlices list the
-// pod and the bindings whose gate it carries, and no other binding of its namespace.
+// TestPodBindings: a pod event reaches the bindings of the Services that select it and the
+// bindings whose gate it carries, and no other binding of its namespace; a Service without a
+// selector (its EndpointSlices written by hand) may list any pod of its namespace.
 func TestPodBindings(t *testing.T) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, networkingv1alpha1.AddToScheme} {
@@ -56,33 +56,23 @@ func TestPodBindings(t *testing.T) {
 		return &networkingv1alpha1.CLBBackendBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			Spec: networkingv1alpha1.CLBBackendBindingSpec{ServiceRef: networkingv1alpha1.ServiceReference{Name: svc}, TargetType: mode}}
 	}
-	slice := func(ns, name, svc string, pods ...string) client.Object {
-		s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-		if svc != "" {
-			s.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
-		}
-		for _, p := range pods {
-			s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: p}})
-		}
-		return s
+	service := func(ns, name string, selector map[string]string) client.Object {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.ServiceSpec{Selector: selector}}
 	}
 	objs := []client.Object{
+		service("shop", "web", map[string]string{"app": "web"}), service("shop", "api", map[string]string{"app": "api", "tier": "backend"}),
 		binding("shop", "web", "web", ""), binding("shop", "web-canary", "web", ""), binding("shop", "api", "api", ""),
-		binding("shop", "web-nodes", "web", networkingv1alpha1.TargetTypeNode), binding("shop", "legacy", "legacy", ""),
-		binding("blog", "web", "web", ""),
-		slice("shop", "web-1", "web", "web-a", "web-b"), slice("shop", "web-2", "web", "web-c"),
-		slice("shop", "api-1", "api", "api-a"),
-		slice("shop", "legacy-1", "legacy", "web-b"), // a Service without a selector, its slice written by hand
-		slice("shop", "orphan", "", "web-a"),         // no Service label: no binding follows it
-		slice("blog", "web-1", "web", "web-a"),
+		binding("shop", "web-nodes", "web", networkingv1alpha1.TargetTypeNode),
+		service("blog", "web", map[string]string{"app": "web"}), binding("blog", "web", "web", ""),
+		service("ops", "legacy", nil), binding("ops", "legacy", "legacy", ""),
 	}
 	builder := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...)
 	for _, ix := range cacheIndexes {
 		builder = builder.WithIndex(ix.obj, ix.field, ix.fn)
 	}
 	c := builder.Build()
-	pod := func(name string, gates ...string) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}}
+	pod := func(ns, name string, labels map[string]string, gates ...string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}}
 		for _, g := range gates {
 			p.Spec.ReadinessGates = append(p.Spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: corev1.PodConditionType(networkingv1alpha1.ReadinessGatePrefix + g)})
 		}
@@ -93,13 +83,16 @@ func TestPodBindings(t *testing.T) {
 		pod  *corev1.Pod
 		want []string
 	}{
-		{"in one Service's slices", pod("web-a"), []string{"shop/web", "shop/web-canary"}},
-		{"in another slice of the same Service", pod("web-c"), []string{"shop/web", "shop/web-canary"}},
-		{"in two Services' slices", pod("web-b"), []string{"shop/legacy", "shop/web", "shop/web-canary"}},
-		{"in no slice", pod("new"), nil},
-		{"in no slice, retiring behind a gate", pod("old", "api"), []string{"shop/api"}},
-		{"a gate of a binding it is listed for too", pod("api-a", "api"), []string{"shop/api"}},
-		{"a gate of a binding that does not exist", pod("old", "gone"), nil},
+		{"selected by one Service", pod("shop", "web-a", map[string]string{"app": "web", "pod-template-hash": "5d8f"}),
+			[]string{"shop/web", "shop/web-canary"}},
+		{"every pair of the selector must match", pod("shop", "api-a", map[string]string{"app": "api"}), nil},
+		{"selected with all its pairs", pod("shop", "api-b", map[string]string{"app": "api", "tier": "backend"}), []string{"shop/api"}},
+		{"selected by none", pod("shop", "db-a", map[string]string{"app": "db"}), nil},
+		{"no longer selected, retiring behind a gate", pod("shop", "old", map[string]string{"app": "old"}, "api"), []string{"shop/api"}},
+		{"a gate of a binding it is selected for too", pod("shop", "api-c", map[string]string{"app": "api", "tier": "backend"}, "api"),
+			[]string{"shop/api"}},
+		{"a gate of a binding that does not exist", pod("shop", "old", nil, "gone"), nil},
+		{"any pod for a Service without a selector", pod("ops", "tool", nil), []string{"ops/legacy"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			syncer := &expectingSyncer{}
