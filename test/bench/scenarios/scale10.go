@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -36,12 +37,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
@@ -97,6 +102,8 @@ type scale10Phase struct {
 // (a manager with nothing to do writes nothing there either) and its reconciles by controller.
 type managerCounts struct {
 	API, Reconciles map[string]int
+	// Writes are the API server's counts of the writes made in the phase, by verb and resource.
+	Writes map[string]int
 }
 
 func scrapeManagerCounts(ctx context.Context, addr string) (managerCounts, error) {
@@ -115,6 +122,44 @@ func scrapeManagerCounts(ctx context.Context, addr string) (managerCounts, error
 		Reconciles: toInt(m.ByLabel("controller_runtime_reconcile_total", "controller"))}, nil
 }
 
+// apiserverWrites counts the API server's requests that change something, by verb and resource
+// (apiserver_request_total): during a phase in which the bench writes nothing, they are the
+// manager's, and say what it wrote.
+func apiserverWrites(ctx context.Context, cfg *rest.Config) (map[string]int, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scraping the API server's metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parsing the API server's metrics: %w", err)
+	}
+	out := map[string]int{}
+	for _, m := range families["apiserver_request_total"].GetMetric() {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		switch {
+		case l["verb"] == "GET" || l["verb"] == "LIST" || l["verb"] == "WATCH" || l["verb"] == "CONNECT":
+			continue
+		case l["resource"] == "leases":
+			continue // the API server renews its own identity lease; the bench's manager does not elect a leader
+		}
+		what := l["verb"] + " " + l["resource"]
+		if l["subresource"] != "" {
+			what += "/" + l["subresource"]
+		}
+		out[what] += int(m.GetCounter().GetValue())
+	}
+	return out, nil
+}
+
 func (c managerCounts) minus(before managerCounts) managerCounts {
 	diff := func(a, b map[string]int) map[string]int {
 		out := map[string]int{}
@@ -125,7 +170,7 @@ func (c managerCounts) minus(before managerCounts) managerCounts {
 		}
 		return out
 	}
-	return managerCounts{API: diff(c.API, before.API), Reconciles: diff(c.Reconciles, before.Reconciles)}
+	return managerCounts{API: diff(c.API, before.API), Reconciles: diff(c.Reconciles, before.Reconciles), Writes: diff(c.Writes, before.Writes)}
 }
 
 // writes counts the requests that change something in the API server.
@@ -156,6 +201,9 @@ type scale10Result struct {
 	Created                         map[string]time.Duration // kind → time to create them all
 	Workers                         int
 	Create, Restart, Steady         scale10Phase
+	// CreateIdle is when the cold-started manager had written every status (nothing queued and no
+	// API write for scale10Idle), from its start.
+	CreateIdle time.Duration
 	CompressedStart                 scale10Phase  // the steady hour's manager, until it settled
 	SteadyWindow                    time.Duration // uncompressed
 	WriteBound, ReadBound           int
@@ -377,6 +425,10 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 		scaleBs[i] = b.scaleBinding
 	}
 	want := scaleWant(scaleBs)
+	writesBefore, err := apiserverWrites(ctx, pe.cfg)
+	if err != nil {
+		return res, err
+	}
 	before, t0 := sim.Calls(), time.Now()
 	if err := pe.startManager(ctx, managerBin, prodFlags...); err != nil {
 		return res, err
@@ -405,6 +457,11 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	if res.Create.Manager, err = scrapeManagerCounts(ctx, metricsAddr); err != nil {
 		return res, err
 	}
+	writes, err := apiserverWrites(ctx, pe.cfg)
+	if err != nil {
+		return res, err
+	}
+	res.Create.Manager.Writes = managerCounts{Writes: writes}.minus(managerCounts{Writes: writesBefore}).Writes
 	logf("scale10: converged %v after the manager started: writes %d (bound %d), reads %d (bound %d), peak RSS %d MiB, CPU %v; %v",
 		res.Create.Wall.Round(time.Millisecond), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.ReadBound,
 		res.Create.Stats.PeakRSSKiB/1024, res.Create.Stats.CPU, res.Create.Calls.ByAction)
@@ -420,6 +477,9 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	logf("scale10: live heap %d MiB; profiles in %s, %s", res.HeapAlloc>>20, res.HeapFile, res.CPUFile)
 	// Drift checks read 500 LBs a minute, 8 a second: never 3 s without a DescribeTargets.
 	waitQuietSim(ctx, sim, 3*time.Second, "DescribeTargets")
+	// Its statuses written too, so the restart finds what a settled manager leaves.
+	waitManagerIdle(ctx, metricsAddr, scale10Idle, startTimeout)
+	res.CreateIdle = time.Since(t0) - scale10Idle
 
 	// Restart: a new process reads each load balancer again and has nothing to write.
 	pe.stopManager()
@@ -451,6 +511,9 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	if err != nil {
 		return res, err
 	}
+	if m0.Writes, err = apiserverWrites(ctx, pe.cfg); err != nil {
+		return res, err
+	}
 	logf("scale10: steady %v (%v uncompressed)…", window, res.SteadyWindow)
 	// Where the steady CPU goes (drift reads, health polls), and what allocates (the GC's share
 	// of it): profiles of the whole window, so they account for the CPU reported.
@@ -468,6 +531,9 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	if err != nil {
 		return res, err
 	}
+	if m1.Writes, err = apiserverWrites(ctx, pe.cfg); err != nil {
+		return res, err
+	}
 	res.Steady.Manager = m1.minus(m0)
 	if err := pe.alive(); err != nil {
 		return res, err
@@ -480,6 +546,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	logf("scale10: steady: writes %d, CPU %v (%.2f%% of a core uncompressed) by tenth %v; %v; API requests %v, reconciles %v",
 		res.Steady.Calls.writes(), res.Steady.CPU, 100*res.Steady.CPU.Seconds()/res.SteadyWindow.Seconds(), res.SteadyCPUSteps,
 		res.Steady.Calls.ByAction, res.Steady.Manager.API, res.Steady.Manager.Reconciles)
+	logf("scale10: steady: API server writes %v", res.Steady.Manager.Writes)
 	res.ControlPlane = controlPlaneRSS()
 	return res, nil
 }
@@ -489,6 +556,10 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, name string, readBound int, settle, timeout time.Duration, flags ...string) (scale10Phase, error) {
 	ph := scale10Phase{Name: name}
 	sim := pe.srv.Sim
+	writesBefore, err := apiserverWrites(ctx, pe.cfg)
+	if err != nil {
+		return ph, err
+	}
 	before, t0 := sim.Calls(), time.Now()
 	if err := pe.startManager(ctx, managerBin, flags...); err != nil {
 		return ph, err
@@ -511,8 +582,11 @@ func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, nam
 		waitQuietSim(ctx, sim, scale10Quiet, "DescribeTargets")
 		ph.Wall = time.Since(t0) - scale10Quiet
 	}
+	// And the manager is done with the API server: nothing queued, nothing written for a while.
+	if idle := waitManagerIdle(ctx, metricsAddr, scale10Idle, timeout); idle > scale10Idle {
+		ph.Wall = time.Since(t0) - scale10Idle
+	}
 	ph.Calls = diffCalls(before, sim.Calls())
-	var err error
 	if ph.Stats, err = pe.stats(); err != nil {
 		return ph, err
 	}
@@ -520,8 +594,14 @@ func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, nam
 	if ph.Manager, err = scrapeManagerCounts(ctx, metricsAddr); err != nil {
 		return ph, err
 	}
+	writes, err := apiserverWrites(ctx, pe.cfg)
+	if err != nil {
+		return ph, err
+	}
+	ph.Manager.Writes = managerCounts{Writes: writes}.minus(managerCounts{Writes: writesBefore}).Writes
 	logf("scale10: %s: quiet %v after the start: writes %d, reads %d (bound %d), peak RSS %d MiB, CPU %v; %v", name,
 		ph.Wall.Round(time.Millisecond), ph.Calls.writes(), ph.Calls.reads(), readBound, ph.Stats.PeakRSSKiB/1024, ph.CPU, ph.Calls.ByAction)
+	logf("scale10: %s: API server writes %v, reconciles %v", name, ph.Manager.Writes, ph.Manager.Reconciles)
 	return ph, pe.alive()
 }
 
@@ -669,6 +749,47 @@ func waitQuietStart(ctx context.Context, sim *clbsim.Sim, quiet, timeout time.Du
 	}
 }
 
+// waitManagerIdle waits until the manager's reconcile queues are empty and it has written
+// nothing to the API server for quiet (its metrics), or timeout. A phase that ended when the
+// cloud was quiet stopped managers still writing statuses, and the next manager wrote them.
+// It returns how long it waited.
+func waitManagerIdle(ctx context.Context, metricsAddr string, quiet, timeout time.Duration) time.Duration {
+	t0 := time.Now()
+	state := func() (depth, writes int, err error) {
+		m, err := sandbox.ScrapeMetrics(ctx, metricsAddr)
+		if err != nil {
+			return 0, 0, err
+		}
+		for verb, n := range m.ByLabel("rest_client_requests_total", "method") {
+			if verb != http.MethodGet {
+				writes += int(n)
+			}
+		}
+		return int(m.Sum("workqueue_depth", nil)), writes, nil
+	}
+	_, prev, err := state()
+	since := time.Now()
+	for err == nil && time.Since(t0) < timeout && ctx.Err() == nil {
+		time.Sleep(250 * time.Millisecond)
+		var depth, writes int
+		if depth, writes, err = state(); err != nil {
+			break
+		}
+		if depth > 0 || writes != prev {
+			prev, since = writes, time.Now()
+		} else if time.Since(since) >= quiet {
+			break
+		}
+	}
+	if err != nil {
+		logf("scale10: the manager's metrics: %v", err)
+	}
+	return time.Since(t0)
+}
+
+// scale10Idle is how long a manager must have nothing queued and write nothing to be idle.
+const scale10Idle = 3 * time.Second
+
 // controlPlaneRSS is the peak RSS of envtest's etcd and kube-apiserver, children of the bench.
 func controlPlaneRSS() map[string]int64 {
 	out := map[string]int64{}
@@ -726,33 +847,35 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 		"(pods %.1f s, their status %.1f s, Services + EndpointSlices + bindings %.1f s). **Cold start**: manager started → clbsim holds exactly every "+
 		"target (polled every 100 ms); it includes the manager's cache sync. **Floor**: the cloud's 20 calls per second per action with the lower bounds "+
 		"of %d writes (⌈%d targets / 500⌉ per LB) and %d reads (⌈%d listeners / 20⌉ DescribeTargets per LB): max(writes, reads) / 20 s. "+
-		"**Restart**: the manager is stopped and started again on the converged state; measured until it has read every LB and clbsim saw no sync call "+
-		"for %v. **Steady hour**: the manager restarted with its periodic timers divided by %d (`--drift-check-interval %v --health-slow-poll %v "+
-		"--health-fast-poll %v`, the lowest it accepts) and `--clb-qps %d`, clbsim at %d QPS per action and latencies / %d; once it has read every LB and made no start-up call (any but DescribeTargets and DescribeTargetHealth) for %v (two drift intervals), calls "+
+		"Each manager is stopped only once idle (its reconcile queues empty and no API server write for %v, from its metrics). "+
+		"**Restart**: the manager is stopped and started again on the converged state; measured until it has read every LB, clbsim saw no sync call "+
+		"for %v and the manager is idle. **Steady hour**: the manager restarted with its periodic timers divided by %d (`--drift-check-interval %v --health-slow-poll %v "+
+		"--health-fast-poll %v`, the lowest it accepts) and `--clb-qps %d`, clbsim at %d QPS per action and latencies / %d; once it has read every LB and made no start-up call (any but DescribeTargets and DescribeTargetHealth) for %v (two drift intervals) and is idle, calls "+
 		"are counted for %v and reported per uncompressed minute. DescribeTargetHealth (the health poller) is listed apart from the sync reads.\n\n",
 		res.Workers, res.Created["pods"].Seconds(), res.Created["pod status"].Seconds(), res.Created["services, slices, bindings"].Seconds(),
-		res.WriteBound, scale10ListenersLB*scale10PodsPer, res.ReadBound, scale10ListenersLB, scale10Quiet, scale10Compression,
+		res.WriteBound, scale10ListenersLB*scale10PodsPer, res.ReadBound, scale10ListenersLB, scale10Idle, scale10Quiet, scale10Compression,
 		time.Minute/scale10Compression, 30*time.Second/scale10Compression, max(scale10MinFastPoll, 2*time.Second/scale10Compression),
 		20*scale10Compression, 20*scale10Compression, scale10Compression, scale10Settle, res.SteadyWindow/scale10Compression)
 
 	floor := res.scale10Floor()
 	w("| phase | time (s) | floor (s) | writes / bound | sync reads / bound | health reads | manager peak RSS | manager CPU | calls by action | " +
-		"manager's API server requests | reconciles |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		"API server writes (the manager's) | reconciles |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	w("| cold start: manager started → every target in clbsim | %.1f | %.0f | %d / %d | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
 		res.Create.Wall.Seconds(), floor.Seconds(), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.ReadBound,
 		res.Create.Calls.ByAction[healthAction], res.Create.Stats.PeakRSSKiB/1024, res.Create.CPU.Seconds(), byAction(res.Create.Calls),
-		sortedCounts(res.Create.Manager.API), sortedCounts(res.Create.Manager.Reconciles))
+		sortedCounts(res.Create.Manager.Writes), sortedCounts(res.Create.Manager.Reconciles))
 	w("| restart: started → quiet | %.1f | %.0f | %d / 0 | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
 		res.Restart.Wall.Seconds(), float64(ceilDiv(res.ReadBound, 20)), res.Restart.Calls.writes(), res.Restart.Calls.reads(), res.ReadBound,
 		res.Restart.Calls.ByAction[healthAction], res.Restart.Stats.PeakRSSKiB/1024, res.Restart.CPU.Seconds(), byAction(res.Restart.Calls),
-		sortedCounts(res.Restart.Manager.API), sortedCounts(res.Restart.Manager.Reconciles))
+		sortedCounts(res.Restart.Manager.Writes), sortedCounts(res.Restart.Manager.Reconciles))
 
 	w("| start of the compressed manager: started → settled | %.1f | %.0f | %d / 0 | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
 		res.CompressedStart.Wall.Seconds(), float64(ceilDiv(res.ReadBound, 20*scale10Compression)), res.CompressedStart.Calls.writes(),
 		res.CompressedStart.Calls.reads(), res.ReadBound, res.CompressedStart.Calls.ByAction[healthAction],
 		res.CompressedStart.Stats.PeakRSSKiB/1024, res.CompressedStart.CPU.Seconds(), byAction(res.CompressedStart.Calls),
-		sortedCounts(res.CompressedStart.Manager.API), sortedCounts(res.CompressedStart.Manager.Reconciles))
+		sortedCounts(res.CompressedStart.Manager.Writes), sortedCounts(res.CompressedStart.Manager.Reconciles))
 
+	w("\nThe cold-started manager had written every status (idle) %.1f s after it started.\n", res.CreateIdle.Seconds())
 	mins := res.SteadyWindow.Minutes()
 	w("\n| steady hour (%v run in %v) | per uncompressed minute | target |\n|---|---|---|\n", res.SteadyWindow, res.SteadyWindow/scale10Compression)
 	w("| writes | %.1f (%d in all) | 0 |\n", float64(res.Steady.Calls.writes())/mins, res.Steady.Calls.writes())
@@ -762,6 +885,7 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 	w("| manager CPU, %% of a core over uncompressed time | %.2f%% (%.1f s) | ≤ 2%% |\n", 100*res.Steady.CPU.Seconds()/res.SteadyWindow.Seconds(), res.Steady.CPU.Seconds())
 	w("| manager CPU in each tenth of the window (compressed) | %v | |\n", res.SteadyCPUSteps)
 	w("| manager's API server requests (whole window) | %s | writes: 0 |\n", sortedCounts(res.Steady.Manager.API))
+	w("| the API server's writes (whole window), by resource | %s | none |\n", sortedCounts(res.Steady.Manager.Writes))
 	w("| reconciles by controller (whole window) | %s | |\n", sortedCounts(res.Steady.Manager.Reconciles))
 	w("| clbsim still holds every target at the end | %v | yes |\n", res.Steady.Converged)
 	w("\n%s\n", chartLink("Scale ×10: cold start and restart against the floor, CLB calls against their bounds, steady calls per minute by action", chartFile(scenarioScale10)))
