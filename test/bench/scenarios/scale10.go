@@ -203,7 +203,7 @@ type scale10Result struct {
 	Create, Restart, Steady         scale10Phase
 	// CreateIdle is when the cold-started manager had written every status (nothing queued and no
 	// API write for scale10Idle), from its start.
-	CreateIdle time.Duration
+	CreateIdle                      time.Duration
 	CompressedStart                 scale10Phase  // the steady hour's manager, until it settled
 	SteadyWindow                    time.Duration // uncompressed
 	WriteBound, ReadBound           int
