@@ -69,7 +69,10 @@ func TestTakeDistinct(t *testing.T) {
 		return out
 	}
 	idsOf := func(rs []*lbRead) []string {
-		var out []string
+		if len(rs) == 0 {
+			return nil
+		}
+		out := make([]string, 0, len(rs))
 		for _, r := range rs {
 			out = append(out, r.id)
 		}

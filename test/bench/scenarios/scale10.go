@@ -173,20 +173,9 @@ func (c managerCounts) minus(before managerCounts) managerCounts {
 	return managerCounts{API: diff(c.API, before.API), Reconciles: diff(c.Reconciles, before.Reconciles), Writes: diff(c.Writes, before.Writes)}
 }
 
-// writes counts the requests that change something in the API server.
-func (c managerCounts) writes() int {
-	n := 0
-	for verb, v := range c.API {
-		if verb != http.MethodGet {
-			n += v
-		}
-	}
-	return n
-}
-
 func sortedCounts(m map[string]int) string {
 	if len(m) == 0 {
-		return "none"
+		return noneWord
 	}
 	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
@@ -371,43 +360,9 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 		return res, err
 	}
 
-	var pods []*corev1.Pod
-	ipOf := map[*corev1.Pod]string{}
-	for _, b := range bs {
-		for i, p := range b.pods {
-			pods = append(pods, p)
-			ipOf[p] = b.ips[i]
-		}
+	if err := scale10CreateObjects(ctx, pe, &res, bs); err != nil {
+		return res, err
 	}
-	if err := timed(res.Created, "pods", func() error {
-		return parallelN(res.Workers, pods, func(p *corev1.Pod) error { return pe.k8s.Create(ctx, p) })
-	}); err != nil {
-		return res, fmt.Errorf("creating pods: %w", err)
-	}
-	logf("scale10: %d pods created in %v", len(pods), res.Created["pods"].Round(time.Millisecond))
-	// The create answer carries the resource version, so no read is needed before the status.
-	if err := timed(res.Created, "pod status", func() error {
-		return parallelN(res.Workers, pods, func(p *corev1.Pod) error {
-			scale10Status(p, ipOf[p])
-			return pe.k8s.Status().Update(ctx, p)
-		})
-	}); err != nil {
-		return res, fmt.Errorf("setting pod status: %w", err)
-	}
-	logf("scale10: %d pod statuses set in %v", len(pods), res.Created["pod status"].Round(time.Millisecond))
-	if err := timed(res.Created, "services, slices, bindings", func() error {
-		return parallelN(res.Workers, bs, func(b *scale10Binding) error {
-			for _, o := range scale10Objects(b) {
-				if err := pe.k8s.Create(ctx, o); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}); err != nil {
-		return res, fmt.Errorf("creating the bindings: %w", err)
-	}
-	logf("scale10: %d Services, EndpointSlices and bindings created in %v", len(bs), res.Created["services, slices, bindings"].Round(time.Millisecond))
 	res.ControlPlane = controlPlaneRSS()
 
 	// Cold start: the manager meets every object at once.
@@ -501,18 +456,71 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	if res.CompressedStart, err = scale10Start(ctx, pe, managerBin, metricsAddr, "compressed start", res.ReadBound, scale10Settle, startTimeout, steadyFlags...); err != nil {
 		return res, err
 	}
+	if err := scale10SteadyWindow(ctx, pe, &res, pprofAddr, metricsAddr, out, want); err != nil {
+		return res, err
+	}
+	res.ControlPlane = controlPlaneRSS()
+	return res, nil
+}
+
+// scale10CreateObjects creates the pods (and sets their status as a kubelet would), then the
+// Services, EndpointSlices and bindings, timing each kind into res.Created.
+func scale10CreateObjects(ctx context.Context, pe *procEnv, res *scale10Result, bs []*scale10Binding) error {
+	var pods []*corev1.Pod
+	ipOf := map[*corev1.Pod]string{}
+	for _, b := range bs {
+		for i, p := range b.pods {
+			pods = append(pods, p)
+			ipOf[p] = b.ips[i]
+		}
+	}
+	if err := timed(res.Created, "pods", func() error {
+		return parallelN(res.Workers, pods, func(p *corev1.Pod) error { return pe.k8s.Create(ctx, p) })
+	}); err != nil {
+		return fmt.Errorf("creating pods: %w", err)
+	}
+	logf("scale10: %d pods created in %v", len(pods), res.Created["pods"].Round(time.Millisecond))
+	// The create answer carries the resource version, so no read is needed before the status.
+	if err := timed(res.Created, "pod status", func() error {
+		return parallelN(res.Workers, pods, func(p *corev1.Pod) error {
+			scale10Status(p, ipOf[p])
+			return pe.k8s.Status().Update(ctx, p)
+		})
+	}); err != nil {
+		return fmt.Errorf("setting pod status: %w", err)
+	}
+	logf("scale10: %d pod statuses set in %v", len(pods), res.Created["pod status"].Round(time.Millisecond))
+	if err := timed(res.Created, "services, slices, bindings", func() error {
+		return parallelN(res.Workers, bs, func(b *scale10Binding) error {
+			for _, o := range scale10Objects(b) {
+				if err := pe.k8s.Create(ctx, o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}); err != nil {
+		return fmt.Errorf("creating the bindings: %w", err)
+	}
+	logf("scale10: %d Services, EndpointSlices and bindings created in %v", len(bs), res.Created["services, slices, bindings"].Round(time.Millisecond))
+	return nil
+}
+
+// scale10SteadyWindow measures the compressed steady hour of the running manager into res.
+func scale10SteadyWindow(ctx context.Context, pe *procEnv, res *scale10Result, pprofAddr, metricsAddr, out string, want map[string]map[string]bool) error {
+	sim := pe.srv.Sim
 	res.SteadyWindow = *scale10Steady
 	window := res.SteadyWindow / scale10Compression
 	st0, err := pe.stats()
 	if err != nil {
-		return res, err
+		return err
 	}
 	m0, err := scrapeManagerCounts(ctx, metricsAddr)
 	if err != nil {
-		return res, err
+		return err
 	}
 	if m0.Writes, err = apiserverWrites(ctx, pe.cfg); err != nil {
-		return res, err
+		return err
 	}
 	logf("scale10: steady %v (%v uncompressed)…", window, res.SteadyWindow)
 	// Where the steady CPU goes (drift reads, health polls), and what allocates (the GC's share
@@ -529,17 +537,17 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	res.SteadyCPUTop, res.SteadyAllocTop, res.SteadyCPUSteps = <-steadyTop, <-steadyAllocs, <-steps
 	m1, err := scrapeManagerCounts(ctx, metricsAddr)
 	if err != nil {
-		return res, err
+		return err
 	}
 	if m1.Writes, err = apiserverWrites(ctx, pe.cfg); err != nil {
-		return res, err
+		return err
 	}
 	res.Steady.Manager = m1.minus(m0)
 	if err := pe.alive(); err != nil {
-		return res, err
+		return err
 	}
 	if res.Steady.Stats, err = pe.stats(); err != nil {
-		return res, err
+		return err
 	}
 	res.Steady.CPU = res.Steady.Stats.CPU - st0.CPU
 	res.Steady.Converged = waitConverged(ctx, pe, want, 0) == nil
@@ -547,8 +555,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 		res.Steady.Calls.writes(), res.Steady.CPU, 100*res.Steady.CPU.Seconds()/res.SteadyWindow.Seconds(), res.SteadyCPUSteps,
 		res.Steady.Calls.ByAction, res.Steady.Manager.API, res.Steady.Manager.Reconciles)
 	logf("scale10: steady: API server writes %v", res.Steady.Manager.Writes)
-	res.ControlPlane = controlPlaneRSS()
-	return res, nil
+	return nil
 }
 
 // scale10Start starts the manager on objects clbsim already holds and waits until it has read
