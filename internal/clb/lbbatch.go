@@ -32,6 +32,27 @@ type lbRead struct {
 // GetLoadBalancer returns one load balancer, or a NotFoundError of kind LoadBalancer if it does
 // not exist in the client's region. Reads made together share DescribeLoadBalancers calls.
 func (c *Client) GetLoadBalancer(ctx context.Context, id string) (LoadBalancer, error) {
+	r := c.queueLoadBalancerRead(ctx, id)
+	// A read left behind by a caller that stopped waiting is queued again, its own caller then
+	// making the calls if no one else does: another caller's end is not this one's error.
+	for errors.Is(r.err, errLeaderGone) && ctx.Err() == nil {
+		r = c.queueLoadBalancerRead(ctx, id)
+	}
+	switch {
+	case r.err != nil:
+		return LoadBalancer{}, r.err
+	case !r.found:
+		return LoadBalancer{}, &NotFoundError{
+			Kind:    KindLoadBalancer,
+			Message: fmt.Sprintf("load balancer %s does not exist in region %s; check the ID and the controller's region", id, c.region),
+		}
+	}
+	return r.lb, nil
+}
+
+// queueLoadBalancerRead queues a read of id, makes the calls if no caller does, and waits for
+// the answer or the end of ctx.
+func (c *Client) queueLoadBalancerRead(ctx context.Context, id string) *lbRead {
 	r := &lbRead{id: id, done: make(chan struct{})}
 	b := &c.lbBatch
 	b.mu.Lock()
@@ -44,19 +65,10 @@ func (c *Client) GetLoadBalancer(ctx context.Context, id string) (LoadBalancer, 
 	}
 	select {
 	case <-r.done:
+		return r
 	case <-ctx.Done():
-		return LoadBalancer{}, fmt.Errorf("reading load balancer %s: %w", id, ctx.Err())
+		return &lbRead{id: id, err: fmt.Errorf("reading load balancer %s: %w", id, ctx.Err())}
 	}
-	switch {
-	case r.err != nil:
-		return LoadBalancer{}, r.err
-	case !r.found:
-		return LoadBalancer{}, &NotFoundError{
-			Kind:    KindLoadBalancer,
-			Message: fmt.Sprintf("load balancer %s does not exist in region %s; check the ID and the controller's region", id, c.region),
-		}
-	}
-	return r.lb, nil
 }
 
 // errLeaderGone answers the reads still queued when the caller making the calls gave up (its
@@ -82,6 +94,9 @@ func (c *Client) readQueuedLoadBalancers(ctx context.Context) {
 		batch, ids := takeDistinct(&b.queue, maxDescribeLoadBalancers)
 		b.mu.Unlock()
 		lbs, err := c.DescribeLoadBalancers(ctx, ids...)
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", errLeaderGone, err) // the caller making the call gave up, not the cloud
+		}
 		byID := make(map[string]LoadBalancer, len(lbs))
 		for _, lb := range lbs {
 			byID[lb.ID] = lb

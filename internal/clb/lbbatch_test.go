@@ -1,6 +1,7 @@
 package clb
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -97,4 +98,25 @@ func TestTakeDistinct(t *testing.T) {
 			g.Expect(idsOf(q)).To(Equal(tc.rest))
 		})
 	}
+}
+
+// TestGetLoadBalancerOutlivesTheCallerMakingTheCall: a read queued behind a caller that gives up
+// (its context ends during the call) is made again, not failed with that caller's error.
+func TestGetLoadBalancerOutlivesTheCallerMakingTheCall(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, nil)
+	e.sim.SetLatency(clbsim.Latency{PerCall: time.Second})
+	first, second := e.sim.AddLoadBalancer("first"), e.sim.AddLoadBalancer("second")
+
+	impatient, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	var firstErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, firstErr = e.c.GetLoadBalancer(impatient, first) })
+	time.Sleep(100 * time.Millisecond) // the first caller's call is in flight: the second queues
+	lb, err := e.c.GetLoadBalancer(t.Context(), second)
+	wg.Wait()
+	g.Expect(firstErr).To(MatchError(context.DeadlineExceeded))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(lb.ID).To(Equal(second))
 }
