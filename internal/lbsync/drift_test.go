@@ -31,9 +31,12 @@ import (
 	"github.com/clbind/clb-binding-controller/internal/targets"
 )
 
-func describeTargets(e *fidelityEnv) int {
+func describeTargets(e *fidelityEnv) int { return callsOf(e, "DescribeTargets") }
+
+// callsOf counts clbsim's calls of action, whatever their result.
+func callsOf(e *fidelityEnv, action string) int {
 	n := 0
-	for _, c := range e.srv.Sim.Calls()["DescribeTargets"] {
+	for _, c := range e.srv.Sim.Calls()[action] {
 		n += c
 	}
 	return n

@@ -185,13 +185,7 @@ func TestListenerRereadKeepsDriftChecksQuiet(t *testing.T) {
 	e.syncer.Expect(b.Key, e.lbID)
 	reconciled(e.syncer, b)
 	e.await("the sync", e.synced(b, lis))
-	listenerReads := func() int {
-		n := 0
-		for _, c := range e.srv.Sim.Calls()["DescribeListeners"] {
-			n += c
-		}
-		return n
-	}
+	listenerReads := func() int { return callsOf(e, "DescribeListeners") }
 	// Both caches expire together: each check reads the listeners and the backends again.
 	check := func(what string) {
 		t.Helper()
