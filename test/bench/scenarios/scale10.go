@@ -882,8 +882,8 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 		res.CompressedStart.Stats.PeakRSSKiB/1024, res.CompressedStart.CPU.Seconds(), byAction(res.CompressedStart.Calls),
 		sortedCounts(res.CompressedStart.Manager.Writes), sortedCounts(res.CompressedStart.Manager.Reconciles))
 
-	w("\nThe read bound counts DescribeTargets only. A starting manager also reads each load balancer's listeners "+
-		"(DescribeListeners, one call a load balancer: protocols, ports, rules and health checks) and the load balancers themselves "+
+	w("\nThe read bound counts DescribeTargets only. A starting manager also reads each load balancer's listeners " +
+		"(DescribeListeners, one call a load balancer: protocols, ports, rules and health checks) and the load balancers themselves " +
 		"(DescribeLoadBalancers: VPC and tags, for the VPC check and the binding policies; reads made together share calls of 20 IDs).\n")
 	w("\nThe cold-started manager was idle (every status written) %.1f s after it started, checked after the heap profile and the "+
 		"cloud's quiet, so an upper bound.\n", res.CreateIdle.Seconds())
