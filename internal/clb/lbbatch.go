@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -33,12 +34,12 @@ type lbRead struct {
 // not exist in the client's region. Reads made together share DescribeLoadBalancers calls.
 func (c *Client) GetLoadBalancer(ctx context.Context, id string) (LoadBalancer, error) {
 	r := c.queueLoadBalancerRead(ctx, id)
-	// A read left behind by a caller that stopped waiting is queued again, its own caller then
-	// making the calls if no one else does: another caller's end is not this one's error.
-	for errors.Is(r.err, errLeaderGone) && ctx.Err() == nil {
+	for errors.Is(r.err, errHandedOver) && ctx.Err() == nil {
 		r = c.queueLoadBalancerRead(ctx, id)
 	}
 	switch {
+	case errors.Is(r.err, errHandedOver): // only when ctx ended
+		return LoadBalancer{}, fmt.Errorf("reading load balancer %s: %w", id, ctx.Err())
 	case r.err != nil:
 		return LoadBalancer{}, r.err
 	case !r.found:
@@ -61,7 +62,7 @@ func (c *Client) queueLoadBalancerRead(ctx context.Context, id string) *lbRead {
 	b.running = true
 	b.mu.Unlock()
 	if lead {
-		c.readQueuedLoadBalancers(ctx)
+		c.readQueuedLoadBalancers(ctx, r)
 	}
 	select {
 	case <-r.done:
@@ -71,23 +72,28 @@ func (c *Client) queueLoadBalancerRead(ctx context.Context, id string) *lbRead {
 	}
 }
 
-// errLeaderGone answers the reads still queued when the caller making the calls gave up (its
-// context ended): their passes fail and try again.
-var errLeaderGone = errors.New("the read was queued behind a caller that stopped waiting; it is tried again")
+// errHandedOver answers a read whose caller is to make the calls now: the caller making them
+// has its own answer, or gave up. GetLoadBalancer queues the read again and leads.
+var errHandedOver = errors.New("the calls for the queued reads are handed over to this read's caller")
 
 // readQueuedLoadBalancers makes the calls for the queued reads, up to 20 distinct IDs a call,
-// until the queue is empty, then hands the next read back to its own caller.
-func (c *Client) readQueuedLoadBalancers(ctx context.Context) {
+// until mine (its caller's read) is answered or ctx ends, then hands the queue over to the caller
+// of the next read: no caller reads for others longer than it waits for itself.
+func (c *Client) readQueuedLoadBalancers(ctx context.Context, mine *lbRead) {
 	b := &c.lbBatch
 	for {
 		b.mu.Lock()
-		if len(b.queue) == 0 || ctx.Err() != nil {
-			rest := b.queue
-			b.queue, b.running = nil, false
+		if answered(mine) || ctx.Err() != nil {
+			b.queue = slices.DeleteFunc(b.queue, func(r *lbRead) bool { return r == mine })
+			var next *lbRead
+			if len(b.queue) > 0 {
+				next, b.queue = b.queue[0], b.queue[1:]
+			}
+			b.running = false
 			b.mu.Unlock()
-			for _, r := range rest {
-				r.err = fmt.Errorf("reading load balancer %s: %w", r.id, errLeaderGone)
-				close(r.done)
+			if next != nil {
+				next.err = errHandedOver
+				close(next.done)
 			}
 			return
 		}
@@ -95,7 +101,7 @@ func (c *Client) readQueuedLoadBalancers(ctx context.Context) {
 		b.mu.Unlock()
 		lbs, err := c.DescribeLoadBalancers(ctx, ids...)
 		if err != nil && ctx.Err() != nil {
-			err = fmt.Errorf("%w: %w", errLeaderGone, err) // the caller making the call gave up, not the cloud
+			err = errHandedOver // the caller making the call gave up, not the cloud: the others read again
 		}
 		byID := make(map[string]LoadBalancer, len(lbs))
 		for _, lb := range lbs {
@@ -106,6 +112,16 @@ func (c *Client) readQueuedLoadBalancers(ctx context.Context) {
 			r.err = err
 			close(r.done)
 		}
+	}
+}
+
+// answered reports whether r has its answer.
+func answered(r *lbRead) bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 
 // TestGetLoadBalancerSharesCalls: reads of many load balancers made together go out 20 IDs a
 // call (group commit: the first at once, the others gathered while it is in flight); each gets
-// its own answer, a missing one its NotFoundError; a lone read is one call of its own.
+// its own answer, a missing one its NotFoundError; a caller makes no call for the others once it
+// has its own answer; a lone read is one call of its own.
 func TestGetLoadBalancerSharesCalls(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(t, nil)
@@ -34,9 +36,16 @@ func TestGetLoadBalancerSharesCalls(t *testing.T) {
 	answers := make([]answer, n)
 	var wg sync.WaitGroup
 	before := e.sim.Calls()["DescribeLoadBalancers"]["OK"]
+	// The first caller makes the first call; once it has its answer it makes no call for the others.
+	var firstCallerCalls atomic.Int32
+	firstCtx := WithObserver(t.Context(), func(Attempt) { firstCallerCalls.Add(1) })
 	for i, id := range ids {
 		wg.Go(func() {
-			lb, err := e.c.GetLoadBalancer(t.Context(), id)
+			ctx := t.Context()
+			if i == 0 {
+				ctx = firstCtx
+			}
+			lb, err := e.c.GetLoadBalancer(ctx, id)
 			answers[i] = answer{lb, err}
 		})
 		if i == 0 {
@@ -53,6 +62,7 @@ func TestGetLoadBalancerSharesCalls(t *testing.T) {
 	calls := e.sim.Calls()["DescribeLoadBalancers"]
 	// 1 call for the first read, ⌈60/20⌉ for the rest (a missing ID is simply absent).
 	g.Expect(calls["OK"]-before).To(Equal(4), "calls: %v", calls)
+	g.Expect(firstCallerCalls.Load()).To(BeEquivalentTo(1), "the first caller kept making calls for the others")
 
 	alone := e.sim.Calls()["DescribeLoadBalancers"]["OK"]
 	lb, err := e.c.GetLoadBalancer(t.Context(), ids[3])

@@ -58,31 +58,26 @@ type BatchResult struct {
 // the same (an unchanged answer returns the very same lists): callers must not modify them. A
 // steady drift check, which reads what it read last time, then copies nothing.
 func (c *Client) DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) (TargetsRead, error) {
-	ids := uniqueSorted(listenerIDs)
+	parts := slices.Collect(slices.Chunk(uniqueSorted(listenerIDs), maxDescribeTargetsLBLs))
+	if len(parts) == 0 {
+		parts = [][]string{nil} // every listener of the load balancer
+	}
 	digest := sha256.New()
 	digest.Write([]byte(lbID))
-	if len(ids) <= maxDescribeTargetsLBLs {
-		var key []byte
-		if len(ids) > 0 {
-			key = []byte(memoKey(ids))
-		}
-		read, answer, err := c.describeTargets(ctx, lbID, ids)
-		if err != nil {
-			return TargetsRead{}, err
-		}
-		digest.Write(key)
-		digest.Write(answer[:])
-		digest.Sum(read.Digest[:0])
-		return read, nil
-	}
 	var out TargetsRead
-	for part := range slices.Chunk(ids, maxDescribeTargetsLBLs) {
+	for _, part := range parts {
 		read, answer, err := c.describeTargets(ctx, lbID, part)
 		if err != nil {
 			return TargetsRead{}, err
 		}
-		digest.Write([]byte(memoKey(part)))
+		if part != nil {
+			digest.Write([]byte(memoKey(part)))
+		}
 		digest.Write(answer[:])
+		if len(parts) == 1 {
+			out = read // the memo's lists, shared
+			break
+		}
 		out.Targets = append(out.Targets, read.Targets...)
 		out.Listeners = append(out.Listeners, read.Listeners...)
 	}

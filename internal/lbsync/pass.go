@@ -88,10 +88,7 @@ func (w *worker) pass(ctx context.Context) bool {
 	w.expireHinted()
 	defer func() { w.prefetched = nil }()
 	if w.quietDriftCheck(ctx, calls, start) {
-		quietPasses.WithLabelValues(w.lbID).Inc()
-		w.record(nil)
-		passDuration.WithLabelValues(w.lbID).Observe(w.s.opts.Clock.Since(start).Seconds())
-		return true
+		return w.endQuiet(start)
 	}
 	bindings, versions, settled := w.snapshot()
 	slices.SortFunc(bindings, func(a, b Binding) int {
@@ -103,10 +100,7 @@ func (w *worker) pass(ctx context.Context) bool {
 		var vanished, quiet bool
 		vanished, quiet, err = w.readTargets(ctx, plans, settled, calls)
 		if quiet {
-			quietPasses.WithLabelValues(w.lbID).Inc()
-			w.record(nil)
-			passDuration.WithLabelValues(w.lbID).Observe(w.s.opts.Clock.Since(start).Seconds())
-			return true
+			return w.endQuiet(start)
 		}
 		if err == nil && vanished {
 			// A listener was deleted behind our back. Read the listeners again now, so that a
@@ -152,6 +146,14 @@ func (w *worker) pass(ctx context.Context) bool {
 	synced := w.finish(plans, changes, start, calls, versions)
 	w.settle(plans, synced, changes)
 	return synced
+}
+
+// endQuiet ends a quiet pass (quiet.go): it plans, writes and reports nothing.
+func (w *worker) endQuiet(start time.Time) bool {
+	quietPasses.WithLabelValues(w.lbID).Inc()
+	w.record(nil)
+	passDuration.WithLabelValues(w.lbID).Observe(w.s.opts.Clock.Since(start).Seconds())
+	return true
 }
 
 // noteDrift records, on every binding the CLB no longer matches although its desired state has
@@ -429,13 +431,19 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan, settled bool, c
 // costs ⌈listeners/20⌉ reads per TargetsTTL rather than one per group of listeners read at
 // different times (after a health hint, a new binding).
 func (w *worker) fillRead(stale []string, plans []*plan) []string {
-	room := (clb.DescribeTargetsListeners - len(stale)%clb.DescribeTargetsListeners) % clb.DescribeTargetsListeners
 	var fresh []string
 	for _, p := range plans {
 		if p.active && w.targets[p.listenerID] != nil && !slices.Contains(stale, p.listenerID) && !slices.Contains(fresh, p.listenerID) {
 			fresh = append(fresh, p.listenerID)
 		}
 	}
+	return w.fillWith(stale, fresh)
+}
+
+// fillWith appends to stale the listeners of fresh read longest ago, up to the room left in the
+// last DescribeTargets call of stale.
+func (w *worker) fillWith(stale, fresh []string) []string {
+	room := (clb.DescribeTargetsListeners - len(stale)%clb.DescribeTargetsListeners) % clb.DescribeTargetsListeners
 	slices.SortFunc(fresh, func(a, b string) int { return w.targets[a].readAt.Compare(w.targets[b].readAt) })
 	return append(stale, fresh[:min(room, len(fresh))]...)
 }

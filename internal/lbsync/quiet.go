@@ -35,7 +35,7 @@ import (
 // controller's steady CPU.
 
 // quietDriftCheck is the drift check of a settled worker whose listener cache is fresh: it reads
-// the backends due for their check, with the others that fit in the call (as fillRead), and when
+// the backends due for their check, with the others that fit in the call (fillWith), and when
 // the answer is the one its caches were built from, the pass ends there, without copying the
 // bindings, sorting and resolving them again. Another answer is kept for the full pass
 // (prefetched), which then reads nothing again. Reports whether the pass is done.
@@ -58,9 +58,7 @@ func (w *worker) quietDriftCheck(ctx context.Context, calls *callLog, now time.T
 		return false // woken for something else: the full pass finds out what
 	}
 	slices.Sort(stale)
-	slices.SortFunc(fresh, func(a, b string) int { return w.targets[a].readAt.Compare(w.targets[b].readAt) })
-	room := (clb.DescribeTargetsListeners - len(stale)%clb.DescribeTargetsListeners) % clb.DescribeTargetsListeners
-	ids := append(stale, fresh[:min(room, len(fresh))]...)
+	ids := w.fillWith(stale, fresh)
 	read, err := w.s.cloud.DescribeTargets(ctx, w.lbID, ids)
 	if err != nil {
 		return false // the full pass reads again, and reports the error
