@@ -96,9 +96,13 @@ type describeTargetsParams struct {
 	responseHead
 	Listeners []struct {
 		ListenerID string        `json:"ListenerId"`
+		Protocol   string        `json:"Protocol"`
+		Port       int64         `json:"Port"`
 		Targets    []slimBackend `json:"Targets"`
 		Rules      []struct {
 			LocationID string        `json:"LocationId"`
+			Domain     string        `json:"Domain"`
+			URL        string        `json:"Url"`
 			Targets    []slimBackend `json:"Targets"`
 		} `json:"Rules"`
 	} `json:"Listeners"`

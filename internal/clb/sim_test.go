@@ -429,7 +429,10 @@ func TestTargetsListenersAndHealthRoundTrip(t *testing.T) {
 	got, err := e.c.DescribeTargets(ctx, lb, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(withoutReported(got.Targets)).To(ConsistOf(ts), "weight 0 and tags survive the round trip")
-	g.Expect(got.Listeners).To(ConsistOf(tcp, web))
+	g.Expect(got.Listeners).To(ConsistOf(
+		Listener{ID: tcp, Protocol: "TCP", Port: 80},
+		Listener{ID: web, Protocol: "HTTP", Port: 8080, Rules: []Rule{{LocationID: loc, Domain: "example.com", URL: "/api"}}},
+	), "the answer names each listener's protocol, port and rules")
 	g.Expect(got.Missing([]string{tcp, "lbl-gone0000"})).To(Equal([]string{"lbl-gone0000"}))
 
 	e.sim.SetHealth(clbsim.HealthSelector{IP: "10.0.0.1"}, "Alive")

@@ -17,9 +17,10 @@ import (
 // TargetsRead is the answer of DescribeTargets.
 type TargetsRead struct {
 	Targets []targets.Target
-	// Listeners are the IDs of the listeners the answer held. The API leaves a listener that does
-	// not exist out of its answer without an error, so a requested ID missing here was deleted.
-	Listeners []string
+	// Listeners are the listeners the answer held, with their protocol, port and rules (no
+	// names or health checks: DescribeTargets has none). The API leaves a listener that does not
+	// exist out of its answer without an error, so a requested ID missing here was deleted.
+	Listeners []Listener
 	// Digest identifies the answer: two reads of the same listeners with the same digest
 	// returned the same backends (the request IDs aside).
 	Digest [sha256.Size]byte
@@ -29,7 +30,7 @@ type TargetsRead struct {
 func (r TargetsRead) Missing(requested []string) []string {
 	var out []string
 	for _, id := range uniqueSorted(requested) {
-		if !slices.Contains(r.Listeners, id) {
+		if !slices.ContainsFunc(r.Listeners, func(l Listener) bool { return l.ID == id }) {
 			out = append(out, id)
 		}
 	}
@@ -123,7 +124,13 @@ func (resp *describeTargetsParams) targetsRead() TargetsRead {
 	}
 	out.Targets = make([]targets.Target, 0, n)
 	for _, l := range resp.Listeners {
-		out.Listeners = append(out.Listeners, l.ListenerID)
+		listener := Listener{ID: l.ListenerID, Protocol: l.Protocol, Port: l.Port}
+		for _, r := range l.Rules {
+			if IsLayer7(l.Protocol) {
+				listener.Rules = append(listener.Rules, Rule{LocationID: r.LocationID, Domain: r.Domain, URL: r.URL})
+			}
+		}
+		out.Listeners = append(out.Listeners, listener)
 		for i := range l.Targets {
 			out.Targets = append(out.Targets, backendTarget(l.ListenerID, "", &l.Targets[i]))
 		}

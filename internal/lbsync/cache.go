@@ -90,6 +90,9 @@ type listenerCache struct {
 	byID     map[string]clb.Listener
 	readAt   time.Time
 	notFound bool // the load balancer itself does not exist
+	// partial is set when the cache was filled from DescribeTargets (seedListeners): the
+	// listeners it names, with protocol, port and rules, but no names or health checks.
+	partial bool
 }
 
 func (c *listenerCache) fresh(now time.Time) bool {

@@ -183,6 +183,18 @@ func (w *worker) dropCheck(key types.NamespacedName) bool {
 	return had
 }
 
+// wantsHealthCheck reports whether a health-check request waits to be written or refused.
+func (w *worker) wantsHealthCheck() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.checks {
+		if !e.done {
+			return true
+		}
+	}
+	return false
+}
+
 // hasCheck reports whether the worker has a health-check request of key.
 func (w *worker) hasCheck(key types.NamespacedName) bool {
 	w.mu.Lock()
@@ -224,6 +236,11 @@ func (w *worker) dueChecks(now time.Time) []dueCheck {
 // balancer's only writer. A check the listener's protocol does not take is refused without a
 // write.
 func (w *worker) applyHealthChecks(ctx context.Context, plans []*plan) {
+	if w.listeners.partial {
+		// Read without health checks (seedListeners): a request that came during the pass marked
+		// the worker changed, and its next pass reads the listeners in full first.
+		return
+	}
 	for _, c := range w.dueChecks(w.s.opts.Clock.Now()) {
 		var out HealthCheckOutcome
 		if msg := w.checkForbidden(c.key.Namespace, c.req, plans); msg != "" {

@@ -227,22 +227,34 @@ func (w *worker) resolve(ctx context.Context, bindings []Binding, calls *callLog
 	// An unresolved binding re-reads the listeners, but at most once per RetryBase, so a binding
 	// waiting for its listener does not cost a read on every pass.
 	now := w.s.opts.Clock.Now()
-	if !w.listeners.fresh(now) || (force && now.Sub(w.listeners.readAt) >= w.s.opts.RetryBase) {
-		made := calls.count()
-		changed, err := w.refreshListeners(ctx)
-		if err != nil {
+	checks := w.wantsHealthCheck()
+	var err error
+	switch {
+	case w.listeners.byID == nil && !checks:
+		err = w.seedListeners(ctx, bindings)
+	case !w.listeners.fresh(now) || (force && now.Sub(w.listeners.readAt) >= w.s.opts.RetryBase) ||
+		(w.listeners.partial && checks):
+		err = w.rereadListeners(ctx, calls)
+	}
+	if err != nil {
+		return plans, err
+	}
+	for _, p := range plans {
+		w.resolveOne(p)
+	}
+	if w.listeners.partial && slices.ContainsFunc(plans, func(p *plan) bool { return !p.active }) {
+		// DescribeTargets may leave out a listener or rule without backends (undocumented): a
+		// binding is told its listener or rule is missing only after a read of them all.
+		if err := w.rereadListeners(ctx, calls); err != nil {
 			return plans, err
 		}
-		if !changed {
-			// The listeners' and the load balancer's periodic re-read found them as they were: no
-			// news, so a settled worker's drift check may still be quiet. At 500 load balancers read
-			// again together every listenerTTL, a full pass each cost a burst of CPU for nothing.
-			calls.sameAnswers(calls.count() - made)
+		for _, p := range plans {
+			*p = plan{b: p.b}
+			w.resolveOne(p)
 		}
 	}
 	owners := map[targets.Scope]*plan{} // the binding that owns each scope
 	for _, p := range plans {
-		w.resolveOne(p)
 		if !p.active {
 			continue
 		}
@@ -266,6 +278,18 @@ func (w *worker) resolve(ctx context.Context, bindings []Binding, calls *callLog
 		}
 	}
 	return plans, nil
+}
+
+// rereadListeners reads the listeners in full (refreshListeners). A read that finds them as they
+// were is no news, so a settled worker's drift check may still be quiet: at 500 load balancers
+// read again together every listenerTTL, a full pass each cost a burst of CPU for nothing.
+func (w *worker) rereadListeners(ctx context.Context, calls *callLog) error {
+	made := calls.count()
+	changed, err := w.refreshListeners(ctx)
+	if err == nil && !changed {
+		calls.sameAnswers(calls.count() - made)
+	}
+	return err
 }
 
 // resolveOne finds the binding's listener and rule in the listener cache.
@@ -405,6 +429,7 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan, settled bool, c
 	for _, p := range plans {
 		ours[p.b.OwnerTag] = true
 	}
+	built := make(map[string]*targetCache, len(stale))
 	for _, id := range stale {
 		if slices.Contains(missing, id) {
 			delete(w.targets, id)
@@ -416,9 +441,12 @@ func (w *worker) readTargets(ctx context.Context, plans []*plan, settled bool, c
 			c.recheckAt = w.s.recheckUntil
 		}
 		w.targets[id] = c
+		built[id] = c
 	}
 	for _, t := range read.Targets {
-		if c, ok := w.targets[t.ListenerID]; ok {
+		// Only the caches built from this read: one made earlier in the pass may hold more
+		// listeners than are stale (takePrefetched).
+		if c, ok := built[t.ListenerID]; ok {
 			t = t.Keyed(byIP[t.ListenerID])
 			c.targets[t.Key] = t
 		}

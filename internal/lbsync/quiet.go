@@ -71,22 +71,31 @@ func (w *worker) quietDriftCheck(ctx context.Context, calls *callLog, now time.T
 	return false
 }
 
-// prefetchedRead is a read of the backends of ids made earlier in the pass.
+// prefetchedRead is a read of the backends of ids made earlier in the pass; nil ids read every
+// listener of the load balancer (seedListeners).
 type prefetchedRead struct {
 	ids  []string
 	read clb.TargetsRead
 }
 
-// takePrefetched returns the read made earlier in the pass when it is of the same listeners.
+// takePrefetched returns the read made earlier in the pass when it answers for ids: each was
+// asked for, or, in a read of every listener, is in the answer.
 func (w *worker) takePrefetched(ids []string) (clb.TargetsRead, bool) {
 	p := w.prefetched
 	w.prefetched = nil
-	if p == nil || len(p.ids) != len(ids) {
+	if p == nil {
 		return clb.TargetsRead{}, false
 	}
-	want := slices.Sorted(slices.Values(ids))
-	if !slices.Equal(slices.Sorted(slices.Values(p.ids)), want) {
-		return clb.TargetsRead{}, false
+	answers := func(id string) bool {
+		if p.ids == nil {
+			return !slices.Contains(p.read.Missing([]string{id}), id)
+		}
+		return slices.Contains(p.ids, id)
+	}
+	for _, id := range ids {
+		if !answers(id) {
+			return clb.TargetsRead{}, false
+		}
 	}
 	return p.read, true
 }

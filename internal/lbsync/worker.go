@@ -21,6 +21,8 @@ import (
 	"maps"
 	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -391,12 +393,47 @@ func (w *worker) backoff() time.Duration {
 // balancer in another VPC are not read: none of its bindings is resolved (see inVPC). changed is
 // false when the read found the listeners, and the load balancer's VPC and tags, as they were.
 func (w *worker) refreshListeners(ctx context.Context) (changed bool, err error) {
+	return w.readListeners(ctx, false, func() ([]clb.Listener, error) {
+		return w.s.cloud.DescribeListeners(ctx, w.lbID)
+	})
+}
+
+// seedListeners is a worker's first read of its listeners when no health check waits to be
+// written. DescribeTargets of the bindings' listeners (of all of them when a binding names its
+// listener by port) names each listener's protocol, port and rules, which is all that resolving
+// the bindings needs, besides the backends that the pass reads next: a starting manager reads
+// each load balancer once rather than twice. The answer is kept for readTargets (prefetched).
+// The cache is partial, without health checks: a health check to write, or a binding whose
+// listener or rule the answer does not hold, reads the listeners in full (resolve).
+func (w *worker) seedListeners(ctx context.Context, bindings []Binding) error {
+	var ids []string // nil: every listener of the load balancer
+	for _, b := range bindings {
+		if b.Listener.ID == "" {
+			ids = nil
+			break
+		}
+		ids = append(ids, b.Listener.ID)
+	}
+	_, err := w.readListeners(ctx, true, func() ([]clb.Listener, error) {
+		read, err := w.s.cloud.DescribeTargets(ctx, w.lbID, ids)
+		if err != nil {
+			return nil, err
+		}
+		w.prefetched = &prefetchedRead{ids: ids, read: read}
+		return read.Listeners, nil
+	})
+	return err
+}
+
+// readListeners fills the listener cache with what describe returns; partial marks an answer
+// without names and health checks (seedListeners).
+func (w *worker) readListeners(ctx context.Context, partial bool, describe func() ([]clb.Listener, error)) (changed bool, err error) {
 	now := w.s.opts.Clock.Now()
 	before, lbBefore := w.listeners, w.lb
 	inVPC, err := w.inVPC(ctx, now)
 	var ls []clb.Listener
 	if err == nil && inVPC {
-		ls, err = w.s.cloud.DescribeListeners(ctx, w.lbID)
+		ls, err = describe()
 	}
 	if clb.IsNotFoundKind(err, clb.KindLoadBalancer) {
 		w.listeners = listenerCache{byID: map[string]clb.Listener{}, readAt: now, notFound: true}
@@ -410,13 +447,43 @@ func (w *worker) refreshListeners(ctx context.Context) (changed bool, err error)
 	for _, l := range ls {
 		byID[l.ID] = l
 	}
-	w.listeners = listenerCache{byID: byID, readAt: now}
-	for id := range w.targets {
-		if _, ok := byID[id]; !ok {
-			delete(w.targets, id)
+	w.listeners = listenerCache{byID: byID, readAt: now, partial: partial && inVPC}
+	if !partial {
+		for id := range w.targets {
+			if _, ok := byID[id]; !ok {
+				delete(w.targets, id)
+			}
 		}
 	}
-	same := !before.readAt.IsZero() && !before.notFound && reflect.DeepEqual(before.byID, byID) &&
+	same := !before.readAt.IsZero() && !before.notFound && sameListeners(before, byID) &&
 		lbBefore.vpcID == w.lb.vpcID && maps.Equal(lbBefore.tags, w.lb.tags)
 	return !same, nil
+}
+
+// sameListeners reports whether byID holds the listeners of before as they were. After a partial
+// read (seedListeners) only what that read held is compared: the names and health checks read
+// since are no news, and neither are listeners no binding named (a listener given by port and
+// protocol cannot gain a twin: the CLB refuses a second listener of a port and protocol).
+func sameListeners(before listenerCache, byID map[string]clb.Listener) bool {
+	if !before.partial {
+		return reflect.DeepEqual(before.byID, byID)
+	}
+	for id, l := range before.byID {
+		now, ok := byID[id]
+		if !ok || !reflect.DeepEqual(resolvable(l), resolvable(now)) {
+			return false
+		}
+	}
+	return true
+}
+
+// resolvable is what a DescribeTargets answer tells of a listener, its rules in a fixed order:
+// no name, no health checks.
+func resolvable(l clb.Listener) clb.Listener {
+	out := clb.Listener{ID: l.ID, Protocol: l.Protocol, Port: l.Port}
+	for _, r := range l.Rules {
+		out.Rules = append(out.Rules, clb.Rule{LocationID: r.LocationID, Domain: r.Domain, URL: r.URL})
+	}
+	slices.SortFunc(out.Rules, func(a, b clb.Rule) int { return strings.Compare(a.LocationID, b.LocationID) })
+	return out
 }
