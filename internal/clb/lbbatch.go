@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Group commit of GetLoadBalancer. Every load balancer worker reads its load balancer (VPC,
@@ -13,12 +14,92 @@ import (
 // 500 DescribeLoadBalancers calls for what 25 carry (20 IDs a call). Reads asked for while a call
 // is in flight wait for it to end and go out together in the next one; a read asked for when
 // none is in flight goes out at once, so no read waits for a window that may bring nothing.
+//
+// The first read of a start has no company, and nor do the reads that come one at a time while
+// the manager's reconciles start the workers: a call with room to spare also reads the load
+// balancers announced to be read soon (ReadSoon), and keeps those answers for their reads. A
+// starting manager then makes ⌈load balancers / 20⌉ calls.
 
 // lbBatcher queues GetLoadBalancer reads; one caller at a time makes the calls for all.
 type lbBatcher struct {
 	mu      sync.Mutex
 	queue   []*lbRead
 	running bool
+	// soon are the load balancers announced to be read before long and not read yet; early holds
+	// the answers read for them ahead of their reads.
+	soon  map[string]bool
+	early map[string]earlyAnswer
+}
+
+// earlyAnswer is a load balancer read ahead of its GetLoadBalancer.
+type earlyAnswer struct {
+	lb    LoadBalancer
+	found bool
+	at    time.Time
+}
+
+// earlyTTL bounds how long an answer read ahead waits for its read: one that comes later (its
+// binding was deleted meanwhile, say) reads again.
+const earlyTTL = 30 * time.Second
+
+// ReadSoon announces that the load balancers ids will be read with GetLoadBalancer before long:
+// a DescribeLoadBalancers call with room to spare reads them too.
+func (c *Client) ReadSoon(ids ...string) {
+	b := &c.lbBatch
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.soon == nil {
+		b.soon = map[string]bool{}
+	}
+	for _, id := range ids {
+		if _, read := b.early[id]; !read {
+			b.soon[id] = true
+		}
+	}
+}
+
+// takeEarly returns, and forgets, the answer read ahead for id, if fresh.
+func (b *lbBatcher) takeEarly(id string, now time.Time) (earlyAnswer, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a, ok := b.early[id]
+	delete(b.early, id)
+	return a, ok && now.Sub(a.at) < earlyTTL
+}
+
+// fillSoon returns up to room announced IDs that are not in ids, and no longer announces them.
+func (b *lbBatcher) fillSoon(ids []string, room int) []string {
+	var out []string
+	for id := range b.soon {
+		if len(out) == room {
+			break
+		}
+		if !slices.Contains(ids, id) {
+			out = append(out, id)
+		}
+	}
+	for _, id := range out {
+		delete(b.soon, id)
+	}
+	return out
+}
+
+// keepEarly keeps the answers for the IDs read ahead, and drops those kept too long.
+func (b *lbBatcher) keepEarly(ahead []string, byID map[string]LoadBalancer, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.early == nil {
+		b.early = map[string]earlyAnswer{}
+	}
+	for id, a := range b.early {
+		if now.Sub(a.at) >= earlyTTL {
+			delete(b.early, id)
+		}
+	}
+	for _, id := range ahead {
+		lb, found := byID[id]
+		b.early[id] = earlyAnswer{lb: lb, found: found, at: now}
+	}
 }
 
 // lbRead is one GetLoadBalancer waiting for its answer.
@@ -33,13 +114,22 @@ type lbRead struct {
 // GetLoadBalancer returns one load balancer, or a NotFoundError of kind LoadBalancer if it does
 // not exist in the client's region. Reads made together share DescribeLoadBalancers calls.
 func (c *Client) GetLoadBalancer(ctx context.Context, id string) (LoadBalancer, error) {
+	if a, ok := c.lbBatch.takeEarly(id, time.Now()); ok {
+		return c.loadBalancerAnswer(id, &lbRead{lb: a.lb, found: a.found})
+	}
 	r := c.queueLoadBalancerRead(ctx, id)
 	for errors.Is(r.err, errHandedOver) && ctx.Err() == nil {
 		r = c.queueLoadBalancerRead(ctx, id)
 	}
-	switch {
-	case errors.Is(r.err, errHandedOver): // only when ctx ended
+	if errors.Is(r.err, errHandedOver) { // only when ctx ended
 		return LoadBalancer{}, fmt.Errorf("reading load balancer %s: %w", id, ctx.Err())
+	}
+	return c.loadBalancerAnswer(id, r)
+}
+
+// loadBalancerAnswer is GetLoadBalancer's answer to r.
+func (c *Client) loadBalancerAnswer(id string, r *lbRead) (LoadBalancer, error) {
+	switch {
 	case r.err != nil:
 		return LoadBalancer{}, r.err
 	case !r.found:
@@ -58,6 +148,7 @@ func (c *Client) queueLoadBalancerRead(ctx context.Context, id string) *lbRead {
 	b := &c.lbBatch
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
+	delete(b.soon, id)
 	lead := !b.running
 	b.running = true
 	b.mu.Unlock()
@@ -98,14 +189,18 @@ func (c *Client) readQueuedLoadBalancers(ctx context.Context, mine *lbRead) {
 			return
 		}
 		batch, ids := takeDistinct(&b.queue, maxDescribeLoadBalancers)
+		ahead := b.fillSoon(ids, maxDescribeLoadBalancers-len(ids))
 		b.mu.Unlock()
-		lbs, err := c.DescribeLoadBalancers(ctx, ids...)
+		lbs, err := c.DescribeLoadBalancers(ctx, append(ids, ahead...)...)
 		if err != nil && ctx.Err() != nil {
 			err = errHandedOver // the caller making the call gave up, not the cloud: the others read again
 		}
 		byID := make(map[string]LoadBalancer, len(lbs))
 		for _, lb := range lbs {
 			byID[lb.ID] = lb
+		}
+		if err == nil && len(ahead) > 0 {
+			c.lbBatch.keepEarly(ahead, byID, time.Now())
 		}
 		for _, r := range batch {
 			r.lb, r.found = byID[r.id]

@@ -71,6 +71,40 @@ func TestGetLoadBalancerSharesCalls(t *testing.T) {
 	g.Expect(e.sim.Calls()["DescribeLoadBalancers"]["OK"] - alone).To(Equal(1))
 }
 
+// TestGetLoadBalancerReadsAnnouncedOnesAhead: reads that come one at a time, as a starting
+// manager's workers make them, share calls when they were announced (ReadSoon): each call with
+// room reads announced load balancers too, whose reads are then answered without a call. A
+// missing one is answered NotFound all the same, and an answer is used once: the next read calls.
+func TestGetLoadBalancerReadsAnnouncedOnesAhead(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, nil)
+	const n = 45
+	ids := make([]string, n)
+	for i := range n - 1 {
+		ids[i] = e.sim.AddLoadBalancer(fmt.Sprintf("lb-%02d", i))
+	}
+	ids[n-1] = "lb-missing0"
+	e.c.ReadSoon(ids...)
+	before := e.sim.Calls()["DescribeLoadBalancers"]["OK"]
+	for i, id := range ids {
+		lb, err := e.c.GetLoadBalancer(t.Context(), id)
+		if i == n-1 {
+			g.Expect(IsNotFoundKind(err, KindLoadBalancer)).To(BeTrue(), "%v", err)
+			continue
+		}
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(lb.ID).To(Equal(id))
+		g.Expect(lb.Name).To(Equal(fmt.Sprintf("lb-%02d", i)))
+	}
+	// ⌈45/20⌉, not 45.
+	g.Expect(e.sim.Calls()["DescribeLoadBalancers"]["OK"] - before).To(Equal(3))
+
+	again := e.sim.Calls()["DescribeLoadBalancers"]["OK"]
+	_, err := e.c.GetLoadBalancer(t.Context(), ids[3])
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(e.sim.Calls()["DescribeLoadBalancers"]["OK"]-again).To(Equal(1), "an answer read ahead is used once")
+}
+
 func TestTakeDistinct(t *testing.T) {
 	reads := func(ids ...string) []*lbRead {
 		out := make([]*lbRead, len(ids))

@@ -151,8 +151,21 @@ func (a *arrivals) outstandingSince(lbID string, horizon uint64) queue {
 
 // Expect records that the binding controller queued key, a binding on load balancer lbID, for a
 // reconcile: its worker holds its next write until that reconcile has handed over the change.
+//
+// A load balancer without a worker yet will be read when its worker starts (inVPC): it is
+// announced, so that a starting manager's first reads, which come one at a time as the
+// reconciles start the workers, share their calls.
 func (s *Syncer) Expect(key types.NamespacedName, lbID string) {
 	s.arrivals.expect(key, lbID)
+	if !s.readsLoadBalancers() {
+		return
+	}
+	s.mu.Lock()
+	_, running := s.workers[lbID]
+	s.mu.Unlock()
+	if !running {
+		s.cloud.ReadSoon(lbID)
+	}
 }
 
 // Reconciling is called as a reconcile of key begins; the returned function is called as it

@@ -27,6 +27,7 @@ import (
 	networkingv1alpha1 "github.com/clbind/clb-binding-controller/api/v1alpha1"
 	"github.com/clbind/clb-binding-controller/internal/clb"
 	"github.com/clbind/clb-binding-controller/internal/clbsim"
+	"github.com/clbind/clb-binding-controller/internal/clbsim/simtest"
 	"github.com/clbind/clb-binding-controller/internal/lbsync"
 	"github.com/clbind/clb-binding-controller/internal/targets"
 )
@@ -184,5 +185,35 @@ func TestHealthCheckAfterTheFirstReadReadsTheListeners(t *testing.T) {
 	}
 	if n := callsOf(e, "ModifyListener"); n != 1 {
 		t.Errorf("%d ModifyListener, want 1 (the test's own)", n)
+	}
+}
+
+// TestStartingWorkersShareLoadBalancerReads: with the VPC check on, every worker reads its load
+// balancer when it starts. A starting manager queues every binding for a reconcile (Expect)
+// before the reconciles start the workers one at a time: those reads, each alone when made,
+// share ⌈load balancers/20⌉ DescribeLoadBalancers calls.
+func TestStartingWorkersShareLoadBalancerReads(t *testing.T) {
+	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) { o.VpcID = simtest.VpcID })
+	const n = 45
+	bindings := make([]lbsync.Binding, n)
+	listeners := make([]string, n)
+	for i := range n {
+		lbID := e.srv.Sim.AddLoadBalancer(fmt.Sprintf("lb-%d", i))
+		listeners[i] = e.srv.Sim.AddListener(lbID, "TCP", 80)
+		bindings[i] = e.binding(fmt.Sprintf("web-%d", i), lbsync.ListenerRef{ID: listeners[i]}, ipOf(i))
+		bindings[i].LoadBalancerID = lbID
+	}
+	for _, b := range bindings {
+		e.syncer.Expect(b.Key, b.LoadBalancerID)
+	}
+	for i, b := range bindings {
+		reconciled(e.syncer, b)
+		e.await("the sync of "+b.Key.Name, func() bool {
+			st, _ := e.syncer.Status(b.Key)
+			return st.Synced && st.ListenerID == listeners[i]
+		})
+	}
+	if n := callsOf(e, "DescribeLoadBalancers"); n != 3 {
+		t.Errorf("%d DescribeLoadBalancers for 45 load balancers read one at a time, want ⌈45/20⌉ = 3", n)
 	}
 }

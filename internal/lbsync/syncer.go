@@ -33,6 +33,8 @@ import (
 // Cloud is what the workers need from internal/clb.
 type Cloud interface {
 	GetLoadBalancer(ctx context.Context, id string) (clb.LoadBalancer, error)
+	// ReadSoon announces load balancers that GetLoadBalancer will read before long.
+	ReadSoon(ids ...string)
 	DescribeListeners(ctx context.Context, lbID string, listenerIDs ...string) ([]clb.Listener, error)
 	DescribeTargets(ctx context.Context, lbID string, listenerIDs []string) (clb.TargetsRead, error)
 	RegisterTargets(ctx context.Context, lbID string, ts []targets.Target) (clb.BatchResult, error)

@@ -42,7 +42,7 @@ func (c *lbCache) fresh(now time.Time) bool {
 // NotFoundError of internal/clb. A failed read keeps the last one.
 func (w *worker) inVPC(ctx context.Context, now time.Time) (bool, error) {
 	own := w.s.opts.VpcID
-	if own == "" && w.s.opts.Policies == nil {
+	if !w.s.readsLoadBalancers() {
 		return true, nil
 	}
 	if !w.lb.fresh(now) {
@@ -53,6 +53,12 @@ func (w *worker) inVPC(ctx context.Context, now time.Time) (bool, error) {
 		w.lb = lbCache{vpcID: lb.VpcID, tags: lb.Tags, readAt: now}
 	}
 	return otherVPC(w.lbID, w.lb.vpcID, own) == "", nil
+}
+
+// readsLoadBalancers reports whether the workers read their load balancers: for the VPC check
+// (Options.VpcID) or the binding policies, which match tags.
+func (s *Syncer) readsLoadBalancers() bool {
+	return s.opts.VpcID != "" || s.opts.Policies != nil
 }
 
 // otherVPC explains why nothing may be written to a load balancer in lbVPC by a controller

@@ -432,7 +432,12 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	logf("scale10: live heap %d MiB; profiles in %s, %s", res.HeapAlloc>>20, res.HeapFile, res.CPUFile)
 	// Drift checks read 500 LBs a minute, 8 a second: never 3 s without a DescribeTargets.
 	waitQuietSim(ctx, sim, 3*time.Second, "DescribeTargets")
-	// Its statuses written too, so the restart finds what a settled manager leaves.
+	// Every backend judged by the CLB's health check and its statuses written too, so the restart
+	// finds what a settled manager leaves (clbsim judges a new backend some seconds after its
+	// registration, which a manager idle for scale10Idle may not have seen yet).
+	if err := waitHealthJudged(ctx, pe, startTimeout); err != nil {
+		return res, err
+	}
 	waitManagerIdle(ctx, metricsAddr, scale10Idle, startTimeout)
 	res.CreateIdle = time.Since(t0) - scale10Idle
 
@@ -610,6 +615,31 @@ func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, nam
 		ph.Wall.Round(time.Millisecond), ph.Calls.writes(), ph.Calls.reads(), readBound, ph.Stats.PeakRSSKiB/1024, ph.CPU, ph.Calls.ByAction)
 	logf("scale10: %s: API server writes %v, reconciles %v", name, ph.Manager.Writes, ph.Manager.Reconciles)
 	return ph, pe.alive()
+}
+
+// waitHealthJudged waits until every CLBHealth reports each of its backends judged by the CLB's
+// health check: none Unknown.
+func waitHealthJudged(ctx context.Context, pe *procEnv, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var list networkingv1alpha1.CLBHealthList
+		if err := pe.k8s.List(ctx, &list); err != nil {
+			return err
+		}
+		pending := 0
+		for _, hc := range list.Items {
+			if hc.Status.Unknown > 0 || hc.Status.Registered == 0 {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d CLBHealths still report backends the CLB has not judged after %v", pending, len(list.Items), timeout)
+		}
+		time.Sleep(2 * time.Second) // a list of 10,000 CLBHealths is not free
+	}
 }
 
 // cpuSteps reads the manager's CPU n times, every step, and returns what each step used.
