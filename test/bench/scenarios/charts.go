@@ -104,9 +104,9 @@ func scale10Figure(res scale10Result) figure {
 	}}
 	calls := barChart{Title: "CLB calls against their lower bounds", Unit: unitCalls, Groups: []barGroup{
 		boundGroup("cold start: writes", res.Create.Calls.writes(), res.WriteBound),
-		boundGroup("cold start: sync reads", res.Create.Calls.reads(), res.ReadBound),
+		boundGroup("cold start: sync reads", res.Create.Calls.reads(), res.coldReadBound()),
 		boundGroup("restart: writes", res.Restart.Calls.writes(), 0), // it has nothing to write
-		boundGroup("restart: sync reads", res.Restart.Calls.reads(), res.ReadBound),
+		boundGroup("restart: sync reads", res.Restart.Calls.reads(), res.StartReadBound),
 	}}
 	steady := barChart{
 		Title: fmt.Sprintf("Steady hour (%v run in %v): calls per uncompressed minute, by action", res.SteadyWindow, res.SteadyWindow/scale10Compression),

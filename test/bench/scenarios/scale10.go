@@ -192,10 +192,14 @@ type scale10Result struct {
 	Create, Restart, Steady         scale10Phase
 	// CreateIdle is when the cold-started manager had written every status (nothing queued and no
 	// API write for scale10Idle), from its start.
-	CreateIdle                      time.Duration
-	CompressedStart                 scale10Phase  // the steady hour's manager, until it settled
-	SteadyWindow                    time.Duration // uncompressed
-	WriteBound, ReadBound           int
+	CreateIdle            time.Duration
+	CompressedStart       scale10Phase  // the steady hour's manager, until it settled
+	SteadyWindow          time.Duration // uncompressed
+	WriteBound, ReadBound int
+	// StartReadBound is what a starting manager must read: ReadBound DescribeTargets and each load
+	// balancer's tags, 20 to a DescribeLoadBalancers call, as the binding policies match them.
+	// A cold start also reads the account's backend quota once before it registers.
+	StartReadBound                  int
 	HeapTop, CPUTop                 string
 	HeapFile, CPUFile               string
 	SteadyCPUTop, SteadyCPUFile     string
@@ -216,6 +220,9 @@ func scale10MemoryEnv() (int64, []string) {
 	limit := *scale10MemLimit << 20
 	return limit, []string{fmt.Sprintf("GOMEMLIMIT=%d", limit*9/10)}
 }
+
+// coldReadBound is StartReadBound and the one read of the account's backend quota.
+func (r scale10Result) coldReadBound() int { return r.StartReadBound + 1 }
 
 // scale10Floor is the time the cloud's 20 calls per second per action allow at best.
 func (r scale10Result) scale10Floor() time.Duration {
@@ -312,6 +319,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	res.Namespaces = ceilDiv(res.Bindings, *scale10PerNS)
 	res.WriteBound = lbs * ceilDiv(scale10ListenersLB*scale10PodsPer, 500)
 	res.ReadBound = lbs * ceilDiv(scale10ListenersLB, 20)
+	res.StartReadBound = res.ReadBound + ceilDiv(lbs, 20)
 	// No manager yet: it starts once every object is in the API.
 	pe, err := startProcEnv(ctx, "", clbsim.Options{MaxTargetsPerRule: 1_000_000, Latency: clbsim.DefaultBusy()})
 	if err != nil {
@@ -418,7 +426,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	}
 	res.Create.Manager.Writes = managerCounts{Writes: writes}.minus(managerCounts{Writes: writesBefore}).Writes
 	logf("scale10: converged %v after the manager started: writes %d (bound %d), reads %d (bound %d), peak RSS %d MiB, CPU %v; %v",
-		res.Create.Wall.Round(time.Millisecond), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.ReadBound,
+		res.Create.Wall.Round(time.Millisecond), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.coldReadBound(),
 		res.Create.Stats.PeakRSSKiB/1024, res.Create.Stats.CPU, res.Create.Calls.ByAction)
 	res.HeapFile = filepath.Join(out, "scale10-heap.pb.gz")
 	if res.HeapTop, err = profileTop(ctx, pprofAddr, "heap?gc=1", res.HeapFile, "-inuse_space"); err != nil {
@@ -443,7 +451,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 
 	// Restart: a new process reads each load balancer again and has nothing to write.
 	pe.stopManager()
-	if res.Restart, err = scale10Start(ctx, pe, managerBin, metricsAddr, "restart", res.ReadBound, 0, startTimeout, prodFlags...); err != nil {
+	if res.Restart, err = scale10Start(ctx, pe, managerBin, metricsAddr, "restart", res, 0, startTimeout, prodFlags...); err != nil {
 		return res, err
 	}
 	if err := waitConverged(ctx, pe, want, time.Minute); err != nil {
@@ -458,7 +466,7 @@ func runScale10(ctx context.Context, managerBin, out string) (scale10Result, err
 	steadyFlags := slices.Concat(prodFlags, []string{"--drift-check-interval=" + (time.Minute / scale10Compression).String(),
 		"--health-fast-poll=" + fast.String(), "--health-slow-poll=" + (30 * time.Second / scale10Compression).String(),
 		"--clb-qps=" + strconv.Itoa(20*scale10Compression)})
-	if res.CompressedStart, err = scale10Start(ctx, pe, managerBin, metricsAddr, "compressed start", res.ReadBound, scale10Settle, startTimeout, steadyFlags...); err != nil {
+	if res.CompressedStart, err = scale10Start(ctx, pe, managerBin, metricsAddr, "compressed start", res, scale10Settle, startTimeout, steadyFlags...); err != nil {
 		return res, err
 	}
 	if err := scale10SteadyWindow(ctx, pe, &res, pprofAddr, metricsAddr, out, want); err != nil {
@@ -564,8 +572,8 @@ func scale10SteadyWindow(ctx context.Context, pe *procEnv, res *scale10Result, p
 }
 
 // scale10Start starts the manager on objects clbsim already holds and waits until it has read
-// every load balancer (readBound DescribeTargets), then until it is quiet, or for settle if not 0.
-func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, name string, readBound int, settle, timeout time.Duration, flags ...string) (scale10Phase, error) {
+// every load balancer (res.ReadBound DescribeTargets), then until it is quiet, or for settle if not 0.
+func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, name string, res scale10Result, settle, timeout time.Duration, flags ...string) (scale10Phase, error) {
 	ph := scale10Phase{Name: name}
 	sim := pe.srv.Sim
 	writesBefore, err := apiserverWrites(ctx, pe.cfg)
@@ -577,7 +585,7 @@ func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, nam
 		return ph, err
 	}
 	deadline := t0.Add(timeout)
-	for diffCalls(before, sim.Calls()).ByAction["DescribeTargets"] < readBound && time.Now().Before(deadline) {
+	for diffCalls(before, sim.Calls()).ByAction["DescribeTargets"] < res.ReadBound && time.Now().Before(deadline) {
 		if err := pe.alive(); err != nil {
 			return ph, err
 		}
@@ -612,7 +620,7 @@ func scale10Start(ctx context.Context, pe *procEnv, managerBin, metricsAddr, nam
 	}
 	ph.Manager.Writes = managerCounts{Writes: writes}.minus(managerCounts{Writes: writesBefore}).Writes
 	logf("scale10: %s: quiet %v after the start: writes %d, reads %d (bound %d), peak RSS %d MiB, CPU %v; %v", name,
-		ph.Wall.Round(time.Millisecond), ph.Calls.writes(), ph.Calls.reads(), readBound, ph.Stats.PeakRSSKiB/1024, ph.CPU, ph.Calls.ByAction)
+		ph.Wall.Round(time.Millisecond), ph.Calls.writes(), ph.Calls.reads(), res.StartReadBound, ph.Stats.PeakRSSKiB/1024, ph.CPU, ph.Calls.ByAction)
 	logf("scale10: %s: API server writes %v, reconciles %v", name, ph.Manager.Writes, ph.Manager.Reconciles)
 	return ph, pe.alive()
 }
@@ -884,13 +892,15 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 		"(pods %.1f s, their status %.1f s, Services + EndpointSlices + bindings %.1f s). **Cold start**: manager started → clbsim holds exactly every "+
 		"target (polled every 100 ms); it includes the manager's cache sync. **Floor**: the cloud's 20 calls per second per action with the lower bounds "+
 		"of %d writes (⌈%d targets / 500⌉ per LB) and %d reads (⌈%d listeners / 20⌉ DescribeTargets per LB): max(writes, reads) / 20 s. "+
+		"**Sync reads** are held against what a starting manager must read: those DescribeTargets, and each LB's tags, which the binding "+
+		"policies match (⌈LBs / 20⌉ DescribeLoadBalancers), %d in all; the cold start reads the account's backend quota once more. "+
 		"Each manager is stopped only once idle (its reconcile queues empty and no API server write for %v, from its metrics). "+
 		"**Restart**: the manager is stopped and started again on the converged state; measured until it has read every LB, clbsim saw no sync call "+
 		"for %v and the manager is idle. **Steady hour**: the manager restarted with its periodic timers divided by %d (`--drift-check-interval %v --health-slow-poll %v "+
 		"--health-fast-poll %v`, the lowest it accepts) and `--clb-qps %d`, clbsim at %d QPS per action and latencies / %d; once it has read every LB and made no start-up call (any but DescribeTargets and DescribeTargetHealth) for %v (two drift intervals) and is idle, calls "+
 		"are counted for %v and reported per uncompressed minute. DescribeTargetHealth (the health poller) is listed apart from the sync reads.\n\n",
 		res.Workers, res.Created["pods"].Seconds(), res.Created["pod status"].Seconds(), res.Created["services, slices, bindings"].Seconds(),
-		res.WriteBound, scale10ListenersLB*scale10PodsPer, res.ReadBound, scale10ListenersLB, scale10Idle, scale10Quiet, scale10Compression,
+		res.WriteBound, scale10ListenersLB*scale10PodsPer, res.ReadBound, scale10ListenersLB, res.StartReadBound, scale10Idle, scale10Quiet, scale10Compression,
 		time.Minute/scale10Compression, 30*time.Second/scale10Compression, max(scale10MinFastPoll, 2*time.Second/scale10Compression),
 		20*scale10Compression, 20*scale10Compression, scale10Compression, scale10Settle, res.SteadyWindow/scale10Compression)
 
@@ -898,23 +908,23 @@ func scale10Markdown(res scale10Result, started time.Time, took time.Duration) s
 	w("| phase | time (s) | floor (s) | writes / bound | sync reads / bound | health reads | manager peak RSS | manager CPU | calls by action | " +
 		"API server writes (the manager's) | reconciles |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	w("| cold start: manager started → every target in clbsim | %.1f | %.0f | %d / %d | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
-		res.Create.Wall.Seconds(), floor.Seconds(), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.ReadBound,
+		res.Create.Wall.Seconds(), floor.Seconds(), res.Create.Calls.writes(), res.WriteBound, res.Create.Calls.reads(), res.coldReadBound(),
 		res.Create.Calls.ByAction[healthAction], res.Create.Stats.PeakRSSKiB/1024, res.Create.CPU.Seconds(), byAction(res.Create.Calls),
 		sortedCounts(res.Create.Manager.Writes), sortedCounts(res.Create.Manager.Reconciles))
 	w("| restart: started → quiet | %.1f | %.0f | %d / 0 | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
-		res.Restart.Wall.Seconds(), float64(ceilDiv(res.ReadBound, 20)), res.Restart.Calls.writes(), res.Restart.Calls.reads(), res.ReadBound,
+		res.Restart.Wall.Seconds(), float64(ceilDiv(res.ReadBound, 20)), res.Restart.Calls.writes(), res.Restart.Calls.reads(), res.StartReadBound,
 		res.Restart.Calls.ByAction[healthAction], res.Restart.Stats.PeakRSSKiB/1024, res.Restart.CPU.Seconds(), byAction(res.Restart.Calls),
 		sortedCounts(res.Restart.Manager.Writes), sortedCounts(res.Restart.Manager.Reconciles))
 
 	w("| start of the compressed manager: started → settled | %.1f | %.0f | %d / 0 | %d / %d | %d | %d MiB | %.1f s | %s | %s | %s |\n",
 		res.CompressedStart.Wall.Seconds(), float64(ceilDiv(res.ReadBound, 20*scale10Compression)), res.CompressedStart.Calls.writes(),
-		res.CompressedStart.Calls.reads(), res.ReadBound, res.CompressedStart.Calls.ByAction[healthAction],
+		res.CompressedStart.Calls.reads(), res.StartReadBound, res.CompressedStart.Calls.ByAction[healthAction],
 		res.CompressedStart.Stats.PeakRSSKiB/1024, res.CompressedStart.CPU.Seconds(), byAction(res.CompressedStart.Calls),
 		sortedCounts(res.CompressedStart.Manager.Writes), sortedCounts(res.CompressedStart.Manager.Reconciles))
 
-	w("\nThe read bound counts DescribeTargets only. A starting manager also reads each load balancer's listeners " +
-		"(DescribeListeners, one call a load balancer: protocols, ports, rules and health checks) and the load balancers themselves " +
-		"(DescribeLoadBalancers: VPC and tags, for the VPC check and the binding policies; reads made together share calls of 20 IDs).\n")
+	w("\nA starting manager learns its listeners' protocols, ports and rules from the DescribeTargets it makes anyway (DescribeListeners " +
+		"only when a health check is to be written or a listener is not in that answer), and the load balancers' tags from " +
+		"DescribeLoadBalancers calls of 20 IDs, which also read the load balancers that bindings queued for a reconcile will read next.\n")
 	w("\nThe cold-started manager was idle (every status written) %.1f s after it started, checked after the heap profile and the "+
 		"cloud's quiet, so an upper bound.\n", res.CreateIdle.Seconds())
 	mins := res.SteadyWindow.Minutes()
