@@ -25,9 +25,10 @@ type lbBatcher struct {
 	mu      sync.Mutex
 	queue   []*lbRead
 	running bool
-	// soon are the load balancers announced to be read before long and not read yet; early holds
-	// the answers read for them ahead of their reads.
+	// soon are the load balancers announced to be read before long and not read yet; ahead are
+	// those in a call now, closed when it ends; early holds the answers read ahead of their reads.
 	soon  map[string]bool
+	ahead map[string]chan struct{}
 	early map[string]earlyAnswer
 }
 
@@ -52,22 +53,28 @@ func (c *Client) ReadSoon(ids ...string) {
 		b.soon = map[string]bool{}
 	}
 	for _, id := range ids {
-		if _, read := b.early[id]; !read {
+		_, read := b.early[id]
+		if _, reading := b.ahead[id]; !read && !reading {
 			b.soon[id] = true
 		}
 	}
 }
 
-// takeEarly returns, and forgets, the answer read ahead for id, if fresh.
-func (b *lbBatcher) takeEarly(id string, now time.Time) (earlyAnswer, bool) {
+// takeEarly returns, and forgets, the answer read ahead for id, if fresh; when the call reading
+// id ahead is still in flight, it returns a channel closed once the call ends.
+func (b *lbBatcher) takeEarly(id string, now time.Time) (earlyAnswer, bool, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if wait, ok := b.ahead[id]; ok {
+		return earlyAnswer{}, false, wait
+	}
 	a, ok := b.early[id]
 	delete(b.early, id)
-	return a, ok && now.Sub(a.at) < earlyTTL
+	return a, ok && now.Sub(a.at) < earlyTTL, nil
 }
 
-// fillSoon returns up to room announced IDs that are not in ids, and no longer announces them.
+// fillSoon returns up to room announced IDs that are not in ids, no longer announced but in
+// flight until the call ends (endAhead).
 func (b *lbBatcher) fillSoon(ids []string, room int) []string {
 	var out []string
 	for id := range b.soon {
@@ -78,14 +85,26 @@ func (b *lbBatcher) fillSoon(ids []string, room int) []string {
 			out = append(out, id)
 		}
 	}
+	if len(out) == 0 {
+		return nil
+	}
+	if b.ahead == nil {
+		b.ahead = map[string]chan struct{}{}
+	}
+	inFlight := make(chan struct{})
 	for _, id := range out {
 		delete(b.soon, id)
+		b.ahead[id] = inFlight
 	}
 	return out
 }
 
-// keepEarly keeps the answers for the IDs read ahead, and drops those kept too long.
-func (b *lbBatcher) keepEarly(ahead []string, byID map[string]LoadBalancer, now time.Time) {
+// endAhead ends the call that read ahead: it keeps its answers when it succeeded, drops those
+// kept too long, and wakes the reads waiting for it.
+func (b *lbBatcher) endAhead(ahead []string, byID map[string]LoadBalancer, err error, now time.Time) {
+	if len(ahead) == 0 {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.early == nil {
@@ -96,10 +115,15 @@ func (b *lbBatcher) keepEarly(ahead []string, byID map[string]LoadBalancer, now 
 			delete(b.early, id)
 		}
 	}
+	inFlight := b.ahead[ahead[0]]
 	for _, id := range ahead {
-		lb, found := byID[id]
-		b.early[id] = earlyAnswer{lb: lb, found: found, at: now}
+		delete(b.ahead, id)
+		if err == nil {
+			lb, found := byID[id]
+			b.early[id] = earlyAnswer{lb: lb, found: found, at: now}
+		}
 	}
+	close(inFlight)
 }
 
 // lbRead is one GetLoadBalancer waiting for its answer.
@@ -114,8 +138,19 @@ type lbRead struct {
 // GetLoadBalancer returns one load balancer, or a NotFoundError of kind LoadBalancer if it does
 // not exist in the client's region. Reads made together share DescribeLoadBalancers calls.
 func (c *Client) GetLoadBalancer(ctx context.Context, id string) (LoadBalancer, error) {
-	if a, ok := c.lbBatch.takeEarly(id, time.Now()); ok {
-		return c.loadBalancerAnswer(id, &lbRead{lb: a.lb, found: a.found})
+	for {
+		a, ok, inFlight := c.lbBatch.takeEarly(id, time.Now())
+		if ok {
+			return c.loadBalancerAnswer(id, &lbRead{lb: a.lb, found: a.found})
+		}
+		if inFlight == nil {
+			break
+		}
+		select {
+		case <-inFlight:
+		case <-ctx.Done():
+			return LoadBalancer{}, fmt.Errorf("reading load balancer %s: %w", id, ctx.Err())
+		}
 	}
 	r := c.queueLoadBalancerRead(ctx, id)
 	for errors.Is(r.err, errHandedOver) && ctx.Err() == nil {
@@ -199,9 +234,7 @@ func (c *Client) readQueuedLoadBalancers(ctx context.Context, mine *lbRead) {
 		for _, lb := range lbs {
 			byID[lb.ID] = lb
 		}
-		if err == nil && len(ahead) > 0 {
-			c.lbBatch.keepEarly(ahead, byID, time.Now())
-		}
+		c.lbBatch.endAhead(ahead, byID, err, time.Now())
 		for _, r := range batch {
 			r.lb, r.found = byID[r.id]
 			r.err = err

@@ -105,6 +105,28 @@ func TestGetLoadBalancerReadsAnnouncedOnesAhead(t *testing.T) {
 	g.Expect(e.sim.Calls()["DescribeLoadBalancers"]["OK"]-again).To(Equal(1), "an answer read ahead is used once")
 }
 
+// TestGetLoadBalancerWaitsForTheCallReadingItAhead: a read of a load balancer that a call in
+// flight reads ahead waits for that call's answer rather than making a call of its own.
+func TestGetLoadBalancerWaitsForTheCallReadingItAhead(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, nil)
+	e.sim.SetLatency(clbsim.Latency{PerCall: time.Second})
+	first, second := e.sim.AddLoadBalancer("first"), e.sim.AddLoadBalancer("second")
+	e.c.ReadSoon(first, second)
+	before := e.sim.Calls()["DescribeLoadBalancers"]["OK"]
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := e.c.GetLoadBalancer(t.Context(), first)
+		g.Expect(err).NotTo(HaveOccurred())
+	})
+	time.Sleep(100 * time.Millisecond) // the call reading both is in flight
+	lb, err := e.c.GetLoadBalancer(t.Context(), second)
+	wg.Wait()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(lb.ID).To(Equal(second))
+	g.Expect(e.sim.Calls()["DescribeLoadBalancers"]["OK"] - before).To(Equal(1))
+}
+
 func TestTakeDistinct(t *testing.T) {
 	reads := func(ids ...string) []*lbRead {
 		out := make([]*lbRead, len(ids))
