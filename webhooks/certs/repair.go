@@ -60,7 +60,10 @@ const webhookConfigResync = 10 * time.Minute
 //     generates a new CA and serving certificate, and injects the new CA.
 //
 // It runs on the leader only, so two versions of the manager never fight during an upgrade.
-// Labels, annotations and other metadata of existing configurations are left alone.
+// Labels, annotations and other metadata of existing configurations are left alone. While the
+// manager's namespace is being deleted (an uninstall), it repairs nothing: what an uninstall
+// deletes stays deleted, rather than a webhook configuration left behind pointing at a manager
+// that no longer runs.
 type WebhookConfigReconciler struct {
 	Client client.Client
 	// Target says where the configurations point; its CABundle is ignored (the Secret's CA is used).
@@ -72,6 +75,12 @@ type WebhookConfigReconciler struct {
 // Reconcile checks the Secret and both configurations, and repairs what is missing or changed.
 func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
+	if uninstalling, err := r.namespaceDeleted(ctx); err != nil || uninstalling {
+		if uninstalling {
+			log.Info("Repairing nothing: the manager's namespace is being deleted", "namespace", r.SecretKey.Namespace)
+		}
+		return ctrl.Result{}, err
+	}
 	var secret corev1.Secret
 	var caBundle []byte
 	err := r.Client.Get(ctx, r.SecretKey, &secret)
@@ -100,6 +109,20 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: webhookConfigResync}, nil
+}
+
+// namespaceDeleted reports whether the manager's namespace (the certificate Secret's) is being
+// deleted, or is gone.
+func (r *WebhookConfigReconciler) namespaceDeleted(ctx context.Context) (bool, error) {
+	var ns corev1.Namespace
+	err := r.Client.Get(ctx, types.NamespacedName{Name: r.SecretKey.Namespace}, &ns)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the manager's namespace %s: %w", r.SecretKey.Namespace, err)
+	}
+	return !ns.DeletionTimestamp.IsZero(), nil
 }
 
 func (r *WebhookConfigReconciler) ensureMutating(ctx context.Context, desired *admissionregistrationv1.MutatingWebhookConfiguration, haveCA bool) error {
