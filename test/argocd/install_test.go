@@ -765,7 +765,21 @@ func (a *argoCD) checkDelete(ctx context.Context, t *testing.T, c client.Client,
 	if err := a.c.Delete(ctx, app); err != nil {
 		t.Fatal(err)
 	}
+	// The webhook configurations (sync wave -1) go only once the manager's Deployment (wave 0) is
+	// gone: a running manager would create them again.
+	var early []string
 	installcheck.WaitFor(ctx, t, 3*time.Minute, "the Application and what it installed to be deleted", func() (bool, string, error) {
+		err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: deploymentName}, &appsv1.Deployment{})
+		if err == nil {
+			for _, cfg := range []client.Object{
+				&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: mutatingName}},
+				&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: validatingName}},
+			} {
+				if err := c.Get(ctx, client.ObjectKeyFromObject(cfg), cfg); apierrors.IsNotFound(err) || cfg.GetDeletionTimestamp() != nil {
+					early = append(early, fmt.Sprintf("%T %s", cfg, cfg.GetName()))
+				}
+			}
+		}
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(app.GroupVersionKind())
 		if err := a.c.Get(ctx, client.ObjectKeyFromObject(app), live); !apierrors.IsNotFound(err) {
@@ -775,6 +789,9 @@ func (a *argoCD) checkDelete(ctx context.Context, t *testing.T, c client.Client,
 		return true, "", nil
 	})
 	t.Logf("Argo CD deleted the Application and its resources in %v", time.Since(began).Round(time.Second))
+	if len(early) > 0 {
+		t.Errorf("deleted while the manager's Deployment still existed: %v", slices.Compact(slices.Sorted(slices.Values(early))))
+	}
 	if targets := sim.Targets(api.LoadBalancer); len(targets) != 0 {
 		t.Errorf("after deleting the Application the CLB still has targets %+v", targets)
 	}
