@@ -146,7 +146,7 @@ func TestSlimReadsMatchTheSDK(t *testing.T) {
 	typed, err := e.c.api.DescribeTargetsWithContext(ctx, req)
 	g.Expect(err).NotTo(HaveOccurred())
 	var want []targets.Target
-	var wantListeners []Listener
+	wantListeners := make([]Listener, 0, len(typed.Response.Listeners))
 	for _, l := range typed.Response.Listeners {
 		listener := Listener{ID: *l.ListenerId, Protocol: *l.Protocol, Port: *l.Port}
 		for _, r := range l.Rules {

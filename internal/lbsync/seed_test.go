@@ -56,8 +56,8 @@ func TestRestartReadsEachListenerOnce(t *testing.T) {
 	e := startFidelityEnv(t, clbsim.Options{}, func(o *lbsync.Options) {
 		o.Window, o.MaxWindow, o.Clock, o.TargetsTTL = 0, 0, clk, ttl
 	})
-	var bindings []lbsync.Binding
-	var left []targets.Target // what the previous manager registered
+	bindings := make([]lbsync.Binding, 0, 26)
+	left := make([]targets.Target, 0, 51) // what the previous manager registered
 	for i := range 25 {
 		lis := e.srv.Sim.AddListener(e.lbID, "TCP", int64(1000+i))
 		b := e.binding(fmt.Sprintf("tcp-%d", i), lbsync.ListenerRef{ID: lis}, ipOf(2*i), ipOf(2*i+1))
