@@ -115,13 +115,12 @@ func TestGetLoadBalancerWaitsForTheCallReadingItAhead(t *testing.T) {
 	e.c.ReadSoon(first, second)
 	before := e.sim.Calls()["DescribeLoadBalancers"]["OK"]
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		_, err := e.c.GetLoadBalancer(t.Context(), first)
-		g.Expect(err).NotTo(HaveOccurred())
-	})
+	var firstErr error
+	wg.Go(func() { _, firstErr = e.c.GetLoadBalancer(t.Context(), first) })
 	time.Sleep(100 * time.Millisecond) // the call reading both is in flight
 	lb, err := e.c.GetLoadBalancer(t.Context(), second)
 	wg.Wait()
+	g.Expect(firstErr).NotTo(HaveOccurred())
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(lb.ID).To(Equal(second))
 	g.Expect(e.sim.Calls()["DescribeLoadBalancers"]["OK"] - before).To(Equal(1))
