@@ -125,8 +125,8 @@ func (resp *describeTargetsParams) targetsRead() TargetsRead {
 	out.Targets = make([]targets.Target, 0, n)
 	for _, l := range resp.Listeners {
 		listener := Listener{ID: l.ListenerID, Protocol: l.Protocol, Port: l.Port}
-		for _, r := range l.Rules {
-			if IsLayer7(l.Protocol) {
+		if IsLayer7(l.Protocol) { // an L4 listener's answer may carry a rule entry of its own
+			for _, r := range l.Rules {
 				listener.Rules = append(listener.Rules, Rule{LocationID: r.LocationID, Domain: r.Domain, URL: r.URL})
 			}
 		}

@@ -88,7 +88,7 @@ func (w *worker) takePrefetched(ids []string) (clb.TargetsRead, bool) {
 	}
 	answers := func(id string) bool {
 		if p.ids == nil {
-			return !slices.Contains(p.read.Missing([]string{id}), id)
+			return len(p.read.Missing([]string{id})) == 0
 		}
 		return slices.Contains(p.ids, id)
 	}
