@@ -287,6 +287,8 @@ func TestEveryCloudWriteIsAudited(t *testing.T) {
 	e.await("the sync", func() bool { return e.synced(a, lis)() && e.synced(b, other)() })
 	e.syncer.Update(withIPs(a, "10.1.0.1"))
 	e.await("the deregistration", e.synced(withIPs(a, "10.1.0.1"), lis))
+	// The line is logged once the call has returned, which can be after clbsim shows its effect.
+	e.await("the deregistration's audit line", func() bool { return len(logs.matching(`"action"="BatchDeregisterTargets"`)) > 0 })
 
 	register := logs.matching(`"action"="BatchRegisterTargets"`)
 	deregister := logs.matching(`"action"="BatchDeregisterTargets"`)
